@@ -1,0 +1,69 @@
+"""Search, recommendations and similar items."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from cartwise.api.deps import get_engine
+from cartwise.api.schemas import ErrorBody
+from cartwise.engine import MAX_K, MAX_QUERY_LENGTH, Engine
+from cartwise.results import RecommendationResponse, SearchResponse, SimilarResponse
+
+router = APIRouter(prefix="/v1", tags=["answers"])
+
+ERRORS = {404: {"model": ErrorBody}, 409: {"model": ErrorBody}, 422: {"model": ErrorBody}}
+K = Annotated[int, Query(ge=1, le=MAX_K, description="number of results")]
+
+
+@router.get("/search", response_model=SearchResponse, responses=ERRORS)
+def search(
+    engine: Annotated[Engine, Depends(get_engine)],
+    q: Annotated[str, Query(max_length=MAX_QUERY_LENGTH, description="what the shopper typed")] = "",
+    k: K = 10,
+    offset: Annotated[int, Query(ge=0, le=10 * MAX_K)] = 0,
+    filter: Annotated[
+        list[str] | None,
+        Query(description="repeatable: category=Home > Kitchen, brand=Acme, price<=20, price=5..20, in_stock=true"),
+    ] = None,
+    category: Annotated[str | None, Query(max_length=1000)] = None,
+    brand: Annotated[str | None, Query(max_length=1000, description="one brand or a comma-separated list")] = None,
+    price_min: Annotated[float | None, Query(ge=0)] = None,
+    price_max: Annotated[float | None, Query(ge=0)] = None,
+    in_stock: bool | None = None,
+) -> SearchResponse:
+    """Lexical (BM25) product search in any language the tokenizer knows (English, Chinese)."""
+    expressions = list(filter or [])
+    if category:
+        expressions.append(f"category={category}")
+    if brand:
+        expressions.append(f"brand={brand}")
+    if price_min is not None:
+        expressions.append(f"price>={price_min}")
+    if price_max is not None:
+        expressions.append(f"price<={price_max}")
+    if in_stock is not None:
+        expressions.append(f"in_stock={'true' if in_stock else 'false'}")
+    return engine.search(q, k=k, offset=offset, filters=expressions or None)
+
+
+@router.get("/users/{user_id}/recommendations", response_model=RecommendationResponse, responses=ERRORS)
+def recommendations(
+    user_id: Annotated[str, Path(min_length=1, max_length=256)],
+    engine: Annotated[Engine, Depends(get_engine)],
+    k: K = 10,
+    exclude_seen: bool = True,
+) -> RecommendationResponse:
+    """Personalised recommendations; unknown users get what is popular."""
+    return engine.recommend(user_id, k=k, exclude_seen=exclude_seen)
+
+
+@router.get("/items/{item_id}/similar", response_model=SimilarResponse, responses=ERRORS)
+def similar(
+    item_id: Annotated[str, Path(min_length=1, max_length=256)],
+    engine: Annotated[Engine, Depends(get_engine)],
+    k: K = 10,
+) -> SimilarResponse:
+    """Items chosen together with this one, then popular items of its category."""
+    return engine.similar(item_id, k=k)

@@ -1,0 +1,31 @@
+"""/v1/items: catalog upserts and deletes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Response
+
+from cartwise.api.deps import get_engine
+from cartwise.api.routes.ingest_response import to_response
+from cartwise.api.schemas import ErrorBody, IngestResponse, ItemBatch
+from cartwise.engine import Engine
+
+router = APIRouter(prefix="/v1/items", tags=["catalog"])
+
+
+@router.post("", response_model=IngestResponse, responses={422: {"model": ErrorBody}})
+def upsert_items(batch: ItemBatch, response: Response, engine: Annotated[Engine, Depends(get_engine)]) -> IngestResponse:
+    """Insert or update items. Valid rows are stored even when others are rejected;
+    every rejected row is listed with its index and reason. All rejected -> 422."""
+    report = engine.upsert_items(batch.items)
+    return to_response(report, response)
+
+
+@router.delete("/{item_id}", status_code=204, responses={404: {"model": ErrorBody}})
+def delete_item(
+    item_id: Annotated[str, Path(min_length=1, max_length=256)], engine: Annotated[Engine, Depends(get_engine)]
+) -> Response:
+    """Remove an item from the catalog (its events are kept); it vanishes from answers at once."""
+    engine.delete_item(item_id)
+    return Response(status_code=204)

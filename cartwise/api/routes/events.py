@@ -1,0 +1,23 @@
+"""/v1/events: the behaviour stream. An accepted event changes that user's
+recommendations on their next request."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
+
+from cartwise.api.deps import get_engine
+from cartwise.api.routes.ingest_response import to_response
+from cartwise.api.schemas import ErrorBody, EventBatch, IngestResponse
+from cartwise.engine import Engine
+
+router = APIRouter(prefix="/v1/events", tags=["events"])
+
+
+@router.post("", response_model=IngestResponse, responses={422: {"model": ErrorBody}})
+def add_events(batch: EventBatch, response: Response, engine: Annotated[Engine, Depends(get_engine)]) -> IngestResponse:
+    """Record a batch of events. Re-sending an event (same `event_id`, or same content)
+    is counted as a duplicate and changes nothing."""
+    report = engine.add_events(batch.events, unknown_items=batch.unknown_items)
+    return to_response(report, response)

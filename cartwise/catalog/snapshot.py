@@ -1,0 +1,53 @@
+"""An in-memory, read-only view of the live catalog for answering requests.
+
+Answers need titles, prices and stock for a few dozen items per request; reading them
+from the database each time would dominate latency, so the engine keeps this snapshot
+and replaces it whenever the store's catalog version changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+
+@dataclass(frozen=True)
+class ItemCard:
+    """What an answer shows about an item."""
+
+    item_id: str
+    title: str
+    category: str | None
+    brand: str | None
+    price: float | None
+    currency: str | None
+    in_stock: bool
+
+
+class CatalogSnapshot:
+    """Item cards by id, as of one catalog version."""
+
+    def __init__(self, items: pl.DataFrame, *, version: int) -> None:
+        self.version = version
+        columns = ["item_id", "title", "category", "brand", "price", "currency", "in_stock"]
+        self._cards = {
+            row[0]: ItemCard(*row[:-1], in_stock=bool(row[-1]) if row[-1] is not None else True)
+            for row in items.select(columns).iter_rows()
+        }
+
+    def __len__(self) -> int:
+        return len(self._cards)
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._cards
+
+    def get(self, item_id: str) -> ItemCard | None:
+        return self._cards.get(item_id)
+
+    def ids(self) -> set[str]:
+        return set(self._cards)
+
+    def title(self, item_id: str) -> str:
+        card = self._cards.get(item_id)
+        return card.title if card else item_id

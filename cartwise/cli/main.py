@@ -1,0 +1,408 @@
+"""The `cartwise` command line: a thin face of :class:`cartwise.Engine`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cartwise.engine import DEFAULT_STORE, Engine
+from cartwise.errors import CartwiseError, ValidationError
+from cartwise.ingest import ColumnMapping, IngestReport
+from cartwise.results import ItemResult
+
+app = typer.Typer(
+    name="cartwise",
+    help="Search and recommendations for online stores. Start with `cartwise demo`.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+ingest_app = typer.Typer(help="Load a catalog or behaviour events into the store.", no_args_is_help=True)
+app.add_typer(ingest_app, name="ingest")
+
+console = Console()
+err = Console(stderr=True)
+
+StoreOption = Annotated[
+    Path, typer.Option("--store", "-s", envvar="CARTWISE_STORE", help="store directory", show_default=True)
+]
+KOption = Annotated[int, typer.Option("--k", "-k", min=1, max=1000, help="number of results")]
+JsonOption = Annotated[bool, typer.Option("--json", help="print JSON for machines instead of a table")]
+MapOption = Annotated[
+    Optional[list[str]],
+    typer.Option("--map", "-m", help="FIELD=COLUMN, e.g. --map item_id=StockCode (repeatable)"),
+]
+SetOption = Annotated[
+    Optional[list[str]],
+    typer.Option("--set", help="FIELD=VALUE constant for every row, e.g. --set event_type=purchase (repeatable)"),
+]
+FormatOption = Annotated[
+    str, typer.Option("--format", "-f", help="auto, csv, jsonl, parquet or sequences (events only)")
+]
+ReportOption = Annotated[
+    Optional[Path], typer.Option("--report", help="also write the rejected-rows report (JSON Lines) here")
+]
+
+
+def _open(store: Path, *, create: bool = False) -> Engine:
+    return Engine.open(store, create=create)
+
+
+@contextmanager
+def _progress(description: str) -> Iterator[object]:
+    """A Rich progress bar fed by the ingest pipeline's (done, total) callback."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as progress:
+        task = progress.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total or None)
+
+        yield update
+
+
+def _print_report(report: IngestReport, as_json: bool) -> None:
+    if as_json:
+        console.print_json(json.dumps(report.to_dict(), default=str))
+        return
+    table = Table(title=f"ingest {report.kind}: {report.source}", show_header=False)
+    rate = report.rows_read / report.seconds if report.seconds else 0.0
+    for label, value in [
+        ("rows read", f"{report.rows_read:,}"),
+        ("written", f"{report.rows_written:,}"),
+        ("duplicates (unchanged)", f"{report.rows_duplicate:,}"),
+        ("rejected", f"{report.rows_rejected:,}"),
+        ("kept with warning", f"{report.warnings:,}"),
+        ("users flagged as bots", f"{len(report.flagged_users):,}"),
+        ("time", f"{report.seconds:.2f} s ({rate:,.0f} rows/s)"),
+        ("report", str(report.report_path or "-")),
+    ]:
+        table.add_row(label, value)
+    console.print(table)
+    if report.rejects:
+        reasons: dict[str, int] = {}
+        for reject in report.rejects:
+            reasons[reject.reason] = reasons.get(reject.reason, 0) + 1
+        why = Table(title="rejected rows by reason (first 10,000)")
+        why.add_column("reason")
+        why.add_column("rows", justify="right")
+        for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1])[:15]:
+            why.add_row(reason, f"{count:,}")
+        console.print(why)
+
+
+def _mapping(maps: list[str] | None, constants: list[str] | None) -> ColumnMapping | None:
+    if not maps and not constants:
+        return None
+    return ColumnMapping.parse(maps or [], constants or [])
+
+
+@ingest_app.command("items")
+def ingest_items_command(
+    path: Annotated[Path, typer.Argument(help="catalog file: CSV, JSON Lines or Parquet (optionally .gz)")],
+    store: StoreOption = DEFAULT_STORE,
+    format: FormatOption = "auto",
+    map: MapOption = None,
+    set: SetOption = None,
+    report: ReportOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Load or update the catalog. Re-running with the same file changes nothing."""
+    engine = _open(store, create=True)
+    with _progress("ingesting items") as update:
+        result = engine.ingest_items(
+            path, format=format, mapping=_mapping(map, set), report_path=report, on_progress=update
+        )
+    _print_report(result, as_json)
+
+
+@ingest_app.command("events")
+def ingest_events_command(
+    path: Annotated[Path, typer.Argument(help="events file: CSV, JSON Lines, Parquet or sequences")],
+    store: StoreOption = DEFAULT_STORE,
+    format: FormatOption = "auto",
+    map: MapOption = None,
+    set: SetOption = None,
+    unknown_items: Annotated[
+        str, typer.Option(help="keep (and report) or reject events for items not in the catalog")
+    ] = "keep",
+    bot_rate: Annotated[
+        int, typer.Option(min=1, help="flag users with more events than this in any 60-second window")
+    ] = 60,
+    report: ReportOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Load behaviour events. Duplicates are skipped, so re-sending a file is safe."""
+    if unknown_items not in ("keep", "reject"):
+        raise ValidationError("--unknown-items must be keep or reject", field="unknown_items")
+    engine = _open(store, create=True)
+    with _progress("ingesting events") as update:
+        result = engine.ingest_events(
+            path,
+            format=format,
+            mapping=_mapping(map, set),
+            unknown_items=unknown_items,
+            bot_events_per_minute=bot_rate,
+            report_path=report,
+            on_progress=update,
+        )
+    _print_report(result, as_json)
+
+
+@app.command()
+def train(store: StoreOption = DEFAULT_STORE, as_json: JsonOption = False) -> None:
+    """Fit the search index and the recommenders; a running server picks them up."""
+    engine = _open(store)
+    with err.status("training") as status:
+        report = engine.train(on_step=lambda step: status.update(step))
+    if as_json:
+        console.print_json(report.model_dump_json())
+        return
+    table = Table(title=f"trained model version {report.version}", show_header=False)
+    table.add_row("items", f"{report.items:,}")
+    table.add_row("events", f"{report.events:,}")
+    table.add_row("users", f"{report.users:,}")
+    table.add_row("users excluded as bots", f"{report.excluded_flagged_users:,}")
+    for step, seconds in report.seconds.items():
+        table.add_row(f"time: {step}", f"{seconds:.2f} s")
+    console.print(table)
+
+
+def _print_items(title: str, items: list[ItemResult]) -> None:
+    table = Table(title=title)
+    table.add_column("#", justify="right")
+    table.add_column("item")
+    table.add_column("title")
+    table.add_column("price", justify="right")
+    table.add_column("score", justify="right")
+    table.add_column("why")
+    for rank, item in enumerate(items, 1):
+        price = f"{item.price:,.2f} {item.currency or ''}".strip() if item.price is not None else "-"
+        table.add_row(str(rank), item.item_id, item.title, price, f"{item.score:.3f}", item.reason)
+    console.print(table)
+    if not items:
+        console.print("[yellow]no results[/yellow]")
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="what a shopper would type")],
+    store: StoreOption = DEFAULT_STORE,
+    k: KOption = 10,
+    offset: Annotated[int, typer.Option(min=0, help="skip this many results (pagination)")] = 0,
+    filter: Annotated[
+        Optional[list[str]],
+        typer.Option("--filter", help="category=Home > Kitchen, brand=Acme, price<=20, in_stock=true (repeatable)"),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Search the catalog."""
+    result = _open(store).search(query, k=k, offset=offset, filters=filter or None)
+    if as_json:
+        console.print_json(result.model_dump_json())
+    else:
+        _print_items(f"search: {result.query!r} ({result.took_ms:.1f} ms)", result.items)
+
+
+@app.command()
+def recommend(
+    user_id: Annotated[str, typer.Argument(help="the shopper's id")],
+    store: StoreOption = DEFAULT_STORE,
+    k: KOption = 10,
+    include_seen: Annotated[bool, typer.Option(help="allow items the user already interacted with")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Personalised recommendations for one user."""
+    result = _open(store).recommend(user_id, k=k, exclude_seen=not include_seen)
+    if as_json:
+        console.print_json(result.model_dump_json())
+    else:
+        _print_items(f"for user {user_id} ({result.strategy}, {result.took_ms:.1f} ms)", result.items)
+
+
+@app.command()
+def similar(
+    item_id: Annotated[str, typer.Argument(help="the item to find neighbours of")],
+    store: StoreOption = DEFAULT_STORE,
+    k: KOption = 10,
+    as_json: JsonOption = False,
+) -> None:
+    """Items similar to one item (chosen together, then same category)."""
+    engine = _open(store)
+    result = engine.similar(item_id, k=k)
+    if as_json:
+        console.print_json(result.model_dump_json())
+    else:
+        _print_items(f"similar to {item_id} ({result.took_ms:.1f} ms)", result.items)
+
+
+def _read_lines(path: Path, what: str) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise ValidationError(f"{what} file {path} does not exist", field=what) from None
+    except UnicodeDecodeError as exc:
+        raise ValidationError(f"{what} file {path} is not UTF-8 text: {exc}", field=what) from None
+
+
+@app.command("recommend-batch")
+def recommend_batch(
+    users: Annotated[Path, typer.Option(help="file with one user id per line")],
+    out: Annotated[Path, typer.Option(help='output JSON Lines: {"user_id": ..., "items": [...]}')],
+    store: StoreOption = DEFAULT_STORE,
+    k: KOption = 10,
+    exclude_seen: Annotated[bool, typer.Option(help="leave out items the user already interacted with")] = False,
+) -> None:
+    """Recommendations for many users, one JSON line each (evaluation, e-mail campaigns)."""
+    user_ids = [line.strip() for line in _read_lines(users, "users") if line.strip()]
+    engine = _open(store)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        for start in range(0, len(user_ids), 1000):
+            for result in engine.recommend_batch(user_ids[start : start + 1000], k=k, exclude_seen=exclude_seen):
+                handle.write(json.dumps({"user_id": result.user_id, "items": [i.item_id for i in result.items]}))
+                handle.write("\n")
+    tmp.replace(out)
+    err.print(f"wrote recommendations for {len(user_ids):,} users to {out}")
+
+
+@app.command("search-batch")
+def search_batch(
+    queries: Annotated[Path, typer.Option(help="file of query_id<TAB>query lines")],
+    out: Annotated[Path, typer.Option(help='output JSON Lines: {"query_id": ..., "items": [...]}')],
+    store: StoreOption = DEFAULT_STORE,
+    k: KOption = 10,
+) -> None:
+    """Run many searches, one JSON line each (offline evaluation)."""
+    engine = _open(store)
+    rows = []
+    for number, line in enumerate(_read_lines(queries, "queries"), 1):
+        if not line.strip():
+            continue
+        query_id, tab, text = line.partition("\t")
+        if not tab:
+            raise ValidationError(
+                f"{queries}:{number}: expected query_id<TAB>query, found no tab", field="queries"
+            )
+        rows.append((query_id, text))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        for query_id, text in rows:
+            try:
+                items = [i.item_id for i in engine.search(text, k=k).items]
+            except ValidationError:
+                items = []
+            handle.write(json.dumps({"query_id": query_id, "items": items}, ensure_ascii=False) + "\n")
+    tmp.replace(out)
+    err.print(f"wrote results for {len(rows):,} queries to {out}")
+
+
+@app.command()
+def stats(store: StoreOption = DEFAULT_STORE, as_json: JsonOption = False) -> None:
+    """What the store holds, recent ingests and the live model version."""
+    engine = _open(store)
+    numbers = engine.stats()
+    info = engine.model_info()
+    if as_json:
+        console.print_json(json.dumps({"store": numbers.__dict__, "model": info}, default=str))
+        return
+    table = Table(title=f"store {engine.store.path}", show_header=False)
+    table.add_row("items", f"{numbers.items:,} (+{numbers.deleted_items:,} deleted)")
+    table.add_row("events", f"{numbers.events:,}")
+    for kind, count in sorted(numbers.events_by_type.items()):
+        table.add_row(f"  {kind}", f"{count:,}")
+    table.add_row("users", f"{numbers.users:,} ({numbers.flagged_users:,} flagged as bots)")
+    table.add_row("model version", info["version"] if info else "[yellow]not trained: run `cartwise train`[/yellow]")
+    table.add_row("schema version", str(numbers.schema_version))
+    console.print(table)
+    runs = engine.store.ingest_runs(limit=5)
+    if runs:
+        history = Table(title="recent ingests")
+        for column in ("kind", "source", "read", "written", "duplicates", "rejected"):
+            history.add_column(column)
+        for run in runs:
+            history.add_row(
+                run.kind, run.source, f"{run.rows_read:,}", f"{run.rows_written:,}",
+                f"{run.rows_duplicate:,}", f"{run.rows_rejected:,}",
+            )
+        console.print(history)
+
+
+def _serve(engine: Engine, host: str, port: int) -> None:
+    import uvicorn
+
+    from cartwise.api import create_app
+
+    err.print(f"Cartwise on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
+    uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def serve(
+    store: StoreOption = DEFAULT_STORE,
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+) -> None:
+    """Serve the HTTP API and the demo page."""
+    _serve(_open(store), host, port)
+
+
+@app.command()
+def demo(
+    store: Annotated[Path, typer.Option("--store", "-s", help="where to build the demo store")] = Path("cartwise-demo"),
+    data: Annotated[
+        Optional[Path], typer.Option(help="full Online Retail CSV(.gz); default: the slice shipped in the package")
+    ] = None,
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help="start the server afterwards")] = True,
+) -> None:
+    """Build a demo store from Online Retail data, train it and serve it."""
+    from cartwise.demo import EVENT_MAPPING, build_catalog, packaged_slice
+
+    source = data or packaged_slice()
+    engine = _open(store, create=True)
+    catalog = build_catalog(source, store / "demo" / "catalog.parquet")
+    with _progress("catalog") as update:
+        _print_report(engine.ingest_items(catalog, on_progress=update), False)
+    with _progress("purchases") as update:
+        _print_report(
+            engine.ingest_events(source, mapping=EVENT_MAPPING, unknown_items="reject", on_progress=update), False
+        )
+    train(store=store, as_json=False)
+    if serve_api:
+        _serve(engine, host, port)
+
+
+def main() -> None:
+    """Entry point: runs the app and turns Cartwise errors into one readable line."""
+    try:
+        app()
+    except CartwiseError as exc:
+        where = f" [{exc.field}]" if exc.field else ""
+        err.print(f"[bold red]error{where}:[/bold red] {exc.message}")
+        if exc.hint:
+            err.print(f"[dim]hint: {exc.hint}[/dim]")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

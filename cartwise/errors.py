@@ -1,0 +1,58 @@
+"""Cartwise's exception hierarchy.
+
+Every error a user can cause derives from :class:`CartwiseError`; the CLI prints its
+message and the HTTP layer maps each subclass to a 4xx status with the same text.
+"""
+
+from __future__ import annotations
+
+
+class CartwiseError(Exception):
+    """Base class of every error Cartwise raises on purpose."""
+
+    http_status = 400
+
+    def __init__(self, message: str, *, field: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.hint = hint
+
+    def __str__(self) -> str:
+        text = self.message
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"error": type(self).__name__, "message": self.message, "field": self.field, "hint": self.hint}
+
+
+class ValidationError(CartwiseError):
+    """Input that does not match the expected shape or range."""
+
+    http_status = 422
+
+
+class NotFound(CartwiseError):
+    """A referenced item, user or file does not exist."""
+
+    http_status = 404
+
+
+class NotTrained(CartwiseError):
+    """A model was asked for answers before `cartwise train` ran."""
+
+    http_status = 409
+
+
+class StoreError(CartwiseError):
+    """The store directory is missing, locked, from another version or corrupt."""
+
+    http_status = 500
+
+
+class ModelMismatch(CartwiseError):
+    """A saved model belongs to another store or an incompatible version."""
+
+    http_status = 409

@@ -1,0 +1,113 @@
+"""The storage interface every back end implements.
+
+Callers (ingest, training, the engine) only see this protocol; the embedded SQLite
+store is the default and a PostgreSQL store can implement the same methods. Bulk data
+moves as polars frames with the layouts in :mod:`cartwise.store.frames`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import polars as pl
+
+
+@dataclass(frozen=True)
+class IngestRun:
+    """What one ingest did, as recorded in the store."""
+
+    run_id: int
+    kind: str
+    source: str
+    started_ms: int
+    finished_ms: int
+    rows_read: int
+    rows_written: int
+    rows_rejected: int
+    rows_duplicate: int
+    report_path: str | None = None
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    items: int
+    deleted_items: int
+    events: int
+    users: int
+    events_by_type: dict[str, int] = field(default_factory=dict)
+    first_event_ms: int | None = None
+    last_event_ms: int | None = None
+    flagged_users: int = 0
+    schema_version: int = 0
+    catalog_version: int = 0
+    events_version: int = 0
+
+
+class Store(Protocol):
+    """Persistent catalog, event log and model directory of one store."""
+
+    path: Path
+
+    @property
+    def store_id(self) -> str:
+        """A random id fixed at creation: models trained here refuse to load elsewhere."""
+        ...
+
+    @property
+    def models_dir(self) -> Path: ...
+
+    @property
+    def reports_dir(self) -> Path: ...
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """All writes inside commit together or not at all (a crash leaves no trace)."""
+        ...
+
+    def upsert_items(self, items: pl.DataFrame) -> int:
+        """Insert or replace items (undeleting them); returns rows written."""
+        ...
+
+    def delete_items(self, item_ids: Sequence[str]) -> int:
+        """Mark items deleted; their events stay. Returns how many existed."""
+        ...
+
+    def insert_events(self, events: pl.DataFrame) -> int:
+        """Append events, ignoring those whose event_key is already stored; returns rows added."""
+        ...
+
+    def flag_users(self, flags: pl.DataFrame) -> int:
+        """Record users that look like bots (columns user_id, reason, peak_per_minute)."""
+        ...
+
+    def record_ingest(self, run: IngestRun) -> int: ...
+
+    def items(self, *, include_deleted: bool = False) -> pl.DataFrame: ...
+
+    def get_items(self, item_ids: Sequence[str]) -> pl.DataFrame: ...
+
+    def item_ids(self, *, include_deleted: bool = False) -> set[str]: ...
+
+    def events(self, *, exclude_flagged: bool = True) -> pl.DataFrame: ...
+
+    def user_events(self, user_id: str, *, limit: int = 100) -> pl.DataFrame:
+        """A user's most recent events, newest first."""
+        ...
+
+    def existing_event_keys(self, keys: Sequence[int]) -> set[int]: ...
+
+    def flagged_users(self) -> pl.DataFrame: ...
+
+    def ingest_runs(self, *, limit: int = 20) -> list[IngestRun]: ...
+
+    def stats(self) -> StoreStats: ...
+
+    def versions(self) -> tuple[int, int]:
+        """(catalog_version, events_version): bumped by every committed write, so
+        indexes and caches know when they are stale."""
+        ...
+
+    def close(self) -> None: ...

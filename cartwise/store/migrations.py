@@ -1,0 +1,62 @@
+"""Schema versions of the embedded SQLite store, applied in order at open time."""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+# Each entry upgrades the schema from version i to i + 1. Never edit a released entry:
+# append a new one, so stores created by older releases upgrade in place.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE IF NOT EXISTS meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE items (
+        item_id TEXT PRIMARY KEY,
+        title TEXT NOT NULL,
+        description TEXT,
+        category TEXT,
+        brand TEXT,
+        price REAL,
+        currency TEXT,
+        in_stock INTEGER NOT NULL DEFAULT 1,
+        attributes TEXT,
+        created_at INTEGER,
+        updated_ms INTEGER NOT NULL,
+        deleted INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE events (
+        event_key INTEGER PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        item_id TEXT,
+        event_type TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        session_id TEXT,
+        value REAL,
+        query TEXT,
+        context TEXT
+    );
+    CREATE INDEX events_by_user ON events (user_id, ts);
+    CREATE TABLE flagged_users (
+        user_id TEXT PRIMARY KEY,
+        reason TEXT NOT NULL,
+        peak_per_minute INTEGER,
+        flagged_ms INTEGER NOT NULL
+    );
+    CREATE TABLE ingest_runs (
+        run_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        source TEXT NOT NULL,
+        started_ms INTEGER NOT NULL,
+        finished_ms INTEGER NOT NULL,
+        rows_read INTEGER NOT NULL,
+        rows_written INTEGER NOT NULL,
+        rows_rejected INTEGER NOT NULL,
+        rows_duplicate INTEGER NOT NULL,
+        report_path TEXT
+    );
+    """,
+]
+
+assert len(MIGRATIONS) == SCHEMA_VERSION

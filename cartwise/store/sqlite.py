@@ -1,0 +1,386 @@
+"""The embedded default store: one directory with a SQLite database in WAL mode.
+
+Layout of the directory::
+
+    cartwise.db      items, events, flagged users, ingest runs, schema version
+    models/          trained models, one sub-directory each, swapped atomically
+    reports/         machine-readable ingest reports (rejected rows)
+
+WAL lets the server keep answering while an ingest or a training run writes; every
+ingest is one transaction, so a crash or Ctrl-C leaves the store as it was.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import polars as pl
+
+from cartwise.errors import StoreError
+from cartwise.events.event import now_ms
+from cartwise.store.base import IngestRun, StoreStats
+from cartwise.store.frames import EVENT_SCHEMA, ITEM_SCHEMA, conform
+from cartwise.store.migrations import MIGRATIONS, SCHEMA_VERSION
+
+DB_NAME = "cartwise.db"
+_ITEM_COLUMNS = list(ITEM_SCHEMA)
+_EVENT_COLUMNS = list(EVENT_SCHEMA)
+# SQLite limits the number of host parameters per statement; stay well below it.
+_IN_BATCH = 900
+
+
+def _rows(frame: pl.DataFrame) -> Iterator[tuple[object, ...]]:
+    """Row tuples for executemany; zipping column lists is faster than iter_rows."""
+    return zip(*(column.to_list() for column in frame.iter_columns()), strict=True)
+
+
+class SQLiteStore:
+    """A store directory backed by SQLite; safe to share between threads."""
+
+    def __init__(self, path: Path | str, *, create: bool = True) -> None:
+        self.path = Path(path)
+        db = self.path / DB_NAME
+        if not db.exists():
+            if not create:
+                raise StoreError(
+                    f"no Cartwise store at {self.path}",
+                    hint="create one with `cartwise ingest items ...` or `cartwise demo`, or pass --store",
+                )
+            if self.path.exists() and not self.path.is_dir():
+                raise StoreError(f"{self.path} exists and is not a directory", hint="pass another --store")
+            self.path.mkdir(parents=True, exist_ok=True)
+        self._db_path = db
+        self._local = threading.local()
+        self._write_lock = threading.RLock()
+        self.models_dir.mkdir(exist_ok=True)
+        self.reports_dir.mkdir(exist_ok=True)
+        self._migrate()
+        self._store_id = self._meta("store_id")
+
+    # connections -----------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self._db_path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA cache_size=-65536")
+            conn.execute("PRAGMA temp_store=MEMORY")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open {self._db_path}: {exc}", hint="is it a Cartwise store?") from exc
+        return conn
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+            self._local.depth = 0
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        conn = self._conn
+        if self._local.depth:
+            self._local.depth += 1
+            try:
+                yield
+            finally:
+                self._local.depth -= 1
+            return
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            self._local.depth = 1
+            self._local.bumps = set()
+            try:
+                yield
+                for key in sorted(self._local.bumps):
+                    conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = ?", (key,))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._local.depth = 0
+                self._local.bumps = set()
+
+    def _bump(self, key: str) -> None:
+        self._local.bumps.add(key)
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # schema ------------------------------------------------------------------------
+
+    def _meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _migrate(self) -> None:
+        conn = self._conn
+        try:
+            has_meta = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+            ).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self._db_path} is not a SQLite database: {exc}") from exc
+        version = int(self._meta("schema_version") or 0) if has_meta else 0
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"store {self.path} has schema version {version}, this Cartwise knows up to {SCHEMA_VERSION}",
+                hint="upgrade Cartwise to open this store",
+            )
+        if version == SCHEMA_VERSION:
+            return
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for step in range(version, SCHEMA_VERSION):
+                    for statement in MIGRATIONS[step].split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                defaults = {
+                    "store_id": uuid.uuid4().hex,
+                    "created_ms": str(now_ms()),
+                    "catalog_version": "0",
+                    "events_version": "0",
+                }
+                for key, value in defaults.items():
+                    conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, value))
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    @property
+    def store_id(self) -> str:
+        assert self._store_id is not None
+        return self._store_id
+
+    @property
+    def models_dir(self) -> Path:
+        return self.path / "models"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.path / "reports"
+
+    def versions(self) -> tuple[int, int]:
+        rows = dict(
+            self._conn.execute(
+                "SELECT key, value FROM meta WHERE key IN ('catalog_version', 'events_version')"
+            ).fetchall()
+        )
+        return int(rows.get("catalog_version", 0)), int(rows.get("events_version", 0))
+
+    # writes ------------------------------------------------------------------------
+
+    def upsert_items(self, items: pl.DataFrame) -> int:
+        if items.is_empty():
+            return 0
+        frame = conform(items, ITEM_SCHEMA).with_columns(pl.col("in_stock").fill_null(True).cast(pl.Int64))
+        now = now_ms()
+        placeholders = ", ".join("?" for _ in range(len(_ITEM_COLUMNS) + 1))
+        changed = " OR ".join(f"items.{c} IS NOT excluded.{c}" for c in _ITEM_COLUMNS[1:])
+        sql = (
+            f"INSERT INTO items ({', '.join(_ITEM_COLUMNS)}, updated_ms) VALUES ({placeholders}) "
+            f"ON CONFLICT (item_id) DO UPDATE SET "
+            + ", ".join(f"{c} = excluded.{c}" for c in _ITEM_COLUMNS[1:])
+            + f", updated_ms = excluded.updated_ms, deleted = 0 WHERE items.deleted = 1 OR {changed}"
+        )
+        with self.transaction():
+            conn = self._conn
+            before = conn.total_changes
+            conn.executemany(sql, (row + (now,) for row in _rows(frame)))
+            written = conn.total_changes - before
+            if written:
+                self._bump("catalog_version")
+        return written
+
+    def delete_items(self, item_ids: Sequence[str]) -> int:
+        ids = list(dict.fromkeys(item_ids))
+        if not ids:
+            return 0
+        with self.transaction():
+            conn = self._conn
+            before = conn.total_changes
+            conn.executemany(
+                "UPDATE items SET deleted = 1, updated_ms = ? WHERE item_id = ? AND deleted = 0",
+                ((now_ms(), i) for i in ids),
+            )
+            deleted = conn.total_changes - before
+            if deleted:
+                self._bump("catalog_version")
+        return deleted
+
+    def insert_events(self, events: pl.DataFrame) -> int:
+        if events.is_empty():
+            return 0
+        # Key order turns random B-tree inserts into near-appends: about 1.5x faster.
+        frame = conform(events, EVENT_SCHEMA).sort("event_key")
+        sql = (
+            f"INSERT OR IGNORE INTO events ({', '.join(_EVENT_COLUMNS)}) "
+            f"VALUES ({', '.join('?' for _ in _EVENT_COLUMNS)})"
+        )
+        with self.transaction():
+            conn = self._conn
+            before = conn.total_changes
+            conn.executemany(sql, _rows(frame))
+            added = conn.total_changes - before
+            if added:
+                self._bump("events_version")
+        return added
+
+    def flag_users(self, flags: pl.DataFrame) -> int:
+        if flags.is_empty():
+            return 0
+        now = now_ms()
+        rows = (
+            (r["user_id"], r["reason"], r.get("peak_per_minute"), now)
+            for r in flags.select("user_id", "reason", "peak_per_minute").iter_rows(named=True)
+        )
+        with self.transaction():
+            conn = self._conn
+            before = conn.total_changes
+            conn.executemany(
+                "INSERT INTO flagged_users (user_id, reason, peak_per_minute, flagged_ms) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (user_id) DO UPDATE SET reason = excluded.reason, "
+                "peak_per_minute = MAX(COALESCE(flagged_users.peak_per_minute, 0), excluded.peak_per_minute) "
+                "WHERE excluded.peak_per_minute > COALESCE(flagged_users.peak_per_minute, 0)",
+                rows,
+            )
+            changed = conn.total_changes - before
+            if changed:
+                self._bump("events_version")
+        return changed
+
+    def record_ingest(self, run: IngestRun) -> int:
+        with self.transaction():
+            cursor = self._conn.execute(
+                "INSERT INTO ingest_runs (kind, source, started_ms, finished_ms, rows_read, rows_written, "
+                "rows_rejected, rows_duplicate, report_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run.kind,
+                    run.source,
+                    run.started_ms,
+                    run.finished_ms,
+                    run.rows_read,
+                    run.rows_written,
+                    run.rows_rejected,
+                    run.rows_duplicate,
+                    run.report_path,
+                ),
+            )
+            return int(cursor.lastrowid or 0)
+
+    # reads -------------------------------------------------------------------------
+
+    def _frame(self, sql: str, params: Sequence[object], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+        rows = self._conn.execute(sql, tuple(params)).fetchall()
+        return pl.DataFrame(rows, schema=schema, orient="row")
+
+    def items(self, *, include_deleted: bool = False) -> pl.DataFrame:
+        where = "" if include_deleted else "WHERE deleted = 0"
+        frame = self._frame(
+            f"SELECT {', '.join(_ITEM_COLUMNS)} FROM items {where} ORDER BY item_id",
+            (),
+            {**ITEM_SCHEMA, "in_stock": pl.Int64()},
+        )
+        return frame.with_columns(pl.col("in_stock").cast(pl.Boolean))
+
+    def get_items(self, item_ids: Sequence[str]) -> pl.DataFrame:
+        ids = list(dict.fromkeys(item_ids))
+        parts = []
+        schema = {**ITEM_SCHEMA, "in_stock": pl.Int64()}
+        for start in range(0, len(ids), _IN_BATCH):
+            chunk = ids[start : start + _IN_BATCH]
+            parts.append(
+                self._frame(
+                    f"SELECT {', '.join(_ITEM_COLUMNS)} FROM items WHERE deleted = 0 AND item_id IN "
+                    f"({', '.join('?' for _ in chunk)})",
+                    chunk,
+                    schema,
+                )
+            )
+        frame = pl.concat(parts) if parts else pl.DataFrame(schema=schema)
+        return frame.with_columns(pl.col("in_stock").cast(pl.Boolean))
+
+    def item_ids(self, *, include_deleted: bool = False) -> set[str]:
+        where = "" if include_deleted else "WHERE deleted = 0"
+        return {row[0] for row in self._conn.execute(f"SELECT item_id FROM items {where}")}
+
+    def events(self, *, exclude_flagged: bool = True) -> pl.DataFrame:
+        where = "WHERE user_id NOT IN (SELECT user_id FROM flagged_users)" if exclude_flagged else ""
+        return self._frame(f"SELECT {', '.join(_EVENT_COLUMNS)} FROM events {where}", (), EVENT_SCHEMA)
+
+    def user_events(self, user_id: str, *, limit: int = 100) -> pl.DataFrame:
+        return self._frame(
+            f"SELECT {', '.join(_EVENT_COLUMNS)} FROM events WHERE user_id = ? ORDER BY ts DESC LIMIT ?",
+            (user_id, int(limit)),
+            EVENT_SCHEMA,
+        )
+
+    def existing_event_keys(self, keys: Sequence[int]) -> set[int]:
+        found: set[int] = set()
+        keys = list(keys)
+        for start in range(0, len(keys), _IN_BATCH):
+            chunk = keys[start : start + _IN_BATCH]
+            found.update(
+                row[0]
+                for row in self._conn.execute(
+                    f"SELECT event_key FROM events WHERE event_key IN ({', '.join('?' for _ in chunk)})", chunk
+                )
+            )
+        return found
+
+    def flagged_users(self) -> pl.DataFrame:
+        return self._frame(
+            "SELECT user_id, reason, peak_per_minute, flagged_ms FROM flagged_users ORDER BY user_id",
+            (),
+            {"user_id": pl.Utf8(), "reason": pl.Utf8(), "peak_per_minute": pl.Int64(), "flagged_ms": pl.Int64()},
+        )
+
+    def ingest_runs(self, *, limit: int = 20) -> list[IngestRun]:
+        rows = self._conn.execute(
+            "SELECT run_id, kind, source, started_ms, finished_ms, rows_read, rows_written, rows_rejected, "
+            "rows_duplicate, report_path FROM ingest_runs ORDER BY run_id DESC LIMIT ?",
+            (int(limit),),
+        ).fetchall()
+        return [IngestRun(*row) for row in rows]
+
+    def stats(self) -> StoreStats:
+        conn = self._conn
+        items, deleted = conn.execute(
+            "SELECT COALESCE(SUM(deleted = 0), 0), COALESCE(SUM(deleted = 1), 0) FROM items"
+        ).fetchone()
+        events, first, last = conn.execute("SELECT COUNT(*), MIN(ts), MAX(ts) FROM events").fetchone()
+        users = conn.execute("SELECT COUNT(DISTINCT user_id) FROM events").fetchone()[0]
+        by_type = dict(conn.execute("SELECT event_type, COUNT(*) FROM events GROUP BY event_type").fetchall())
+        flagged = conn.execute("SELECT COUNT(*) FROM flagged_users").fetchone()[0]
+        catalog_version, events_version = self.versions()
+        return StoreStats(
+            items=int(items),
+            deleted_items=int(deleted),
+            events=int(events),
+            users=int(users),
+            events_by_type={str(k): int(v) for k, v in by_type.items()},
+            first_event_ms=first,
+            last_event_ms=last,
+            flagged_users=int(flagged),
+            schema_version=int(self._meta("schema_version") or 0),
+            catalog_version=catalog_version,
+            events_version=events_version,
+        )

@@ -1,0 +1,87 @@
+"""Training: fit every model on the store's current data and publish a new version."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+
+import polars as pl
+
+from cartwise.errors import NotTrained
+from cartwise.events.event import EventType
+from cartwise.recommend import ItemKNN, Popularity
+from cartwise.registry import ModelRegistry, ModelSet
+from cartwise.results import TrainReport
+from cartwise.search import LexicalIndex
+from cartwise.store import Store
+
+Progress = Callable[[str], None]
+
+
+def train(store: Store, *, on_step: Progress | None = None) -> TrainReport:
+    """Fit the lexical index, popularity and item-kNN on the store; publish atomically."""
+    step = on_step or (lambda _name: None)
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    catalog_version, events_version = store.versions()
+
+    step("loading catalog and events")
+    items = store.items()
+    if items.is_empty():
+        raise NotTrained(
+            "the catalog is empty: there is nothing to train on",
+            hint="ingest a catalog first: `cartwise ingest items catalog.csv`",
+        )
+    events = store.events(exclude_flagged=True)
+    flagged = store.flagged_users().height
+    item_events = events.filter(pl.col("item_id").is_not_null() & (pl.col("event_type") != EventType.SEARCH.value))
+    seconds["load"] = time.perf_counter() - started
+
+    registry = ModelRegistry(models_dir=store.models_dir, store_id=store.store_id)
+    version, staging = registry.new_staging_dir()
+    try:
+        mark = time.perf_counter()
+        step("building the search index")
+        lexical = LexicalIndex().fit(items)
+        seconds["lexical"] = time.perf_counter() - mark
+
+        mark = time.perf_counter()
+        step("counting popularity")
+        popularity = Popularity().fit(item_events, items)
+        seconds["popularity"] = time.perf_counter() - mark
+
+        mark = time.perf_counter()
+        step("computing item-to-item co-occurrence")
+        itemknn = ItemKNN().fit(item_events)
+        seconds["itemknn"] = time.perf_counter() - mark
+
+        mark = time.perf_counter()
+        step("saving models")
+        manifest = {
+            "trained_ms": int(time.time() * 1000),
+            "catalog_version": catalog_version,
+            "events_version": events_version,
+            "items": items.height,
+            "events": item_events.height,
+            "users": item_events["user_id"].n_unique(),
+        }
+        registry.save(
+            ModelSet(version=version, manifest=manifest, lexical=lexical, popularity=popularity, itemknn=itemknn),
+            staging,
+        )
+        seconds["save"] = time.perf_counter() - mark
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    seconds["total"] = time.perf_counter() - started
+    return TrainReport(
+        version=version,
+        items=items.height,
+        events=item_events.height,
+        users=int(manifest["users"]),
+        excluded_flagged_users=flagged,
+        seconds={k: round(v, 3) for k, v in seconds.items()},
+        catalog_version=catalog_version,
+        events_version=events_version,
+    )
