@@ -1,0 +1,119 @@
+from urllib.parse import quote
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cartwise.api import create_app
+
+
+@pytest.fixture
+def client(engine):
+    return TestClient(create_app(engine))
+
+
+def test_health_and_docs(client):
+    body = client.get("/v1/health").json()
+    assert body["status"] == "ok" and body["items"] == 8
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ["/v1/items", "/v1/items/{item_id}", "/v1/events", "/v1/search",
+                 "/v1/users/{user_id}/recommendations", "/v1/items/{item_id}/similar", "/v1/health"]:
+        assert path in paths
+
+
+def test_demo_page(client):
+    response = client.get("/")
+    assert response.status_code == 200 and "Cartwise" in response.text
+
+
+def test_search_with_filters(client):
+    body = client.get("/v1/search", params={"q": "mug", "price_max": 10, "k": 5}).json()
+    assert {i["item_id"] for i in body["items"]} == {"mug-red", "mug-blue"}
+    assert body["filters"]["price_max"] == 10
+    body = client.get("/v1/search", params=[("q", "hiking"), ("filter", "in_stock=true")]).json()
+    assert [i["item_id"] for i in body["items"]] == ["socks"]
+
+
+def test_bad_filter_is_422_naming_the_field(client):
+    response = client.get("/v1/search", params=[("q", "mug"), ("filter", "colour=red")])
+    assert response.status_code == 422
+    assert "colour" in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    "params, field",
+    [({"q": "mug", "k": 0}, "k"), ({"q": "mug", "k": "ten"}, "k"), ({"q": "x" * 1001}, "q"), ({"q": ""}, "q")],
+)
+def test_search_validation(client, params, field):
+    response = client.get("/v1/search", params=params)
+    assert response.status_code == 422
+    assert response.json()["field"] == field
+
+
+def test_recommendations_and_similar(client):
+    client.post("/v1/events", json={"events": [
+        {"user_id": "bob", "item_id": "mug-red", "event_type": "view", "timestamp": "2023-11-15T10:00:00Z"}]})
+    body = client.get("/v1/users/bob/recommendations", params={"k": 2}).json()
+    assert body["items"][0]["item_id"] == "mug-blue" and body["strategy"] in ("personalised", "mixed")
+    body = client.get("/v1/items/teapot/similar").json()
+    assert body["items"][0]["item_id"] == "tea-cosy"
+    response = client.get("/v1/items/nope/similar")
+    assert response.status_code == 404 and response.json()["field"] == "item_id"
+
+
+def test_item_upsert_reports_rejected_rows_and_keeps_valid_ones(client):
+    response = client.post("/v1/items", json={"items": [
+        {"item_id": "lamp", "title": "Desk lamp", "price": 20},
+        {"item_id": "bad", "title": "Broken", "price": -3},
+        {"title": "no id"},
+    ]})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["written"] == 1
+    assert sorted(r["index"] for r in body["rejected"]) == [1, 2]
+    assert {r["field"] for r in body["rejected"]} >= {"price"}
+
+
+def test_all_rows_rejected_is_422(client):
+    response = client.post("/v1/events", json={"events": [{"user_id": "u", "item_id": "teapot",
+                                                           "event_type": "teleport", "timestamp": 1_700_000_000}]})
+    assert response.status_code == 422
+    assert "event_type" in response.json()["rejected"][0]["field"]
+
+
+def test_events_are_idempotent(client):
+    batch = {"events": [{"user_id": "c", "item_id": "teapot", "event_type": "click", "timestamp": 1_700_000_000,
+                         "event_id": "e-1"}]}
+    assert client.post("/v1/events", json=batch).json()["written"] == 1
+    again = client.post("/v1/events", json=batch).json()
+    assert again["written"] == 0 and again["duplicates"] == 1
+
+
+def test_malformed_bodies_are_422(client):
+    assert client.post("/v1/events", content=b"{not json").status_code == 422
+    assert client.post("/v1/events", json={"events": "nope"}).status_code == 422
+    assert client.post("/v1/items", json=[1, 2]).status_code == 422
+    too_many = {"items": [{"item_id": str(i), "title": "t"} for i in range(10_001)]}
+    assert client.post("/v1/items", json=too_many).status_code == 422
+
+
+def test_delete_item(client):
+    assert client.delete("/v1/items/teapot").status_code == 204
+    assert client.delete("/v1/items/teapot").status_code == 404
+    assert "teapot" not in [i["item_id"] for i in client.get("/v1/search", params={"q": "teapot"}).json()["items"]]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(q=st.text(max_size=300), k=st.integers(min_value=-5, max_value=2000))
+def test_search_never_500(client, q, k):
+    response = client.get("/v1/search", params={"q": q, "k": k})
+    assert response.status_code in (200, 422), response.text
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(user=st.text(min_size=1, max_size=80).filter(lambda s: s.strip() not in (".", "..")))
+def test_recommendations_never_500(client, user):
+    response = client.get(f"/v1/users/{quote(user, safe='')}/recommendations")
+    assert response.status_code in (200, 404, 422), response.text

@@ -1,0 +1,114 @@
+import shutil
+
+import pytest
+
+from cartwise import Engine, ModelMismatch, NotFound, NotTrained, ValidationError
+
+
+def ids(response):
+    return [item.item_id for item in response.items]
+
+
+def test_answers_before_training_say_how_to_fix(tmp_path):
+    engine = Engine.open(tmp_path)
+    with pytest.raises(NotTrained, match="train"):
+        engine.search("mug")
+
+
+def test_train_on_empty_catalog_explains(tmp_path):
+    with pytest.raises(NotTrained, match="catalog is empty"):
+        Engine.open(tmp_path).train()
+
+
+def test_search_english_and_chinese(engine):
+    assert ids(engine.search("red dresses"))[0] == "dress-red"
+    assert ids(engine.search("红色连衣裙"))[0] == "dress-zh"
+    top = engine.search("teapot").items[0]
+    assert top.item_id == "teapot" and "teapot" in top.reason
+
+
+def test_search_filters(engine):
+    assert set(ids(engine.search("mug", filters=["price<=10"]))) == {"mug-red", "mug-blue"}
+    assert ids(engine.search("hiking", filters=["in_stock=true"])) == ["socks"]
+    assert ids(engine.search("red", filters=["category=Fashion"]))[0] == "dress-red"
+    assert "mug-red" not in ids(engine.search("red", filters=["category=Fashion"]))
+
+
+def test_empty_query_with_filters_browses_by_popularity(engine):
+    result = engine.search("", filters=["category=Home > Kitchen"])
+    assert ids(result)[:2] == ["tea-cosy", "teapot"] or ids(result)[:2] == ["teapot", "tea-cosy"]
+    with pytest.raises(ValidationError, match="empty"):
+        engine.search("   ")
+
+
+@pytest.mark.parametrize("bad", ["x" * 1001])
+def test_bad_queries_are_validation_errors(engine, bad):
+    with pytest.raises(ValidationError):
+        engine.search(bad)
+
+
+@pytest.mark.parametrize("odd", ["\x00\x01\x02", "'; DROP TABLE items; --", "🙂🙂", "a" * 1000])
+def test_odd_queries_answer_without_error(engine, odd):
+    assert isinstance(ids(engine.search(odd)), list)
+
+
+def test_recommend_follows_history_and_explains(engine):
+    result = engine.recommend("tea-0-newcomer")
+    assert result.strategy == "popular" and ids(result)[0] == "socks"
+    engine.add_events([{"user_id": "alice", "item_id": "teapot", "event_type": "view", "timestamp": 1_700_100_000}])
+    result = engine.recommend("alice", k=3)
+    assert result.items[0].item_id == "tea-cosy"
+    assert "Glass teapot" in result.items[0].reason
+    assert "teapot" not in ids(result)
+
+
+def test_recommend_never_returns_out_of_stock_items(engine):
+    engine.add_events(
+        [{"user_id": f"b{u}", "item_id": "boots", "event_type": "purchase", "timestamp": 1_700_000_000 + u}
+         for u in range(100)]
+    )
+    engine.train()
+    assert "boots" not in ids(engine.recommend("someone", k=8))
+
+
+def test_similar_items(engine):
+    assert ids(engine.similar("teapot"))[0] == "tea-cosy"
+    assert ids(engine.similar("mug-red"))[0] == "mug-blue"
+    assert "mug-red" not in ids(engine.similar("mug-red", k=8))
+    with pytest.raises(NotFound):
+        engine.similar("no-such-item")
+
+
+def test_delete_takes_effect_without_retraining(engine):
+    engine.delete_item("tea-cosy")
+    assert "tea-cosy" not in ids(engine.similar("teapot"))
+    assert "tea-cosy" not in ids(engine.search("tea cosy"))
+    with pytest.raises(NotFound):
+        engine.delete_item("tea-cosy")
+
+
+def test_recommend_batch_matches_single_calls(engine):
+    users = ["tea-1", "mug-2", "unknown-user"]
+    batch = engine.recommend_batch(users, k=4)
+    assert [ids(r) for r in batch] == [ids(engine.recommend(u, k=4)) for u in users]
+
+
+def test_k_is_validated(engine):
+    for bad in (0, -1, 1001):
+        with pytest.raises(ValidationError, match="k must be"):
+            engine.recommend("u", k=bad)
+
+
+def test_models_from_another_store_are_refused(engine, tmp_path):
+    other = Engine.open(tmp_path / "other")
+    shutil.copytree(engine.store.models_dir, other.store.models_dir, dirs_exist_ok=True)
+    with pytest.raises(ModelMismatch, match="not on this store"):
+        other.search("mug")
+
+
+def test_new_model_version_is_picked_up(engine, tmp_path):
+    reader = Engine.open(engine.store.path)
+    before = reader.model_info()["version"]
+    engine.train()
+    reader._refresh(force=True)
+    assert reader.model_info()["version"] != before
