@@ -1,0 +1,387 @@
+"""BM25 keyword search over the catalog, with filters and instant deletes.
+
+bm25s precomputes every (token, item) BM25 weight at fit time, so a query is a sum
+over a few sparse columns followed by numpy masking and a partial sort. Fields are
+weighted by repeating their tokens (a title word counts as three occurrences), the
+usual way to boost fields in single-field BM25.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+import bm25s
+import numpy as np
+import polars as pl
+
+from cartwise.errors import ModelMismatch, NotTrained, ValidationError
+from cartwise.search.filters import FilterColumns, SearchFilters
+from cartwise.search.tokenize import Tokenizer
+from cartwise.store.frames import ITEM_SCHEMA, conform
+
+FORMAT_VERSION = 1
+_PARAMS_FILE = "lexical.json"
+_ARRAYS_FILE = "lexical.npz"
+_BM25_DIR = "bm25s"
+_TEXT_FIELDS = ("title", "brand", "category", "attributes", "description")
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One search result.
+
+    `matched_terms` are the query's words (lowercased, as typed: "dresses", not the
+    stem "dress") whose tokens the item contains, for explanations and highlighting.
+    """
+
+    item_id: str
+    score: float
+    matched_terms: tuple[str, ...]
+
+
+class LexicalIndex:
+    """BM25 product search over title, brand, category, attributes and description."""
+
+    def __init__(
+        self,
+        *,
+        k1: float = 1.2,
+        b: float = 0.75,
+        title_weight: int = 3,
+        brand_weight: int = 2,
+        category_weight: int = 2,
+        attributes_weight: int = 1,
+        description_weight: int = 1,
+        max_description_chars: int | None = 2_000,
+        tokenizer: Tokenizer | None = None,
+    ) -> None:
+        self.k1 = k1
+        self.b = b
+        self.title_weight = title_weight
+        self.brand_weight = brand_weight
+        self.category_weight = category_weight
+        self.attributes_weight = attributes_weight
+        self.description_weight = description_weight
+        # Long descriptions are mostly boilerplate; past this length they only dilute
+        # BM25's length normalisation and slow indexing.
+        self.max_description_chars = max_description_chars
+        self.tokenizer = tokenizer
+
+    def get_params(self) -> dict[str, Any]:
+        return {
+            "k1": self.k1,
+            "b": self.b,
+            "title_weight": self.title_weight,
+            "brand_weight": self.brand_weight,
+            "category_weight": self.category_weight,
+            "attributes_weight": self.attributes_weight,
+            "description_weight": self.description_weight,
+            "max_description_chars": self.max_description_chars,
+        }
+
+    # fitting ---------------------------------------------------------------------------
+
+    def fit(self, items: pl.DataFrame) -> Self:
+        """Index `items` (columns as in ``ITEM_SCHEMA``; only ``item_id`` is required)."""
+        self._check_params()
+        if not isinstance(items, pl.DataFrame):
+            raise ValidationError(f"items must be a polars DataFrame, got {type(items).__name__}", field="items")
+        if "item_id" not in items.columns:
+            raise ValidationError("items have no 'item_id' column", field="item_id", hint="see ITEM_SCHEMA")
+        items = conform(items, ITEM_SCHEMA).filter(pl.col("item_id").is_not_null())
+        # The store keeps ids unique; for a frame that does not, the last row wins as in an upsert.
+        items = items.unique(subset="item_id", keep="last", maintain_order=True)
+        tokenizer = self.tokenizer if self.tokenizer is not None else Tokenizer()
+        documents = [self._document_tokens(tokenizer, row) for row in items.select(_TEXT_FIELDS).iter_rows()]
+
+        self.tokenizer_ = tokenizer
+        self.item_ids_ = np.array(items.get_column("item_id").to_list(), dtype=np.str_)
+        self.removed_ = np.zeros(len(self.item_ids_), dtype=bool)
+        self.filter_columns_ = FilterColumns.from_items(items)
+        self.retriever_: bm25s.BM25 | None = None
+        if any(documents):
+            retriever = bm25s.BM25(k1=self.k1, b=self.b, method="lucene")
+            retriever.index(documents, show_progress=False)
+            self.retriever_ = retriever
+        self._build_lookups()
+        return self
+
+    def _check_params(self) -> None:
+        for name in ("k1", "b"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValidationError(f"{name} must be a non-negative number, got {value!r}", field=name)
+        if self.b > 1:
+            raise ValidationError(f"b must be between 0 and 1, got {self.b!r}", field="b")
+        for name in ("title_weight", "brand_weight", "category_weight", "attributes_weight", "description_weight"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 20:
+                raise ValidationError(
+                    f"{name} must be a whole number from 0 to 20 (it repeats the field's tokens), got {value!r}",
+                    field=name,
+                )
+
+    def _document_tokens(self, tokenizer: Tokenizer, row: tuple[Any, ...]) -> list[str]:
+        title, brand, category, attributes, description = row
+        if description and self.max_description_chars is not None:
+            description = description[: self.max_description_chars]
+        tokens: list[str] = []
+        for text, weight in (
+            (title, self.title_weight),
+            (brand, self.brand_weight),
+            (category, self.category_weight),
+            (_attribute_text(attributes), self.attributes_weight),
+            (description, self.description_weight),
+        ):
+            if text and weight:
+                tokens.extend(tokenizer.tokenize(text) * weight)
+        return tokens
+
+    def _build_lookups(self) -> None:
+        self._row_of = {item_id: row for row, item_id in enumerate(self.item_ids_.tolist())}
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "item_ids_"):
+            raise NotTrained("the search index has not been fitted", hint="call fit(items) or run `cartwise train`")
+
+    # answering -------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        offset: int = 0,
+        filters: SearchFilters | None = None,
+        exclude: Collection[str] = (),
+    ) -> list[SearchHit]:
+        """The `k` best items for `query` after skipping `offset`, best first.
+
+        Items are kept only if they contain at least one query token, pass `filters`,
+        are not removed and not in `exclude`. Ties keep catalog order.
+        """
+        self._check_fitted()
+        _check_page(k, offset)
+        allowed = self._allowed(filters, exclude)
+        return self._search_tokens(self.tokenizer_.analyze(query), allowed, k=k, offset=offset)
+
+    def search_batch(
+        self, queries: Sequence[str], *, k: int = 10, filters: SearchFilters | None = None
+    ) -> list[list[SearchHit]]:
+        """:meth:`search` for many queries; the filter mask is built once for all of them."""
+        self._check_fitted()
+        _check_page(k, 0)
+        allowed = self._allowed(filters, ())
+        return [self._search_tokens(self.tokenizer_.analyze(query), allowed, k=k, offset=0) for query in queries]
+
+    def filter_ids(self, filters: SearchFilters | None = None) -> list[str]:
+        """Ids of the live items that pass `filters`, in catalog order (browsing without a query)."""
+        self._check_fitted()
+        return self.item_ids_[self._allowed(filters, ())].tolist()
+
+    def remove(self, item_ids: Collection[str]) -> None:
+        """Hide items from every later answer at once; unknown ids are ignored."""
+        self._check_fitted()
+        rows = [row for row in (self._row_of.get(item_id) for item_id in item_ids) if row is not None]
+        if not rows:
+            return
+        removed = self.removed_.copy()
+        removed[rows] = True
+        # Swapped in whole so a search running in another thread sees before or after, never half.
+        self.removed_ = removed
+
+    def __len__(self) -> int:
+        """Number of searchable (fitted and not removed) items."""
+        if not hasattr(self, "removed_"):
+            return 0
+        return int(self.removed_.size - np.count_nonzero(self.removed_))
+
+    def _allowed(self, filters: SearchFilters | None, exclude: Collection[str]) -> np.ndarray:
+        allowed = ~self.removed_
+        if filters is not None and not filters.is_empty:
+            allowed &= self.filter_columns_.mask(filters)
+        if exclude:
+            rows = [row for row in (self._row_of.get(item_id) for item_id in exclude) if row is not None]
+            allowed[rows] = False
+        return allowed
+
+    def _search_tokens(
+        self, analyzed: list[tuple[str, str]], allowed: np.ndarray, *, k: int, offset: int
+    ) -> list[SearchHit]:
+        retriever = self.retriever_
+        if retriever is None:
+            return []
+        vocab = retriever.vocab_dict
+        # Unknown tokens cannot match anything; "" is bm25s's padding token, never a real one.
+        # A repeated query word counts once: "usb usb cable" means "usb cable".
+        surface_of: dict[str, str] = {}
+        for token, surface in analyzed:
+            if token and token in vocab:
+                surface_of.setdefault(token, surface)
+        known = list(surface_of)
+        if not known:
+            return []
+        scores = retriever.get_scores(known)
+        candidates = np.flatnonzero((scores > 0) & allowed)
+        need = offset + k
+        if candidates.size > need:
+            # Keep everything tied with the need-th score so pages never disagree on ties.
+            threshold = np.partition(scores[candidates], candidates.size - need)[candidates.size - need]
+            candidates = candidates[scores[candidates] >= threshold]
+        ranked = candidates[np.lexsort((candidates, -scores[candidates]))][offset:need]
+        if ranked.size == 0:
+            return []
+        matched = self._matched_terms(known, ranked, surface_of)
+        return [
+            SearchHit(item_id=str(self.item_ids_[row]), score=float(scores[row]), matched_terms=terms)
+            for row, terms in zip(ranked.tolist(), matched, strict=True)
+        ]
+
+    def _matched_terms(
+        self, tokens: list[str], rows: np.ndarray, surface_of: dict[str, str]
+    ) -> list[tuple[str, ...]]:
+        """For each row, the query words (as typed) whose tokens it contains, read from
+        the index's postings. Words inside a longer matched word are left out, so
+        "wh-1000xm4" is not also explained as "wh", nor 连衣裙 as 连衣."""
+        assert self.retriever_ is not None
+        vocab = self.retriever_.vocab_dict
+        indptr = self.retriever_.scores["indptr"]
+        postings = self.retriever_.scores["indices"]
+        present = np.zeros((len(tokens), rows.size), dtype=bool)
+        has_token = np.zeros(self.item_ids_.size, dtype=bool)
+        for i, token in enumerate(tokens):
+            token_id = vocab[token]
+            posting = postings[indptr[token_id] : indptr[token_id + 1]]
+            has_token[posting] = True
+            present[i] = has_token[rows]
+            has_token[posting] = False
+        matched = []
+        for j in range(rows.size):
+            words = list(dict.fromkeys(surface_of[t] for t, hit in zip(tokens, present[:, j], strict=True) if hit))
+            matched.append(tuple(w for w in words if not any(w != other and w in other for other in words)))
+        return matched
+
+    # persistence -----------------------------------------------------------------------
+
+    def save(self, directory: Path) -> None:
+        """Write the index to `directory` (created if needed); the parameters file is
+        written last, so a directory without it is an interrupted save."""
+        self._check_fitted()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        if self.retriever_ is not None:
+            staging = directory / f".{_BM25_DIR}-{uuid.uuid4().hex}"
+            self.retriever_.save(staging, show_progress=False)
+            final = directory / _BM25_DIR
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(staging, final)
+        arrays = {
+            "item_ids": self.item_ids_,
+            "removed": self.removed_,
+            **{f"filter_{name}": array for name, array in self.filter_columns_.arrays().items()},
+        }
+        _write_atomically(directory / _ARRAYS_FILE, lambda f: np.savez(f, **arrays))
+        params = {
+            "format_version": FORMAT_VERSION,
+            "params": self.get_params(),
+            "tokenizer": self.tokenizer_.get_params(),
+            "n_items": int(self.item_ids_.size),
+            "has_bm25": self.retriever_ is not None,
+        }
+        _write_atomically(directory / _PARAMS_FILE, lambda f: f.write(json.dumps(params, indent=2).encode()))
+
+    @classmethod
+    def load(cls, directory: Path) -> LexicalIndex:
+        """Read an index written by :meth:`save`; nothing is re-tokenised."""
+        directory = Path(directory)
+        try:
+            meta = json.loads((directory / _PARAMS_FILE).read_text())
+        except (OSError, ValueError) as exc:
+            raise NotTrained(
+                f"no readable search index in {directory}: {exc}", hint="run `cartwise train` to rebuild it"
+            ) from exc
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ModelMismatch(
+                f"search index in {directory} has format {meta.get('format_version')}, this Cartwise reads "
+                f"{FORMAT_VERSION}",
+                hint="run `cartwise train` to rebuild it",
+            )
+        index = cls(**meta["params"], tokenizer=Tokenizer(**meta["tokenizer"]))
+        with np.load(directory / _ARRAYS_FILE, allow_pickle=False) as arrays:
+            index.item_ids_ = arrays["item_ids"]
+            index.removed_ = arrays["removed"].astype(bool)
+            index.filter_columns_ = FilterColumns.from_arrays(
+                {name[len("filter_"):]: arrays[name] for name in arrays.files if name.startswith("filter_")}
+            )
+        index.tokenizer_ = index.tokenizer
+        index.retriever_ = bm25s.BM25.load(directory / _BM25_DIR) if meta.get("has_bm25") else None
+        if index.item_ids_.size != meta.get("n_items"):
+            raise ModelMismatch(f"search index in {directory} is inconsistent", hint="run `cartwise train`")
+        index._build_lookups()
+        return index
+
+    def __repr__(self) -> str:
+        fitted = f", {len(self)} items" if hasattr(self, "item_ids_") else ""
+        return f"LexicalIndex(k1={self.k1}, b={self.b}{fitted})"
+
+
+def _check_page(k: int, offset: int) -> None:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValidationError(f"k must be a positive integer, got {k!r}", field="k")
+    if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)) or offset < 0:
+        raise ValidationError(f"offset must be a non-negative integer, got {offset!r}", field="offset")
+
+
+def _attribute_text(raw: str | None) -> str:
+    """Searchable text of an attributes JSON object: its values, plus the keys of text
+    values and of true flags ("color: red" -> "color red", "waterproof: true" -> "waterproof").
+
+    Text that is not valid JSON is indexed as it is rather than dropped.
+    """
+    if not raw:
+        return ""
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        return raw
+    words: list[str] = []
+    _collect_attribute_words(value, None, words, depth=0)
+    return " ".join(words)
+
+
+def _collect_attribute_words(value: Any, key: str | None, words: list[str], *, depth: int) -> None:
+    if depth > 10:
+        return
+    if isinstance(value, dict):
+        for child_key, child in value.items():
+            _collect_attribute_words(child, str(child_key), words, depth=depth + 1)
+    elif isinstance(value, list):
+        for child in value:
+            _collect_attribute_words(child, key, words, depth=depth + 1)
+    elif isinstance(value, bool):
+        if value and key:
+            words.append(key)
+    elif isinstance(value, str):
+        if key:
+            words.append(key)
+        words.append(value)
+    elif isinstance(value, (int, float)):
+        words.append(str(value))
+
+
+def _write_atomically(path: Path, write: Any) -> None:
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with open(temporary, "wb") as f:
+        write(f)
+    os.replace(temporary, path)
+
+
+__all__ = ["LexicalIndex", "SearchHit"]
