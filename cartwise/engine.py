@@ -18,7 +18,7 @@ import polars as pl
 
 from cartwise.catalog import CatalogSnapshot
 from cartwise.errors import NotFound, NotTrained, ValidationError
-from cartwise.events.event import EventType
+from cartwise.events.event import EVENT_WEIGHTS, EventType
 from cartwise.ingest import (
     ColumnMapping,
     IngestReport,
@@ -35,6 +35,13 @@ from cartwise.store import Store, StoreStats, open_store
 from cartwise.training import train
 
 DEFAULT_STORE = Path("cartwise-data")
+_BECAUSE = {
+    EventType.VIEW: "because you viewed '{}'",
+    EventType.CLICK: "because you clicked on '{}'",
+    EventType.ADD_TO_CART: "because you put '{}' in your cart",
+    EventType.PURCHASE: "because you bought '{}'",
+    EventType.RATING: "because you rated '{}'",
+}
 MAX_K = 1000
 MAX_QUERY_LENGTH = 1000
 HISTORY_LENGTH = 50
@@ -248,12 +255,22 @@ class Engine:
         chosen: list[ItemResult] = []
         taken = set(seen)
         if history:
+            # The strongest event on each history item names what the user did with it.
+            strongest: dict[str, str] = {}
+            for event in history:
+                current = strongest.get(event.item_id)
+                if current is None or EVENT_WEIGHTS.get(event.event_type, 0) > EVENT_WEIGHTS.get(current, 0):
+                    strongest[event.item_id] = event.event_type
             for scored in models.itemknn.recommend([history], k=k * 2 + 10, exclude_seen=exclude_seen)[0]:
                 if len(chosen) >= k:
                     break
                 because = scored.because[0] if scored.because else None
                 reason = (
-                    f"because you showed interest in '{catalog.title(because)}'" if because else scored.reason
+                    _BECAUSE.get(strongest.get(because, ""), "because you looked at '{}'").format(
+                        catalog.title(because)
+                    )
+                    if because
+                    else scored.reason
                 )
                 self._take(chosen, taken, scored, catalog, reason=reason)
         personal = len(chosen)
