@@ -392,6 +392,15 @@ def demo(
         _serve(engine, host, port)
 
 
+def _register_subcommands() -> None:
+    from cartwise.cli.evaluate import evaluate_app
+
+    app.add_typer(evaluate_app, name="evaluate")
+
+
+_register_subcommands()
+
+
 def main() -> None:
     """Entry point: runs the app and turns Cartwise errors into one readable line."""
     try:

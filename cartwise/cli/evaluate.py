@@ -1,0 +1,128 @@
+"""`cartwise evaluate`: offline evaluation from the command line."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated, Optional
+
+import polars as pl
+import typer
+from rich.table import Table
+
+from cartwise.engine import DEFAULT_STORE, Engine
+from cartwise.errors import ValidationError
+from cartwise.evaluate.recs import MODELS, evaluate_recommenders
+from cartwise.evaluate.report import write_report
+from cartwise.evaluate.runs import RunRecord, list_runs
+
+evaluate_app = typer.Typer(help="Measure recommendation quality offline and compare runs.", no_args_is_help=True)
+
+
+def _print_run(console: object, run: RunRecord) -> None:
+    columns = sorted({m for values in run.metrics.values() for m in values})
+    table = Table(title=f"{run.kind} · {run.split} · {run.config.get('test_users', '?')} test users")
+    table.add_column("model")
+    for column in columns:
+        table.add_column(column, justify="right")
+    table.add_column("fit s", justify="right")
+    best = {c: max(v.get(c, float("-inf")) for v in run.metrics.values()) for c in columns}
+    for model, values in run.metrics.items():
+        cells = []
+        for column in columns:
+            value = values.get(column)
+            text = "-" if value is None else f"{value:.4f}"
+            cells.append(f"[bold green]{text}[/]" if value == best[column] and "novelty" not in column else text)
+        table.add_row(model, *cells, f"{run.seconds.get(model, 0.0):.1f}")
+    console.print(table)  # type: ignore[attr-defined]
+    if run.comparisons:
+        paired = Table(title="paired bootstrap over users (95% interval)")
+        for column in ("comparison", "difference", "interval", "p", "significant"):
+            paired.add_column(column)
+        for name, c in run.comparisons.items():
+            paired.add_row(
+                name, f"{c['difference']:+.4f}", f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]",
+                f"{c['p_bootstrap']:.4f}", "yes" if c["significant"] else "no",
+            )
+        console.print(paired)  # type: ignore[attr-defined]
+
+
+@evaluate_app.command("recs")
+def evaluate_recs(
+    store: Annotated[Path, typer.Option("--store", "-s", envvar="CARTWISE_STORE", help="store to evaluate on")] = (
+        DEFAULT_STORE
+    ),
+    data: Annotated[
+        Optional[Path], typer.Option(help="evaluate on this events file instead of the store (e.g. a benchmark)")
+    ] = None,
+    format: Annotated[str, typer.Option("--format", "-f", help="format of --data: auto, csv, jsonl, parquet, sequences")] = "auto",
+    models: Annotated[
+        Optional[list[str]], typer.Option("--model", "-m", help=f"repeatable; one of {', '.join(MODELS)}")
+    ] = None,
+    split: Annotated[str, typer.Option(help="leave-last-out, time or cold-items")] = "leave-last-out",
+    k: Annotated[Optional[list[int]], typer.Option("--k", "-k", help="cut-offs (repeatable)")] = None,
+    exclude_seen: Annotated[bool, typer.Option(help="never count items from the user's history")] = False,
+    max_users: Annotated[Optional[int], typer.Option(min=1, help="evaluate a random sample of test users")] = None,
+    report: Annotated[Optional[Path], typer.Option(help="also write a report: .md or .html (with charts)")] = None,
+    runs_dir: Annotated[Optional[Path], typer.Option(help="where runs are recorded (default STORE/runs)")] = None,
+) -> None:
+    """Fit each model on a split and rank the full catalog for every test user."""
+    from cartwise.cli.main import console, err
+
+    chosen = models or ["popularity", "itemknn", "als"]
+    with tempfile.TemporaryDirectory() as tmp:
+        if data is not None:
+            engine = Engine.open(Path(tmp) / "store")
+            engine.ingest_events(data, format=format)
+            events = engine.store.events()
+            items = pl.DataFrame({"item_id": events["item_id"].unique()}).with_columns(
+                pl.lit(None, dtype=pl.Utf8).alias("category")
+            )
+        else:
+            engine = Engine.open(store, create=False)
+            events = engine.store.events()
+            items = engine.store.items()
+        events = events.filter(pl.col("item_id").is_not_null() & (pl.col("event_type") != "search"))
+        if events.is_empty():
+            raise ValidationError("there are no events to evaluate on", hint="ingest events or pass --data")
+        with err.status("evaluating") as status:
+            run = evaluate_recommenders(
+                events,
+                items,
+                models=chosen,
+                split=split,
+                ks=k or [10, 20],
+                exclude_seen=exclude_seen,
+                max_users=max_users,
+                on_step=lambda step: status.update(step),
+            )
+    directory = runs_dir or (store / "runs" if data is None else Path("cartwise-runs"))
+    saved = run.save(directory)
+    _print_run(console, run)
+    err.print(f"run recorded in {saved}")
+    if report:
+        err.print(f"report written to {write_report(run, report)}")
+
+
+@evaluate_app.command("runs")
+def runs(
+    runs_dir: Annotated[Path, typer.Option(help="directory of recorded runs")] = DEFAULT_STORE / "runs",
+    last: Annotated[int, typer.Option(min=1, help="how many runs to show")] = 10,
+) -> None:
+    """List recorded evaluation runs, newest first."""
+    from cartwise.cli.main import console
+
+    recorded = list_runs(runs_dir)[:last]
+    if not recorded:
+        console.print(f"[yellow]no runs in {runs_dir}[/yellow]")
+        return
+    table = Table(title=f"evaluation runs in {runs_dir}")
+    for column in ("run", "split", "data", "best model", "NDCG@10", "HR@10"):
+        table.add_column(column)
+    for run in recorded:
+        best = max(run.metrics, key=lambda m: run.metrics[m].get("NDCG@10", 0.0))
+        table.add_row(
+            run.run_id, run.split, run.data_fingerprint[:10], best,
+            f"{run.metrics[best].get('NDCG@10', 0.0):.4f}", f"{run.metrics[best].get('HR@10', 0.0):.4f}",
+        )
+    console.print(table)
