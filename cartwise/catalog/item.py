@@ -7,7 +7,6 @@ per-category popularity can match any prefix.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -68,6 +67,4 @@ class Item(BaseModel):
     def _created_at(cls, value: Any) -> int | None:
         if value is None or value == "":
             return None
-        if isinstance(value, datetime):
-            return parse_timestamp_ms(value)
         return parse_timestamp_ms(value)

@@ -95,14 +95,12 @@ def _print_report(report: IngestReport, as_json: bool) -> None:
     ]:
         table.add_row(label, value)
     console.print(table)
-    if report.rejects:
-        reasons: dict[str, int] = {}
-        for reject in report.rejects:
-            reasons[reject.reason] = reasons.get(reject.reason, 0) + 1
-        why = Table(title="rejected rows by reason (first 10,000)")
+    if report.rejected_by_reason:
+        why = Table(title="rejected rows by reason")
         why.add_column("reason")
         why.add_column("rows", justify="right")
-        for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1])[:15]:
+        ranked = sorted(report.rejected_by_reason.items(), key=lambda kv: -kv[1])
+        for reason, count in ranked[:15]:
             why.add_row(reason, f"{count:,}")
         console.print(why)
 
