@@ -77,6 +77,7 @@ class Engine:
         self._lexical_version = -1
         self._rebuilding = False
         self._checked_at = 0.0
+        self._stats: tuple[float, StoreStats] | None = None
 
     @classmethod
     def open(cls, path: Path | str = DEFAULT_STORE, *, create: bool = True) -> "Engine":
@@ -229,8 +230,15 @@ class Engine:
             item_id=item_id, k=k, items=chosen, took_ms=round((time.perf_counter() - started) * 1000, 3)
         )
 
-    def stats(self) -> StoreStats:
-        return self.store.stats()
+    def stats(self, *, max_age_s: float = 0.0) -> StoreStats:
+        """What the store holds. Counting a large event log takes a while, so callers that
+        ask often (the health check) may accept numbers up to `max_age_s` seconds old."""
+        cached = self._stats
+        if cached is not None and time.monotonic() - cached[0] <= max_age_s:
+            return cached[1]
+        stats = self.store.stats()
+        self._stats = (time.monotonic(), stats)
+        return stats
 
     def model_info(self) -> dict[str, Any] | None:
         """The live model version's manifest, or None before the first `train`."""

@@ -14,8 +14,8 @@ router = APIRouter(prefix="/v1", tags=["health"])
 
 
 @router.get("/health", response_model=Health)
-def health(engine: Annotated[Engine, Depends(get_engine)]) -> Health:
-    stats = engine.stats()
+async def health(engine: Annotated[Engine, Depends(get_engine)]) -> Health:
+    stats = engine.stats(max_age_s=10.0)
     info = engine.model_info()
     return Health(
         status="ok" if info else "untrained",
