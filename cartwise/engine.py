@@ -111,8 +111,10 @@ class Engine:
             raise NotFound(f"item {item_id!r} is not in the catalog", field="item_id")
         self._refresh(force=True)
 
-    def train(self, *, on_step: Callable[[str], None] | None = None) -> TrainReport:
-        report = train(self.store, on_step=on_step)
+    def train(self, *, recommender: str = "itemknn", on_step: Callable[[str], None] | None = None) -> TrainReport:
+        """Fit all models; `recommender` picks the personalised model (itemknn, als, bpr,
+        sequential). Answers switch to the new version once it is complete."""
+        report = train(self.store, recommender=recommender, on_step=on_step)
         self._refresh(force=True)
         return report
 
@@ -269,7 +271,7 @@ class Engine:
                 current = strongest.get(event.item_id)
                 if current is None or EVENT_WEIGHTS.get(event.event_type, 0) > EVENT_WEIGHTS.get(current, 0):
                     strongest[event.item_id] = event.event_type
-            for scored in models.itemknn.recommend([history], k=k * 2 + 10, exclude_seen=exclude_seen)[0]:
+            for scored in models.recommender.recommend([history], k=k * 2 + 10, exclude_seen=exclude_seen)[0]:
                 if len(chosen) >= k:
                     break
                 because = scored.because[0] if scored.because else None

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cartwise.errors import ModelMismatch, NotTrained
-from cartwise.recommend import ItemKNN, Popularity
+from cartwise.errors import ModelMismatch, NotTrained, ValidationError
+from cartwise.recommend import ALS, BPR, HistoryRecommender, ItemKNN, Popularity
 from cartwise.search import LexicalIndex
 
 MANIFEST = "manifest.json"
+RECOMMENDERS = ("itemknn", "als", "bpr", "sequential")
 CURRENT = "CURRENT"
 FORMAT_VERSION = 1
 
@@ -34,6 +35,24 @@ class ModelSet:
     lexical: LexicalIndex
     popularity: Popularity
     itemknn: ItemKNN
+    recommender: HistoryRecommender
+    """The model behind personalised recommendations (``manifest["recommender"]``);
+    the item-kNN itself unless another was chosen at training time."""
+
+
+def recommender_class(name: str) -> Any:
+    """The class of a personalised recommender by its registered name."""
+    if name == "itemknn":
+        return ItemKNN
+    if name == "als":
+        return ALS
+    if name == "bpr":
+        return BPR
+    if name == "sequential":
+        from cartwise.recommend.sequential import SequentialRecommender
+
+        return SequentialRecommender
+    raise ValidationError(f"unknown recommender {name!r}", field="recommender", hint=f"choose one of {RECOMMENDERS}")
 
 
 class ModelRegistry:
@@ -60,6 +79,8 @@ class ModelRegistry:
         models.lexical.save(staging / "lexical")
         models.popularity.save(staging / "popularity")
         models.itemknn.save(staging / "itemknn")
+        if models.recommender is not models.itemknn:
+            models.recommender.save(staging / "recommender")
         manifest = {**models.manifest, "format_version": FORMAT_VERSION, "store_id": self.store_id}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
         final = self.models_dir / models.version
@@ -90,12 +111,16 @@ class ModelRegistry:
                 f"{FORMAT_VERSION}",
                 hint="retrain with `cartwise train`",
             )
+        itemknn = ItemKNN.load(path / "itemknn")
+        name = manifest.get("recommender", "itemknn")
+        recommender = itemknn if name == "itemknn" else recommender_class(name).load(path / "recommender")
         return ModelSet(
             version=version,
             manifest=manifest,
             lexical=LexicalIndex.load(path / "lexical"),
             popularity=Popularity.load(path / "popularity"),
-            itemknn=ItemKNN.load(path / "itemknn"),
+            itemknn=itemknn,
+            recommender=recommender,
         )
 
     def prune(self, *, keep: int) -> None:

@@ -50,6 +50,7 @@ class SimilarResponse(BaseModel):
 
 class TrainReport(BaseModel):
     version: str
+    recommender: str = "itemknn"
     items: int
     events: int
     users: int

@@ -11,7 +11,8 @@ import polars as pl
 from cartwise.errors import NotTrained
 from cartwise.events.event import EventType
 from cartwise.recommend import ItemKNN, Popularity
-from cartwise.registry import ModelRegistry, ModelSet
+from cartwise.evaluate.splits import leave_last_out
+from cartwise.registry import ModelRegistry, ModelSet, recommender_class
 from cartwise.results import TrainReport
 from cartwise.search import LexicalIndex
 from cartwise.store import Store
@@ -19,8 +20,14 @@ from cartwise.store import Store
 Progress = Callable[[str], None]
 
 
-def train(store: Store, *, on_step: Progress | None = None) -> TrainReport:
-    """Fit the lexical index, popularity and item-kNN on the store; publish atomically."""
+def train(store: Store, *, recommender: str = "itemknn", on_step: Progress | None = None) -> TrainReport:
+    """Fit the lexical index, popularity, item-kNN and the chosen personalised
+    recommender on the store; publish them atomically as one new version.
+
+    The sequential model holds out each user's last event to stop training early; the
+    held-out events still reach it as input at answer time, read from the store.
+    """
+    model_class = recommender_class(recommender)
     step = on_step or (lambda _name: None)
     seconds: dict[str, float] = {}
     started = time.perf_counter()
@@ -56,6 +63,17 @@ def train(store: Store, *, on_step: Progress | None = None) -> TrainReport:
         itemknn = ItemKNN().fit(item_events)
         seconds["itemknn"] = time.perf_counter() - mark
 
+        personal: object = itemknn
+        if recommender != "itemknn":
+            mark = time.perf_counter()
+            step(f"training the {recommender} recommender")
+            if recommender == "sequential":
+                split = leave_last_out(item_events)
+                personal = model_class().fit(split.train, validation=split.test)
+            else:
+                personal = model_class().fit(item_events)
+            seconds[recommender] = time.perf_counter() - mark
+
         mark = time.perf_counter()
         step("saving models")
         manifest = {
@@ -65,9 +83,17 @@ def train(store: Store, *, on_step: Progress | None = None) -> TrainReport:
             "items": items.height,
             "events": item_events.height,
             "users": item_events["user_id"].n_unique(),
+            "recommender": recommender,
         }
         registry.save(
-            ModelSet(version=version, manifest=manifest, lexical=lexical, popularity=popularity, itemknn=itemknn),
+            ModelSet(
+                version=version,
+                manifest=manifest,
+                lexical=lexical,
+                popularity=popularity,
+                itemknn=itemknn,
+                recommender=personal,  # type: ignore[arg-type]
+            ),
             staging,
         )
         seconds["save"] = time.perf_counter() - mark
@@ -77,6 +103,7 @@ def train(store: Store, *, on_step: Progress | None = None) -> TrainReport:
     seconds["total"] = time.perf_counter() - started
     return TrainReport(
         version=version,
+        recommender=recommender,
         items=items.height,
         events=item_events.height,
         users=int(manifest["users"]),

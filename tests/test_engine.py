@@ -118,3 +118,18 @@ def test_new_model_version_is_picked_up(engine, tmp_path):
     engine.train()
     reader._refresh(force=True)
     assert reader.model_info()["version"] != before
+
+
+@pytest.mark.parametrize("name", ["als", "bpr"])
+def test_other_recommenders_are_trained_saved_and_served(engine, name):
+    report = engine.train(recommender=name)
+    assert report.recommender == name
+    reader = Engine.open(engine.store.path)
+    assert reader.model_info()["recommender"] == name
+    result = reader.recommend("tea-3", k=3)
+    assert result.items and result.strategy in ("personalised", "mixed")
+
+
+def test_unknown_recommender_is_a_validation_error(engine):
+    with pytest.raises(ValidationError, match="unknown recommender"):
+        engine.train(recommender="magic")

@@ -164,15 +164,21 @@ def ingest_events_command(
 
 
 @app.command()
-def train(store: StoreOption = DEFAULT_STORE, as_json: JsonOption = False) -> None:
+def train(
+    store: StoreOption = DEFAULT_STORE,
+    recommender: Annotated[
+        str, typer.Option(help="personalised model: itemknn (default), als, bpr or sequential (Transformer)")
+    ] = "itemknn",
+    as_json: JsonOption = False,
+) -> None:
     """Fit the search index and the recommenders; a running server picks them up."""
     engine = _open(store)
     with err.status("training") as status:
-        report = engine.train(on_step=lambda step: status.update(step))
+        report = engine.train(recommender=recommender, on_step=lambda step: status.update(step))
     if as_json:
         console.print_json(report.model_dump_json())
         return
-    table = Table(title=f"trained model version {report.version}", show_header=False)
+    table = Table(title=f"trained model version {report.version} ({report.recommender})", show_header=False)
     table.add_row("items", f"{report.items:,}")
     table.add_row("events", f"{report.events:,}")
     table.add_row("users", f"{report.users:,}")
@@ -385,7 +391,7 @@ def demo(
         _print_report(
             engine.ingest_events(source, mapping=EVENT_MAPPING, unknown_items="reject", on_progress=update), False
         )
-    train(store=store, as_json=False)
+    train(store=store, recommender="itemknn", as_json=False)
     if serve_api:
         _serve(engine, host, port)
 

@@ -165,11 +165,18 @@ class EmbeddingCache:
             keys = pl.read_parquet(path / meta["files"]["keys"])
             vectors = np.load(path / meta["files"]["vectors"], allow_pickle=False)
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise StoreError(f"embedding cache at {path} is missing or damaged: {exc}", hint="delete it to rebuild") from exc
+            raise StoreError(
+                f"embedding cache at {path} is missing or damaged: {exc}", hint="delete it to rebuild"
+            ) from exc
         if meta.get("format_version") != FORMAT_VERSION:
-            raise StoreError(f"embedding cache at {path} has format {meta.get('format_version')}, expected {FORMAT_VERSION}", hint="delete it to rebuild")
+            raise StoreError(
+                f"embedding cache at {path} has format {meta.get('format_version')}, expected {FORMAT_VERSION}",
+                hint="delete it to rebuild",
+            )
         if not (len(keys) == vectors.shape[0] == meta["count"]) or vectors.shape[1:] != (meta["dim"],):
-            raise StoreError(f"embedding cache at {path} is inconsistent (interrupted save?)", hint="delete it to rebuild")
+            raise StoreError(
+                f"embedding cache at {path} is inconsistent (interrupted save?)", hint="delete it to rebuild"
+            )
         cache = cls(encoder_name=meta["encoder"], dim=int(meta["dim"]))
         cache._ids = keys["item_id"].to_list()
         cache._hashes = keys["text_hash"].to_list()

