@@ -104,6 +104,43 @@ def evaluate_recs(
         err.print(f"report written to {write_report(run, report)}")
 
 
+@evaluate_app.command("search")
+def evaluate_search_command(
+    judgments: Annotated[Path, typer.Option(help="CSV/TSV with query_id, query, item_id, relevance")],
+    store: Annotated[Path, typer.Option("--store", "-s", envvar="CARTWISE_STORE", help="a trained store")] = (
+        DEFAULT_STORE
+    ),
+    depth: Annotated[int, typer.Option(min=10, max=1000, help="results fetched per query (recall depth)")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Search quality on judged queries: NDCG@10, recall@depth, MRR and latency."""
+    import json
+
+    from cartwise.cli.main import console
+    from cartwise.evaluate.search import evaluate_search, read_judgments
+
+    engine = Engine.open(store, create=False)
+
+    def lexical(query: str, k: int) -> list[str]:
+        try:
+            return [item.item_id for item in engine.search(query, k=k).items]
+        except ValidationError:
+            return []
+
+    scores = {"lexical": evaluate_search(read_judgments(judgments), lexical, depth=depth)}
+    if as_json:
+        console.print_json(json.dumps(scores))
+        return
+    table = Table(title=f"search quality on {judgments.name}")
+    columns = list(next(iter(scores.values())))
+    table.add_column("mode")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for mode, row in scores.items():
+        table.add_row(mode, *(f"{row[c]:.4f}" if c != "queries" else f"{row[c]:.0f}" for c in columns))
+    console.print(table)
+
+
 @evaluate_app.command("runs")
 def runs(
     runs_dir: Annotated[Path, typer.Option(help="directory of recorded runs")] = DEFAULT_STORE / "runs",

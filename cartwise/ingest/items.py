@@ -45,11 +45,11 @@ def validate_items(frame: pl.DataFrame, *, now_ms: int) -> tuple[pl.DataFrame, p
     """(valid rows in ITEM_SCHEMA plus LINE, rejected rows) from one text column per field."""
     work = frame.with_columns([parsers.text(name) for name in ITEM_FIELDS])
     work = work.with_columns(
-        parsers.number("price").alias("__price"),
+        parsers.price("price").alias("__price"),
         parsers.boolean("in_stock").alias("__in_stock"),
         parsers.json_object_text("attributes").alias("__attributes"),
         parsers.category("category").alias("__category"),
-        pl.col("currency").str.to_uppercase().alias("__currency"),
+        pl.coalesce(pl.col("currency").str.to_uppercase(), parsers.currency_mark("price")).alias("__currency"),
     )
     created = parsers.timestamps(work["created_at"], now_ms=now_ms)
     work = work.with_columns(created["ms"].alias("__created_at"), created["problem"].alias("__created_problem"))

@@ -39,6 +39,33 @@ def number(name: str) -> pl.Expr:
     return pl.col(name).cast(pl.Float64, strict=False)
 
 
+# Currency marks a store's export may leave in a price column: "$9.99", "£1,299.00", "199元".
+_CURRENCY_MARKS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "CNY", "￥": "CNY", "元": "CNY"}
+_MARK_PATTERN = r"^\s*(?:[$€£¥￥]|USD|EUR|GBP|CNY|RMB)?\s*([0-9][0-9,]*(?:\.[0-9]+)?)\s*(?:元|USD|EUR|GBP|CNY|RMB)?\s*$"
+
+
+def price(name: str) -> pl.Expr:
+    """A price as a number, also when written with a currency mark and thousands
+    separators ("$1,299.00"); anything else that is not a plain number gives null."""
+    plain = pl.col(name).cast(pl.Float64, strict=False)
+    marked = pl.col(name).str.extract(_MARK_PATTERN, 1)
+    # Only "1,299" style grouping is a thousands separator; "12,50" is ambiguous and rejected.
+    grouped = marked.str.contains(r"^[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?$") | ~marked.str.contains(",")
+    cleaned = pl.when(grouped).then(marked.str.replace_all(",", "")).cast(pl.Float64, strict=False)
+    return pl.coalesce(plain, cleaned)
+
+
+def currency_mark(name: str) -> pl.Expr:
+    """The ISO code implied by a currency mark in a price ("$9.99" -> "USD"), else null."""
+    text = pl.col(name).str.strip_chars()
+    expr = pl.lit(None, dtype=pl.Utf8)
+    for mark, code in _CURRENCY_MARKS.items():
+        expr = pl.when(text.str.contains(mark, literal=True)).then(pl.lit(code)).otherwise(expr)
+    for code in ("USD", "EUR", "GBP", "CNY"):
+        expr = pl.when(text.str.to_uppercase().str.contains(code, literal=True)).then(pl.lit(code)).otherwise(expr)
+    return pl.when(text.str.to_uppercase().str.contains("RMB", literal=True)).then(pl.lit("CNY")).otherwise(expr)
+
+
 def boolean(name: str) -> pl.Expr:
     return pl.col(name).str.to_lowercase().replace_strict(_BOOLEANS, default=None, return_dtype=pl.Boolean)
 

@@ -219,3 +219,25 @@ def test_parquet_rejects_name_the_row_number(store, tmp_path):
     report = ingest_items(store, path)
     assert [(r.line, r.field) for r in report.rejects] == [(2, "item_id"), (3, "price"), (4, "price")]
     assert report.rows_written == 1
+
+
+def test_prices_with_currency_marks_are_read(store, write):
+    path = write(
+        "marked.csv",
+        csv_text(
+            ["item_id", "title", "price", "currency"],
+            [
+                dict(zip(["item_id", "title", "price", "currency"], row))
+                for row in [["a", "A", "$9.99", ""], ["b", "B", "£1,299.50", ""], ["c", "C", "199元", ""],
+                            ["d", "D", "12,50", ""], ["e", "E", "$5", "CAD"]]
+            ],
+        ),
+    )
+    report = ingest_items(store, path)
+    assert report.rows_written == 4
+    assert [(r.line, r.field) for r in report.rejects] == [(5, "price")]
+    items = {row["item_id"]: row for row in store.items().iter_rows(named=True)}
+    assert (items["a"]["price"], items["a"]["currency"]) == (9.99, "USD")
+    assert (items["b"]["price"], items["b"]["currency"]) == (1299.5, "GBP")
+    assert (items["c"]["price"], items["c"]["currency"]) == (199.0, "CNY")
+    assert items["e"]["currency"] == "CAD"
