@@ -1,7 +1,9 @@
-"""Latency of a running Cartwise server at a fixed request rate, measured with Locust.
+"""Latency of a running Cartwise server at a fixed request rate, measured with wrk or Locust.
 
 Starts `cartwise serve` on a trained store, then drives each endpoint in turn at
---rate requests/s for --seconds with Locust (a separate process), and reports p50/p90/p99.
+--rate requests/s for --seconds with a load generator in a separate process (`wrk`,
+paced by bench/paced.lua, default; or Locust with --driver locust), and reports
+p50/p90/p99. wrk is written in C and adds far less client-side time than Locust.
 Baseline in the same run: /v1/health, which does no search or model work — the floor of
 the HTTP stack on this machine. Build a store first, e.g.
     cartwise demo --data ../shared/data/online_retail/online_retail.csv.gz --store /tmp/cw --no-serve
@@ -21,6 +23,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import polars as pl
@@ -71,6 +74,39 @@ def wait_until_up(url: str, timeout: float = 60.0) -> None:
     raise SystemExit(f"server did not come up at {url}")
 
 
+def paths_for(endpoint: str, targets: dict[str, list[str]]) -> list[str]:
+    if endpoint == "search":
+        return [f"/v1/search?k=10&q={quote(q)}" for q in targets["queries"]]
+    if endpoint == "recommend":
+        return [f"/v1/users/{quote(u, safe='')}/recommendations?k=10" for u in targets["users"]]
+    if endpoint == "similar":
+        return [f"/v1/items/{quote(i, safe='')}/similar?k=10" for i in targets["items"]]
+    return ["/v1/health"]
+
+
+def drive_wrk(endpoint: str, host: str, rate: float, seconds: int, workdir: Path, targets: dict[str, list[str]]) -> dict:
+    connections = max(1, int(rate // 10))
+    paths_file = workdir / f"{endpoint}.paths"
+    paths_file.write_text("\n".join(paths_for(endpoint, targets)) + "\n")
+    env = {**os.environ, "CARTWISE_PATHS": str(paths_file), "CARTWISE_DELAY_MS": str(int(1000 * connections / rate))}
+    result = subprocess.run(
+        ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "-s",
+         str(Path(__file__).with_name("paced.lua")), host],
+        env=env, capture_output=True, text=True, check=True,
+    )
+    line = next(l for l in result.stdout.splitlines() if l.startswith("RESULT "))
+    requests, errors, p50, p90, p99, top = line.split()[1:]
+    return {
+        "requests": int(requests),
+        "errors": int(errors),
+        "achieved_rps": round(int(requests) / seconds, 1),
+        "p50_ms": float(p50),
+        "p90_ms": float(p90),
+        "p99_ms": float(p99),
+        "max_ms": float(top),
+    }
+
+
 def drive(endpoint: str, host: str, rate: float, seconds: int, workdir: Path, targets_file: Path) -> list[float]:
     users = max(1, int(rate // 5))
     timings_file = workdir / f"{endpoint}.json"
@@ -102,6 +138,7 @@ def main() -> None:
     parser.add_argument("--store", type=Path, required=True, help="a trained store")
     parser.add_argument("--rate", type=float, default=50.0, help="requests per second per endpoint")
     parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--driver", choices=["wrk", "locust"], default="wrk")
     args = parser.parse_args()
     console = Console()
     port = free_port()
@@ -116,9 +153,13 @@ def main() -> None:
         wait_until_up(f"{host}/v1/health")
         with tempfile.TemporaryDirectory() as tmp:
             workdir = Path(tmp)
+            chosen = targets(args.store)
             targets_file = workdir / "targets.json"
-            targets_file.write_text(json.dumps(targets(args.store)))
+            targets_file.write_text(json.dumps(chosen))
             for endpoint in ENDPOINTS:
+                if args.driver == "wrk":
+                    rows[endpoint] = drive_wrk(endpoint, host, args.rate, args.seconds, workdir, chosen)
+                    continue
                 timings = np.array(drive(endpoint, host, args.rate, args.seconds, workdir, targets_file))
                 rows[endpoint] = {
                     "requests": int(timings.size),
@@ -132,7 +173,7 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=10)
     floor = rows["health"]["p99_ms"]
-    table = Table(title=f"latency at {args.rate:g} req/s per endpoint, {args.seconds} s each (Locust)")
+    table = Table(title=f"latency at {args.rate:g} req/s per endpoint, {args.seconds} s each ({args.driver})")
     for column in ["endpoint", "requests", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "p99 / health p99"]:
         table.add_column(column, justify="right")
     for endpoint, row in rows.items():
@@ -140,7 +181,8 @@ def main() -> None:
         table.add_row(endpoint, str(row["requests"]), str(row["achieved_rps"]), str(row["p50_ms"]),
                       str(row["p90_ms"]), str(row["p99_ms"]), str(row["max_ms"]), str(row["p99_vs_health"]))
     console.print(table)
-    console.print(f"saved {save('serve_latency', {'store': str(args.store), 'rate': args.rate, 'endpoints': rows})}")
+    result = {"store": str(args.store), "rate": args.rate, "driver": args.driver, "endpoints": rows}
+    console.print(f"saved {save('serve_latency', result)}")
 
 
 if __name__ == "__main__":

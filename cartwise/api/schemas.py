@@ -53,9 +53,9 @@ class ErrorBody(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    status: str = Field(description="'ok', or 'untrained' before the first `cartwise train`")
     store: str
-    items: int
-    events: int
+    catalog_version: int = Field(description="bumped by every catalog change")
+    events_version: int = Field(description="bumped by every ingest that added events")
     model_version: str | None
     trained_ms: int | None
