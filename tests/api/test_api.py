@@ -15,7 +15,9 @@ def client(engine):
 
 def test_health_and_docs(client):
     body = client.get("/v1/health").json()
-    assert body["status"] == "ok" and body["items"] == 8
+    assert body["status"] == "ok" and body["model_version"]
+    stats = client.get("/v1/stats").json()
+    assert stats["items"] == 8 and stats["events"] > 100 and stats["model"]["version"] == body["model_version"]
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     for path in ["/v1/items", "/v1/items/{item_id}", "/v1/events", "/v1/search",
