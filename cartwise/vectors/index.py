@@ -290,8 +290,10 @@ class VectorIndex:
         """Brute force; rows -1 (score -inf) where fewer than k items are allowed."""
         candidates: NDArray[np.int64] | None = None
         if mask is not None and mask.ndim == 1:
-            if mask.sum() <= len(self) // 2:
-                # A selective shared filter: copy out and score only the allowed rows.
+            if mask.sum() <= len(self) // 5:
+                # A selective shared filter: copy out and score only the allowed rows. Copying
+                # a row costs about a fifth of scoring it, so past 20% a full scan is cheaper
+                # (40,000 rows: 3 ms scanning all, 10 ms copying out half, bench/encoders.py).
                 candidates = np.flatnonzero(mask)
                 mask = None
             else:
