@@ -181,16 +181,13 @@ class Engine:
     ) -> list[RecommendationResponse]:
         """Recommendations for many users at once (offline evaluation, e-mail campaigns).
 
-        Reads all events once instead of once per user, and scores users in batches.
+        Each user's history is one indexed read, exactly as in :meth:`recommend`, so a
+        batch answer is always the answer a single request would get.
         """
         _check_k(k)
         ids = [_check_id(u, "user_id") for u in user_ids]
         models, catalog, _ = self._current()
-        events = self.store.events(exclude_flagged=False).filter(pl.col("user_id").is_in(ids))
-        by_user: dict[str, list[Interaction]] = {}
-        if events.height:
-            for (user,), group in events.sort("ts", descending=True).group_by("user_id", maintain_order=True):
-                by_user[str(user)] = _history(group.head(HISTORY_LENGTH))
+        by_user = {u: _history(self.store.user_events(u, limit=HISTORY_LENGTH)) for u in dict.fromkeys(ids)}
         responses = []
         for user_id in ids:
             started = time.perf_counter()
