@@ -19,6 +19,11 @@ from cartwise.store import Store
 
 Progress = Callable[[str], None]
 
+# Settings that differ from a model's class defaults when `train` fits it on a store:
+# the sequential model's benchmark settings (bench/sequential.py) and a time budget so
+# that training on a large store ends.
+TRAIN_SETTINGS: dict[str, dict[str, float]] = {"sequential": {"lr": 2e-3, "max_seconds": 900.0}}
+
 
 def train(store: Store, *, recommender: str = "itemknn", on_step: Progress | None = None) -> TrainReport:
     """Fit the lexical index, popularity, item-kNN and the chosen personalised
@@ -69,9 +74,9 @@ def train(store: Store, *, recommender: str = "itemknn", on_step: Progress | Non
             step(f"training the {recommender} recommender")
             if recommender == "sequential":
                 split = leave_last_out(item_events)
-                personal = model_class().fit(split.train, validation=split.test)
+                personal = model_class(**TRAIN_SETTINGS[recommender]).fit(split.train, validation=split.test)
             else:
-                personal = model_class().fit(item_events)
+                personal = model_class(**TRAIN_SETTINGS.get(recommender, {})).fit(item_events)
             seconds[recommender] = time.perf_counter() - mark
 
         mark = time.perf_counter()
