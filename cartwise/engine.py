@@ -376,8 +376,10 @@ class Engine:
                 self._catalog = CatalogSnapshot(self.store.items(), version=catalog_version)
                 assert self._lexical is not None
                 self._lexical.remove([i for i in self._lexical.item_ids_ if i not in self._catalog])
-                if self._lexical_version != catalog_version:
-                    self._rebuild_lexical(catalog_version)
+            # Checked on every refresh, not only when the snapshot changes: a change that
+            # lands while a re-index runs must start another one when that one ends.
+            if self._lexical_version != catalog_version:
+                self._rebuild_lexical(catalog_version)
 
     def _rebuild_lexical(self, catalog_version: int) -> None:
         """Re-index the catalog in the background so new and edited items become searchable

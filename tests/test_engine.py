@@ -1,4 +1,5 @@
 import shutil
+import time
 
 import pytest
 
@@ -133,3 +134,12 @@ def test_other_recommenders_are_trained_saved_and_served(engine, name):
 def test_unknown_recommender_is_a_validation_error(engine):
     with pytest.raises(ValidationError, match="unknown recommender"):
         engine.train(recommender="magic")
+
+
+def test_new_items_become_searchable_without_retraining(engine):
+    engine.upsert_items([{"item_id": "kettle", "title": "Whistling stovetop kettle"}])
+    deadline = time.monotonic() + 20
+    while "kettle" not in ids(engine.search("kettle")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        engine._checked_at = 0.0
+    assert ids(engine.search("kettle")) == ["kettle"]
