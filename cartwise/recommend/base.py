@@ -224,6 +224,25 @@ def check_positive(name: str, value: float, *, allow_zero: bool = False) -> None
         raise ValidationError(f"{name} must be a finite number {bound}, got {value!r}", field=name)
 
 
+def check_exclude(exclude: object) -> None:
+    if isinstance(exclude, (str, bytes)):
+        raise ValidationError("exclude must be a collection of item ids, not a single string", field="exclude")
+
+
+def per_user_excludes(exclude: Any, n_users: int) -> list[Collection[str]] | None:
+    """One exclusion collection per user when `exclude` is a sequence of that many
+    non-string collections; None when it is one collection shared by all users."""
+    check_exclude(exclude)
+    if (
+        n_users
+        and isinstance(exclude, Sequence)
+        and len(exclude) == n_users
+        and all(isinstance(e, Collection) and not isinstance(e, (str, bytes)) for e in exclude)
+    ):
+        return list(exclude)
+    return None
+
+
 def check_k(k: int) -> int:
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 0:
         raise ValidationError(f"k must be an integer >= 0, got {k!r}", field="k")

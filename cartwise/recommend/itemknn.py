@@ -23,10 +23,12 @@ from cartwise.recommend.base import (
     History,
     IdMap,
     Scored,
+    check_exclude,
     check_k,
     check_positive,
     decay_expr,
     not_trained,
+    per_user_excludes,
     read_model,
     require_columns,
     resolve_weights,
@@ -298,7 +300,7 @@ class ItemKNN:
         """For each id, its `k` most similar items (never itself); unknown ids get []."""
         self._check_fitted()
         k = check_k(k)
-        _check_exclude(exclude)
+        check_exclude(exclude)
         sim, support = self.similarity_, self.support_
         unit = "shoppers" if self.by == "user" else "sessions"
         answers: list[list[Scored]] = []
@@ -339,7 +341,7 @@ class ItemKNN:
         """
         self._check_fitted()
         k = check_k(k)
-        per_user = _per_user_excludes(exclude, len(histories))
+        per_user = per_user_excludes(exclude, len(histories))
         answers: list[list[Scored]] = []
         for start in range(0, len(histories), _BATCH_USERS):
             batch = histories[start : start + _BATCH_USERS]
@@ -545,20 +547,3 @@ def _rank(keys: NDArray[np.int64], scores: NDArray[np.float64], n_items: int, k:
     return order[rank < k]
 
 
-def _check_exclude(exclude: object) -> None:
-    if isinstance(exclude, (str, bytes)):
-        raise ValidationError("exclude must be a collection of item ids, not a single string", field="exclude")
-
-
-def _per_user_excludes(exclude: Any, n_users: int) -> list[Collection[str]] | None:
-    """One exclusion collection per user when `exclude` is a sequence of that many
-    non-string collections; None when it is one collection shared by all users."""
-    _check_exclude(exclude)
-    if (
-        n_users
-        and isinstance(exclude, Sequence)
-        and len(exclude) == n_users
-        and all(isinstance(e, Collection) and not isinstance(e, (str, bytes)) for e in exclude)
-    ):
-        return list(exclude)
-    return None

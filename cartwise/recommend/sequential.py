@@ -29,7 +29,15 @@ from torch import nn
 from cartwise.errors import NotTrained, ValidationError
 from cartwise.evaluate.metrics import ndcg
 from cartwise.events.event import EVENT_TYPES
-from cartwise.recommend.base import History, IdMap, Scored, check_k, not_trained, require_columns
+from cartwise.recommend.base import (
+    History,
+    IdMap,
+    Scored,
+    check_k,
+    not_trained,
+    per_user_excludes,
+    require_columns,
+)
 
 FORMAT = 1
 _NAME = "sequential"
@@ -430,7 +438,7 @@ class SequentialRecommender:
         Histories with no known item get [] (the engine falls back to popularity)."""
         self._check_fitted()
         k = check_k(k)
-        per_user = _per_user_excludes(exclude, len(histories))
+        per_user = per_user_excludes(exclude, len(histories))
         shared = [] if per_user is not None else self.item_ids_.indices(list(exclude)).tolist()
         labels = self.item_ids_.ids
         answers: list[list[Scored]] = []
@@ -771,19 +779,6 @@ def _recent_items(history: History, item_ids: IdMap) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _per_user_excludes(exclude: Any, n_users: int) -> list[Collection[str]] | None:
-    """One exclusion collection per user when `exclude` is a sequence of that many
-    non-string collections; None when it is one collection shared by all users."""
-    if isinstance(exclude, (str, bytes)):
-        raise ValidationError("exclude must be a collection of item ids, not a single string", field="exclude")
-    if (
-        n_users
-        and isinstance(exclude, Sequence)
-        and len(exclude) == n_users
-        and all(isinstance(e, Collection) and not isinstance(e, (str, bytes)) for e in exclude)
-    ):
-        return list(exclude)
-    return None
 
 
 @contextlib.contextmanager
