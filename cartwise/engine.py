@@ -14,9 +14,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from cartwise.catalog import CatalogSnapshot
+from cartwise.encode import DEFAULT_ENCODER, TextEncoder, load_encoder
 from cartwise.errors import NotFound, NotTrained, ValidationError
 from cartwise.events.event import EVENT_WEIGHTS, EventType
 from cartwise.ingest import (
@@ -29,8 +31,21 @@ from cartwise.ingest import (
 )
 from cartwise.recommend import Interaction, Scored
 from cartwise.registry import ModelRegistry, ModelSet
-from cartwise.results import ItemResult, RecommendationResponse, SearchResponse, SimilarResponse, TrainReport
+from cartwise.results import (
+    AutocompleteResponse,
+    ItemResult,
+    RecommendationResponse,
+    SearchResponse,
+    SimilarResponse,
+    TrainReport,
+)
 from cartwise.search import LexicalIndex, SearchFilters, SearchHit, parse_filters
+from cartwise.search.autocomplete import Autocomplete
+from cartwise.search.facets import Facets, count_facets
+from cartwise.search.hybrid import MODES, HybridSearcher
+from cartwise.search.semantic import embed_catalog, embeddings_dir
+from cartwise.search.service import CatalogSearch, SearchOutcome
+from cartwise.vectors import VectorIndex
 from cartwise.store import Store, StoreStats, open_store
 from cartwise.training import train
 
@@ -74,6 +89,10 @@ class Engine:
         self._models: ModelSet | None = None
         self._catalog: CatalogSnapshot | None = None
         self._lexical: LexicalIndex | None = None
+        self._vectors: VectorIndex | None = None
+        self._encoder: TextEncoder | None = None
+        self._search: CatalogSearch | None = None
+        self._autocomplete: tuple[tuple[str, int], Autocomplete] | None = None
         self._lexical_version = -1
         self._rebuilding = False
         self._checked_at = 0.0
@@ -111,10 +130,18 @@ class Engine:
             raise NotFound(f"item {item_id!r} is not in the catalog", field="item_id")
         self._refresh(force=True)
 
-    def train(self, *, recommender: str = "itemknn", on_step: Callable[[str], None] | None = None) -> TrainReport:
+    def train(
+        self,
+        *,
+        recommender: str = "itemknn",
+        encoder: str | None = DEFAULT_ENCODER,
+        on_step: Callable[[str], None] | None = None,
+        on_encode: Callable[[int, int], None] | None = None,
+    ) -> TrainReport:
         """Fit all models; `recommender` picks the personalised model (itemknn, als, bpr,
-        sequential). Answers switch to the new version once it is complete."""
-        report = train(self.store, recommender=recommender, on_step=on_step)
+        sequential, ...), `encoder` the text encoder for semantic search (None: lexical
+        search only). Answers switch to the new version once it is complete."""
+        report = train(self.store, recommender=recommender, encoder=encoder, on_step=on_step, on_encode=on_encode)
         self._refresh(force=True)
         return report
 
@@ -127,36 +154,94 @@ class Engine:
         k: int = 10,
         offset: int = 0,
         filters: SearchFilters | Sequence[str] | None = None,
+        mode: str = "hybrid",
+        understand: bool = True,
+        fallback: bool = True,
+        facets: bool = True,
     ) -> SearchResponse:
         """Products matching `query`, best first, within `filters`.
 
-        An empty query with filters lists the filtered items by popularity (browsing).
+        mode: "hybrid" (BM25 and semantic, fused; the default), "lexical" or "semantic".
+        A store trained without an encoder answers every mode lexically, and says so.
+        understand: read prices, brands, categories, colours and sizes out of the query
+        (prices become filters, the rest boosts; all reported as `chips`).
+        fallback: when nothing matches, relax filters and then search by meaning only,
+        reporting what was relaxed. An empty query with filters lists the filtered items
+        by popularity (browsing).
         """
         started = time.perf_counter()
         _check_k(k, offset=offset)
         if not isinstance(query, str):
             raise ValidationError("query must be text", field="q")
+        if mode not in MODES:
+            raise ValidationError(f"mode must be one of {', '.join(MODES)}, got {mode!r}", field="mode")
         if len(query) > MAX_QUERY_LENGTH:
             raise ValidationError(
                 f"query is {len(query)} characters long; the limit is {MAX_QUERY_LENGTH}", field="q"
             )
-        query = "".join(ch if ch.isprintable() else " " for ch in query).strip()
+        query = " ".join("".join(ch if ch.isprintable() else " " for ch in query).split())
         search_filters = filters if isinstance(filters, SearchFilters) or filters is None else parse_filters(filters)
         models, catalog, lexical = self._current()
-        if not query:
-            if search_filters is None or search_filters == SearchFilters():
+        service = self._search
+        assert service is not None
+        parsed = service.parse(query) if understand else None
+        if not query or (parsed is not None and not parsed.text and parsed.chips):
+            # Nothing to match on (no query, or only "under 50"): browse the filtered items.
+            browse_filters = search_filters
+            chips: list[dict[str, Any]] = []
+            if parsed is not None:
+                browse_filters, chips = service._apply(parsed, search_filters)
+            if browse_filters is None or browse_filters.is_empty:
                 raise ValidationError("query is empty", field="q", hint="type some words or give a filter")
-            results = self._browse(models, catalog, lexical, search_filters, k=k, offset=offset)
-        else:
-            hits = lexical.search(query, k=k, offset=offset, filters=search_filters)
-            results = [self._search_result(hit, catalog) for hit in hits if hit.item_id in catalog]
+            results, total, page_facets = self._browse(models, catalog, lexical, browse_filters, k=k, offset=offset,
+                                                      facets=facets)
+            return SearchResponse(
+                query=query,
+                mode="browse",
+                k=k,
+                offset=offset,
+                total=total,
+                filters=_describe(browse_filters),
+                chips=chips,
+                facets=page_facets,
+                items=results,
+                took_ms=round((time.perf_counter() - started) * 1000, 3),
+            )
+        outcome = service.answer(
+            query, mode=mode, k=k, offset=offset, filters=search_filters, understand=understand, fallback=fallback,
+            facets=facets,
+        )
+        results = [self._search_result(hit, catalog, outcome) for hit in outcome.hits if hit.item_id in catalog]
         return SearchResponse(
             query=query,
+            searched=outcome.text if outcome.text != query else None,
+            mode=outcome.mode,
             k=k,
             offset=offset,
-            filters=_describe(search_filters),
+            total=outcome.total,
+            filters=_describe(outcome.filters),
+            chips=outcome.chips,
+            relaxed=outcome.relaxed,
+            corrections=outcome.corrections,
+            facets=outcome.facets,
             items=results,
             took_ms=round((time.perf_counter() - started) * 1000, 3),
+        )
+
+    def autocomplete(self, prefix: str, *, k: int = 8) -> AutocompleteResponse:
+        """Suggestions for a half-typed query: popular past searches, categories, brands, titles."""
+        started = time.perf_counter()
+        if not isinstance(prefix, str):
+            raise ValidationError("q must be text", field="q")
+        if len(prefix) > 200:
+            raise ValidationError(f"q is {len(prefix)} characters long; the limit is 200", field="q")
+        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 50:
+            raise ValidationError(f"k must be an integer from 1 to 50, got {k!r}", field="k")
+        prefix = " ".join("".join(ch if ch.isprintable() else " " for ch in prefix).split())
+        models, catalog, lexical = self._current()
+        suggestions = self._suggester(models, catalog, lexical).suggest(prefix, k=k) if prefix else []
+        return AutocompleteResponse(
+            q=prefix, suggestions=suggestions, took_ms=round((time.perf_counter() - started) * 1000, 3)
         )
 
     def recommend(self, user_id: str, *, k: int = 10, exclude_seen: bool = True) -> RecommendationResponse:
@@ -206,7 +291,9 @@ class Engine:
         return responses
 
     def similar(self, item_id: str, *, k: int = 10) -> SimilarResponse:
-        """Items often bought or viewed with `item_id`, then popular items of its category."""
+        """Items often bought or viewed with `item_id`, blended with items whose text is
+        closest to it (so a new item with no interactions has similar items too), then
+        popular items of its category."""
         started = time.perf_counter()
         item_id = _check_id(item_id, "item_id")
         _check_k(k)
@@ -214,12 +301,23 @@ class Engine:
         card = catalog.get(item_id)
         if card is None:
             raise NotFound(f"item {item_id!r} is not in the catalog", field="item_id")
+        pool = k * 2 + 10
+        together = {s.item_id: s.score for s in models.itemknn.similar([item_id], k=pool)[0]}
+        alike = self._text_neighbours(item_id, pool)
+        blended = _blend_similar(together, alike)
         chosen: list[ItemResult] = []
         seen = {item_id}
-        for scored in models.itemknn.similar([item_id], k=k * 2 + 10)[0]:
+        for other, score in blended:
             if len(chosen) >= k:
                 break
-            self._take(chosen, seen, scored, catalog, reason=f"often chosen together with '{card.title}'")
+            if other in together and other in alike:
+                reason = f"often chosen together with '{card.title}', and alike"
+            elif other in together:
+                reason = f"often chosen together with '{card.title}'"
+            else:
+                reason = f"described like '{card.title}'"
+            self._take(chosen, seen, Scored(item_id=other, score=score, reason="", because=(item_id,)), catalog,
+                       reason=reason)
         if len(chosen) < k and card.category:
             for scored in models.popularity.recommend(k * 2 + len(seen), category=card.category, exclude=seen):
                 if len(chosen) >= k:
@@ -312,20 +410,27 @@ class Engine:
             )
         )
 
-    def _search_result(self, hit: SearchHit, catalog: CatalogSnapshot) -> ItemResult:
+    def _search_result(self, hit: SearchHit, catalog: CatalogSnapshot, outcome: SearchOutcome) -> ItemResult:
         card = catalog.get(hit.item_id)
         assert card is not None
-        terms = ", ".join(hit.matched_terms)
+        reasons = []
+        if hit.matched_terms:
+            reasons.append("matches " + ", ".join(hit.matched_terms))
+        cosine = outcome.semantic_scores.get(hit.item_id)
+        if cosine is not None and outcome.mode != "lexical":
+            reasons.append(f"close in meaning (similarity {cosine:.2f})")
         return ItemResult(
             item_id=card.item_id,
             title=card.title,
             score=round(float(hit.score), 6),
-            reason=f"matches {terms}" if terms else "matches your search",
+            reason="; ".join(reasons) or "matches your search",
             category=card.category,
             brand=card.brand,
             price=card.price,
             currency=card.currency,
             in_stock=card.in_stock,
+            lexical_score=_rounded(outcome.lexical_scores.get(hit.item_id)),
+            semantic_score=_rounded(cosine),
         )
 
     def _browse(
@@ -337,21 +442,67 @@ class Engine:
         *,
         k: int,
         offset: int,
-    ) -> list[ItemResult]:
-        allowed = lexical.filter_ids(filters)
-        order = models.popularity.score(allowed)
-        ranked = sorted(zip(allowed, order, strict=True), key=lambda pair: (-pair[1], pair[0]))
+        facets: bool,
+    ) -> tuple[list[ItemResult], int, Facets | None]:
+        allowed = lexical.allowed(filters)
+        rows = np.flatnonzero(allowed)
+        ids = lexical.item_ids_[rows].tolist()
+        order = models.popularity.score(ids)
+        ranked = sorted(zip(ids, order, strict=True), key=lambda pair: (-pair[1], pair[0]))
         results: list[ItemResult] = []
         taken: set[str] = set()
         for item_id, score in ranked[offset : offset + k]:
             self._take(results, taken, Scored(item_id=item_id, score=float(score), reason=""), catalog,
                        reason="matches your filters; ordered by popularity")
-        return results
+        assert self._search is not None
+        page_facets = (
+            count_facets(lexical.filter_columns_, rows, brand_names=self._search.brand_names) if facets else None
+        )
+        return results, len(ids), page_facets
+
+    def _text_neighbours(self, item_id: str, k: int) -> dict[str, float]:
+        """Cosine of the `k` items whose text embeddings are closest to `item_id`'s."""
+        vectors = self._vectors
+        if vectors is None or item_id not in vectors:
+            return {}
+        found = vectors.search(vectors.vectors([item_id]), k + 1)
+        catalog = self._catalog
+        return {
+            str(other): float(score)
+            for other, score in zip(found.ids[0], found.scores[0])
+            if other is not None and other != item_id and (catalog is None or other in catalog)
+        }
+
+    def _suggester(self, models: ModelSet, catalog: CatalogSnapshot, lexical: LexicalIndex) -> Autocomplete:
+        """The autocomplete index for the live model and catalog versions (built on first use)."""
+        key = (models.version, catalog.version)
+        cached = self._autocomplete
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        ids = [i for i in lexical.item_ids_.tolist() if i in catalog]
+        popularity = models.popularity.score(ids)
+        titles = [(catalog.title(i), float(p)) for i, p in zip(ids, popularity, strict=True)]
+        columns = lexical.filter_columns_
+        categories: dict[str, float] = {}
+        for code in columns.category_codes[columns.category_codes >= 0].tolist():
+            leaf = columns.categories[code]
+            categories[leaf] = categories.get(leaf, 0.0) + 1.0
+        brand_counts = np.bincount(columns.brand_codes[columns.brand_codes >= 0], minlength=len(columns.brands))
+        assert self._search is not None
+        brands = [
+            (self._search.brand_names.get(name, name), float(count))
+            for name, count in zip(columns.brands, brand_counts.tolist())
+        ]
+        index = Autocomplete.build(
+            titles=titles, categories=categories.items(), brands=brands, queries=self.store.popular_queries(limit=5000)
+        )
+        self._autocomplete = (key, index)
+        return index
 
     def _current(self) -> tuple[ModelSet, CatalogSnapshot, LexicalIndex]:
         self._refresh()
         models, catalog, lexical = self._models, self._catalog, self._lexical
-        if models is None or catalog is None or lexical is None:
+        if models is None or catalog is None or lexical is None or self._search is None:
             raise NotTrained("this store has no trained models yet", hint="run `cartwise train`")
         return models, catalog, lexical
 
@@ -367,8 +518,10 @@ class Engine:
                 return
             if self._models is None or self._models.version != version:
                 models = self._registry.load(version)
+                encoder_name = models.manifest.get("encoder")
+                self._encoder = _shared_encoder(encoder_name) if encoder_name and models.vectors is not None else None
                 self._models = models
-                self._lexical = models.lexical
+                self._install(models.lexical, models.vectors)
                 self._lexical_version = int(models.manifest.get("catalog_version", -1))
                 self._catalog = None
             catalog_version, _ = self.store.versions()
@@ -379,25 +532,84 @@ class Engine:
             # Checked on every refresh, not only when the snapshot changes: a change that
             # lands while a re-index runs must start another one when that one ends.
             if self._lexical_version != catalog_version:
-                self._rebuild_lexical(catalog_version)
+                self._rebuild_indexes(catalog_version)
 
-    def _rebuild_lexical(self, catalog_version: int) -> None:
+    def _install(self, lexical: LexicalIndex, vectors: VectorIndex | None) -> None:
+        """Make `lexical` and `vectors` the live search indexes (caller holds the lock)."""
+        searcher = HybridSearcher(lexical=lexical, vectors=vectors, encoder=self._encoder)
+        columns = lexical.filter_columns_
+        brands = self._catalog_brands(columns.brands)
+        self._search = CatalogSearch.for_catalog(searcher, categories=columns.categories, brands=brands)
+        self._lexical = lexical
+        self._vectors = vectors
+        self._autocomplete = None
+
+    def _catalog_brands(self, normalised: list[str]) -> list[str]:
+        """Brand names as the catalog spells them (the index keeps them casefolded)."""
+        spelled: dict[str, str] = {}
+        for brand in self.store.items().get_column("brand").drop_nulls().unique().to_list():
+            spelled.setdefault(brand.strip().casefold(), brand.strip())
+        return [spelled.get(name, name) for name in normalised]
+
+    def _rebuild_indexes(self, catalog_version: int) -> None:
         """Re-index the catalog in the background so new and edited items become searchable
-        without a full `train`; the old index keeps answering meanwhile."""
+        (by words at once, by meaning once their text is embedded) without a full `train`;
+        the old indexes keep answering meanwhile."""
         if self._rebuilding:
             return
         self._rebuilding = True
+        encoder = self._encoder
 
         def work() -> None:
             try:
-                index = LexicalIndex().fit(self.store.items())
+                items = self.store.items()
+                index = LexicalIndex().fit(items)
+                vectors = None
+                if encoder is not None:
+                    vectors, _ = embed_catalog(
+                        items, encoder=encoder, directory=embeddings_dir(self.store.models_dir.parent, encoder)
+                    )
                 with self._lock:
-                    self._lexical = index
+                    self._install(index, vectors)
                     self._lexical_version = catalog_version
             finally:
                 self._rebuilding = False
 
         threading.Thread(target=work, name="cartwise-reindex", daemon=True).start()
+
+
+_ENCODERS: dict[str, TextEncoder] = {}
+_ENCODERS_LOCK = threading.Lock()
+
+
+def _shared_encoder(name: str) -> TextEncoder:
+    """One loaded encoder per name for the whole process (engines of one process share it)."""
+    with _ENCODERS_LOCK:
+        encoder = _ENCODERS.get(name)
+        if encoder is None:
+            encoder = _ENCODERS[name] = load_encoder(name)
+        return encoder
+
+
+def _blend_similar(together: dict[str, float], alike: dict[str, float]) -> list[tuple[str, float]]:
+    """Co-occurrence and text similarity, each scaled to [0, 1] by its best candidate,
+    mixed 60/40; an item found by only one side keeps that side's share."""
+    def scaled(scores: dict[str, float]) -> dict[str, float]:
+        if not scores:
+            return {}
+        values = np.array(list(scores.values()), dtype=np.float64)
+        low, high = float(values.min()), float(values.max())
+        spread = high - low
+        return {i: (v - low) / spread if spread > 0 else 1.0 for i, v in scores.items()}
+
+    a, b = scaled(together), scaled(alike)
+    weight = 0.6 if a else 0.0
+    combined = {i: weight * a.get(i, 0.0) + (1 - weight) * b.get(i, 0.0) for i in {*a, *b}}
+    return sorted(combined.items(), key=lambda pair: (-pair[1], pair[0]))
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 6)
 
 
 def _history(events: pl.DataFrame) -> list[Interaction]:

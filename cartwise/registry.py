@@ -19,9 +19,10 @@ from typing import Any
 from cartwise.errors import ModelMismatch, NotTrained, ValidationError
 from cartwise.recommend import ALS, BPR, HistoryRecommender, ItemKNN, Popularity
 from cartwise.search import LexicalIndex
+from cartwise.vectors import VectorIndex
 
 MANIFEST = "manifest.json"
-RECOMMENDERS = ("itemknn", "als", "bpr", "sequential")
+RECOMMENDERS = ("itemknn", "als", "bpr", "sequential", "twotower")
 CURRENT = "CURRENT"
 FORMAT_VERSION = 1
 
@@ -33,6 +34,8 @@ class ModelSet:
     version: str
     manifest: dict[str, Any]
     lexical: LexicalIndex
+    vectors: VectorIndex | None
+    """Item embeddings for semantic search (``manifest["encoder"]`` made them), or None."""
     popularity: Popularity
     itemknn: ItemKNN
     recommender: HistoryRecommender
@@ -52,6 +55,10 @@ def recommender_class(name: str) -> Any:
         from cartwise.recommend.sequential import SequentialRecommender
 
         return SequentialRecommender
+    if name == "twotower":
+        from cartwise.recommend.twotower import TwoTowerRecommender
+
+        return TwoTowerRecommender
     raise ValidationError(f"unknown recommender {name!r}", field="recommender", hint=f"choose one of {RECOMMENDERS}")
 
 
@@ -77,6 +84,8 @@ class ModelRegistry:
     def save(self, models: ModelSet, staging: Path) -> None:
         """Write every model into `staging`, then make it the live version."""
         models.lexical.save(staging / "lexical")
+        if models.vectors is not None:
+            models.vectors.save(staging / "vectors")
         models.popularity.save(staging / "popularity")
         models.itemknn.save(staging / "itemknn")
         if models.recommender is not models.itemknn:
@@ -118,6 +127,7 @@ class ModelRegistry:
             version=version,
             manifest=manifest,
             lexical=LexicalIndex.load(path / "lexical"),
+            vectors=VectorIndex.load(path / "vectors") if (path / "vectors").exists() else None,
             popularity=Popularity.load(path / "popularity"),
             itemknn=itemknn,
             recommender=recommender,

@@ -7,6 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from cartwise.search.autocomplete import Suggestion
+from cartwise.search.facets import Facets
+
 
 class ItemResult(BaseModel):
     """One product in an answer, with why it is there."""
@@ -21,15 +24,39 @@ class ItemResult(BaseModel):
     price: float | None = None
     currency: str | None = None
     in_stock: bool = True
+    lexical_score: float | None = Field(default=None, description="BM25 score (search answers)")
+    semantic_score: float | None = Field(default=None, description="cosine of query and item text (search answers)")
+
+
+class Chip(BaseModel):
+    """Something the engine read out of the query, for a front end to show as a removable chip."""
+
+    kind: str = Field(description="price, category, brand, colour or size")
+    label: str
+    text: str = Field(description="the exact part of the query it came from")
+    value: dict[str, Any]
+    applied: str = Field(description="'filter', 'boost', or why it was ignored")
 
 
 class SearchResponse(BaseModel):
     query: str
-    mode: str = "lexical"
+    searched: str | None = Field(default=None, description="the text searched, when the query understanding changed it")
+    mode: str = Field(default="hybrid", description="lexical, semantic, hybrid, or browse (no query text)")
     k: int
     offset: int = 0
-    filters: dict[str, Any] = Field(default_factory=dict)
+    total: int = Field(default=0, description="number of matching items (all pages)")
+    filters: dict[str, Any] = Field(default_factory=dict, description="filters in force, from the request and the query")
+    chips: list[Chip] = Field(default_factory=list)
+    relaxed: list[str] = Field(default_factory=list, description="what was relaxed because nothing matched")
+    corrections: dict[str, str] = Field(default_factory=dict, description="misspelt word -> catalog word searched")
+    facets: Facets | None = None
     items: list[ItemResult]
+    took_ms: float
+
+
+class AutocompleteResponse(BaseModel):
+    q: str
+    suggestions: list[Suggestion]
     took_ms: float
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import polars as pl
 
+from cartwise.encode import DEFAULT_ENCODER, load_encoder
 from cartwise.errors import NotTrained
 from cartwise.events.event import EventType
 from cartwise.recommend import ItemKNN, Popularity
@@ -15,24 +16,41 @@ from cartwise.evaluate.splits import leave_last_out
 from cartwise.registry import ModelRegistry, ModelSet, recommender_class
 from cartwise.results import TrainReport
 from cartwise.search import LexicalIndex
+from cartwise.search.semantic import embed_catalog, embeddings_dir
 from cartwise.store import Store
 
 Progress = Callable[[str], None]
+# (items encoded so far, items to encode) while item embeddings are computed.
+EncodeProgress = Callable[[int, int], None]
 
 # Settings that differ from a model's class defaults when `train` fits it on a store:
 # the sequential model's benchmark settings (bench/sequential.py) and a time budget so
 # that training on a large store ends.
-TRAIN_SETTINGS: dict[str, dict[str, float]] = {"sequential": {"lr": 2e-3, "max_seconds": 900.0}}
+TRAIN_SETTINGS: dict[str, dict[str, float]] = {
+    "sequential": {"lr": 2e-3, "max_seconds": 900.0},
+    "twotower": {"max_seconds": 900.0},
+}
+# Models that hold out each user's last event to stop training early.
+VALIDATED = ("sequential", "twotower")
 
 
-def train(store: Store, *, recommender: str = "itemknn", on_step: Progress | None = None) -> TrainReport:
-    """Fit the lexical index, popularity, item-kNN and the chosen personalised
-    recommender on the store; publish them atomically as one new version.
+def train(
+    store: Store,
+    *,
+    recommender: str = "itemknn",
+    encoder: str | None = DEFAULT_ENCODER,
+    on_step: Progress | None = None,
+    on_encode: EncodeProgress | None = None,
+) -> TrainReport:
+    """Fit the lexical index, item embeddings for semantic search (unless `encoder` is
+    None), popularity, item-kNN and the chosen personalised recommender on the store;
+    publish them atomically as one new version.
 
     The sequential model holds out each user's last event to stop training early; the
     held-out events still reach it as input at answer time, read from the store.
     """
     model_class = recommender_class(recommender)
+    text_encoder = load_encoder(encoder) if encoder is not None else None
     step = on_step or (lambda _name: None)
     seconds: dict[str, float] = {}
     started = time.perf_counter()
@@ -58,6 +76,20 @@ def train(store: Store, *, recommender: str = "itemknn", on_step: Progress | Non
         lexical = LexicalIndex().fit(items)
         seconds["lexical"] = time.perf_counter() - mark
 
+        vectors = None
+        encoded = 0
+        if text_encoder is not None:
+            mark = time.perf_counter()
+            step(f"embedding item texts with {text_encoder.name}")
+            vectors, figures = embed_catalog(
+                items,
+                encoder=text_encoder,
+                directory=embeddings_dir(store.models_dir.parent, text_encoder),
+                on_progress=on_encode,
+            )
+            encoded = int(figures["encoded"])
+            seconds["embeddings"] = time.perf_counter() - mark
+
         mark = time.perf_counter()
         step("counting popularity")
         popularity = Popularity().fit(item_events, items)
@@ -72,7 +104,7 @@ def train(store: Store, *, recommender: str = "itemknn", on_step: Progress | Non
         if recommender != "itemknn":
             mark = time.perf_counter()
             step(f"training the {recommender} recommender")
-            if recommender == "sequential":
+            if recommender in VALIDATED:
                 split = leave_last_out(item_events)
                 personal = model_class(**TRAIN_SETTINGS[recommender]).fit(split.train, validation=split.test)
             else:
@@ -89,12 +121,15 @@ def train(store: Store, *, recommender: str = "itemknn", on_step: Progress | Non
             "events": item_events.height,
             "users": item_events["user_id"].n_unique(),
             "recommender": recommender,
+            "encoder": text_encoder.name if text_encoder is not None else None,
+            "items_encoded": encoded,
         }
         registry.save(
             ModelSet(
                 version=version,
                 manifest=manifest,
                 lexical=lexical,
+                vectors=vectors,
                 popularity=popularity,
                 itemknn=itemknn,
                 recommender=personal,  # type: ignore[arg-type]

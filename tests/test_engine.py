@@ -28,9 +28,17 @@ def test_search_english_and_chinese(engine):
     assert top.item_id == "teapot" and "teapot" in top.reason
 
 
-def test_search_filters(engine):
-    assert set(ids(engine.search("mug", filters=["price<=10"]))) == {"mug-red", "mug-blue"}
-    assert ids(engine.search("hiking", filters=["in_stock=true"])) == ["socks"]
+@pytest.mark.parametrize("mode", ["lexical", "hybrid", "semantic"])
+def test_search_filters(engine, mode):
+    found = ids(engine.search("mug", filters=["price<=10"], mode=mode))
+    assert set(found[:2]) == {"mug-red", "mug-blue"} and set(found) <= {"mug-red", "mug-blue", "socks"}
+    found = ids(engine.search("hiking", filters=["in_stock=true"], mode=mode))
+    assert found[0] == "socks" and "boots" not in found
+
+
+def test_lexical_mode_returns_only_word_matches(engine):
+    assert set(ids(engine.search("mug", filters=["price<=10"], mode="lexical"))) == {"mug-red", "mug-blue"}
+    assert ids(engine.search("hiking", filters=["in_stock=true"], mode="lexical")) == ["socks"]
     assert ids(engine.search("red", filters=["category=Fashion"]))[0] == "dress-red"
     assert "mug-red" not in ids(engine.search("red", filters=["category=Fashion"]))
 
@@ -142,4 +150,5 @@ def test_new_items_become_searchable_without_retraining(engine):
     while "kettle" not in ids(engine.search("kettle")) and time.monotonic() < deadline:
         time.sleep(0.2)
         engine._checked_at = 0.0
-    assert ids(engine.search("kettle")) == ["kettle"]
+    assert ids(engine.search("kettle"))[0] == "kettle"
+    assert ids(engine.search("kettle", mode="lexical")) == ["kettle"]

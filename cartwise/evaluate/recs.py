@@ -70,12 +70,19 @@ def _sequential() -> _HistoryModel:
     return _HistoryModel(make=lambda: SequentialRecommender(), uses_validation=True)
 
 
+def _twotower() -> _HistoryModel:
+    from cartwise.recommend.twotower import TwoTowerRecommender
+
+    return _HistoryModel(make=lambda: TwoTowerRecommender(), uses_validation=True)
+
+
 MODELS: dict[str, Callable[[], Candidate]] = {
     "popularity": _PopularityModel,
     "itemknn": lambda: _HistoryModel(make=ItemKNN),
     "als": lambda: _HistoryModel(make=ALS),
     "bpr": lambda: _HistoryModel(make=BPR),
     "sequential": _sequential,
+    "twotower": _twotower,
 }
 
 

@@ -9,6 +9,7 @@ from cartwise.recommend.base import History, HistoryRecommender, IdMap, Interact
 from cartwise.recommend.factorization import ALS, BPR
 from cartwise.recommend.itemknn import ItemKNN
 from cartwise.recommend.popularity import Popularity
+from cartwise.recommend.rating import RatingPredictor
 
 __all__ = [
     "ALS",
@@ -19,6 +20,7 @@ __all__ = [
     "Interaction",
     "ItemKNN",
     "Popularity",
+    "RatingPredictor",
     "Scored",
     "SimilarItems",
 ]

@@ -46,6 +46,19 @@ class SearchHit:
     matched_terms: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class QueryScores:
+    """One query scored against every indexed row, with what it matched on."""
+
+    scores: np.ndarray
+    tokens: tuple[str, ...]
+    """Index tokens that scored (after typo correction)."""
+    surfaces: dict[str, str]
+    """token -> the query word it came from, as typed."""
+    corrections: dict[str, str]
+    """query word -> the catalog token it was corrected to."""
+
+
 class LexicalIndex:
     """BM25 product search over title, brand, category, attributes and description."""
 
@@ -170,7 +183,7 @@ class LexicalIndex:
         self._check_fitted()
         _check_page(k, offset)
         allowed = self._allowed(filters, exclude)
-        return self._search_tokens(self.tokenizer_.analyze(query), allowed, k=k, offset=offset)
+        return self._search_tokens(query, allowed, k=k, offset=offset)
 
     def search_batch(
         self, queries: Sequence[str], *, k: int = 10, filters: SearchFilters | None = None
@@ -179,7 +192,7 @@ class LexicalIndex:
         self._check_fitted()
         _check_page(k, 0)
         allowed = self._allowed(filters, ())
-        return [self._search_tokens(self.tokenizer_.analyze(query), allowed, k=k, offset=0) for query in queries]
+        return [self._search_tokens(query, allowed, k=k, offset=0) for query in queries]
 
     def filter_ids(self, filters: SearchFilters | None = None) -> list[str]:
         """Ids of the live items that pass `filters`, in catalog order (browsing without a query)."""
@@ -212,23 +225,99 @@ class LexicalIndex:
             allowed[rows] = False
         return allowed
 
-    def _search_tokens(
-        self, analyzed: list[tuple[str, str]], allowed: np.ndarray, *, k: int, offset: int
-    ) -> list[SearchHit]:
+    def score(self, query: str, *, fuzzy: bool = True) -> QueryScores:
+        """BM25 scores of every indexed row for `query` (0 where nothing matches).
+
+        With `fuzzy`, a word the catalog never uses is replaced by the catalog word one
+        edit away (a deletion, insertion, substitution or swap) that most items contain,
+        so "bluetoth speker" finds "bluetooth speaker"; words shorter than 4 letters and
+        non-Latin words are left as typed. Rows are in :attr:`item_ids_` order.
+        """
+        self._check_fitted()
+        scores = np.zeros(self.item_ids_.size, dtype=np.float32)
         retriever = self.retriever_
         if retriever is None:
-            return []
+            return QueryScores(scores=scores, tokens=(), surfaces={}, corrections={})
         vocab = retriever.vocab_dict
         # Unknown tokens cannot match anything; "" is bm25s's padding token, never a real one.
         # A repeated query word counts once: "usb usb cable" means "usb cable".
         surface_of: dict[str, str] = {}
-        for token, surface in analyzed:
-            if token and token in vocab:
+        corrections: dict[str, str] = {}
+        for token, surface in self.tokenizer_.analyze(query):
+            if not token:
+                continue
+            if token not in vocab and fuzzy:
+                fixed = self._correct(token)
+                if fixed is not None:
+                    corrections[surface] = fixed
+                    token = fixed
+            if token in vocab:
                 surface_of.setdefault(token, surface)
         known = list(surface_of)
-        if not known:
+        if known:
+            scores = np.asarray(retriever.get_scores(known), dtype=np.float32)
+        return QueryScores(scores=scores, tokens=tuple(known), surfaces=surface_of, corrections=corrections)
+
+    def _correct(self, token: str) -> str | None:
+        """The most frequent catalog token one edit away from `token`, if any."""
+        if len(token) < 4 or len(token) > 30 or not token.isascii() or not token.isalpha():
+            return None
+        assert self.retriever_ is not None
+        vocab = self.retriever_.vocab_dict
+        indptr = self.retriever_.scores["indptr"]
+        best, best_df = None, 0
+        for candidate in _edits1(token):
+            token_id = vocab.get(candidate)
+            if token_id is not None and candidate:
+                df = int(indptr[token_id + 1] - indptr[token_id])
+                if df > best_df or (df == best_df and best is not None and candidate < best):
+                    best, best_df = candidate, df
+        return best
+
+    def hits(self, rows: np.ndarray, scores: np.ndarray, query: QueryScores) -> list[SearchHit]:
+        """Search hits for index `rows` (best first) with their `scores` and matched words."""
+        if rows.size == 0:
             return []
-        scores = retriever.get_scores(known)
+        matched = (
+            self._matched_terms(list(query.tokens), rows, query.surfaces)
+            if query.tokens
+            else [()] * int(rows.size)
+        )
+        return [
+            SearchHit(item_id=str(self.item_ids_[row]), score=float(score), matched_terms=terms)
+            for row, score, terms in zip(rows.tolist(), scores.tolist(), matched, strict=True)
+        ]
+
+    def rows_with(self, word: str) -> np.ndarray:
+        """Boolean mask over the rows: items whose indexed text contains every token of `word`."""
+        self._check_fitted()
+        mask = np.zeros(self.item_ids_.size, dtype=bool)
+        if self.retriever_ is None:
+            return mask
+        vocab = self.retriever_.vocab_dict
+        indptr, postings = self.retriever_.scores["indptr"], self.retriever_.scores["indices"]
+        tokens = [token for token, _ in self.tokenizer_.analyze(word) if token]
+        if not tokens or any(token not in vocab for token in tokens):
+            return mask
+        mask[:] = True
+        for token in tokens:
+            has = np.zeros(self.item_ids_.size, dtype=bool)
+            has[postings[indptr[vocab[token]] : indptr[vocab[token] + 1]]] = True
+            mask &= has
+        return mask
+
+    def row_of(self, item_ids: Sequence[str]) -> np.ndarray:
+        """Index rows of `item_ids` (-1 for ids not indexed)."""
+        return np.fromiter((self._row_of.get(i, -1) for i in item_ids), dtype=np.int64, count=len(item_ids))
+
+    def allowed(self, filters: SearchFilters | None = None, exclude: Collection[str] = ()) -> np.ndarray:
+        """Boolean mask over the rows: live (not removed) items passing `filters`."""
+        self._check_fitted()
+        return self._allowed(filters, exclude)
+
+    def _search_tokens(self, query: str, allowed: np.ndarray, *, k: int, offset: int) -> list[SearchHit]:
+        scored = self.score(query, fuzzy=False)
+        scores = scored.scores
         candidates = np.flatnonzero((scores > 0) & allowed)
         need = offset + k
         if candidates.size > need:
@@ -236,13 +325,7 @@ class LexicalIndex:
             threshold = np.partition(scores[candidates], candidates.size - need)[candidates.size - need]
             candidates = candidates[scores[candidates] >= threshold]
         ranked = candidates[np.lexsort((candidates, -scores[candidates]))][offset:need]
-        if ranked.size == 0:
-            return []
-        matched = self._matched_terms(known, ranked, surface_of)
-        return [
-            SearchHit(item_id=str(self.item_ids_[row]), score=float(scores[row]), matched_terms=terms)
-            for row, terms in zip(ranked.tolist(), matched, strict=True)
-        ]
+        return self.hits(ranked, scores[ranked], scored)
 
     def _matched_terms(
         self, tokens: list[str], rows: np.ndarray, surface_of: dict[str, str]
@@ -377,6 +460,19 @@ def _collect_attribute_words(value: Any, key: str | None, words: list[str], *, d
         words.append(str(value))
 
 
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def _edits1(word: str) -> set[str]:
+    """Every string one deletion, transposition, substitution or insertion from `word`."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    deletes = [a + b[1:] for a, b in splits if b]
+    swaps = [a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1]
+    replaces = [a + c + b[1:] for a, b in splits if b for c in _LETTERS]
+    inserts = [a + c + b for a, b in splits for c in _LETTERS]
+    return set(deletes + swaps + replaces + inserts)
+
+
 def _write_atomically(path: Path, write: Any) -> None:
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     with open(temporary, "wb") as f:
@@ -384,4 +480,4 @@ def _write_atomically(path: Path, write: Any) -> None:
     os.replace(temporary, path)
 
 
-__all__ = ["LexicalIndex", "SearchHit"]
+__all__ = ["LexicalIndex", "QueryScores", "SearchHit"]

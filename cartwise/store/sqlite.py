@@ -333,6 +333,16 @@ class SQLiteStore:
             EVENT_SCHEMA,
         )
 
+    def popular_queries(self, *, limit: int = 1000) -> list[tuple[str, float]]:
+        rows = self._conn.execute(
+            "SELECT lower(trim(query)) AS q, COUNT(*) AS n FROM events "
+            "WHERE event_type = 'search' AND query IS NOT NULL AND trim(query) != '' "
+            "AND user_id NOT IN (SELECT user_id FROM flagged_users) "
+            "GROUP BY q ORDER BY n DESC, q LIMIT ?",
+            (int(limit),),
+        ).fetchall()
+        return [(str(q), float(n)) for q, n in rows]
+
     def existing_event_keys(self, keys: Sequence[int]) -> set[int]:
         found: set[int] = set()
         keys = list(keys)

@@ -153,6 +153,10 @@ class VectorIndex:
             raise ValidationError(f"id {exc.args[0]!r} is not in the index", field="ids") from None
         return self._vectors[np.asarray(rows, dtype=np.int64)]
 
+    def vectors_at(self, rows: NDArray[np.int64]) -> NDArray[np.float32]:
+        """Stored (unit-length) vectors at positions `rows` of :attr:`ids`."""
+        return self._vectors[np.asarray(rows, dtype=np.int64)]
+
     def add(self, ids: Sequence[str], vectors: ArrayLike) -> VectorIndex:
         """Insert vectors (normalised to unit length); an id already present is replaced."""
         ids = [str(i) for i in ids]

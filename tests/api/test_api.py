@@ -31,11 +31,12 @@ def test_demo_page(client):
 
 
 def test_search_with_filters(client):
-    body = client.get("/v1/search", params={"q": "mug", "price_max": 10, "k": 5}).json()
+    body = client.get("/v1/search", params={"q": "mug", "price_max": 10, "k": 5, "mode": "lexical"}).json()
     assert {i["item_id"] for i in body["items"]} == {"mug-red", "mug-blue"}
-    assert body["filters"]["price_max"] == 10
+    assert body["filters"]["price_max"] == 10 and body["mode"] == "lexical"
     body = client.get("/v1/search", params=[("q", "hiking"), ("filter", "in_stock=true")]).json()
-    assert [i["item_id"] for i in body["items"]] == ["socks"]
+    assert body["items"][0]["item_id"] == "socks" and body["mode"] == "hybrid"
+    assert "boots" not in {i["item_id"] for i in body["items"]}
 
 
 def test_bad_filter_is_422_naming_the_field(client):

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 
 from cartwise.api.deps import get_engine
 from cartwise.api.schemas import ErrorBody
 from cartwise.engine import MAX_K, MAX_QUERY_LENGTH, Engine
-from cartwise.results import RecommendationResponse, SearchResponse, SimilarResponse
+from cartwise.results import AutocompleteResponse, RecommendationResponse, SearchResponse, SimilarResponse
 
 router = APIRouter(prefix="/v1", tags=["answers"])
 
@@ -22,7 +22,7 @@ K = Annotated[int, Query(ge=1, le=MAX_K, description="number of results")]
 
 
 @router.get("/search", response_model=SearchResponse, responses=ERRORS)
-async def search(
+def search(
     engine: Annotated[Engine, Depends(get_engine)],
     q: Annotated[str, Query(max_length=MAX_QUERY_LENGTH, description="what the shopper typed")] = "",
     k: K = 10,
@@ -36,8 +36,22 @@ async def search(
     price_min: Annotated[float | None, Query(ge=0)] = None,
     price_max: Annotated[float | None, Query(ge=0)] = None,
     in_stock: bool | None = None,
+    mode: Annotated[
+        Literal["hybrid", "lexical", "semantic"],
+        Query(description="hybrid: words and meaning fused (default); lexical: BM25 only; semantic: meaning only"),
+    ] = "hybrid",
+    understand: Annotated[
+        bool, Query(description="read prices, brands, categories, colours, sizes out of the query")
+    ] = True,
+    fallback: Annotated[bool, Query(description="when nothing matches, relax filters, then search by meaning")] = True,
+    facets: Annotated[bool, Query(description="count categories, brands, price buckets and stock")] = True,
 ) -> SearchResponse:
-    """Lexical (BM25) product search in any language the tokenizer knows (English, Chinese)."""
+    """Product search in English and Chinese: BM25 and a multilingual text encoder fused,
+    with query understanding (reported as `chips`), facets, typo tolerance and a
+    zero-result fallback (reported in `relaxed`).
+
+    A plain (threaded) handler, not `async`: encoding the query with the text model takes
+    milliseconds of CPU, which would stall every other request on the event loop."""
     expressions = list(filter or [])
     if category:
         expressions.append(f"category={category}")
@@ -49,7 +63,26 @@ async def search(
         expressions.append(f"price<={price_max}")
     if in_stock is not None:
         expressions.append(f"in_stock={'true' if in_stock else 'false'}")
-    return engine.search(q, k=k, offset=offset, filters=expressions or None)
+    return engine.search(
+        q,
+        k=k,
+        offset=offset,
+        filters=expressions or None,
+        mode=mode,
+        understand=understand,
+        fallback=fallback,
+        facets=facets,
+    )
+
+
+@router.get("/autocomplete", response_model=AutocompleteResponse, responses=ERRORS)
+async def autocomplete(
+    engine: Annotated[Engine, Depends(get_engine)],
+    q: Annotated[str, Query(max_length=200, description="what the shopper has typed so far")] = "",
+    k: Annotated[int, Query(ge=1, le=50)] = 8,
+) -> AutocompleteResponse:
+    """Suggestions from popular past searches, categories, brands and product titles."""
+    return engine.autocomplete(q, k=k)
 
 
 @router.get("/users/{user_id}/recommendations", response_model=RecommendationResponse, responses=ERRORS)

@@ -1,0 +1,110 @@
+"""Search-box suggestions from product titles, categories, brands and popular past queries.
+
+Every suggestion is indexed under each of its first words' suffixes ("blue teapot set" under
+"blue teapot set", "teapot set" and "set"), lowercased, in one sorted array, so a prefix
+is two binary searches whatever the catalog size, and typing "tea" finds "blue teapot".
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+MAX_WORDS = 6
+MAX_SUGGESTION_CHARS = 80
+_KIND_RANK = {"query": 0, "category": 1, "brand": 2, "title": 3}
+_WORD = re.compile(r"\S+")
+
+
+class Suggestion(BaseModel):
+    text: str
+    kind: str
+    """'query' (popular past search), 'category', 'brand' or 'title'."""
+    weight: float
+
+
+@dataclass(frozen=True)
+class _Entry:
+    text: str
+    kind: str
+    weight: float
+
+
+class Autocomplete:
+    """Prefix suggestions; build with :meth:`build`, ask with :meth:`suggest`."""
+
+    def __init__(self) -> None:
+        self._keys: list[str] = []
+        self._entry_of_key: list[int] = []
+        self._entries: list[_Entry] = []
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        titles: Iterable[tuple[str, float]] = (),
+        categories: Iterable[tuple[str, float]] = (),
+        brands: Iterable[tuple[str, float]] = (),
+        queries: Iterable[tuple[str, float]] = (),
+    ) -> Autocomplete:
+        """Each source yields (text, weight); weight is popularity (events, item counts, query counts)."""
+        index = cls()
+        best: dict[tuple[str, str], _Entry] = {}
+        for kind, source in (("title", titles), ("category", categories), ("brand", brands), ("query", queries)):
+            for text, weight in source:
+                text = " ".join(str(text or "").split())[:MAX_SUGGESTION_CHARS]
+                if not text:
+                    continue
+                key = (kind, text.casefold())
+                current = best.get(key)
+                if current is None or weight > current.weight:
+                    best[key] = _Entry(text=text, kind=kind, weight=float(weight))
+        pairs: list[tuple[str, int]] = []
+        for number, entry in enumerate(best.values()):
+            index._entries.append(entry)
+            lowered = entry.text.casefold()
+            starts = [m.start() for m in _WORD.finditer(lowered)][:MAX_WORDS]
+            # CJK text has no spaces: also index each character position of short texts.
+            if not lowered.isascii() and len(lowered) <= 30:
+                starts = sorted(set(starts) | set(range(min(len(lowered), MAX_WORDS * 2))))
+            pairs.extend((lowered[s:], number) for s in starts)
+        pairs.sort()
+        index._keys = [key for key, _ in pairs]
+        index._entry_of_key = [number for _, number in pairs]
+        return index
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def suggest(self, prefix: str, *, k: int = 8) -> list[Suggestion]:
+        """Up to `k` suggestions containing a word that starts with `prefix`, most popular
+        first; past queries and categories before titles at equal popularity."""
+        prefix = " ".join(prefix.split()).casefold()
+        if not prefix:
+            return []
+        start = bisect.bisect_left(self._keys, prefix)
+        end = bisect.bisect_left(self._keys, prefix + "\U0010ffff", lo=start)
+        found = {self._entry_of_key[i] for i in range(start, min(end, start + 5_000))}
+        entries = sorted(
+            (self._entries[i] for i in found),
+            key=lambda e: (-math.log1p(max(e.weight, 0.0)), _KIND_RANK[e.kind], not e.text.casefold().startswith(prefix), e.text),
+        )
+        out: list[Suggestion] = []
+        seen: set[str] = set()
+        for entry in entries:
+            folded = entry.text.casefold()
+            if folded in seen:
+                continue
+            seen.add(folded)
+            out.append(Suggestion(text=entry.text, kind=entry.kind, weight=round(entry.weight, 3)))
+            if len(out) == k:
+                break
+        return out
+
+
+__all__ = ["Autocomplete", "Suggestion"]

@@ -1,0 +1,260 @@
+"""Hybrid product search: BM25 and dense (text-encoder) retrieval fused into one ranking.
+
+Both retrievers propose their top candidates; every candidate is then scored by *both*
+(the BM25 score of a dense candidate is read from the full score vector, the cosine of a
+lexical candidate from the stored item vector), so an item one list missed is not
+penalised as if it scored zero. Each score is normalised per query before the weighted
+sum: BM25 by the query's best BM25 score (an exact model-number match keeps its lead),
+the cosine by the spread between the best and the last dense candidate (cosines of one
+encoder crowd into a narrow band, whose position says little, while the order inside it
+says a lot). The weight was tuned on judged queries of two product-matching sets
+(``bench/search.py``); reciprocal-rank fusion is available as the naive reference.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from cartwise.encode.base import TextEncoder
+from cartwise.errors import ValidationError
+from cartwise.search.filters import SearchFilters
+from cartwise.search.lexical import LexicalIndex, QueryScores, SearchHit
+from cartwise.vectors import VectorIndex
+
+Mode = Literal["lexical", "semantic", "hybrid"]
+MODES: tuple[str, ...] = ("lexical", "semantic", "hybrid")
+_QUERY_CACHE = 4096
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """How lexical and dense candidates become one ranking.
+
+    method: "weighted" (normalised score sum, the default) or "rrf" (reciprocal-rank
+    fusion, Cormack et al. 2009, kept as the naive reference).
+    lexical_weight: share of the normalised BM25 score in the weighted sum.
+    candidates: how many candidates each retriever proposes (at least offset + k).
+    """
+
+    method: Literal["weighted", "rrf"] = "weighted"
+    lexical_weight: float = 0.5
+    candidates: int = 100
+    rrf_k: int = 60
+
+    def __post_init__(self) -> None:
+        if self.method not in ("weighted", "rrf"):
+            raise ValidationError(f"fusion method must be 'weighted' or 'rrf', got {self.method!r}", field="method")
+        if not 0.0 <= self.lexical_weight <= 1.0:
+            raise ValidationError(f"lexical_weight must be in [0, 1], got {self.lexical_weight!r}", field="fusion")
+        if self.candidates < 1 or self.rrf_k < 1:
+            raise ValidationError("candidates and rrf_k must be positive", field="fusion")
+
+
+@dataclass
+class HybridHits:
+    """One page of fused results and what the page was drawn from."""
+
+    hits: list[SearchHit]
+    mode: str
+    matching: NDArray[np.int64]
+    """Lexical-index rows of every matching item (for facet counts and totals)."""
+    corrections: dict[str, str] = field(default_factory=dict)
+    lexical_scores: dict[str, float] = field(default_factory=dict)
+    semantic_scores: dict[str, float] = field(default_factory=dict)
+
+
+class HybridSearcher:
+    """Answers queries in lexical, semantic or hybrid mode over one catalog.
+
+    `vectors` holds item embeddings by item id (any subset of the lexical index: items
+    not embedded yet are found lexically only); `encoder` embeds the queries and must be
+    the encoder the item vectors came from. Without either, every mode answers lexically.
+    """
+
+    def __init__(
+        self,
+        *,
+        lexical: LexicalIndex,
+        vectors: VectorIndex | None = None,
+        encoder: TextEncoder | None = None,
+        fusion: Fusion | None = None,
+    ) -> None:
+        self.lexical = lexical
+        self.vectors = vectors if vectors is not None and len(vectors) else None
+        self.encoder = encoder if self.vectors is not None else None
+        self.fusion = fusion or Fusion()
+        if self.vectors is not None and self.encoder is not None and self.vectors.dim != self.encoder.dim:
+            raise ValidationError(
+                f"item vectors are {self.vectors.dim}-d but the encoder {self.encoder.name} gives {self.encoder.dim}-d",
+                hint="retrain with `cartwise train` so items and queries use the same encoder",
+            )
+        # lexical row -> vector row and back (-1 where the other side lacks the item)
+        if self.vectors is not None:
+            self._lex_of_vec = lexical.row_of(self.vectors.ids.tolist())
+            self._vec_of_lex = np.full(lexical.item_ids_.size, -1, dtype=np.int64)
+            present = self._lex_of_vec >= 0
+            self._vec_of_lex[self._lex_of_vec[present]] = np.flatnonzero(present)
+        self._query_vectors: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    @property
+    def semantic(self) -> bool:
+        """Whether dense retrieval is available (item vectors and a query encoder)."""
+        return self.vectors is not None and self.encoder is not None
+
+    def query_vector(self, query: str) -> NDArray[np.float32]:
+        """The query's embedding, remembered for the most recent distinct queries."""
+        assert self.encoder is not None
+        key = query.casefold()
+        with self._cache_lock:
+            cached = self._query_vectors.get(key)
+            if cached is not None:
+                self._query_vectors.move_to_end(key)
+                return cached
+        vector = self.encoder.encode_queries([query])[0]
+        with self._cache_lock:
+            self._query_vectors[key] = vector
+            while len(self._query_vectors) > _QUERY_CACHE:
+                self._query_vectors.popitem(last=False)
+        return vector
+
+    def search(
+        self,
+        query: str,
+        *,
+        mode: str = "hybrid",
+        k: int = 10,
+        offset: int = 0,
+        filters: SearchFilters | None = None,
+        exclude: Collection[str] = (),
+        boost: NDArray[np.float32] | None = None,
+    ) -> HybridHits:
+        """One page of results for `query`.
+
+        boost: optional multiplier per lexical row (1 = neutral) applied to the final
+        score, e.g. for brands or colours the query mentions.
+        """
+        if mode not in MODES:
+            raise ValidationError(f"mode must be one of {', '.join(MODES)}, got {mode!r}", field="mode")
+        if mode != "lexical" and not self.semantic:
+            mode = "lexical"
+        allowed = self.lexical.allowed(filters, exclude)
+        need = offset + k
+        pool = max(self.fusion.candidates, need)
+        lexical = self.lexical.score(query) if mode != "semantic" else None
+        lex_rows = _top_rows(lexical.scores, allowed, pool) if lexical is not None else _EMPTY
+        query_vector = self.query_vector(query) if mode != "lexical" else None
+        dense_rows, dense_scores = (
+            self._dense(query_vector, allowed, pool) if query_vector is not None else (_EMPTY, np.empty(0, np.float32))
+        )
+
+        if mode == "lexical":
+            assert lexical is not None
+            rows, final = lex_rows, lexical.scores[lex_rows].astype(np.float64)
+            matching = np.flatnonzero((lexical.scores > 0) & allowed)
+        elif mode == "semantic":
+            rows, final = dense_rows, dense_scores.astype(np.float64)
+            matching = dense_rows
+        else:
+            assert lexical is not None
+            rows, final = self._fuse(lexical.scores, lex_rows, dense_rows, dense_scores, query_vector)
+            # A candidate with no matching word and the weakest similarity adds nothing.
+            keep = final > 0
+            rows, final = rows[keep], final[keep]
+            matching = np.union1d(np.flatnonzero((lexical.scores > 0) & allowed), rows)
+        if boost is not None and rows.size:
+            final = final * boost[rows]
+        order = np.lexsort((rows, -final))
+        page = order[offset:need]
+        query_scores = lexical if lexical is not None else QueryScores(np.zeros(0, np.float32), (), {}, {})
+        hits = self.lexical.hits(rows[page], final[page], query_scores)
+        result = HybridHits(
+            hits=hits,
+            mode=mode,
+            matching=matching,
+            corrections=dict(lexical.corrections) if lexical is not None else {},
+        )
+        if lexical is not None:
+            result.lexical_scores = {h.item_id: float(lexical.scores[r]) for h, r in zip(hits, rows[page])}
+        if query_vector is not None:
+            cosines = self._cosines(query_vector, rows[page])
+            result.semantic_scores = {h.item_id: float(c) for h, c in zip(hits, cosines) if np.isfinite(c)}
+        return result
+
+    # internals ------------------------------------------------------------------------
+
+    def _dense(self, query_vector: NDArray[np.float32], allowed: NDArray[np.bool_], pool: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """Top `pool` allowed lexical rows by cosine, with their cosines."""
+        assert self.vectors is not None
+        vec_allowed = (self._lex_of_vec >= 0) & allowed[np.maximum(self._lex_of_vec, 0)]
+        if not vec_allowed.any():
+            return _EMPTY, np.empty(0, np.float32)
+        found = self.vectors.search(query_vector, pool, allowed=vec_allowed)
+        ids, scores = found.ids[0], found.scores[0]
+        keep = np.array([i is not None for i in ids], dtype=bool)
+        rows = self.lexical.row_of([str(i) for i in ids[keep]])
+        return rows, scores[keep]
+
+    def _cosines(self, query_vector: NDArray[np.float32], rows: NDArray[np.int64]) -> NDArray[np.float32]:
+        """Cosine of the query with each lexical row's vector (-inf where it has none)."""
+        assert self.vectors is not None
+        out = np.full(rows.size, -np.inf, dtype=np.float32)
+        vec_rows = self._vec_of_lex[rows] if rows.size else _EMPTY
+        present = vec_rows >= 0
+        if present.any():
+            matrix = self.vectors.vectors_at(vec_rows[present])
+            out[present] = matrix @ query_vector
+        return out
+
+    def _fuse(
+        self,
+        lex_scores: NDArray[np.float32],
+        lex_rows: NDArray[np.int64],
+        dense_rows: NDArray[np.int64],
+        dense_scores: NDArray[np.float32],
+        query_vector: NDArray[np.float32] | None,
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        if dense_rows.size == 0:
+            return lex_rows, lex_scores[lex_rows].astype(np.float64)
+        rows = np.union1d(lex_rows, dense_rows)
+        if self.fusion.method == "rrf":
+            score = np.zeros(rows.size, dtype=np.float64)
+            for ranked in (lex_rows, dense_rows):
+                position = np.searchsorted(rows, ranked)
+                score[position] += 1.0 / (self.fusion.rrf_k + np.arange(1, ranked.size + 1))
+            return rows, score
+        top_lex = float(lex_scores[lex_rows[0]]) if lex_rows.size else 0.0
+        lexical = lex_scores[rows] / top_lex if top_lex > 0 else np.zeros(rows.size, dtype=np.float32)
+        # Cosines of lexical-only candidates come from their stored vectors.
+        cosines = np.full(rows.size, -np.inf, dtype=np.float32)
+        cosines[np.searchsorted(rows, dense_rows)] = dense_scores
+        missing = ~np.isfinite(cosines)
+        if missing.any() and query_vector is not None:
+            cosines[missing] = self._cosines(query_vector, rows[missing])
+        best, floor = float(dense_scores[0]), float(dense_scores[-1])
+        spread = max(best - floor, 1e-6)
+        dense = np.clip((cosines - floor) / spread, 0.0, None)
+        dense[~np.isfinite(dense)] = 0.0
+        weight = self.fusion.lexical_weight
+        return rows, weight * lexical.astype(np.float64) + (1.0 - weight) * dense.astype(np.float64)
+
+
+_EMPTY = np.empty(0, dtype=np.int64)
+
+
+def _top_rows(scores: NDArray[np.float32], allowed: NDArray[np.bool_], n: int) -> NDArray[np.int64]:
+    """The `n` best allowed rows with a positive score, best first (ties by row)."""
+    candidates = np.flatnonzero((scores > 0) & allowed)
+    if candidates.size > n:
+        candidates = candidates[np.argpartition(-scores[candidates], n - 1)[:n]]
+    return candidates[np.lexsort((candidates, -scores[candidates]))]
+
+
+__all__ = ["MODES", "Fusion", "HybridHits", "HybridSearcher", "Mode"]

@@ -1,0 +1,189 @@
+"""One search page: query understanding, hybrid retrieval, facets and the zero-result fallback.
+
+:class:`CatalogSearch` is what the engine calls per request. It reads prices, brands,
+categories, colours and sizes out of the query (:mod:`cartwise.search.understand`), turns
+prices into filters and the rest into boosts, runs the hybrid searcher, and when nothing
+matches relaxes the query's own filters first, then the caller's, then falls back to
+semantic search, saying at each step what it relaxed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from cartwise.search.facets import Facets, count_facets
+from cartwise.search.filters import SearchFilters
+from cartwise.search.hybrid import HybridHits, HybridSearcher
+from cartwise.search.lexical import SearchHit
+from cartwise.search.understand import ParsedQuery, QueryUnderstanding
+
+# Score multiplier for items matching a brand, category, colour or size the query names.
+BOOST = 1.25
+
+
+@dataclass
+class SearchOutcome:
+    """Everything a search page shows, before item cards are attached."""
+
+    text: str
+    """The text that was searched (the query without its price phrases)."""
+    hits: list[SearchHit]
+    mode: str
+    total: int
+    filters: SearchFilters | None
+    facets: Facets | None = None
+    chips: list[dict[str, Any]] = field(default_factory=list)
+    relaxed: list[str] = field(default_factory=list)
+    corrections: dict[str, str] = field(default_factory=dict)
+    lexical_scores: dict[str, float] = field(default_factory=dict)
+    semantic_scores: dict[str, float] = field(default_factory=dict)
+
+
+class CatalogSearch:
+    """Search pages over one catalog version (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        searcher: HybridSearcher,
+        understanding: QueryUnderstanding | None = None,
+        brand_names: dict[str, str] | None = None,
+    ) -> None:
+        self.searcher = searcher
+        self.understanding = understanding
+        self.brand_names = brand_names or {}
+
+    @classmethod
+    def for_catalog(
+        cls,
+        searcher: HybridSearcher,
+        *,
+        categories: Iterable[str],
+        brands: Iterable[str],
+        colours: Iterable[str] = (),
+        sizes: Iterable[str] = (),
+    ) -> CatalogSearch:
+        brands = [b for b in brands if b]
+        return cls(
+            searcher=searcher,
+            understanding=QueryUnderstanding(
+                categories=[c for c in categories if c], brands=brands, colours=colours, sizes=sizes
+            ),
+            brand_names={b.strip().casefold(): b.strip() for b in brands},
+        )
+
+    def parse(self, query: str) -> ParsedQuery | None:
+        return self.understanding.parse(query) if self.understanding is not None and query else None
+
+    def answer(
+        self,
+        query: str,
+        *,
+        mode: str = "hybrid",
+        k: int = 10,
+        offset: int = 0,
+        filters: SearchFilters | None = None,
+        understand: bool = True,
+        fallback: bool = True,
+        facets: bool = True,
+    ) -> SearchOutcome:
+        parsed = self.parse(query) if understand else None
+        text = parsed.text if parsed is not None else query
+        query_filters, chips = self._apply(parsed, filters)
+        boost = self._boost(parsed)
+        attempts: list[tuple[SearchFilters | None, str, str | None]] = [(query_filters, mode, None)]
+        if fallback:
+            if query_filters != filters:
+                attempts.append((filters, mode, "ignored the price in your query"))
+            if filters is not None and not filters.is_empty:
+                attempts.append((None, mode, f"removed your filters ({_describe(filters)})"))
+            if mode == "lexical" and self.searcher.semantic:
+                attempts.append((None, "semantic", "no product has these words: showing products close in meaning"))
+        relaxed: list[str] = []
+        result: HybridHits | None = None
+        used = query_filters
+        for attempt_filters, attempt_mode, note in attempts:
+            if note is not None:
+                relaxed.append(note)
+            used = attempt_filters
+            result = self.searcher.search(
+                text or query, mode=attempt_mode, k=k, offset=offset, filters=attempt_filters, boost=boost
+            )
+            if result.hits or offset > 0:
+                break
+        assert result is not None
+        if not result.hits:
+            relaxed = []  # nothing helped: report the query as asked
+        return SearchOutcome(
+            text=text,
+            hits=result.hits,
+            mode=result.mode,
+            total=int(result.matching.size),
+            filters=used,
+            facets=count_facets(self.searcher.lexical.filter_columns_, result.matching, brand_names=self.brand_names)
+            if facets
+            else None,
+            chips=chips,
+            relaxed=relaxed,
+            corrections=result.corrections,
+            lexical_scores=result.lexical_scores,
+            semantic_scores=result.semantic_scores,
+        )
+
+    def _apply(
+        self, parsed: ParsedQuery | None, filters: SearchFilters | None
+    ) -> tuple[SearchFilters | None, list[dict[str, Any]]]:
+        """The caller's filters plus the query's price range, and the chips to show."""
+        if parsed is None:
+            return filters, []
+        base = filters or SearchFilters()
+        explicit_price = base.price_min is not None or base.price_max is not None
+        chips = []
+        for chip in parsed.chips:
+            applied = "boost"
+            if chip.kind == "price":
+                applied = "ignored: a price filter was given" if explicit_price else "filter"
+            chips.append({"kind": chip.kind, "label": chip.label, "text": chip.text, "value": chip.value, "applied": applied})
+        if explicit_price or (parsed.price_min is None and parsed.price_max is None):
+            return filters, chips
+        low, high = parsed.price_min, parsed.price_max
+        if low is not None and high is not None and low > high:
+            low, high = high, low
+        return replace(base, price_min=low, price_max=high), chips
+
+    def _boost(self, parsed: ParsedQuery | None) -> NDArray[np.float32] | None:
+        if parsed is None or not (parsed.brands or parsed.categories or parsed.colours or parsed.sizes):
+            return None
+        lexical = self.searcher.lexical
+        columns = lexical.filter_columns_
+        boost = np.ones(len(columns), dtype=np.float32)
+        if parsed.brands:
+            boost[columns.mask(SearchFilters(brands=parsed.brands))] *= BOOST
+        for category in parsed.categories[:3]:
+            boost[columns.mask(SearchFilters(category=category))] *= BOOST
+        for word in (*parsed.colours, *parsed.sizes):
+            boost[lexical.rows_with(word)] *= BOOST
+        return boost
+
+
+def _describe(filters: SearchFilters) -> str:
+    parts = []
+    if filters.category:
+        parts.append(f"category={filters.category}")
+    if filters.brands:
+        parts.append(f"brand={','.join(filters.brands)}")
+    if filters.price_min is not None:
+        parts.append(f"price>={filters.price_min:g}")
+    if filters.price_max is not None:
+        parts.append(f"price<={filters.price_max:g}")
+    if filters.in_stock is not None:
+        parts.append(f"in_stock={str(filters.in_stock).lower()}")
+    return ", ".join(parts)
+
+
+__all__ = ["BOOST", "CatalogSearch", "SearchOutcome"]
