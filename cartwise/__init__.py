@@ -2,7 +2,14 @@
 
 from typing import TYPE_CHECKING, Any
 
-from cartwise.errors import CartwiseError, ModelMismatch, NotFound, NotTrained, StoreError, ValidationError
+from cartwise.errors import (
+    CartwiseError,
+    ModelMismatch,
+    NotFound,
+    NotTrained,
+    StoreError,
+    ValidationError,
+)
 
 __version__ = "0.1.0"
 

@@ -45,9 +45,9 @@ from cartwise.search.facets import Facets, count_facets
 from cartwise.search.hybrid import MODES, HybridSearcher
 from cartwise.search.semantic import embed_catalog, embeddings_dir
 from cartwise.search.service import CatalogSearch, SearchOutcome
-from cartwise.vectors import VectorIndex
 from cartwise.store import Store, StoreStats, open_store
 from cartwise.training import train
+from cartwise.vectors import VectorIndex
 
 DEFAULT_STORE = Path("cartwise-data")
 _BECAUSE = {
@@ -62,6 +62,7 @@ MAX_QUERY_LENGTH = 1000
 HISTORY_LENGTH = 50
 # How often a request may look for a new model version or catalog change (seconds).
 REFRESH_INTERVAL = 1.0
+AUTOCOMPLETE_REFRESH_S = 600
 
 
 def _check_k(k: int, *, offset: int = 0) -> None:
@@ -92,14 +93,14 @@ class Engine:
         self._vectors: VectorIndex | None = None
         self._encoder: TextEncoder | None = None
         self._search: CatalogSearch | None = None
-        self._autocomplete: tuple[tuple[str, int], Autocomplete] | None = None
+        self._autocomplete: tuple[tuple[str, int, int], Autocomplete] | None = None
         self._lexical_version = -1
         self._rebuilding = False
         self._checked_at = 0.0
         self._stats: tuple[float, StoreStats] | None = None
 
     @classmethod
-    def open(cls, path: Path | str = DEFAULT_STORE, *, create: bool = True) -> "Engine":
+    def open(cls, path: Path | str = DEFAULT_STORE, *, create: bool = True) -> Engine:
         """Open (or create) the store directory at `path`."""
         return cls(open_store(path, create=create))
 
@@ -474,8 +475,9 @@ class Engine:
         }
 
     def _suggester(self, models: ModelSet, catalog: CatalogSnapshot, lexical: LexicalIndex) -> Autocomplete:
-        """The autocomplete index for the live model and catalog versions (built on first use)."""
-        key = (models.version, catalog.version)
+        """The autocomplete index for the live model and catalog versions, built on first use
+        and again every :data:`AUTOCOMPLETE_REFRESH_S` seconds to pick up new past queries."""
+        key = (models.version, catalog.version, int(time.monotonic() // AUTOCOMPLETE_REFRESH_S))
         cached = self._autocomplete
         if cached is not None and cached[0] == key:
             return cached[1]

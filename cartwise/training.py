@@ -10,9 +10,9 @@ import polars as pl
 
 from cartwise.encode import DEFAULT_ENCODER, load_encoder
 from cartwise.errors import NotTrained
+from cartwise.evaluate.splits import leave_last_out
 from cartwise.events.event import EventType
 from cartwise.recommend import ItemKNN, Popularity
-from cartwise.evaluate.splits import leave_last_out
 from cartwise.registry import ModelRegistry, ModelSet, recommender_class
 from cartwise.results import TrainReport
 from cartwise.search import LexicalIndex
@@ -28,7 +28,7 @@ EncodeProgress = Callable[[int, int], None]
 # that training on a large store ends.
 TRAIN_SETTINGS: dict[str, dict[str, float]] = {
     "sequential": {"lr": 2e-3, "max_seconds": 900.0},
-    "twotower": {"max_seconds": 900.0},
+    "twotower": {"lr": 5e-3, "max_seconds": 900.0},
 }
 # Models that hold out each user's last event to stop training early.
 VALIDATED = ("sequential", "twotower")

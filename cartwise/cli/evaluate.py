@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import polars as pl
 import typer
@@ -53,18 +54,18 @@ def evaluate_recs(
         DEFAULT_STORE
     ),
     data: Annotated[
-        Optional[Path], typer.Option(help="evaluate on this events file instead of the store (e.g. a benchmark)")
+        Path | None, typer.Option(help="evaluate on this events file instead of the store (e.g. a benchmark)")
     ] = None,
     format: Annotated[str, typer.Option("--format", "-f", help="format of --data: auto, csv, jsonl, parquet, sequences")] = "auto",
     models: Annotated[
-        Optional[list[str]], typer.Option("--model", "-m", help=f"repeatable; one of {', '.join(MODELS)}")
+        list[str] | None, typer.Option("--model", "-m", help=f"repeatable; one of {', '.join(MODELS)}")
     ] = None,
     split: Annotated[str, typer.Option(help="leave-last-out, time or cold-items")] = "leave-last-out",
-    k: Annotated[Optional[list[int]], typer.Option("--k", "-k", help="cut-offs (repeatable)")] = None,
+    k: Annotated[list[int] | None, typer.Option("--k", "-k", help="cut-offs (repeatable)")] = None,
     exclude_seen: Annotated[bool, typer.Option(help="never count items from the user's history")] = False,
-    max_users: Annotated[Optional[int], typer.Option(min=1, help="evaluate a random sample of test users")] = None,
-    report: Annotated[Optional[Path], typer.Option(help="also write a report: .md or .html (with charts)")] = None,
-    runs_dir: Annotated[Optional[Path], typer.Option(help="where runs are recorded (default STORE/runs)")] = None,
+    max_users: Annotated[int | None, typer.Option(min=1, help="evaluate a random sample of test users")] = None,
+    report: Annotated[Path | None, typer.Option(help="also write a report: .md or .html (with charts)")] = None,
+    runs_dir: Annotated[Path | None, typer.Option(help="where runs are recorded (default STORE/runs)")] = None,
 ) -> None:
     """Fit each model on a split and rank the full catalog for every test user."""
     from cartwise.cli.main import console, err
@@ -111,23 +112,34 @@ def evaluate_search_command(
         DEFAULT_STORE
     ),
     depth: Annotated[int, typer.Option(min=10, max=1000, help="results fetched per query (recall depth)")] = 100,
+    modes: Annotated[
+        list[str] | None, typer.Option("--mode", help="lexical, semantic, hybrid (repeatable; default all three)")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Search quality on judged queries: NDCG@10, recall@depth, MRR and latency."""
     import json
 
-    from cartwise.cli.main import console
+    from cartwise.cli.main import console, err
     from cartwise.evaluate.search import evaluate_search, read_judgments
 
     engine = Engine.open(store, create=False)
+    judged = read_judgments(judgments)
 
-    def lexical(query: str, k: int) -> list[str]:
-        try:
-            return [item.item_id for item in engine.search(query, k=k).items]
-        except ValidationError:
-            return []
+    def searcher(mode: str) -> Callable[[str, int], list[str]]:
+        def search(query: str, k: int) -> list[str]:
+            try:
+                return [item.item_id for item in engine.search(query, k=k, mode=mode, facets=False).items]
+            except ValidationError:
+                return []
 
-    scores = {"lexical": evaluate_search(read_judgments(judgments), lexical, depth=depth)}
+        return search
+
+    scores = {}
+    with err.status("evaluating") as status:
+        for mode in modes or ["lexical", "semantic", "hybrid"]:
+            status.update(f"evaluating {mode} search on {len(judged.relevance):,} queries")
+            scores[mode] = evaluate_search(judged, searcher(mode), depth=depth)
     if as_json:
         console.print_json(json.dumps(scores))
         return

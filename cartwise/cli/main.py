@@ -7,13 +7,22 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
+from cartwise.encode import DEFAULT_ENCODER
 from cartwise.engine import DEFAULT_STORE, Engine
 from cartwise.errors import CartwiseError, ValidationError
 from cartwise.ingest import ColumnMapping, IngestReport
@@ -38,18 +47,18 @@ StoreOption = Annotated[
 KOption = Annotated[int, typer.Option("--k", "-k", min=1, max=1000, help="number of results")]
 JsonOption = Annotated[bool, typer.Option("--json", help="print JSON for machines instead of a table")]
 MapOption = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option("--map", "-m", help="FIELD=COLUMN, e.g. --map item_id=StockCode (repeatable)"),
 ]
 SetOption = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option("--set", help="FIELD=VALUE constant for every row, e.g. --set event_type=purchase (repeatable)"),
 ]
 FormatOption = Annotated[
     str, typer.Option("--format", "-f", help="auto, csv, jsonl, parquet or sequences (events only)")
 ]
 ReportOption = Annotated[
-    Optional[Path], typer.Option("--report", help="also write the rejected-rows report (JSON Lines) here")
+    Path | None, typer.Option("--report", help="also write the rejected-rows report (JSON Lines) here")
 ]
 
 
@@ -167,14 +176,50 @@ def ingest_events_command(
 def train(
     store: StoreOption = DEFAULT_STORE,
     recommender: Annotated[
-        str, typer.Option(help="personalised model: itemknn (default), als, bpr or sequential (Transformer)")
+        str,
+        typer.Option(
+            help="personalised model: itemknn (default), als, bpr, sequential (Transformer) or twotower"
+        ),
     ] = "itemknn",
+    encoder: Annotated[
+        str,
+        typer.Option(
+            help="text encoder for semantic search: multilingual-e5-small-q4 (default, Chinese + English), "
+            "all-minilm-l6-v2 (English), or 'none' for lexical search only"
+        ),
+    ] = DEFAULT_ENCODER,
     as_json: JsonOption = False,
 ) -> None:
-    """Fit the search index and the recommenders; a running server picks them up."""
+    """Fit the search indexes and the recommenders; a running server picks them up.
+
+    Item embeddings are kept in the store: a retrain encodes only new or edited items.
+    """
     engine = _open(store)
-    with err.status("training") as status:
-        report = engine.train(recommender=recommender, on_step=lambda step: status.update(step))
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as progress:
+        task = progress.add_task("training", total=None)
+
+        def on_step(step: str) -> None:
+            progress.update(task, description=step, completed=0, total=None)
+
+        def on_encode(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total or None)
+
+        report = engine.train(
+            recommender=recommender,
+            encoder=None if encoder.lower() == "none" else encoder,
+            on_step=on_step,
+            on_encode=on_encode,
+        )
     if as_json:
         console.print_json(report.model_dump_json())
         return
@@ -204,6 +249,11 @@ def _print_items(title: str, items: list[ItemResult]) -> None:
         console.print("[yellow]no results[/yellow]")
 
 
+ModeOption = Annotated[
+    str, typer.Option(help="hybrid (words + meaning, default), lexical (BM25) or semantic (meaning only)")
+]
+
+
 @app.command()
 def search(
     query: Annotated[str, typer.Argument(help="what a shopper would type")],
@@ -211,17 +261,57 @@ def search(
     k: KOption = 10,
     offset: Annotated[int, typer.Option(min=0, help="skip this many results (pagination)")] = 0,
     filter: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option("--filter", help="category=Home > Kitchen, brand=Acme, price<=20, in_stock=true (repeatable)"),
     ] = None,
+    mode: ModeOption = "hybrid",
+    understand: Annotated[
+        bool, typer.Option(help="read prices, brands, categories, colours and sizes out of the query")
+    ] = True,
     as_json: JsonOption = False,
 ) -> None:
     """Search the catalog."""
-    result = _open(store).search(query, k=k, offset=offset, filters=filter or None)
+    result = _open(store).search(query, k=k, offset=offset, filters=filter or None, mode=mode, understand=understand)
     if as_json:
         console.print_json(result.model_dump_json())
-    else:
-        _print_items(f"search: {result.query!r} ({result.took_ms:.1f} ms)", result.items)
+        return
+    _print_items(
+        f"search: {result.query!r} · {result.mode} · {result.total:,} matching ({result.took_ms:.1f} ms)",
+        result.items,
+    )
+    for chip in result.chips:
+        console.print(f"[cyan]understood[/cyan] {chip.text!r} as {chip.label} ({chip.applied})")
+    for typo, fixed in result.corrections.items():
+        console.print(f"[cyan]corrected[/cyan] {typo!r} to {fixed!r}")
+    for note in result.relaxed:
+        console.print(f"[yellow]nothing matched as asked:[/yellow] {note}")
+    if result.facets is not None and result.total:
+        facets = result.facets
+        for name, values in (("category", facets.category[:5]), ("brand", facets.brand[:5])):
+            if values:
+                console.print(f"[dim]{name}:[/dim] " + ", ".join(f"{v.value} ({v.count})" for v in values))
+        if facets.price:
+            console.print("[dim]price:[/dim] " + ", ".join(f"{b.label} ({b.count})" for b in facets.price))
+
+
+@app.command()
+def autocomplete(
+    prefix: Annotated[str, typer.Argument(help="what the shopper has typed so far")],
+    store: StoreOption = DEFAULT_STORE,
+    k: Annotated[int, typer.Option(min=1, max=50, help="number of suggestions")] = 8,
+    as_json: JsonOption = False,
+) -> None:
+    """Search-box suggestions: popular past searches, categories, brands and titles."""
+    result = _open(store).autocomplete(prefix, k=k)
+    if as_json:
+        console.print_json(result.model_dump_json())
+        return
+    table = Table(title=f"suggestions for {prefix!r} ({result.took_ms:.1f} ms)")
+    table.add_column("suggestion")
+    table.add_column("from")
+    for suggestion in result.suggestions:
+        table.add_row(suggestion.text, suggestion.kind)
+    console.print(table)
 
 
 @app.command()
@@ -293,6 +383,7 @@ def search_batch(
     out: Annotated[Path, typer.Option(help='output JSON Lines: {"query_id": ..., "items": [...]}')],
     store: StoreOption = DEFAULT_STORE,
     k: KOption = 10,
+    mode: ModeOption = "hybrid",
 ) -> None:
     """Run many searches, one JSON line each (offline evaluation)."""
     engine = _open(store)
@@ -311,7 +402,7 @@ def search_batch(
     with tmp.open("w", encoding="utf-8") as handle:
         for query_id, text in rows:
             try:
-                items = [i.item_id for i in engine.search(text, k=k).items]
+                items = [i.item_id for i in engine.search(text, k=k, mode=mode).items]
             except ValidationError:
                 items = []
             handle.write(json.dumps({"query_id": query_id, "items": items}, ensure_ascii=False) + "\n")
@@ -373,7 +464,7 @@ def serve(
 def demo(
     store: Annotated[Path, typer.Option("--store", "-s", help="where to build the demo store")] = Path("cartwise-demo"),
     data: Annotated[
-        Optional[Path], typer.Option(help="full Online Retail CSV(.gz); default: the slice shipped in the package")
+        Path | None, typer.Option(help="full Online Retail CSV(.gz); default: the slice shipped in the package")
     ] = None,
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,

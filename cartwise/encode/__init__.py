@@ -8,7 +8,12 @@ The model packages are imported only when an encoder is loaded.
 from cartwise.encode.base import ProgressCallback, TextEncoder, l2_normalise
 from cartwise.encode.cache import EmbeddingCache
 from cartwise.encode.item_text import item_text, item_texts, text_hash
-from cartwise.encode.registry import DEFAULT_ENCODER, ENCODERS, EncoderUnavailable, load_encoder
+from cartwise.encode.registry import (
+    DEFAULT_ENCODER,
+    ENCODERS,
+    EncoderUnavailable,
+    load_encoder,
+)
 
 __all__ = [
     "DEFAULT_ENCODER",

@@ -13,7 +13,12 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from cartwise.encode.base import ProgressCallback, check_texts, encode_in_batches, l2_normalise
+from cartwise.encode.base import (
+    ProgressCallback,
+    check_texts,
+    encode_in_batches,
+    l2_normalise,
+)
 
 
 class E5SmallEncoder:

@@ -7,13 +7,13 @@ than a view). Timestamps are stored as integer milliseconds since the Unix epoch
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-MIN_TIMESTAMP_MS = int(datetime(1990, 1, 1, tzinfo=timezone.utc).timestamp() * 1000)
+MIN_TIMESTAMP_MS = int(datetime(1990, 1, 1, tzinfo=UTC).timestamp() * 1000)
 # Clocks drift; an event a few minutes "in the future" is real, one a day ahead is not.
 FUTURE_TOLERANCE_MS = 24 * 3600 * 1000
 MAX_ID_LENGTH = 256
@@ -43,7 +43,7 @@ EVENT_TYPES: tuple[str, ...] = tuple(e.value for e in EventType)
 
 
 def now_ms() -> int:
-    return int(datetime.now(timezone.utc).timestamp() * 1000)
+    return int(datetime.now(UTC).timestamp() * 1000)
 
 
 def parse_timestamp_ms(value: Any) -> int:
@@ -55,7 +55,7 @@ def parse_timestamp_ms(value: Any) -> int:
     if isinstance(value, bool) or value is None:
         raise ValueError("timestamp is missing")
     if isinstance(value, datetime):
-        dt = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        dt = value if value.tzinfo else value.replace(tzinfo=UTC)
         return int(dt.timestamp() * 1000)
     if isinstance(value, (int, float)):
         number = float(value)
@@ -119,7 +119,7 @@ class Event(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _item_or_query(self) -> "Event":
+    def _item_or_query(self) -> Event:
         if self.event_type == EventType.SEARCH:
             if not self.query and not self.item_id:
                 raise ValueError("a search event needs a query")

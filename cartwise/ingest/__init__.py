@@ -10,7 +10,12 @@ it is almost always a failed export. A CSV with only its header gives a zero-row
 """
 
 from cartwise.ingest.mapping import ColumnMapping
-from cartwise.ingest.pipeline import ingest_event_records, ingest_events, ingest_item_records, ingest_items
+from cartwise.ingest.pipeline import (
+    ingest_event_records,
+    ingest_events,
+    ingest_item_records,
+    ingest_items,
+)
 from cartwise.ingest.report import IngestReport, Reject
 
 __all__ = [

@@ -84,7 +84,7 @@ class ColumnMapping:
         object.__setattr__(self, "constants", constants)
 
     @classmethod
-    def parse(cls, maps: Sequence[str], constants: Sequence[str] = ()) -> "ColumnMapping":
+    def parse(cls, maps: Sequence[str], constants: Sequence[str] = ()) -> ColumnMapping:
         """Build from CLI strings: ``maps`` like ``item_id=StockCode``, ``constants`` like
         ``event_type=purchase``."""
         return cls(_pairs(maps, "--map", "item_id=StockCode"), _pairs(constants, "--set", "event_type=purchase"))

@@ -12,7 +12,11 @@ from __future__ import annotations
 import polars as pl
 
 from cartwise.catalog.item import CATEGORY_SEPARATOR
-from cartwise.events.event import FUTURE_TOLERANCE_MS, MIN_TIMESTAMP_MS, parse_timestamp_ms
+from cartwise.events.event import (
+    FUTURE_TOLERANCE_MS,
+    MIN_TIMESTAMP_MS,
+    parse_timestamp_ms,
+)
 
 _TRUE = ("true", "t", "yes", "y", "1", "1.0")
 _FALSE = ("false", "f", "no", "n", "0", "0.0")

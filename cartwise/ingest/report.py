@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +118,7 @@ def summarise(rejects: pl.DataFrame, source: str) -> tuple[list[Reject], dict[st
 
 
 def default_report_path(reports_dir: Path, kind: str) -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return reports_dir / f"{kind}-{stamp}-{uuid.uuid4().hex[:8]}.rejects.jsonl"
 
 

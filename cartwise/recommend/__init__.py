@@ -5,7 +5,14 @@ Each model is a plain estimator (``fit`` returns the model, learned state ends i
 ``save``/``load`` to a directory) answering many users or items per call.
 """
 
-from cartwise.recommend.base import History, HistoryRecommender, IdMap, Interaction, Scored, SimilarItems
+from cartwise.recommend.base import (
+    History,
+    HistoryRecommender,
+    IdMap,
+    Interaction,
+    Scored,
+    SimilarItems,
+)
 from cartwise.recommend.factorization import ALS, BPR
 from cartwise.recommend.itemknn import ItemKNN
 from cartwise.recommend.popularity import Popularity

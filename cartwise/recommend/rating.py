@@ -21,7 +21,13 @@ from numpy.typing import NDArray
 from cartwise.errors import ValidationError
 from cartwise.evaluate.metrics import mae, rmse
 from cartwise.events.event import EventType
-from cartwise.recommend.base import IdMap, not_trained, read_model, require_columns, write_model
+from cartwise.recommend.base import (
+    IdMap,
+    not_trained,
+    read_model,
+    require_columns,
+    write_model,
+)
 
 FORMAT = 1
 _NAME = "rating"

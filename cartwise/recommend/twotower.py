@@ -84,7 +84,8 @@ class TwoTowerRecommender:
         logit, so that popular items are not over-punished as negatives.
     epochs, batch_size, lr, weight_decay:
         AdamW schedule; a batch is `batch_size` users with all their next-item pairs
-        (at most 4096 pairs, sampled).
+        (at most 4096 pairs, sampled). On Amazon Beauty lr 5e-3 learned faster per
+        minute than 1e-2 (2 CPU cores, validation NDCG@10 0.050 after 16 epochs, 300 s).
     patience:
         With ``validation`` given to :meth:`fit`: stop after this many epochs without a
         better validation NDCG@10 and keep the best epoch's weights.
@@ -119,7 +120,7 @@ class TwoTowerRecommender:
         logq_correction: bool = True,
         epochs: int = 100,
         batch_size: int = 256,
-        lr: float = 2e-3,
+        lr: float = 5e-3,
         weight_decay: float = 0.0,
         patience: int = 5,
         max_seconds: float | None = None,

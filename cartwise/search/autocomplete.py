@@ -17,7 +17,8 @@ from pydantic import BaseModel
 
 MAX_WORDS = 6
 MAX_SUGGESTION_CHARS = 80
-_KIND_RANK = {"query": 0, "category": 1, "brand": 2, "title": 3}
+# What shoppers typed before beats catalog text at equal popularity within its kind.
+_KIND_BONUS = {"query": 0.5, "category": 0.3, "brand": 0.3, "title": 0.0}
 _WORD = re.compile(r"\S+")
 
 
@@ -42,6 +43,7 @@ class Autocomplete:
         self._keys: list[str] = []
         self._entry_of_key: list[int] = []
         self._entries: list[_Entry] = []
+        self._top_weight: dict[str, float] = dict.fromkeys(_KIND_BONUS, 0.0)
 
     @classmethod
     def build(
@@ -67,6 +69,7 @@ class Autocomplete:
         pairs: list[tuple[str, int]] = []
         for number, entry in enumerate(best.values()):
             index._entries.append(entry)
+            index._top_weight[entry.kind] = max(index._top_weight[entry.kind], entry.weight)
             lowered = entry.text.casefold()
             starts = [m.start() for m in _WORD.finditer(lowered)][:MAX_WORDS]
             # CJK text has no spaces: also index each character position of short texts.
@@ -82,18 +85,21 @@ class Autocomplete:
         return len(self._entries)
 
     def suggest(self, prefix: str, *, k: int = 8) -> list[Suggestion]:
-        """Up to `k` suggestions containing a word that starts with `prefix`, most popular
-        first; past queries and categories before titles at equal popularity."""
+        """Up to `k` suggestions containing a word that starts with `prefix`: ranked by
+        popularity within their kind (log-scaled, relative to the kind's most popular),
+        with a bonus for text that starts with the prefix and for past queries."""
         prefix = " ".join(prefix.split()).casefold()
         if not prefix:
             return []
         start = bisect.bisect_left(self._keys, prefix)
         end = bisect.bisect_left(self._keys, prefix + "\U0010ffff", lo=start)
         found = {self._entry_of_key[i] for i in range(start, min(end, start + 5_000))}
-        entries = sorted(
-            (self._entries[i] for i in found),
-            key=lambda e: (-math.log1p(max(e.weight, 0.0)), _KIND_RANK[e.kind], not e.text.casefold().startswith(prefix), e.text),
-        )
+        def rank(entry: _Entry) -> tuple[float, str]:
+            share = math.log1p(max(entry.weight, 0.0)) / math.log1p(max(self._top_weight[entry.kind], 1e-9))
+            starts = 0.5 if entry.text.casefold().startswith(prefix) else 0.0
+            return (-(share + starts + _KIND_BONUS[entry.kind]), entry.text)
+
+        entries = sorted((self._entries[i] for i in found), key=rank)
         out: list[Suggestion] = []
         seen: set[str] = set()
         for entry in entries:

@@ -247,7 +247,7 @@ class LexicalIndex:
             if not token:
                 continue
             if token not in vocab and fuzzy:
-                fixed = self._correct(token)
+                fixed = self._correct(surface.casefold())
                 if fixed is not None:
                     corrections[surface] = fixed
                     token = fixed
@@ -258,15 +258,15 @@ class LexicalIndex:
             scores = np.asarray(retriever.get_scores(known), dtype=np.float32)
         return QueryScores(scores=scores, tokens=tuple(known), surfaces=surface_of, corrections=corrections)
 
-    def _correct(self, token: str) -> str | None:
-        """The most frequent catalog token one edit away from `token`, if any."""
-        if len(token) < 4 or len(token) > 30 or not token.isascii() or not token.isalpha():
+    def _correct(self, word: str) -> str | None:
+        """The most frequent catalog token of a word one edit away from `word`, if any."""
+        if len(word) < 4 or len(word) > 30 or not word.isascii() or not word.isalpha():
             return None
         assert self.retriever_ is not None
         vocab = self.retriever_.vocab_dict
         indptr = self.retriever_.scores["indptr"]
         best, best_df = None, 0
-        for candidate in _edits1(token):
+        for candidate in {self.tokenizer_.token_of(edit) for edit in _edits1(word)}:
             token_id = vocab.get(candidate)
             if token_id is not None and candidate:
                 df = int(indptr[token_id + 1] - indptr[token_id])

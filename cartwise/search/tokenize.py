@@ -20,10 +20,9 @@ import Stemmer
 # Deliberately small: product queries are short, and words such as "without", "not"
 # or "top" change what a shopper wants, so only pure function words are dropped.
 ENGLISH_STOPWORDS = frozenset(
-    """a an and are as at be but by for from has have if in into is it its of on or
-    that the their then there these this those to was were will with""".split()
+    ["a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "from", "has", "have", "if", "in", "into", "is", "it", "its", "of", "on", "or", "that", "the", "their", "then", "there", "these", "this", "those", "to", "was", "were", "will", "with"]
 )
-CHINESE_STOPWORDS = frozenset("的 了 和 与 及 之 或 是 在".split())
+CHINESE_STOPWORDS = frozenset(["的", "了", "和", "与", "及", "之", "或", "是", "在"])
 DEFAULT_STOPWORDS = ENGLISH_STOPWORDS | CHINESE_STOPWORDS
 
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
@@ -151,6 +150,16 @@ class Tokenizer:
                     tokens.append(token)
                     if surfaces is not None:
                         surfaces.append(group if i == 0 and len(parts) > 1 else word)
+
+    def token_of(self, word: str) -> str:
+        """The token of one lowercase word, without remembering it (for spelling candidates)."""
+        cached = self._word_tokens.get(word)
+        if cached is not None:
+            return cached
+        if word in self._stop:
+            return ""
+        token = self._stem(word) if self.stem and word.isalpha() else word
+        return token[: self.max_token_length]
 
     def _word_token(self, word: str) -> str:
         """The token of one word ("" for a stopword), remembered for the next time."""

@@ -9,7 +9,12 @@ from fastapi import APIRouter, Depends, Path, Query
 from cartwise.api.deps import get_engine
 from cartwise.api.schemas import ErrorBody
 from cartwise.engine import MAX_K, MAX_QUERY_LENGTH, Engine
-from cartwise.results import AutocompleteResponse, RecommendationResponse, SearchResponse, SimilarResponse
+from cartwise.results import (
+    AutocompleteResponse,
+    RecommendationResponse,
+    SearchResponse,
+    SimilarResponse,
+)
 
 router = APIRouter(prefix="/v1", tags=["answers"])
 

@@ -48,7 +48,7 @@ class _Layout:
     blank: np.ndarray  # per record: an empty line
 
     @classmethod
-    def scan(cls, data: bytes, separator: str) -> "_Layout | None":
+    def scan(cls, data: bytes, separator: str) -> _Layout | None:
         raw = np.frombuffer(data, dtype=np.uint8)
         ends = np.flatnonzero(raw == _NEWLINE)
         if not data.endswith(b"\n"):
@@ -215,7 +215,7 @@ class _Feed:
         self.lines = lines
         self.position = position
 
-    def __iter__(self) -> "_Feed":
+    def __iter__(self) -> _Feed:
         return self
 
     def __next__(self) -> str:

@@ -71,8 +71,7 @@ def load_bytes(path: Path) -> bytes:
         raise ValidationError(f"{path} ends in .gz but is not gzip-compressed", hint="rename it without .gz")
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         raise ValidationError(f"{path} is UTF-16 text", hint="save it as UTF-8 (e.g. 'CSV UTF-8' in Excel)")
-    if data.startswith(_UTF8_BOM):
-        data = data[len(_UTF8_BOM) :]
+    data = data.removeprefix(_UTF8_BOM)
     if not data.strip():
         raise ValidationError(
             f"{path} is empty", hint="an export that produced no rows? A CSV needs at least its header line"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Any
 
@@ -40,7 +40,7 @@ def value_text(value: Any) -> str | None:
     elif isinstance(value, float):
         text = repr(value) if math.isfinite(value) else str(value)
     elif isinstance(value, datetime):
-        text = (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()
+        text = (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
     elif isinstance(value, date):
         text = value.isoformat()
     elif isinstance(value, (bytes, bytearray)):
