@@ -574,6 +574,8 @@ class Engine:
                 with self._lock:
                     self._install(index, vectors)
                     self._lexical_version = catalog_version
+                    if vectors is not None and self._models is not None:
+                        _add_new_items(self._models.recommender, vectors)
             finally:
                 self._rebuilding = False
 
@@ -591,6 +593,20 @@ def _shared_encoder(name: str) -> TextEncoder:
         if encoder is None:
             encoder = _ENCODERS[name] = load_encoder(name)
         return encoder
+
+
+def _add_new_items(recommender: object, vectors: VectorIndex) -> None:
+    """Let a text-aware recommender (sequential, two-tower) score catalog items that are
+    newer than its training, from their text vectors, without retraining."""
+    add_items = getattr(recommender, "add_items", None)
+    known = getattr(recommender, "item_ids_", None)
+    network = getattr(recommender, "network_", None)
+    if add_items is None or known is None or not getattr(network, "text_dim", 0):
+        return
+    fresh = [i for i, item in enumerate(vectors.ids.tolist()) if item not in known]
+    if fresh:
+        rows = np.asarray(fresh, dtype=np.int64)
+        add_items(dict(zip(vectors.ids[rows].tolist(), vectors.vectors_at(rows), strict=True)))
 
 
 def _blend_similar(together: dict[str, float], alike: dict[str, float]) -> list[tuple[str, float]]:

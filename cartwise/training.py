@@ -6,6 +6,7 @@ import shutil
 import time
 from collections.abc import Callable
 
+import numpy as np
 import polars as pl
 
 from cartwise.encode import DEFAULT_ENCODER, load_encoder
@@ -106,7 +107,13 @@ def train(
             step(f"training the {recommender} recommender")
             if recommender in VALIDATED:
                 split = leave_last_out(item_events)
-                personal = model_class(**TRAIN_SETTINGS[recommender]).fit(split.train, validation=split.test)
+                settings: dict[str, object] = dict(TRAIN_SETTINGS[recommender])
+                if vectors is not None and len(vectors):
+                    # Text vectors let the model score items that had no events in training.
+                    settings["item_text_vectors"] = dict(
+                        zip(vectors.ids.tolist(), vectors.vectors_at(np.arange(len(vectors))), strict=True)
+                    )
+                personal = model_class(**settings).fit(split.train, validation=split.test)
             else:
                 personal = model_class(**TRAIN_SETTINGS.get(recommender, {})).fit(item_events)
             seconds[recommender] = time.perf_counter() - mark

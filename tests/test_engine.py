@@ -152,3 +152,20 @@ def test_new_items_become_searchable_without_retraining(engine):
         engine._checked_at = 0.0
     assert ids(engine.search("kettle"))[0] == "kettle"
     assert ids(engine.search("kettle", mode="lexical")) == ["kettle"]
+
+
+def test_text_aware_recommender_scores_items_added_after_training(engine):
+    # Leave-last-out validation needs users with 3 events: mug buyers view a mug again.
+    engine.add_events([{"user_id": f"mug-{u}", "item_id": "mug-red", "event_type": "view",
+                        "timestamp": 1_700_100_000 + u} for u in range(20)])
+    engine.train(recommender="twotower")
+    engine.upsert_items([{"item_id": "mug-green", "title": "Green ceramic mug", "category": "Home > Kitchen > Mugs",
+                          "brand": "Acme", "price": 8.5}])
+    deadline = time.monotonic() + 60
+    while "mug-green" not in engine._models.recommender.item_ids_:
+        assert time.monotonic() < deadline, "the new item never reached the recommender"
+        time.sleep(0.2)
+        engine._checked_at = 0.0
+        engine.search("mug")
+    answer = engine.recommend("mug-0", k=9, exclude_seen=False)
+    assert "mug-green" in [item.item_id for item in answer.items]

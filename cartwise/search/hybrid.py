@@ -40,11 +40,13 @@ class Fusion:
     method: "weighted" (normalised score sum, the default) or "rrf" (reciprocal-rank
     fusion, Cormack et al. 2009, kept as the naive reference).
     lexical_weight: share of the normalised BM25 score in the weighted sum.
+    identifier_weight: added for an exact product-code match (less for a near variant).
     candidates: how many candidates each retriever proposes (at least offset + k).
     """
 
     method: Literal["weighted", "rrf"] = "weighted"
     lexical_weight: float = 0.5
+    identifier_weight: float = 0.4
     candidates: int = 100
     rrf_k: int = 60
 
@@ -165,6 +167,8 @@ class HybridSearcher:
         else:
             assert lexical is not None
             rows, final = self._fuse(lexical.scores, lex_rows, dense_rows, dense_scores, query_vector)
+            if self.fusion.method == "weighted" and self.fusion.identifier_weight and rows.size:
+                final = final + self.fusion.identifier_weight * self.lexical.code_matches(query, rows)
             # A candidate with no matching word and the weakest similarity adds nothing.
             keep = final > 0
             rows, final = rows[keep], final[keep]

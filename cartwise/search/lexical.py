@@ -23,6 +23,7 @@ import polars as pl
 
 from cartwise.errors import ModelMismatch, NotTrained, ValidationError
 from cartwise.search.filters import FilterColumns, SearchFilters
+from cartwise.search.identifiers import code_similarity, extract_codes
 from cartwise.search.tokenize import Tokenizer
 from cartwise.store.frames import ITEM_SCHEMA, conform
 
@@ -117,6 +118,10 @@ class LexicalIndex:
         self.tokenizer_ = tokenizer
         self.item_ids_ = np.array(items.get_column("item_id").to_list(), dtype=np.str_)
         self.removed_ = np.zeros(len(self.item_ids_), dtype=bool)
+        self.codes_ = [
+            extract_codes(" ".join(filter(None, (title, _attribute_text(attributes), (description or "")[:200]))))
+            for title, attributes, description in items.select("title", "attributes", "description").iter_rows()
+        ]
         self.filter_columns_ = FilterColumns.from_items(items)
         self.retriever_: bm25s.BM25 | None = None
         if any(documents):
@@ -306,6 +311,18 @@ class LexicalIndex:
             mask &= has
         return mask
 
+    def code_matches(self, query: str, rows: np.ndarray) -> np.ndarray:
+        """How well the product codes in `query` match each row's codes (0 to 1; see
+        :mod:`cartwise.search.identifiers`)."""
+        self._check_fitted()
+        wanted = extract_codes(query)
+        out = np.zeros(rows.size, dtype=np.float64)
+        if wanted:
+            for i, row in enumerate(rows.tolist()):
+                if self.codes_[row]:
+                    out[i] = code_similarity(wanted, self.codes_[row])
+        return out
+
     def row_of(self, item_ids: Sequence[str]) -> np.ndarray:
         """Index rows of `item_ids` (-1 for ids not indexed)."""
         return np.fromiter((self._row_of.get(i, -1) for i in item_ids), dtype=np.int64, count=len(item_ids))
@@ -369,6 +386,7 @@ class LexicalIndex:
         arrays = {
             "item_ids": self.item_ids_,
             "removed": self.removed_,
+            "codes": np.array([" ".join(codes) for codes in self.codes_], dtype=np.str_),
             **{f"filter_{name}": array for name, array in self.filter_columns_.arrays().items()},
         }
         _write_atomically(directory / _ARRAYS_FILE, lambda f: np.savez(f, **arrays))
@@ -401,6 +419,9 @@ class LexicalIndex:
         with np.load(directory / _ARRAYS_FILE, allow_pickle=False) as arrays:
             index.item_ids_ = arrays["item_ids"]
             index.removed_ = arrays["removed"].astype(bool)
+            index.codes_ = [tuple(str(c).split()) for c in arrays["codes"]] if "codes" in arrays.files else [
+                () for _ in range(index.item_ids_.size)
+            ]
             index.filter_columns_ = FilterColumns.from_arrays(
                 {name[len("filter_"):]: arrays[name] for name in arrays.files if name.startswith("filter_")}
             )
