@@ -42,6 +42,7 @@ def train(
     encoder: str | None = DEFAULT_ENCODER,
     on_step: Progress | None = None,
     on_encode: EncodeProgress | None = None,
+    on_epoch: Callable[[object], None] | None = None,
 ) -> TrainReport:
     """Fit the lexical index, item embeddings for semantic search (unless `encoder` is
     None), popularity, item-kNN and the chosen personalised recommender on the store;
@@ -108,6 +109,8 @@ def train(
             if recommender in VALIDATED:
                 split = leave_last_out(item_events)
                 settings: dict[str, object] = dict(TRAIN_SETTINGS[recommender])
+                if on_epoch is not None:
+                    settings["on_epoch"] = on_epoch
                 if vectors is not None and len(vectors):
                     # Text vectors let the model score items that had no events in training.
                     settings["item_text_vectors"] = dict(

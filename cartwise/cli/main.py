@@ -214,11 +214,22 @@ def train(
         def on_encode(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total or None)
 
+        def on_epoch(log: Any) -> None:
+            score = f", validation NDCG@10 {log.validation_ndcg10:.4f}" if log.validation_ndcg10 is not None else ""
+            progress.update(
+                task,
+                description=f"training {recommender}: epoch {log.epoch}, loss {log.loss:.3f}{score} "
+                f"(best epoch {log.best_epoch})",
+                completed=log.epoch,
+                total=log.epochs,
+            )
+
         report = engine.train(
             recommender=recommender,
             encoder=None if encoder.lower() == "none" else encoder,
             on_step=on_step,
             on_encode=on_encode,
+            on_epoch=on_epoch,
         )
     if as_json:
         console.print_json(report.model_dump_json())

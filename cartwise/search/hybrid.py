@@ -163,7 +163,13 @@ class HybridSearcher:
             matching = np.flatnonzero((lexical.scores > 0) & allowed)
         elif mode == "semantic":
             rows, final = dense_rows, dense_scores.astype(np.float64)
-            matching = dense_rows
+            # Matches by meaning alone: the closer half of the spread between the best and
+            # the last dense candidate (cosines carry no absolute threshold across encoders).
+            if dense_rows.size:
+                floor, best = float(dense_scores[-1]), float(dense_scores[0])
+                matching = dense_rows[dense_scores >= floor + 0.5 * (best - floor)]
+            else:
+                matching = dense_rows
         else:
             assert lexical is not None
             rows, final = self._fuse(lexical.scores, lex_rows, dense_rows, dense_scores, query_vector)
@@ -172,7 +178,10 @@ class HybridSearcher:
             # A candidate with no matching word and the weakest similarity adds nothing.
             keep = final > 0
             rows, final = rows[keep], final[keep]
-            matching = np.union1d(np.flatnonzero((lexical.scores > 0) & allowed), rows)
+            # What counts as a match (totals, facets): every word match, and the candidates
+            # found by meaning alone that score at least half the best.
+            strong = rows[final >= 0.5 * final.max()] if rows.size else rows
+            matching = np.union1d(np.flatnonzero((lexical.scores > 0) & allowed), strong)
         if boost is not None and rows.size:
             final = final * boost[rows]
         order = np.lexsort((rows, -final))

@@ -120,3 +120,38 @@ def test_search_never_500(client, q, k):
 def test_recommendations_never_500(client, user):
     response = client.get(f"/v1/users/{quote(user, safe='')}/recommendations")
     assert response.status_code in (200, 404, 422), response.text
+
+
+@pytest.mark.parametrize("mode", ["lexical", "semantic", "hybrid"])
+@pytest.mark.parametrize(
+    "q", ["x" * 1000, "mug\x00\x07\x1b[31m", "'; DROP TABLE items; --", "\u202e\u200b", "🙂" * 50, "under 50", "%"]
+)
+def test_odd_queries_in_every_mode_answer_or_4xx(client, q, mode):
+    response = client.get("/v1/search", params={"q": q, "mode": mode})
+    assert response.status_code in (200, 422), response.text
+
+
+def test_ten_thousand_character_query_is_a_clear_422(client):
+    response = client.get("/v1/search", params={"q": "mug " * 2500})
+    assert response.status_code == 422 and response.json()["field"] == "q"
+
+
+def test_unknown_mode_is_422(client):
+    response = client.get("/v1/search", params={"q": "mug", "mode": "fuzzy"})
+    assert response.status_code == 422
+
+
+def test_search_page_fields_over_http(client):
+    body = client.get("/v1/search", params={"q": "red dress under 100"}).json()
+    assert body["mode"] == "hybrid" and body["items"][0]["item_id"] == "dress-red"
+    assert {c["kind"] for c in body["chips"]} >= {"price", "colour"}
+    assert body["filters"]["price_max"] == 100 and body["total"] >= 1
+    categories = {v["value"]: v["count"] for v in body["facets"]["category"]}
+    assert categories["Fashion > Dresses"] >= 1 and sum(categories.values()) == body["total"]
+
+
+def test_autocomplete_over_http(client):
+    body = client.get("/v1/autocomplete", params={"q": "tea"}).json()
+    assert any(s["text"] == "Glass teapot with infuser" for s in body["suggestions"])
+    assert client.get("/v1/autocomplete", params={"q": "x" * 201}).status_code == 422
+    assert client.get("/v1/autocomplete", params={"q": "\x00\x07"}).json()["suggestions"] == []
