@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
+import importlib
 import json
 import os
 import shutil
@@ -95,11 +96,15 @@ def quality(ranked: list[list[str]], data: Dataset) -> dict[str, float]:
     }
 
 
-def run_mode(engine: Engine, data: Dataset, mode: str) -> tuple[list[list[str]], dict[str, float]]:
+def run_mode(
+    engine: Engine, data: Dataset, mode: str, *, understand: bool = True
+) -> tuple[list[list[str]], dict[str, float]]:
     ranked, times = [], []
+    assert engine._search is not None
+    engine._search.searcher.clear_query_cache()  # every timed query pays for its encoding
     for query, exclude in zip(data.queries, data.exclude):
         started = time.perf_counter()
-        result = engine.search(query, k=DEPTH + 1, mode=mode, facets=False)
+        result = engine.search(query, k=DEPTH + 1, mode=mode, facets=False, understand=understand)
         times.append((time.perf_counter() - started) * 1000)
         ranked.append([i.item_id for i in result.items if i.item_id != exclude][:DEPTH])
     return ranked, {"p50_ms": round(float(np.percentile(times, 50)), 2), "p99_ms": round(float(np.percentile(times, 99)), 2)}
@@ -127,24 +132,23 @@ def quality_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             console.print(f"{data.name}: {mode} …")
             ranked[mode], latency = run_mode(engine, data, mode)
             rows[mode] = {**quality(ranked[mode], data), **latency}
+        plain, _ = run_mode(engine, data, "hybrid", understand=False)
+        rows["hybrid, no query understanding"] = quality(plain, data)
         dense = [[(i, 0.0) for i in row] for row in ranked["semantic"]]
         rows["rrf(bm25s,dense)"] = quality([[i for i, _ in row] for row in rrf(bm25, dense)], data)
         lexical = [[(i, 0.0) for i in row] for row in ranked["lexical"]]
         rows["rrf(lexical,dense)"] = quality([[i for i, _ in row] for row in rrf(lexical, dense)], data)
         base = engine._search.searcher  # the live searcher: same indexes, other fusion settings
         assert base is not None
-        ablation = HybridSearcher(lexical=base.lexical, vectors=base.vectors, encoder=base.encoder,
-                                  fusion=Fusion(lexical_weight=1.0))
+        ablation = base.with_fusion(Fusion(lexical_weight=1.0))
         rows["lexical+codes"] = quality(run_searcher(ablation, data), data)
-        no_codes = HybridSearcher(lexical=base.lexical, vectors=base.vectors, encoder=base.encoder,
-                                  fusion=Fusion(identifier_weight=0.0))
+        no_codes = base.with_fusion(Fusion(identifier_weight=0.0))
         rows["hybrid without codes"] = quality(run_searcher(no_codes, data), data)
         grid = {}
         if args.grid:
             for lw in (0.3, 0.4, 0.5, 0.6, 0.7):
                 for iw in (0.0, 0.2, 0.4, 0.6):
-                    searcher = HybridSearcher(lexical=base.lexical, vectors=base.vectors, encoder=base.encoder,
-                                              fusion=Fusion(lexical_weight=lw, identifier_weight=iw))
+                    searcher = base.with_fusion(Fusion(lexical_weight=lw, identifier_weight=iw))
                     grid[f"lexical_weight={lw},identifier_weight={iw}"] = quality(run_searcher(searcher, data), data)[
                         "ndcg@10"
                     ]
@@ -220,6 +224,8 @@ def index_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     latency: dict[str, Any] = {}
     for mode in ("lexical", "semantic", "hybrid"):
         times = []
+        assert engine._search is not None
+        engine._search.searcher.clear_query_cache()
         for query in wdc.queries:
             started = time.perf_counter()
             engine.search(query, k=10, mode=mode)
@@ -265,7 +271,14 @@ def main() -> None:
     parser.add_argument("--wdc-queries", type=int, default=2000)
     parser.add_argument("--grid", action="store_true", help="also evaluate a grid of fusion weights")
     parser.add_argument("--items", type=int, default=40_000)
+    parser.add_argument(
+        "--description-chars", type=int, default=None,
+        help="experiment: embed only this much of each description (Cartwise's default: DESCRIPTION_CHARS)",
+    )
     args = parser.parse_args()
+    if args.description_chars is not None:
+        item_text_module = importlib.import_module("cartwise.encode.item_text")
+        item_text_module.DESCRIPTION_CHARS = args.description_chars
     args.work.mkdir(parents=True, exist_ok=True)
     if args.what == "quality":
         results = quality_benchmark(args)

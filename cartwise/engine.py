@@ -194,7 +194,7 @@ class Engine:
             browse_filters = search_filters
             chips: list[dict[str, Any]] = []
             if parsed is not None:
-                browse_filters, chips = service._apply(parsed, search_filters)
+                browse_filters, chips = service.understood_filters(parsed, search_filters)
             if browse_filters is None or browse_filters.is_empty:
                 raise ValidationError("query is empty", field="q", hint="type some words or give a filter")
             results, total, page_facets = self._browse(models, catalog, lexical, browse_filters, k=k, offset=offset,

@@ -41,12 +41,15 @@ class Fusion:
     fusion, Cormack et al. 2009, kept as the naive reference).
     lexical_weight: share of the normalised BM25 score in the weighted sum.
     identifier_weight: added for an exact product-code match (less for a near variant).
+    boost_weight: added for an item having every brand, category, colour and size the
+    query names (a share of it for some of them).
     candidates: how many candidates each retriever proposes (at least offset + k).
     """
 
     method: Literal["weighted", "rrf"] = "weighted"
     lexical_weight: float = 0.5
     identifier_weight: float = 0.4
+    boost_weight: float = 0.1
     candidates: int = 100
     rrf_k: int = 60
 
@@ -106,6 +109,17 @@ class HybridSearcher:
         self._query_vectors: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
         self._cache_lock = threading.Lock()
 
+    def clear_query_cache(self) -> None:
+        """Forget remembered query vectors (benchmarks measuring encoding cost)."""
+        with self._cache_lock:
+            self._query_vectors.clear()
+
+    def with_fusion(self, fusion: Fusion) -> HybridSearcher:
+        """The same indexes and query-vector cache under other fusion settings (for tuning)."""
+        other = HybridSearcher(lexical=self.lexical, vectors=self.vectors, encoder=self.encoder, fusion=fusion)
+        other._query_vectors, other._cache_lock = self._query_vectors, self._cache_lock
+        return other
+
     @property
     def semantic(self) -> bool:
         """Whether dense retrieval is available (item vectors and a query encoder)."""
@@ -140,8 +154,9 @@ class HybridSearcher:
     ) -> HybridHits:
         """One page of results for `query`.
 
-        boost: optional multiplier per lexical row (1 = neutral) applied to the final
-        score, e.g. for brands or colours the query mentions.
+        boost: optional value per lexical row in [0, 1] (0 = neutral), e.g. the share of
+        the brands, categories and colours the query mentions that the item has; adds
+        ``fusion.boost_weight`` times it to the mode's normalised score.
         """
         if mode not in MODES:
             raise ValidationError(f"mode must be one of {', '.join(MODES)}, got {mode!r}", field="mode")
@@ -183,7 +198,13 @@ class HybridSearcher:
             strong = rows[final >= 0.5 * final.max()] if rows.size else rows
             matching = np.union1d(np.flatnonzero((lexical.scores > 0) & allowed), strong)
         if boost is not None and rows.size:
-            final = final * boost[rows]
+            # On each mode's own 0..1 scale, so a boost weighs the same in every mode (raw
+            # cosines crowd into a band a few hundredths wide, where any boost would rule).
+            if mode == "lexical":
+                final = final / max(float(final.max()), 1e-9)
+            elif mode == "semantic":
+                final = (final - final.min()) / max(float(final.max() - final.min()), 1e-9)
+            final = final + self.fusion.boost_weight * boost[rows]
         order = np.lexsort((rows, -final))
         page = order[offset:need]
         query_scores = lexical if lexical is not None else QueryScores(np.zeros(0, np.float32), (), {}, {})

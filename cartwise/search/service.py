@@ -22,9 +22,6 @@ from cartwise.search.hybrid import HybridHits, HybridSearcher
 from cartwise.search.lexical import SearchHit
 from cartwise.search.understand import ParsedQuery, QueryUnderstanding
 
-# Score multiplier for items matching a brand, category, colour or size the query names.
-BOOST = 1.25
-
 
 @dataclass
 class SearchOutcome:
@@ -94,7 +91,7 @@ class CatalogSearch:
     ) -> SearchOutcome:
         parsed = self.parse(query) if understand else None
         text = parsed.text if parsed is not None else query
-        query_filters, chips = self._apply(parsed, filters)
+        query_filters, chips = self.understood_filters(parsed, filters)
         boost = self._boost(parsed)
         attempts: list[tuple[SearchFilters | None, str, str | None]] = [(query_filters, mode, None)]
         if fallback:
@@ -135,7 +132,7 @@ class CatalogSearch:
             semantic_scores=result.semantic_scores,
         )
 
-    def _apply(
+    def understood_filters(
         self, parsed: ParsedQuery | None, filters: SearchFilters | None
     ) -> tuple[SearchFilters | None, list[dict[str, Any]]]:
         """The caller's filters plus the query's price range, and the chips to show."""
@@ -157,18 +154,24 @@ class CatalogSearch:
         return replace(base, price_min=low, price_max=high), chips
 
     def _boost(self, parsed: ParsedQuery | None) -> NDArray[np.float32] | None:
-        if parsed is None or not (parsed.brands or parsed.categories or parsed.colours or parsed.sizes):
+        """Per index row, the share of the brands, categories, colours and sizes the query
+        names that the item has (None when the query names none)."""
+        if parsed is None:
             return None
         lexical = self.searcher.lexical
         columns = lexical.filter_columns_
-        boost = np.ones(len(columns), dtype=np.float32)
+        aspects: list[NDArray[np.bool_]] = []
         if parsed.brands:
-            boost[columns.mask(SearchFilters(brands=parsed.brands))] *= BOOST
-        for category in parsed.categories[:3]:
-            boost[columns.mask(SearchFilters(category=category))] *= BOOST
-        for word in (*parsed.colours, *parsed.sizes):
-            boost[lexical.rows_with(word)] *= BOOST
-        return boost
+            aspects.append(columns.mask(SearchFilters(brands=parsed.brands)))
+        if parsed.categories:
+            in_any = np.zeros(len(columns), dtype=bool)
+            for category in parsed.categories[:3]:
+                in_any |= columns.mask(SearchFilters(category=category))
+            aspects.append(in_any)
+        aspects.extend(lexical.rows_with(word) for word in (*parsed.colours, *parsed.sizes))
+        if not aspects:
+            return None
+        return (np.sum(aspects, axis=0) / len(aspects)).astype(np.float32)
 
 
 def _describe(filters: SearchFilters) -> str:
@@ -186,4 +189,4 @@ def _describe(filters: SearchFilters) -> str:
     return ", ".join(parts)
 
 
-__all__ = ["BOOST", "CatalogSearch", "SearchOutcome"]
+__all__ = ["CatalogSearch", "SearchOutcome"]
