@@ -34,6 +34,7 @@ from bench.common import save
 from cartwise.store import open_store
 
 ENDPOINTS = ["health", "search", "recommend", "similar"]
+CHOICES = [*ENDPOINTS, "search-lexical", "search-semantic"]
 
 
 def free_port() -> int:
@@ -77,6 +78,9 @@ def wait_until_up(url: str, timeout: float = 60.0) -> None:
 def paths_for(endpoint: str, targets: dict[str, list[str]]) -> list[str]:
     if endpoint == "search":
         return [f"/v1/search?k=10&q={quote(q)}" for q in targets["queries"]]
+    if endpoint.startswith("search-"):
+        mode = endpoint.split("-", 1)[1]
+        return [f"/v1/search?k=10&mode={mode}&q={quote(q)}" for q in targets["queries"]]
     if endpoint == "recommend":
         return [f"/v1/users/{quote(u, safe='')}/recommendations?k=10" for u in targets["users"]]
     if endpoint == "similar":
@@ -139,7 +143,18 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0, help="requests per second per endpoint")
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--driver", choices=["wrk", "locust"], default="wrk")
+    parser.add_argument(
+        "--endpoints", default=",".join(ENDPOINTS),
+        help=f"comma-separated, from {', '.join(CHOICES)} (search = the default hybrid mode)",
+    )
+    parser.add_argument("--name", default="serve_latency", help="results file name under bench/results/")
     args = parser.parse_args()
+    endpoints = [e.strip() for e in args.endpoints.split(",") if e.strip()]
+    unknown = sorted(set(endpoints) - set(CHOICES))
+    if unknown:
+        parser.error(f"unknown endpoints {unknown}; choose from {CHOICES}")
+    if "health" not in endpoints:
+        endpoints.insert(0, "health")
     console = Console()
     port = free_port()
     host = f"http://127.0.0.1:{port}"
@@ -147,6 +162,8 @@ def main() -> None:
         [sys.executable, "-m", "cartwise.cli.main", "serve", "--store", str(args.store), "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        # Spinning OpenMP threads (torch, the e5 engine) inflate latency on shared cores.
+        env={**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")},
     )
     rows = {}
     try:
@@ -156,7 +173,7 @@ def main() -> None:
             chosen = targets(args.store)
             targets_file = workdir / "targets.json"
             targets_file.write_text(json.dumps(chosen))
-            for endpoint in ENDPOINTS:
+            for endpoint in endpoints:
                 if args.driver == "wrk":
                     rows[endpoint] = drive_wrk(endpoint, host, args.rate, args.seconds, workdir, chosen)
                     continue
@@ -182,7 +199,7 @@ def main() -> None:
                       str(row["p90_ms"]), str(row["p99_ms"]), str(row["max_ms"]), str(row["p99_vs_health"]))
     console.print(table)
     result = {"store": str(args.store), "rate": args.rate, "driver": args.driver, "endpoints": rows}
-    console.print(f"saved {save('serve_latency', result)}")
+    console.print(f"saved {save(args.name, result)}")
 
 
 if __name__ == "__main__":

@@ -341,6 +341,17 @@ class Engine:
         self._stats = (time.monotonic(), stats)
         return stats
 
+    def warm_up(self) -> None:
+        """Load the live models and the text encoder now, so the first request does not pay
+        for it (servers call this before accepting traffic). A store not trained yet is fine."""
+        try:
+            self._current()
+        except NotTrained:
+            return
+        service = self._search
+        if service is not None and service.searcher.semantic:
+            service.searcher.encoder.encode_queries(["warm up"])  # type: ignore[union-attr]
+
     def model_info(self) -> dict[str, Any] | None:
         """The live model version's manifest, or None before the first `train`."""
         try:

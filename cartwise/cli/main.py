@@ -457,6 +457,8 @@ def _serve(engine: Engine, host: str, port: int) -> None:
 
     from cartwise.api import create_app
 
+    with err.status("loading models"):
+        engine.warm_up()
     err.print(f"Cartwise on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
     uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
 

@@ -68,6 +68,9 @@ class NeuralRecommender(Protocol):
     """The parameters and learned state that the helpers here read and set on a model."""
 
     max_len: int
+    dim: int
+    heads: int
+    dropout: float
     epochs: int
     batch_size: int
     lr: float
@@ -92,6 +95,32 @@ class NeuralRecommender(Protocol):
 
 
 Model = TypeVar("Model", bound=NeuralRecommender)
+
+
+def check_params(model: NeuralRecommender, *, integers: Sequence[str], positive: Sequence[str] = ("lr",)) -> None:
+    """The parameter checks both models share: `integers` >= 1, ``dim`` a multiple of
+    ``heads``, dropout rates in [0, 1), `positive` finite and > 0, ``weight_decay``,
+    ``threads`` and ``max_seconds``."""
+    for name in integers:
+        value = getattr(model, name)
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            raise ValidationError(f"{name} must be an integer >= 1, got {value!r}", field=name)
+    if model.dim % model.heads:
+        raise ValidationError(f"dim ({model.dim}) must be a multiple of heads ({model.heads})", field="heads")
+    for name in ("dropout", "id_dropout"):
+        value = getattr(model, name)
+        if not isinstance(value, (int, float)) or not 0 <= value < 1:
+            raise ValidationError(f"{name} must be in [0, 1), got {value!r}", field=name)
+    for name in positive:
+        value = getattr(model, name)
+        if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise ValidationError(f"{name} must be a finite number > 0, got {value!r}", field=name)
+    if not isinstance(model.weight_decay, (int, float)) or model.weight_decay < 0:
+        raise ValidationError(f"weight_decay must be >= 0, got {model.weight_decay!r}", field="weight_decay")
+    if model.threads is not None and (not isinstance(model.threads, int) or model.threads < 1):
+        raise ValidationError(f"threads must be None or an integer >= 1, got {model.threads!r}", field="threads")
+    if model.max_seconds is not None and not model.max_seconds > 0:
+        raise ValidationError(f"max_seconds must be None or > 0, got {model.max_seconds!r}", field="max_seconds")
 
 
 # text vectors ----------------------------------------------------------------------------

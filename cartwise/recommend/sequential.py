@@ -33,6 +33,7 @@ from cartwise.recommend._neural import (
     Sequences,
     add_text_items,
     answering,
+    check_params,
     fit_network,
     load_model,
     save_model,
@@ -152,28 +153,13 @@ class SequentialRecommender:
         return "SequentialRecommender(" + ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()) + ")"
 
     def _check_params(self) -> None:
-        for name in ("max_len", "dim", "layers", "heads", "epochs", "batch_size", "negatives", "patience"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValidationError(f"{name} must be an integer >= 1, got {value!r}", field=name)
-        if self.dim % self.heads:
-            raise ValidationError(f"dim ({self.dim}) must be a multiple of heads ({self.heads})", field="heads")
-        for name in ("dropout", "id_dropout"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not 0 <= value < 1:
-                raise ValidationError(f"{name} must be in [0, 1), got {value!r}", field=name)
-        if not isinstance(self.lr, (int, float)) or not math.isfinite(self.lr) or self.lr <= 0:
-            raise ValidationError(f"lr must be a finite number > 0, got {self.lr!r}", field="lr")
-        if not isinstance(self.weight_decay, (int, float)) or self.weight_decay < 0:
-            raise ValidationError(f"weight_decay must be >= 0, got {self.weight_decay!r}", field="weight_decay")
+        check_params(
+            self, integers=("max_len", "dim", "layers", "heads", "epochs", "batch_size", "negatives", "patience")
+        )
         if self.loss not in ("softmax", "gbce"):
             raise ValidationError(f"loss must be 'softmax' or 'gbce', got {self.loss!r}", field="loss")
         if not 0 <= self.gbce_t <= 1:
             raise ValidationError(f"gbce_t must be in [0, 1], got {self.gbce_t!r}", field="gbce_t")
-        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
-            raise ValidationError(f"threads must be None or an integer >= 1, got {self.threads!r}", field="threads")
-        if self.max_seconds is not None and not self.max_seconds > 0:
-            raise ValidationError(f"max_seconds must be None or > 0, got {self.max_seconds!r}", field="max_seconds")
 
     # training ------------------------------------------------------------------------
 

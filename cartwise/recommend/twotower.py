@@ -25,7 +25,6 @@ import torch.nn.functional as F
 from numpy.typing import NDArray
 from torch import nn
 
-from cartwise.errors import ValidationError
 from cartwise.recommend._neural import (
     MIN_USERS,
     SCORE_BATCH,
@@ -38,6 +37,7 @@ from cartwise.recommend._neural import (
     TextVectors,
     add_text_items,
     answering,
+    check_params,
     fit_network,
     load_model,
     save_model,
@@ -158,26 +158,8 @@ class TwoTowerRecommender:
         return "TwoTowerRecommender(" + ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()) + ")"
 
     def _check_params(self) -> None:
-        for name in ("max_len", "dim", "heads", "epochs", "batch_size", "patience"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValidationError(f"{name} must be an integer >= 1, got {value!r}", field=name)
-        if self.dim % self.heads:
-            raise ValidationError(f"dim ({self.dim}) must be a multiple of heads ({self.heads})", field="heads")
-        for name in ("dropout", "id_dropout"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not 0 <= value < 1:
-                raise ValidationError(f"{name} must be in [0, 1), got {value!r}", field=name)
-        for name in ("lr", "temperature"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise ValidationError(f"{name} must be a finite number > 0, got {value!r}", field=name)
-        if not isinstance(self.weight_decay, (int, float)) or self.weight_decay < 0:
-            raise ValidationError(f"weight_decay must be >= 0, got {self.weight_decay!r}", field="weight_decay")
-        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
-            raise ValidationError(f"threads must be None or an integer >= 1, got {self.threads!r}", field="threads")
-        if self.max_seconds is not None and not self.max_seconds > 0:
-            raise ValidationError(f"max_seconds must be None or > 0, got {self.max_seconds!r}", field="max_seconds")
+        integers = ("max_len", "dim", "heads", "epochs", "batch_size", "patience")
+        check_params(self, integers=integers, positive=("lr", "temperature"))
 
     # training ------------------------------------------------------------------------
 
