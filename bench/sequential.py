@@ -4,9 +4,10 @@ ItemKNN from the same run and the published SASRec numbers.
 
 Protocol: leave-last-out (last item tests, second last validates, the rest trains);
 every catalog item is ranked (no sampled negatives). Reported twice: ranking all items,
-and with the user's earlier items excluded, which is what the published code does (ICLRec
-sets their scores to 0, RecBole/DuoRec to -inf). Beauty has no repeated items, so the
-exclusion only removes impossible answers. Run:  .venv/bin/python bench/sequential.py --dataset beauty
+and with the user's earlier items excluded. The published code differs here: ICLRec sets
+the history's scores to 0 (excluded), while DuoRec's RecBole data loader ranks all items,
+history included (RuihongQiu/DuoRec recbole/data/dataloader/sequential_dataloader.py).
+Beauty has no repeated items, so the exclusion only removes impossible answers. Run:  .venv/bin/python bench/sequential.py --dataset beauty
 """
 
 from __future__ import annotations
@@ -51,7 +52,10 @@ PUBLISHED = {
         "SASRec (DuoRec Table 2)": {"HR@5": 0.0218, "HR@10": 0.0336, "NDCG@5": 0.0127, "NDCG@10": 0.0169},
     },
 }
-PUBLISHED_NOTE = "quoted from memory of the papers' tables; not verified against the PDFs in this run"
+PUBLISHED_NOTE = (
+    "DuoRec rows checked against a copy of DuoRec's Table 2 (reused as baselines by FEARec) and "
+    "RuihongQiu/DuoRec issue #3; ICLRec rows not verified (its @5 values equal P5's SASRec numbers)"
+)
 
 
 def load_events(name: str) -> pl.DataFrame:

@@ -615,8 +615,8 @@ def _add_new_items(recommender: object, vectors: VectorIndex) -> None:
     add_items = getattr(recommender, "add_items", None)
     known = getattr(recommender, "item_ids_", None)
     network = getattr(recommender, "network_", None)
-    if add_items is None or known is None or not getattr(network, "text_dim", 0):
-        return
+    if add_items is None or known is None or (network is not None and not getattr(network, "text_dim", 0)):
+        return  # not text-aware, or a neural model trained without text
     fresh = [i for i, item in enumerate(vectors.ids.tolist()) if item not in known]
     if fresh:
         rows = np.asarray(fresh, dtype=np.int64)

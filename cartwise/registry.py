@@ -22,7 +22,7 @@ from cartwise.search import LexicalIndex
 from cartwise.vectors import VectorIndex
 
 MANIFEST = "manifest.json"
-RECOMMENDERS = ("itemknn", "als", "bpr", "sequential", "twotower")
+RECOMMENDERS = ("itemknn", "als", "bpr", "sequential", "twotower", "textknn")
 CURRENT = "CURRENT"
 FORMAT_VERSION = 1
 
@@ -55,6 +55,10 @@ def recommender_class(name: str) -> Any:
         from cartwise.recommend.sequential import SequentialRecommender
 
         return SequentialRecommender
+    if name == "textknn":
+        from cartwise.recommend.textknn import TextKNN
+
+        return TextKNN
     if name == "twotower":
         from cartwise.recommend.twotower import TwoTowerRecommender
 

@@ -117,6 +117,14 @@ def train(
                         zip(vectors.ids.tolist(), vectors.vectors_at(np.arange(len(vectors))), strict=True)
                     )
                 personal = model_class(**settings).fit(split.train, validation=split.test)
+            elif recommender == "textknn":
+                if vectors is None or not len(vectors):
+                    raise NotTrained(
+                        "the textknn recommender needs item text embeddings",
+                        hint="train with a text encoder: `cartwise train --recommender textknn` without --encoder none",
+                    )
+                personal = model_class(item_text_vectors=(vectors.ids.tolist(), vectors.vectors_at(
+                    np.arange(len(vectors))))).fit(item_events)
             else:
                 personal = model_class(**TRAIN_SETTINGS.get(recommender, {})).fit(item_events)
             seconds[recommender] = time.perf_counter() - mark

@@ -15,7 +15,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
@@ -29,7 +29,14 @@ from torch import nn
 from cartwise.errors import NotTrained, ValidationError
 from cartwise.evaluate.metrics import ndcg
 from cartwise.events.event import EVENT_TYPES
-from cartwise.recommend.base import History, IdMap, per_user_excludes, require_columns
+from cartwise.recommend.base import (
+    History,
+    IdMap,
+    TextVectors,
+    per_user_excludes,
+    require_columns,
+    text_input,
+)
 
 # Fewer users with a next item than this cannot teach a neural model anything useful.
 MIN_USERS = 10
@@ -41,7 +48,6 @@ OTHER_TYPE = len(TYPES) - 1
 SCORE_BATCH = 1024
 _ONE_THREAD_USERS = 8
 
-TextVectors = Mapping[str, NDArray[np.floating[Any]]] | tuple[Sequence[str], NDArray[np.floating[Any]]]
 # Time input of each event from the events sorted by user then time and the mask of each
 # user's first event (None: the timestamps themselves).
 EventTimes = Callable[[pl.DataFrame, NDArray[np.bool_]], NDArray[np.int64]]
@@ -124,51 +130,6 @@ def check_params(model: NeuralRecommender, *, integers: Sequence[str], positive:
 
 
 # text vectors ----------------------------------------------------------------------------
-
-
-def text_input(vectors: TextVectors | None) -> tuple[list[str], NDArray[np.float32] | None]:
-    """Ids and L2-normalised float32 rows of a mapping or an ``(ids, matrix)`` pair (checked)."""
-    if vectors is None:
-        return [], None
-    if isinstance(vectors, tuple):
-        if len(vectors) != 2:
-            raise ValidationError("item_text_vectors must be a mapping or an (ids, matrix) pair",
-                                  field="item_text_vectors")
-        ids, matrix = [str(i) for i in vectors[0]], np.asarray(vectors[1], dtype=np.float32)
-        if matrix.ndim != 2 or matrix.shape[0] != len(ids):
-            raise ValidationError(
-                f"item_text_vectors: {len(ids)} ids need a matrix of {len(ids)} rows, got shape {matrix.shape}",
-                field="item_text_vectors",
-            )
-        if len(set(ids)) != len(ids):
-            raise ValidationError("item_text_vectors: the ids repeat", field="item_text_vectors")
-        if not ids:
-            return [], None
-        return _text_matrix(dict(zip(ids, matrix)))
-    if not isinstance(vectors, Mapping):
-        raise ValidationError(
-            f"item_text_vectors must be a mapping or an (ids, matrix) pair, got {type(vectors).__name__}",
-            field="item_text_vectors",
-        )
-    return _text_matrix(vectors)
-
-
-def _text_matrix(
-    vectors: Mapping[str, NDArray[np.floating[Any]]],
-) -> tuple[list[str], NDArray[np.float32] | None]:
-    if not vectors:
-        return [], None
-    ids = [str(item) for item in vectors]
-    try:
-        matrix = np.stack([np.asarray(vectors[item], dtype=np.float32).ravel() for item in vectors])
-    except ValueError as exc:
-        raise ValidationError(
-            f"item_text_vectors must all have the same length: {exc}", field="item_text_vectors"
-        ) from None
-    if not np.isfinite(matrix).all():
-        raise ValidationError("item_text_vectors contain NaN or infinite values", field="item_text_vectors")
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return ids, matrix / np.where(norms == 0, 1.0, norms)
 
 
 def add_text_items(model: NeuralRecommender, vectors: TextVectors) -> list[str]:

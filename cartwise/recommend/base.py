@@ -275,3 +275,51 @@ def read_model(directory: Path | str, name: str, format_version: int) -> tuple[d
             hint="retrain with `cartwise train`",
         )
     return meta, arrays
+
+
+TextVectors = Mapping[str, NDArray[np.floating[Any]]] | tuple[Sequence[str], NDArray[np.floating[Any]]]
+
+
+def text_input(vectors: TextVectors | None) -> tuple[list[str], NDArray[np.float32] | None]:
+    """Ids and L2-normalised float32 rows of a mapping or an ``(ids, matrix)`` pair (checked)."""
+    if vectors is None:
+        return [], None
+    if isinstance(vectors, tuple):
+        if len(vectors) != 2:
+            raise ValidationError("item_text_vectors must be a mapping or an (ids, matrix) pair",
+                                  field="item_text_vectors")
+        ids, matrix = [str(i) for i in vectors[0]], np.asarray(vectors[1], dtype=np.float32)
+        if matrix.ndim != 2 or matrix.shape[0] != len(ids):
+            raise ValidationError(
+                f"item_text_vectors: {len(ids)} ids need a matrix of {len(ids)} rows, got shape {matrix.shape}",
+                field="item_text_vectors",
+            )
+        if len(set(ids)) != len(ids):
+            raise ValidationError("item_text_vectors: the ids repeat", field="item_text_vectors")
+        if not ids:
+            return [], None
+        return _text_matrix(dict(zip(ids, matrix)))
+    if not isinstance(vectors, Mapping):
+        raise ValidationError(
+            f"item_text_vectors must be a mapping or an (ids, matrix) pair, got {type(vectors).__name__}",
+            field="item_text_vectors",
+        )
+    return _text_matrix(vectors)
+
+
+def _text_matrix(
+    vectors: Mapping[str, NDArray[np.floating[Any]]],
+) -> tuple[list[str], NDArray[np.float32] | None]:
+    if not vectors:
+        return [], None
+    ids = [str(item) for item in vectors]
+    try:
+        matrix = np.stack([np.asarray(vectors[item], dtype=np.float32).ravel() for item in vectors])
+    except ValueError as exc:
+        raise ValidationError(
+            f"item_text_vectors must all have the same length: {exc}", field="item_text_vectors"
+        ) from None
+    if not np.isfinite(matrix).all():
+        raise ValidationError("item_text_vectors contain NaN or infinite values", field="item_text_vectors")
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return ids, matrix / np.where(norms == 0, 1.0, norms)

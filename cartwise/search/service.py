@@ -162,7 +162,11 @@ class CatalogSearch:
         columns = lexical.filter_columns_
         aspects: list[NDArray[np.bool_]] = []
         if parsed.brands:
-            aspects.append(columns.mask(SearchFilters(brands=parsed.brands)))
+            # The brand field or the item's text: many feeds leave the brand field empty.
+            has_brand = columns.mask(SearchFilters(brands=parsed.brands))
+            for brand in parsed.brands:
+                has_brand |= lexical.rows_with(brand)
+            aspects.append(has_brand)
         if parsed.categories:
             in_any = np.zeros(len(columns), dtype=bool)
             for category in parsed.categories[:3]:
