@@ -178,7 +178,8 @@ def train(
     recommender: Annotated[
         str,
         typer.Option(
-            help="personalised model: itemknn (default), als, bpr, sequential (Transformer) or twotower"
+            help="personalised model: itemknn (default), als, bpr, sequential (Transformer), twotower or "
+            "textknn (by item text)"
         ),
     ] = "itemknn",
     encoder: Annotated[
