@@ -139,12 +139,21 @@ class Engine:
         on_step: Callable[[str], None] | None = None,
         on_encode: Callable[[int, int], None] | None = None,
         on_epoch: Callable[[Any], None] | None = None,
+        threads: int | None = None,
+        seed: int | None = None,
     ) -> TrainReport:
         """Fit all models; `recommender` picks the personalised model (itemknn, als, bpr,
         sequential, ...), `encoder` the text encoder for semantic search (None: lexical
         search only). Answers switch to the new version once it is complete."""
         report = train(
-            self.store, recommender=recommender, encoder=encoder, on_step=on_step, on_encode=on_encode, on_epoch=on_epoch
+            self.store,
+            recommender=recommender,
+            encoder=encoder,
+            on_step=on_step,
+            on_encode=on_encode,
+            on_epoch=on_epoch,
+            threads=threads,
+            seed=seed,
         )
         self._refresh(force=True)
         return report

@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 
 from cartwise.encode import DEFAULT_ENCODER, load_encoder
-from cartwise.errors import NotTrained
+from cartwise.errors import NotTrained, ValidationError
 from cartwise.evaluate.splits import leave_last_out
 from cartwise.events.event import EventType
 from cartwise.recommend import ItemKNN, Popularity
@@ -43,6 +43,8 @@ def train(
     on_step: Progress | None = None,
     on_encode: EncodeProgress | None = None,
     on_epoch: Callable[[object], None] | None = None,
+    threads: int | None = None,
+    seed: int | None = None,
 ) -> TrainReport:
     """Fit the lexical index, item embeddings for semantic search (unless `encoder` is
     None), popularity, item-kNN and the chosen personalised recommender on the store;
@@ -52,6 +54,14 @@ def train(
     held-out events still reach it as input at answer time, read from the store.
     """
     model_class = recommender_class(recommender)
+    # CPU threads and seed for the models that take them (neural models, ALS, BPR).
+    runtime: dict[str, object] = {}
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ValidationError(f"threads must be a positive integer, got {threads!r}", field="threads")
+        runtime["threads"] = threads
+    if seed is not None:
+        runtime["seed"] = seed
     text_encoder = load_encoder(encoder) if encoder is not None else None
     step = on_step or (lambda _name: None)
     seconds: dict[str, float] = {}
@@ -108,7 +118,7 @@ def train(
             step(f"training the {recommender} recommender")
             if recommender in VALIDATED:
                 split = leave_last_out(item_events)
-                settings: dict[str, object] = dict(TRAIN_SETTINGS[recommender])
+                settings: dict[str, object] = {**TRAIN_SETTINGS[recommender], **runtime}
                 if on_epoch is not None:
                     settings["on_epoch"] = on_epoch
                 if vectors is not None and len(vectors):
@@ -126,7 +136,8 @@ def train(
                 personal = model_class(item_text_vectors=(vectors.ids.tolist(), vectors.vectors_at(
                     np.arange(len(vectors))))).fit(item_events)
             else:
-                personal = model_class(**TRAIN_SETTINGS.get(recommender, {})).fit(item_events)
+                settings = {**TRAIN_SETTINGS.get(recommender, {}), **runtime}
+                personal = model_class(**settings).fit(item_events)
             seconds[recommender] = time.perf_counter() - mark
 
         mark = time.perf_counter()

@@ -66,6 +66,23 @@ def test_online_retail_end_to_end(tmp_path):
     assert stats["store"]["events"] == first["rows_written"]
     assert stats["model"]["version"]
 
+    # Search modes, autocomplete and search evaluation per mode from the command line.
+    lexical = json.loads(cli("search", "lunch bag", "--mode", "lexical", "--store", store, "--json"))
+    assert lexical["mode"] == "lexical" and all("BAG" in i["title"] for i in lexical["items"])
+    suggestions = json.loads(cli("autocomplete", "lunch", "--store", store, "--json"))["suggestions"]
+    assert suggestions and all("lunch" in s["text"].lower() for s in suggestions)
+    judged = tmp_path / "judged.csv"
+    judged.write_text("query_id,query,item_id,relevance\n" + f"q1,heart t-light holder,{found['items'][0]['item_id']},2\n")
+    scores = json.loads(cli("evaluate", "search", "--judgments", str(judged), "--store", store, "--json"))
+    assert set(scores) == {"lexical", "semantic", "hybrid"}
+    assert scores["hybrid"]["NDCG@10"] == 1.0 and scores["lexical"]["NDCG@10"] == 1.0
+
+    # Another recommender with explicit threads and seed, served without retraining the rest.
+    report = json.loads(cli("train", "--store", store, "--recommender", "bpr", "--threads", "1", "--seed", "3",
+                            "--json"))
+    assert report["recommender"] == "bpr" and report["seconds"].get("embeddings") is not None
+    assert json.loads(cli("recommend", user, "--store", store, "--json"))["items"]
+
 
 def test_cli_errors_are_one_readable_line(tmp_path):
     result = subprocess.run(

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -189,6 +189,10 @@ def train(
             "all-minilm-l6-v2 (English), or 'none' for lexical search only"
         ),
     ] = DEFAULT_ENCODER,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="CPU threads for model training (default: the library's choice)")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="random seed: same data + seed + threads, same model")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Fit the search indexes and the recommenders; a running server picks them up.
@@ -231,6 +235,8 @@ def train(
             on_step=on_step,
             on_encode=on_encode,
             on_epoch=on_epoch,
+            threads=threads,
+            seed=seed,
         )
     if as_json:
         console.print_json(report.model_dump_json())
