@@ -8,6 +8,7 @@ events at request time is what makes a new event count at once, without retraini
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -18,7 +19,12 @@ import numpy as np
 import polars as pl
 
 from cartwise.catalog import CatalogSnapshot
-from cartwise.encode import DEFAULT_ENCODER, TextEncoder, load_encoder
+from cartwise.encode import (
+    DEFAULT_ENCODER,
+    EncoderUnavailable,
+    TextEncoder,
+    load_encoder,
+)
 from cartwise.errors import NotFound, NotTrained, ValidationError
 from cartwise.events.event import EVENT_WEIGHTS, EventType
 from cartwise.ingest import (
@@ -50,6 +56,7 @@ from cartwise.training import train
 from cartwise.vectors import VectorIndex
 
 DEFAULT_STORE = Path("cartwise-data")
+_log = logging.getLogger("cartwise")
 _BECAUSE = {
     EventType.VIEW: "because you viewed '{}'",
     EventType.CLICK: "because you clicked on '{}'",
@@ -544,7 +551,13 @@ class Engine:
             if self._models is None or self._models.version != version:
                 models = self._registry.load(version)
                 encoder_name = models.manifest.get("encoder")
-                self._encoder = _shared_encoder(encoder_name) if encoder_name and models.vectors is not None else None
+                self._encoder = None
+                if encoder_name and models.vectors is not None:
+                    try:
+                        self._encoder = load_encoder(encoder_name)
+                    except EncoderUnavailable as exc:
+                        # Keep answering: every search mode falls back to lexical and says so.
+                        _log.warning("semantic search is off: %s (%s)", exc, exc.hint)
                 self._models = models
                 self._install(models.lexical, models.vectors)
                 self._lexical_version = int(models.manifest.get("catalog_version", -1))
@@ -603,19 +616,6 @@ class Engine:
                 self._rebuilding = False
 
         threading.Thread(target=work, name="cartwise-reindex", daemon=True).start()
-
-
-_ENCODERS: dict[str, TextEncoder] = {}
-_ENCODERS_LOCK = threading.Lock()
-
-
-def _shared_encoder(name: str) -> TextEncoder:
-    """One loaded encoder per name for the whole process (engines of one process share it)."""
-    with _ENCODERS_LOCK:
-        encoder = _ENCODERS.get(name)
-        if encoder is None:
-            encoder = _ENCODERS[name] = load_encoder(name)
-        return encoder
 
 
 def _add_new_items(recommender: object, vectors: VectorIndex) -> None:
