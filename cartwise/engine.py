@@ -409,6 +409,15 @@ class Engine:
                     else scored.reason
                 )
                 self._take(chosen, taken, scored, catalog, reason=reason)
+            if len(chosen) < k:
+                # Items described like the user's recent ones: reaches new products, and users
+                # whose items have no co-occurrence neighbours yet, before falling back to
+                # what is popular.
+                for item_id, score, like in self._text_profile_neighbours(history, k * 2 + len(taken)):
+                    if len(chosen) >= k:
+                        break
+                    self._take(chosen, taken, Scored(item_id=item_id, score=score, reason="", because=(like,)),
+                               catalog, reason=f"described like '{catalog.title(like)}'")
         personal = len(chosen)
         if len(chosen) < k:
             for scored in models.popularity.recommend(k * 2 + len(taken), exclude=taken):
@@ -490,6 +499,23 @@ class Engine:
             count_facets(lexical.filter_columns_, rows, brand_names=self._search.brand_names) if facets else None
         )
         return results, len(ids), page_facets
+
+    def _text_profile_neighbours(self, history: list[Interaction], k: int) -> list[tuple[str, float, str]]:
+        """(item, cosine, closest history item) for the `k` items whose text embeddings are
+        closest to the mean of the user's latest 10 items' (none without item vectors)."""
+        vectors = self._vectors
+        recent = list(dict.fromkeys(e.item_id for e in history if vectors is not None and e.item_id in vectors))[:10]
+        if vectors is None or not recent:
+            return []
+        mine = vectors.vectors(recent)
+        found = vectors.search(mine.mean(axis=0), k + len(recent))
+        out = []
+        for other, score in zip(found.ids[0], found.scores[0]):
+            if other is None or other in recent:
+                continue
+            closest = recent[int(np.argmax(mine @ vectors.vectors([other])[0]))]
+            out.append((str(other), float(score), closest))
+        return out
 
     def _text_neighbours(self, item_id: str, k: int) -> dict[str, float]:
         """Cosine of the `k` items whose text embeddings are closest to `item_id`'s."""

@@ -169,3 +169,23 @@ def test_text_aware_recommender_scores_items_added_after_training(engine):
         engine.search("mug")
     answer = engine.recommend("mug-0", k=9, exclude_seen=False)
     assert "mug-green" in [item.item_id for item in answer.items]
+
+
+def test_users_of_items_without_neighbours_get_items_described_alike(engine):
+    # The green mug is new: no co-occurrence yet, so item-kNN has nothing; text does.
+    engine.upsert_items([{"item_id": "mug-green", "title": "Green ceramic mug", "category": "Home > Kitchen > Mugs",
+                          "brand": "Acme", "price": 8.5}])
+    deadline = time.monotonic() + 60
+    while True:
+        engine._checked_at = 0.0
+        engine.search("mug")
+        if engine._vectors is not None and "mug-green" in engine._vectors:
+            break
+        assert time.monotonic() < deadline, "the new item was never embedded"
+        time.sleep(0.2)
+    engine.add_events([{"user_id": "newbie", "item_id": "mug-green", "event_type": "view",
+                        "timestamp": 1_700_200_000}])
+    answer = engine.recommend("newbie", k=3)
+    assert answer.items[0].item_id in {"mug-red", "mug-blue"}
+    assert answer.items[0].reason == "described like 'Green ceramic mug'"
+    assert answer.strategy == "personalised"
