@@ -128,7 +128,7 @@ class HybridSearcher:
     def query_vector(self, query: str) -> NDArray[np.float32]:
         """The query's embedding, remembered for the most recent distinct queries."""
         assert self.encoder is not None
-        key = query.casefold()
+        key = query  # exact text: the encoder's tokenizer is case-sensitive
         with self._cache_lock:
             cached = self._query_vectors.get(key)
             if cached is not None:
