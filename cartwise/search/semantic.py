@@ -45,7 +45,7 @@ def embed_catalog(
     ids = items.get_column("item_id").to_list()
     texts = item_texts(items.iter_rows(named=True))
     cache = EmbeddingCache.open(directory, encoder)
-    cache.prune(ids)
+    pruned = cache.prune(ids)
     todo = np.flatnonzero(cache.stale(ids, texts))
     # Longest texts first within the run, so batches hold texts of similar length (less padding).
     todo = todo[np.argsort([-len(texts[i]) for i in todo], kind="stable")]
@@ -64,8 +64,8 @@ def embed_catalog(
         cache.put([ids[i] for i in chunk], chunk_texts, vectors)
         cache.save(directory)
         done += int(chunk.size)
-    if not todo.size:
-        cache.save(directory)
+    if not todo.size and pruned:
+        cache.save(directory)  # only deletions: write the smaller cache
     index = VectorIndex().add(ids, cache.get(ids)) if ids else VectorIndex()
     return index, {"encoded": float(todo.size), "seconds": round(time.perf_counter() - started, 3)}
 
