@@ -201,9 +201,7 @@ class Engine:
             )
         query = " ".join("".join(ch if ch.isprintable() else " " for ch in query).split())
         search_filters = filters if isinstance(filters, SearchFilters) or filters is None else parse_filters(filters)
-        models, catalog, lexical = self._current()
-        service = self._search
-        assert service is not None
+        models, catalog, lexical, service = self._current_search()
         parsed = service.parse(query) if understand else None
         if not query or (parsed is not None and not parsed.text and parsed.chips):
             # Nothing to match on (no query, or only "under 50"): browse the filtered items.
@@ -558,11 +556,18 @@ class Engine:
         return index
 
     def _current(self) -> tuple[ModelSet, CatalogSnapshot, LexicalIndex]:
-        self._refresh()
-        models, catalog, lexical = self._models, self._catalog, self._lexical
-        if models is None or catalog is None or lexical is None or self._search is None:
-            raise NotTrained("this store has no trained models yet", hint="run `cartwise train`")
+        models, catalog, lexical, _ = self._current_search()
         return models, catalog, lexical
+
+    def _current_search(self) -> tuple[ModelSet, CatalogSnapshot, LexicalIndex, CatalogSearch]:
+        """The live models, catalog snapshot, lexical index and search service, read together
+        (a background re-index swaps them under the same lock)."""
+        self._refresh()
+        with self._lock:
+            models, catalog, lexical, service = self._models, self._catalog, self._lexical, self._search
+        if models is None or catalog is None or lexical is None or service is None:
+            raise NotTrained("this store has no trained models yet", hint="run `cartwise train`")
+        return models, catalog, lexical, service
 
     def _refresh(self, *, force: bool = False) -> None:
         """Pick up a newly trained model version and catalog changes (at most once a second)."""
@@ -623,6 +628,7 @@ class Engine:
             return
         self._rebuilding = True
         encoder = self._encoder
+        model_version = self._models.version if self._models is not None else None
 
         def work() -> None:
             try:
@@ -634,10 +640,18 @@ class Engine:
                         items, encoder=encoder, directory=embeddings_dir(self.store.models_dir.parent, encoder)
                     )
                 with self._lock:
+                    current = self._models.version if self._models is not None else None
+                    if current != model_version or self._encoder is not encoder:
+                        return  # a new model version arrived meanwhile: its indexes are newer
+                    # Items deleted while this ran are hidden at once, as deletes always are.
+                    if self._catalog is not None:
+                        index.remove([i for i in index.item_ids_.tolist() if i not in self._catalog])
                     self._install(index, vectors)
                     self._lexical_version = catalog_version
                     if vectors is not None and self._models is not None:
                         _add_new_items(self._models.recommender, vectors)
+            except Exception:  # noqa: BLE001 - a background thread: log it, keep serving the old indexes
+                _log.exception("background re-index failed; the previous indexes keep answering")
             finally:
                 self._rebuilding = False
 

@@ -7,6 +7,7 @@ than a view). Timestamps are stored as integer milliseconds since the Unix epoch
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -67,13 +68,13 @@ def parse_timestamp_ms(value: Any) -> int:
             number = float(text)
         except ValueError:
             try:
-                dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+                dt = datetime.fromisoformat(text)  # Python 3.11+ reads a trailing "Z"
             except ValueError:
                 raise ValueError(
                     f"timestamp {text[:40]!r} is neither ISO 8601 nor epoch seconds/milliseconds"
                 ) from None
             return parse_timestamp_ms(dt)
-    if number != number or number in (float("inf"), float("-inf")):
+    if not math.isfinite(number):
         raise ValueError("timestamp is not a finite number")
     return int(number) if abs(number) >= 1e11 else int(number * 1000)
 

@@ -356,7 +356,7 @@ class _Network(ItemTable):
         self, items: torch.Tensor, types: torch.Tensor, recency: torch.Tensor, table: torch.Tensor
     ) -> torch.Tensor:
         """Hidden state after each position of right-aligned sequences (0 pads the left)."""
-        b, m = items.shape
+        _, m = items.shape
         x = table[items] + self.position.weight[self.max_len - m :][None]
         if self.event_type is not None:
             x = x + self.event_type(types)

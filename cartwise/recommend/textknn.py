@@ -70,9 +70,16 @@ class TextKNN:
                 field="item_text_vectors",
                 hint="train with a text encoder (`cartwise train --encoder multilingual-e5-small-q4`)",
             )
-        self.item_ids_ = IdMap(ids)
-        self.matrix_ = matrix
+        self._state = (IdMap(ids), matrix)
         return self
+
+    @property
+    def item_ids_(self) -> IdMap:
+        return self._state[0]
+
+    @property
+    def matrix_(self) -> np.ndarray:
+        return self._state[1]
 
     def add_items(self, item_text_vectors: TextVectors) -> list[str]:
         """Add items by their text vectors (ids already known are left as they are)."""
@@ -87,8 +94,8 @@ class TextKNN:
                 field="item_text_vectors",
             )
         added = [ids[i] for i in fresh]
-        self.item_ids_.add(added)
-        self.matrix_ = np.concatenate([self.matrix_, matrix[fresh]])
+        # One new state swapped in whole: a concurrent recommend sees before or after.
+        self._state = (IdMap([*self.item_ids_.ids, *added]), np.concatenate([self.matrix_, matrix[fresh]]))
         return added
 
     def recommend(
@@ -102,31 +109,32 @@ class TextKNN:
         self._check_fitted()
         k = check_k(k)
         check_exclude(exclude)
+        item_ids, item_matrix = self._state  # one consistent state per call
         per_user = per_user_excludes(exclude, len(histories))
         shared = set() if per_user is not None else set(exclude)
         answers: list[list[Scored]] = []
         for number, events in enumerate(histories):
             rows, weights = [], []
             for position, event in enumerate(list(events)[: self.history]):
-                row = self.item_ids_.get(event.item_id)
+                row = item_ids.get(event.item_id)
                 if row is not None:
                     rows.append(row)
                     weights.append(self.recency_decay**position * EVENT_WEIGHTS.get(event.event_type, 1.0))
             if not rows:
                 answers.append([])
                 continue
-            history_vectors = self.matrix_[rows]
+            history_vectors = item_matrix[rows]
             profile = np.asarray(weights, dtype=np.float32) @ history_vectors
-            scores = self.matrix_ @ profile / max(float(np.linalg.norm(profile)), 1e-9)
+            scores = item_matrix @ profile / max(float(np.linalg.norm(profile)), 1e-9)
             banned = set(per_user[number]) if per_user is not None else shared
             if exclude_seen:
                 banned |= {event.item_id for event in events}
-            ban_rows = [r for r in (self.item_ids_.get(i) for i in banned) if r is not None]
+            ban_rows = [r for r in (item_ids.get(i) for i in banned) if r is not None]
             scores[ban_rows] = -np.inf
             top = np.argsort(-scores, kind="stable")[:k]
             top = top[np.isfinite(scores[top])]
-            labels = self.item_ids_.ids
-            closest = np.argmax(self.matrix_[top] @ history_vectors.T, axis=1) if top.size else []
+            labels = item_ids.ids
+            closest = np.argmax(item_matrix[top] @ history_vectors.T, axis=1) if top.size else []
             answers.append(
                 [
                     Scored(
@@ -153,12 +161,11 @@ class TextKNN:
     def load(cls, directory: Path | str) -> Self:
         meta, arrays = read_model(directory, _NAME, FORMAT)
         model = cls(history=int(meta["history"]), recency_decay=float(meta["recency_decay"]))
-        model.item_ids_ = IdMap([str(i) for i in arrays["item_ids"]])
-        model.matrix_ = np.asarray(arrays["matrix"], dtype=np.float32)
+        model._state = (IdMap([str(i) for i in arrays["item_ids"]]), np.asarray(arrays["matrix"], dtype=np.float32))
         return model
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "matrix_"):
+        if not hasattr(self, "_state"):
             raise not_trained(self)
 
 

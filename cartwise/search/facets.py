@@ -74,7 +74,7 @@ def _price_buckets(prices: NDArray[np.float64]) -> list[PriceBucket]:
         return []
     edges = np.array(_EDGES, dtype=np.float64)
     which = np.searchsorted(edges, prices, side="right") - 1
-    counts = np.bincount(np.maximum(which, 0), minlength=edges.size)
+    counts = np.bincount(which[which >= 0], minlength=edges.size)
     buckets = []
     for i in np.flatnonzero(counts):
         low = float(edges[i])

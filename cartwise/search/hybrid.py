@@ -181,7 +181,7 @@ class HybridSearcher:
             # Matches by meaning alone: the closer half of the spread between the best and
             # the last dense candidate (cosines carry no absolute threshold across encoders).
             if dense_rows.size:
-                floor, best = float(dense_scores[-1]), float(dense_scores[0])
+                floor, best = self._floor(dense_scores), float(dense_scores[0])
                 matching = dense_rows[dense_scores >= floor + 0.5 * (best - floor)]
             else:
                 matching = dense_rows
@@ -203,7 +203,8 @@ class HybridSearcher:
             if mode == "lexical":
                 final = final / max(float(final.max()), 1e-9)
             elif mode == "semantic":
-                final = (final - final.min()) / max(float(final.max() - final.min()), 1e-9)
+                floor = self._floor(dense_scores)
+                final = np.clip((final - floor) / max(float(final.max()) - floor, 1e-9), 0.0, None)
             final = final + self.fusion.boost_weight * boost[rows]
         order = np.lexsort((rows, -final))
         page = order[offset:need]
@@ -223,6 +224,11 @@ class HybridSearcher:
         return result
 
     # internals ------------------------------------------------------------------------
+
+    def _floor(self, dense_scores: NDArray[np.float32]) -> float:
+        """The cosine of the last of the first `fusion.candidates` dense candidates: fixed
+        whatever the page, so a deeper page never rescales (and reorders) earlier ones."""
+        return float(dense_scores[min(self.fusion.candidates, dense_scores.size) - 1])
 
     def _dense(self, query_vector: NDArray[np.float32], allowed: NDArray[np.bool_], pool: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         """Top `pool` allowed lexical rows by cosine, with their cosines."""
@@ -272,7 +278,7 @@ class HybridSearcher:
         missing = ~np.isfinite(cosines)
         if missing.any() and query_vector is not None:
             cosines[missing] = self._cosines(query_vector, rows[missing])
-        best, floor = float(dense_scores[0]), float(dense_scores[-1])
+        best, floor = float(dense_scores[0]), self._floor(dense_scores)
         spread = max(best - floor, 1e-6)
         dense = np.clip((cosines - floor) / spread, 0.0, None)
         dense[~np.isfinite(dense)] = 0.0
@@ -284,10 +290,12 @@ _EMPTY = np.empty(0, dtype=np.int64)
 
 
 def _top_rows(scores: NDArray[np.float32], allowed: NDArray[np.bool_], n: int) -> NDArray[np.int64]:
-    """The `n` best allowed rows with a positive score, best first (ties by row)."""
+    """The `n` best allowed rows with a positive score (more when tied), best first, ties by row."""
     candidates = np.flatnonzero((scores > 0) & allowed)
     if candidates.size > n:
-        candidates = candidates[np.argpartition(-scores[candidates], n - 1)[:n]]
+        # Everything tied with the n-th score stays, so deeper pages never disagree on ties.
+        threshold = np.partition(scores[candidates], candidates.size - n)[candidates.size - n]
+        candidates = candidates[scores[candidates] >= threshold]
     return candidates[np.lexsort((candidates, -scores[candidates]))]
 
 

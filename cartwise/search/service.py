@@ -102,6 +102,7 @@ class CatalogSearch:
             if mode == "lexical" and self.searcher.semantic:
                 attempts.append((None, "semantic", "no product has these words: showing products close in meaning"))
         relaxed: list[str] = []
+        first: HybridHits | None = None
         result: HybridHits | None = None
         used = query_filters
         for attempt_filters, attempt_mode, note in attempts:
@@ -111,11 +112,13 @@ class CatalogSearch:
             result = self.searcher.search(
                 text or query, mode=attempt_mode, k=k, offset=offset, filters=attempt_filters, boost=boost
             )
+            first = first or result
             if result.hits or offset > 0:
                 break
-        assert result is not None
+        assert result is not None and first is not None
         if not result.hits:
-            relaxed = []  # nothing helped: report the query as asked
+            # Nothing helped: report the query as asked, not the last thing tried.
+            relaxed, result, used = [], first, query_filters
         return SearchOutcome(
             text=text,
             hits=result.hits,

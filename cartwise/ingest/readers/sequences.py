@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import polars as pl
 
@@ -26,7 +27,7 @@ SEQUENCE_COLUMNS = ("user_id", "item_id", "timestamp")
 
 class SequenceReader:
     complete = True
-    columns = list(SEQUENCE_COLUMNS)
+    columns: ClassVar[list[str]] = list(SEQUENCE_COLUMNS)
 
     def __init__(self, path: Path, data: bytes) -> None:
         self.source = str(path)
