@@ -227,7 +227,7 @@ class Engine:
             )
         outcome = service.answer(
             query, mode=mode, k=k, offset=offset, filters=search_filters, understand=understand, fallback=fallback,
-            facets=facets,
+            facets=facets, parsed=parsed,
         )
         results = [self._search_result(hit, catalog, outcome) for hit in outcome.hits if hit.item_id in catalog]
         return SearchResponse(
@@ -590,7 +590,7 @@ class Engine:
                         # Keep answering: every search mode falls back to lexical and says so.
                         _log.warning("semantic search is off: %s (%s)", exc, exc.hint)
                 self._models = models
-                self._install(models.lexical, models.vectors)
+                self._lexical = models.lexical
                 self._lexical_version = int(models.manifest.get("catalog_version", -1))
                 self._catalog = None
             catalog_version, _ = self.store.versions()
@@ -598,6 +598,9 @@ class Engine:
                 self._catalog = CatalogSnapshot(self.store.items(), version=catalog_version)
                 assert self._lexical is not None
                 self._lexical.remove([i for i in self._lexical.item_ids_ if i not in self._catalog])
+            if self._search is None or self._search.searcher.lexical is not self._lexical:
+                assert self._models is not None and self._lexical is not None
+                self._install(self._lexical, self._models.vectors)
             # Checked on every refresh, not only when the snapshot changes: a change that
             # lands while a re-index runs must start another one when that one ends.
             if self._lexical_version != catalog_version:
@@ -607,18 +610,13 @@ class Engine:
         """Make `lexical` and `vectors` the live search indexes (caller holds the lock)."""
         searcher = HybridSearcher(lexical=lexical, vectors=vectors, encoder=self._encoder)
         columns = lexical.filter_columns_
-        brands = self._catalog_brands(columns.brands)
+        assert self._catalog is not None, "the catalog snapshot is read before indexes are installed"
+        spelled = self._catalog.brand_spellings()
+        brands = [spelled.get(name, name) for name in columns.brands]
         self._search = CatalogSearch.for_catalog(searcher, categories=columns.categories, brands=brands)
         self._lexical = lexical
         self._vectors = vectors
         self._autocomplete = None
-
-    def _catalog_brands(self, normalised: list[str]) -> list[str]:
-        """Brand names as the catalog spells them (the index keeps them casefolded)."""
-        spelled: dict[str, str] = {}
-        for brand in self.store.items().get_column("brand").drop_nulls().unique().to_list():
-            spelled.setdefault(brand.strip().casefold(), brand.strip())
-        return [spelled.get(name, name) for name in normalised]
 
     def _rebuild_indexes(self, catalog_version: int) -> None:
         """Re-index the catalog in the background so new and edited items become searchable
@@ -659,17 +657,18 @@ class Engine:
 
 
 def _add_new_items(recommender: object, vectors: VectorIndex) -> None:
-    """Let a text-aware recommender (sequential, two-tower) score catalog items that are
-    newer than its training, from their text vectors, without retraining."""
+    """Let a text-aware recommender (sequential, two-tower, TextKNN) score catalog items that
+    are newer than its training, from their text vectors, without retraining."""
     add_items = getattr(recommender, "add_items", None)
     known = getattr(recommender, "item_ids_", None)
-    network = getattr(recommender, "network_", None)
-    if add_items is None or known is None or (network is not None and not getattr(network, "text_dim", 0)):
-        return  # not text-aware, or a neural model trained without text
-    fresh = [i for i, item in enumerate(vectors.ids.tolist()) if item not in known]
-    if fresh:
-        rows = np.asarray(fresh, dtype=np.int64)
-        add_items(dict(zip(vectors.ids[rows].tolist(), vectors.vectors_at(rows), strict=True)))
+    if add_items is None or known is None:
+        return
+    fresh = np.asarray([i for i, item in enumerate(vectors.ids.tolist()) if item not in known], dtype=np.int64)
+    if fresh.size:
+        try:
+            add_items((vectors.ids[fresh].tolist(), vectors.vectors_at(fresh)))
+        except ValidationError:
+            return  # the model was trained without text vectors: it cannot take items by text
 
 
 def _blend_similar(together: dict[str, float], alike: dict[str, float]) -> list[tuple[str, float]]:

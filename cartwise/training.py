@@ -6,7 +6,6 @@ import shutil
 import time
 from collections.abc import Callable
 
-import numpy as np
 import polars as pl
 
 from cartwise.encode import DEFAULT_ENCODER, load_encoder
@@ -123,9 +122,7 @@ def train(
                     settings["on_epoch"] = on_epoch
                 if vectors is not None and len(vectors):
                     # Text vectors let the model score items that had no events in training.
-                    settings["item_text_vectors"] = dict(
-                        zip(vectors.ids.tolist(), vectors.vectors_at(np.arange(len(vectors))), strict=True)
-                    )
+                    settings["item_text_vectors"] = vectors.id_vectors()
                 personal = model_class(**settings).fit(split.train, validation=split.test)
             elif recommender == "textknn":
                 if vectors is None or not len(vectors):
@@ -133,8 +130,7 @@ def train(
                         "the textknn recommender needs item text embeddings",
                         hint="train with a text encoder: `cartwise train --recommender textknn` without --encoder none",
                     )
-                personal = model_class(item_text_vectors=(vectors.ids.tolist(), vectors.vectors_at(
-                    np.arange(len(vectors))))).fit(item_events)
+                personal = model_class(item_text_vectors=vectors.id_vectors()).fit(item_events)
             else:
                 settings = {**TRAIN_SETTINGS.get(recommender, {}), **runtime}
                 personal = model_class(**settings).fit(item_events)

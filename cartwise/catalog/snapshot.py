@@ -48,6 +48,14 @@ class CatalogSnapshot:
     def ids(self) -> set[str]:
         return set(self._cards)
 
+    def brand_spellings(self) -> dict[str, str]:
+        """Casefolded brand -> the brand as the catalog spells it (first spelling seen)."""
+        spelled: dict[str, str] = {}
+        for card in self._cards.values():
+            if card.brand and card.brand.strip():
+                spelled.setdefault(card.brand.strip().casefold(), card.brand.strip())
+        return spelled
+
     def title(self, item_id: str) -> str:
         card = self._cards.get(item_id)
         return card.title if card else item_id

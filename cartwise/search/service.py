@@ -88,8 +88,13 @@ class CatalogSearch:
         understand: bool = True,
         fallback: bool = True,
         facets: bool = True,
+        parsed: ParsedQuery | None = None,
     ) -> SearchOutcome:
-        parsed = self.parse(query) if understand else None
+        """`parsed`: the query already read by :meth:`parse` (read here when None)."""
+        if understand and parsed is None:
+            parsed = self.parse(query)
+        elif not understand:
+            parsed = None
         text = parsed.text if parsed is not None else query
         query_filters, chips = self.understood_filters(parsed, filters)
         boost = self._boost(parsed)

@@ -157,6 +157,10 @@ class VectorIndex:
         """Stored (unit-length) vectors at positions `rows` of :attr:`ids`."""
         return self._vectors[np.asarray(rows, dtype=np.int64)]
 
+    def id_vectors(self) -> tuple[list[str], NDArray[np.float32]]:
+        """All ids and their stored vectors, as the ``(ids, matrix)`` pair models take."""
+        return self._ids.tolist(), self._vectors
+
     def add(self, ids: Sequence[str], vectors: ArrayLike) -> VectorIndex:
         """Insert vectors (normalised to unit length); an id already present is replaced."""
         ids = [str(i) for i in ids]
