@@ -79,7 +79,9 @@ from cartwise.recommend.sequential import EpochLog, SequentialRecommender
 SCIENTIFIC = SHARED_DATA / "amazon_scientific" / "unisrec_format"
 CACHE = ROOT / "bench" / ".cache"
 OUTPUT = RESULTS / "recommenders.json"
-ALL_MODELS = ("popularity", "itemknn", "als", "bpr", "sequential", "twotower")
+ALL_MODELS = ("popularity", "itemknn", "als", "bpr", "sequential", "twotower", "blend")
+# The blend fuses these members, reusing the ones already fitted in the same run.
+BLEND_MEMBERS = ("itemknn", "sequential")
 PROTOCOLS = ("all items", "seen excluded")
 SHOWN = ("HR@10", "NDCG@10", "HR@20", "NDCG@20")
 TOP = 20
@@ -455,6 +457,8 @@ class Context:
     vectors: dict[str, np.ndarray] | None
     args: argparse.Namespace
     console: Console
+    primary: str = "all items"
+    fitted: dict[str, Any] = field(default_factory=dict)
 
 
 def _neural(cls: Any, ctx: Context, label: str) -> tuple[Any, Callable[[Any], None]]:
@@ -500,6 +504,19 @@ def build(name: str, ctx: Context) -> tuple[Any, Callable[[Any], None], Any]:
             raise LookupError("no item text on this dataset")
         model = TextSimilarity(ctx.vectors)
         return model, lambda m: None, model
+    if name == "blend":
+        from cartwise.recommend.blend import BlendRecommender
+        from cartwise.recommend.textknn import TextKNN
+
+        members = {m: ctx.fitted[m] for m in BLEND_MEMBERS if m in ctx.fitted}
+        if ctx.vectors is not None:
+            members["textknn"] = TextKNN(item_text_vectors=ctx.vectors).fit()
+        if len(members) < 2:
+            raise LookupError(f"needs at least two of {BLEND_MEMBERS} (+ text) fitted earlier in this run")
+        model = BlendRecommender(members=members, seed=ctx.args.seed)
+        # Members are already fitted above: "fit" here is choosing the weights on validation.
+        return model, lambda m: m.tune(train, ctx.split.validation,
+                                       exclude_seen=ctx.primary == "seen excluded"), model
     if name in ("sequential", "twotower"):
         from cartwise.errors import ValidationError
         from cartwise.registry import recommender_class
@@ -521,6 +538,7 @@ LABELS = {
     "sequential": "Sequential",
     "twotower": "TwoTower",
     "textsim": "text similarity (no training)",
+    "blend": "Blend (tuned fusion)",
 }
 
 
@@ -532,7 +550,7 @@ def run_model(name: str, ctx: Context) -> dict[str, Any]:
         console.print(f"  [yellow]{name}: skipped ({exc})[/]")
         return {"skipped": str(exc)}
     label = LABELS.get(name, name)
-    if ctx.vectors is not None and name in ("sequential", "twotower"):
+    if ctx.vectors is not None and name in ("sequential", "twotower", "blend"):
         label += " + text"
     console.print(f"  {label}: fitting")
     baseline = rss_mb("VmRSS")
@@ -555,6 +573,7 @@ def run_model(name: str, ctx: Context) -> dict[str, Any]:
         "peak_rss_method": "VmHWM reset before the model" if exact_peak else "ru_maxrss of the process so far",
         "_ranks": ranks,
     }
+    ctx.fitted[name] = model
     if hasattr(model, "history_"):
         out["epochs_run"] = len(model.history_)
         out["best_epoch"] = getattr(model, "best_epoch_", None)
@@ -562,6 +581,10 @@ def run_model(name: str, ctx: Context) -> dict[str, Any]:
         out["params"] = model.get_params()
     elif hasattr(model, "get_params"):
         out["params"] = model.get_params()
+    if hasattr(model, "weights_"):
+        out["weights"] = model.weights_
+        out["tuning"] = model.tuning_
+        out["members"] = list(model.members)
     row = out["results"]["all items"]
     console.print(
         f"    fit {fit_s:.1f}s, rank {eval_s:.1f}s, all items HR@10 {row['HR@10']:.4f} NDCG@10 {row['NDCG@10']:.4f}, "
@@ -782,7 +805,7 @@ def run(data: Dataset, args: argparse.Namespace, console: Console) -> dict[str, 
     rng = np.random.default_rng(args.seed)
     picked = sorted(rng.choice(len(users), size=min(args.latency_users, len(users)), replace=False).tolist())
     ctx = Context(split, data.items, histories, targets, [users[i] for i in picked], [histories[i] for i in picked],
-                  vectors, args, console)
+                  vectors, args, console, primary=data.primary)
     rows = {name: run_model(name, ctx) for name in args.models}
     if args.peer == "implicit-als":
         rows["peer-implicit-als"] = run_implicit_als(ctx, users)
@@ -846,7 +869,7 @@ def run_cold(data: Dataset, args: argparse.Namespace, console: Console) -> dict[
     vectors, text_info = text_vectors(data, console)
     picked = sorted(rng.choice(len(users), size=min(args.latency_users, len(users)), replace=False).tolist())
     ctx = Context(split, data.items, histories, targets, [users[i] for i in picked], [histories[i] for i in picked],
-                  vectors, args, console)
+                  vectors, args, console, primary=data.primary)
     names = [m for m in ("popularity", "itemknn", "sequential", "twotower") if m in args.models] + ["textsim"]
     rows = {name: run_model(name, ctx) for name in names}
     print_tables(f"{data.name}, cold items", rows, {}, "all items", console)

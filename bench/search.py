@@ -242,6 +242,11 @@ def index_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "train_seconds": report.seconds,
         "embedding_seconds": round(embed_s, 1),
         "items_per_s": round(len(items) / embed_s, 1),
+        # Items sharing a text (Complete Journey's anonymised titles repeat a lot) are encoded once.
+        "texts_encoded": info.get("items_encoded"),
+        "items_sharing_an_encoded_text": info.get("items_sharing_an_encoded_text"),
+        "texts_encoded_per_s": round((info.get("items_encoded") or 0) / embed_s, 1),
+        "description_chars": importlib.import_module("cartwise.encode.item_text").DESCRIPTION_CHARS,
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "peak_rss_before_mb": round(rss_before, 1),
         "vector_index": "HNSW (usearch)" if len(items) > 20_000 else "exact",

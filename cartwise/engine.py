@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from numpy.typing import NDArray
 
 from cartwise.catalog import CatalogSnapshot
 from cartwise.encode import (
@@ -40,6 +41,8 @@ from cartwise.registry import ModelRegistry, ModelSet
 from cartwise.results import (
     AutocompleteResponse,
     ItemResult,
+    RatingBasis,
+    RatingPrediction,
     RecommendationResponse,
     SearchResponse,
     SimilarResponse,
@@ -65,6 +68,7 @@ _BECAUSE = {
     EventType.RATING: "because you rated '{}'",
 }
 MAX_K = 1000
+MAX_RATED_ITEMS = 1000
 MAX_QUERY_LENGTH = 1000
 HISTORY_LENGTH = 50
 # How often a request may look for a new model version or catalog change (seconds).
@@ -345,6 +349,34 @@ class Engine:
             item_id=item_id, k=k, items=chosen, took_ms=round((time.perf_counter() - started) * 1000, 3)
         )
 
+    def predict_ratings(self, user_id: str, item_ids: Sequence[str]) -> list[RatingPrediction]:
+        """The rating `user_id` would give each of `item_ids`, in order, from the rating
+        predictor of the live model version. A user or item without ratings in training
+        falls back to the item's or the user's bias, or to the mean rating (see `basis`)."""
+        user_id = _check_id(user_id, "user_id")
+        if isinstance(item_ids, str) or not isinstance(item_ids, Sequence):
+            raise ValidationError("item_ids must be a list of item ids", field="item_ids")
+        if not 1 <= len(item_ids) <= MAX_RATED_ITEMS:
+            raise ValidationError(
+                f"item_ids must hold 1 to {MAX_RATED_ITEMS} item ids, got {len(item_ids)}", field="item_ids"
+            )
+        items = [_check_id(item_id, "item_ids") for item_id in item_ids]
+        models, _, _ = self._current()
+        predictor = models.ratings
+        if predictor is None:
+            raise NotTrained(
+                f"model version {models.version} has no rating predictor: the store held too few rating events "
+                "when it was trained",
+                hint="send events with event_type=rating and the stars in value, then re-train with `cartwise train`",
+            )
+        ratings = predictor.predict([user_id] * len(items), items)
+        user_known = user_id in predictor.user_ids_
+        item_known = predictor.item_ids_.indices(items) >= 0
+        return [
+            RatingPrediction(item_id=item_id, rating=round(float(rating), 4), basis=_rating_basis(user_known, known))
+            for item_id, rating, known in zip(items, ratings.tolist(), item_known.tolist(), strict=True)
+        ]
+
     def stats(self, *, max_age_s: float = 0.0) -> StoreStats:
         """What the store holds. Counting a large event log takes a while, so callers that
         ask often (the health check) may accept numbers up to `max_age_s` seconds old."""
@@ -373,6 +405,14 @@ class Engine:
         except NotTrained:
             return None
         return {"version": models.version, **models.manifest}
+
+    def item_text_vectors(self) -> tuple[list[str], NDArray[np.float32]] | None:
+        """The catalog's text embeddings as ``(item ids, matrix)``, including items added
+        since training once the background re-index has embedded them; None when the
+        store was trained without a text encoder."""
+        _, _, _, service = self._current_search()
+        vectors = service.searcher.vectors
+        return vectors.id_vectors() if vectors is not None else None
 
     # internals -----------------------------------------------------------------------
 
@@ -659,6 +699,11 @@ class Engine:
 def _add_new_items(recommender: object, vectors: VectorIndex) -> None:
     """Let a text-aware recommender (sequential, two-tower, TextKNN) score catalog items that
     are newer than its training, from their text vectors, without retraining."""
+    members = getattr(recommender, "members", None)
+    if isinstance(members, dict):  # a blend: each member takes what it can
+        for member in members.values():
+            _add_new_items(member, vectors)
+        return
     add_items = getattr(recommender, "add_items", None)
     known = getattr(recommender, "item_ids_", None)
     if add_items is None or known is None:
@@ -686,6 +731,14 @@ def _blend_similar(together: dict[str, float], alike: dict[str, float]) -> list[
     weight = 0.6 if a else 0.0
     combined = {i: weight * a.get(i, 0.0) + (1 - weight) * b.get(i, 0.0) for i in {*a, *b}}
     return sorted(combined.items(), key=lambda pair: (-pair[1], pair[0]))
+
+
+def _rating_basis(user_known: bool, item_known: bool) -> RatingBasis:
+    if user_known and item_known:
+        return "user and item"
+    if item_known:
+        return "item only"
+    return "user only" if user_known else "global mean"
 
 
 def _rounded(value: float | None) -> float | None:

@@ -18,11 +18,12 @@ from typing import Any
 
 from cartwise.errors import ModelMismatch, NotTrained, ValidationError
 from cartwise.recommend import ALS, BPR, HistoryRecommender, ItemKNN, Popularity
+from cartwise.recommend.rating import RatingPredictor
 from cartwise.search import LexicalIndex
 from cartwise.vectors import VectorIndex
 
 MANIFEST = "manifest.json"
-RECOMMENDERS = ("itemknn", "als", "bpr", "sequential", "twotower", "textknn")
+RECOMMENDERS = ("itemknn", "als", "bpr", "sequential", "twotower", "textknn", "blend")
 CURRENT = "CURRENT"
 FORMAT_VERSION = 1
 
@@ -41,6 +42,9 @@ class ModelSet:
     recommender: HistoryRecommender
     """The model behind personalised recommendations (``manifest["recommender"]``);
     the item-kNN itself unless another was chosen at training time."""
+    ratings: RatingPredictor | None = None
+    """Predicts explicit star ratings (``manifest["ratings"]``); None when the store held
+    too few rating events, and in versions saved before rating prediction existed."""
 
 
 def recommender_class(name: str) -> Any:
@@ -63,6 +67,10 @@ def recommender_class(name: str) -> Any:
         from cartwise.recommend.twotower import TwoTowerRecommender
 
         return TwoTowerRecommender
+    if name == "blend":
+        from cartwise.recommend.blend import BlendRecommender
+
+        return BlendRecommender
     raise ValidationError(f"unknown recommender {name!r}", field="recommender", hint=f"choose one of {RECOMMENDERS}")
 
 
@@ -94,6 +102,8 @@ class ModelRegistry:
         models.itemknn.save(staging / "itemknn")
         if models.recommender is not models.itemknn:
             models.recommender.save(staging / "recommender")
+        if models.ratings is not None:
+            models.ratings.save(staging / "ratings")
         manifest = {**models.manifest, "format_version": FORMAT_VERSION, "store_id": self.store_id}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
         final = self.models_dir / models.version
@@ -135,6 +145,7 @@ class ModelRegistry:
             popularity=Popularity.load(path / "popularity"),
             itemknn=itemknn,
             recommender=recommender,
+            ratings=RatingPredictor.load(path / "ratings") if (path / "ratings").exists() else None,
         )
 
     def prune(self, *, keep: int) -> None:

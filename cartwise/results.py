@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -75,6 +75,35 @@ class SimilarResponse(BaseModel):
     took_ms: float
 
 
+RatingBasis = Literal["user and item", "item only", "user only", "global mean"]
+
+
+class RatingPrediction(BaseModel):
+    """A user's predicted star rating of one item."""
+
+    item_id: str
+    rating: float = Field(description="predicted rating, within the range of the ratings trained on")
+    basis: RatingBasis = Field(
+        description="what the prediction rests on: the user's and the item's ratings (taste and biases), "
+        "only the item's (a user with no ratings), only the user's (an item nobody rated), or neither "
+        "(the mean of all ratings)"
+    )
+
+
+class RatingModelReport(BaseModel):
+    """The rating predictor `train` fitted, and how well it did on held-out ratings."""
+
+    ratings: int = Field(description="ratings trained on (a user's latest rating of each item)")
+    users: int
+    items: int
+    iterations: int = Field(description="ALS sweeps: the early-stopped count when validated")
+    validation_ratings: int = Field(description="each rater's last rating, held out for early stopping; 0: none")
+    validation_rmse: float | None = None
+    global_mean_rmse: float | None = Field(
+        default=None, description="RMSE of predicting the mean training rating on the same held-out ratings"
+    )
+
+
 class TrainReport(BaseModel):
     version: str
     recommender: str = "itemknn"
@@ -85,3 +114,6 @@ class TrainReport(BaseModel):
     seconds: dict[str, float]
     catalog_version: int
     events_version: int
+    ratings: RatingModelReport | None = Field(
+        default=None, description="the rating predictor, when the store held enough rating events"
+    )

@@ -5,24 +5,33 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 import polars as pl
 
 from cartwise.encode import DEFAULT_ENCODER, load_encoder
 from cartwise.errors import NotTrained, ValidationError
+from cartwise.evaluate.metrics import rmse
 from cartwise.evaluate.splits import leave_last_out
 from cartwise.events.event import EventType
-from cartwise.recommend import ItemKNN, Popularity
+from cartwise.recommend import ItemKNN, Popularity, RatingPredictor
 from cartwise.registry import ModelRegistry, ModelSet, recommender_class
-from cartwise.results import TrainReport
+from cartwise.results import RatingModelReport, TrainReport
 from cartwise.search import LexicalIndex
 from cartwise.search.semantic import embed_catalog, embeddings_dir
 from cartwise.store import Store
+from cartwise.vectors import VectorIndex
 
 Progress = Callable[[str], None]
 # (items encoded so far, items to encode) while item embeddings are computed.
 EncodeProgress = Callable[[int, int], None]
 
+# Store subdirectory where neural models keep their per-epoch training state.
+CHECKPOINTS_DIR = "checkpoints"
+# Members of the blend besides item-kNN (and TextKNN when the catalog has text vectors).
+BLEND_MEMBERS = ("sequential",)
 # Settings that differ from a model's class defaults when `train` fits it on a store:
 # the sequential model's benchmark settings (bench/sequential.py) and a time budget so
 # that training on a large store ends.
@@ -30,8 +39,55 @@ TRAIN_SETTINGS: dict[str, dict[str, float]] = {
     "sequential": {"lr": 2e-3, "max_seconds": 900.0},
     "twotower": {"lr": 5e-3, "max_seconds": 900.0},
 }
-# Models that hold out each user's last event to stop training early.
-VALIDATED = ("sequential", "twotower")
+# Models that hold out each user's last event to stop training early (the blend also
+# chooses its members' weights on it).
+VALIDATED = ("sequential", "twotower", "blend")
+# The rating predictor is fitted only on at least this many ratings from at least this
+# many users and items: fewer cannot tell a user's bias from an item's.
+MIN_RATINGS = 20
+MIN_RATING_USERS = 2
+MIN_RATING_ITEMS = 2
+
+
+def _new_recommender(
+    name: str,
+    *,
+    vectors: VectorIndex | None,
+    runtime: dict[str, object],
+    on_epoch: Callable[[object], None] | None,
+    checkpoints: Path | None = None,
+) -> Any:
+    """An unfitted personalised recommender with the settings `train` uses on a store.
+
+    Neural models save their training state under ``checkpoints/<name>`` after every
+    epoch, so a `train` that crashed or was stopped resumes where it was."""
+    text = vectors.id_vectors() if vectors is not None and len(vectors) else None
+    if name in ("sequential", "twotower"):
+        settings: dict[str, object] = {**TRAIN_SETTINGS[name], **runtime}
+        if on_epoch is not None:
+            settings["on_epoch"] = on_epoch
+        if checkpoints is not None:
+            settings["checkpoint_dir"] = checkpoints / name
+        if text is not None:
+            # Text vectors let the model score items that had no events in training.
+            settings["item_text_vectors"] = text
+        return recommender_class(name)(**settings)
+    if name == "textknn":
+        if text is None:
+            raise NotTrained(
+                "the textknn recommender needs item text embeddings",
+                hint="train with a text encoder: `cartwise train --recommender textknn` without --encoder none",
+            )
+        return recommender_class(name)(item_text_vectors=text)
+    if name == "blend":
+        members = {"itemknn": ItemKNN(), **{m: _new_recommender(m, vectors=vectors, runtime=runtime,
+                                                                  on_epoch=on_epoch, checkpoints=checkpoints)
+                                            for m in BLEND_MEMBERS}}
+        if text is not None:
+            members["textknn"] = _new_recommender("textknn", vectors=vectors, runtime=runtime, on_epoch=None)
+        seed = runtime.get("seed")
+        return recommender_class(name)(members=members, seed=seed if isinstance(seed, int) else 0)
+    return recommender_class(name)(**{**TRAIN_SETTINGS.get(name, {}), **runtime})
 
 
 def train(
@@ -52,7 +108,7 @@ def train(
     The sequential model holds out each user's last event to stop training early; the
     held-out events still reach it as input at answer time, read from the store.
     """
-    model_class = recommender_class(recommender)
+    recommender_class(recommender)  # an unknown name fails before any work
     # CPU threads and seed for the models that take them (neural models, ALS, BPR).
     runtime: dict[str, object] = {}
     if threads is not None:
@@ -88,7 +144,7 @@ def train(
         seconds["lexical"] = time.perf_counter() - mark
 
         vectors = None
-        encoded = 0
+        encoded = reused = 0
         if text_encoder is not None:
             mark = time.perf_counter()
             step(f"embedding item texts with {text_encoder.name}")
@@ -98,7 +154,7 @@ def train(
                 directory=embeddings_dir(store.models_dir.parent, text_encoder),
                 on_progress=on_encode,
             )
-            encoded = int(figures["encoded"])
+            encoded, reused = int(figures["encoded"]), int(figures["reused"])
             seconds["embeddings"] = time.perf_counter() - mark
 
         mark = time.perf_counter()
@@ -115,26 +171,21 @@ def train(
         if recommender != "itemknn":
             mark = time.perf_counter()
             step(f"training the {recommender} recommender")
+            model = _new_recommender(recommender, vectors=vectors, runtime=runtime, on_epoch=on_epoch,
+                                     checkpoints=store.models_dir.parent / CHECKPOINTS_DIR)
             if recommender in VALIDATED:
                 split = leave_last_out(item_events)
-                settings: dict[str, object] = {**TRAIN_SETTINGS[recommender], **runtime}
-                if on_epoch is not None:
-                    settings["on_epoch"] = on_epoch
-                if vectors is not None and len(vectors):
-                    # Text vectors let the model score items that had no events in training.
-                    settings["item_text_vectors"] = vectors.id_vectors()
-                personal = model_class(**settings).fit(split.train, validation=split.test)
-            elif recommender == "textknn":
-                if vectors is None or not len(vectors):
-                    raise NotTrained(
-                        "the textknn recommender needs item text embeddings",
-                        hint="train with a text encoder: `cartwise train --recommender textknn` without --encoder none",
-                    )
-                personal = model_class(item_text_vectors=vectors.id_vectors()).fit(item_events)
+                personal = model.fit(split.train, validation=split.test)
             else:
-                settings = {**TRAIN_SETTINGS.get(recommender, {}), **runtime}
-                personal = model_class(**settings).fit(item_events)
+                personal = model.fit(item_events)
             seconds[recommender] = time.perf_counter() - mark
+
+        mark = time.perf_counter()
+        step("fitting the rating predictor")
+        fitted_ratings = _fit_ratings(item_events, seed=seed)
+        ratings, rating_report = fitted_ratings if fitted_ratings is not None else (None, None)
+        if ratings is not None:
+            seconds["ratings"] = time.perf_counter() - mark
 
         mark = time.perf_counter()
         step("saving models")
@@ -148,6 +199,8 @@ def train(
             "recommender": recommender,
             "encoder": text_encoder.name if text_encoder is not None else None,
             "items_encoded": encoded,
+            "items_sharing_an_encoded_text": reused,
+            "ratings": rating_report.model_dump() if rating_report is not None else None,
         }
         registry.save(
             ModelSet(
@@ -158,6 +211,7 @@ def train(
                 popularity=popularity,
                 itemknn=itemknn,
                 recommender=personal,  # type: ignore[arg-type]
+                ratings=ratings,
             ),
             staging,
         )
@@ -176,4 +230,58 @@ def train(
         seconds={k: round(v, 3) for k, v in seconds.items()},
         catalog_version=catalog_version,
         events_version=events_version,
+        ratings=rating_report,
     )
+
+
+def _fit_ratings(events: pl.DataFrame, *, seed: int | None = None) -> tuple[RatingPredictor, RatingModelReport] | None:
+    """The rating predictor fitted on the ``rating`` events of `events` (a user's latest
+    rating of each item), or None with fewer than :data:`MIN_RATINGS` ratings or too few
+    users or items.
+
+    Each rater's last rating (of users with two or more) is held out to pick the number
+    of ALS sweeps by early stopping and to measure RMSE next to the global mean's; the
+    model is then refitted on every rating for that many sweeps.
+    """
+    rated = (
+        events.filter(
+            (pl.col("event_type") == EventType.RATING.value)
+            & pl.col("user_id").is_not_null()
+            & pl.col("item_id").is_not_null()
+            & pl.col("value").is_finite()
+        )
+        .select("user_id", "item_id", "value", "ts")
+        .with_row_index("_order")
+        .sort("ts", "_order")
+        .unique(["user_id", "item_id"], keep="last")
+        .sort("ts", "_order")
+    )
+    users, items = rated["user_id"].n_unique(), rated["item_id"].n_unique()
+    if rated.height < MIN_RATINGS or users < MIN_RATING_USERS or items < MIN_RATING_ITEMS:
+        return None
+    ranked = rated.with_columns(
+        pl.len().over("user_id").alias("_n"), pl.int_range(pl.len()).over("user_id").alias("_pos")
+    )
+    last = (pl.col("_n") >= 2) & (pl.col("_pos") == pl.col("_n") - 1)
+    columns = ("user_id", "item_id", "value", "ts")
+    held, kept = ranked.filter(last).select(columns), ranked.filter(~last).select(columns)
+    settings = {} if seed is None else {"seed": seed}
+    iterations = RatingPredictor().iterations
+    validation_rmse = baseline_rmse = None
+    if held.height and kept.height >= MIN_RATINGS:
+        probe = RatingPredictor(**settings).fit(kept, validation=held)
+        iterations = probe.best_iteration_
+        validation_rmse = probe.best_validation_rmse_
+        truth = held["value"].to_numpy()
+        baseline_rmse = rmse(truth, np.clip(np.full(truth.size, probe.global_mean_), *probe.rating_range_))
+    model = RatingPredictor(iterations=iterations, **settings).fit(rated.select(columns))
+    report = RatingModelReport(
+        ratings=rated.height,
+        users=users,
+        items=items,
+        iterations=iterations,
+        validation_ratings=held.height if validation_rmse is not None else 0,
+        validation_rmse=None if validation_rmse is None else round(float(validation_rmse), 6),
+        global_mean_rmse=None if baseline_rmse is None else round(float(baseline_rmse), 6),
+    )
+    return model, report

@@ -171,6 +171,26 @@ def test_text_aware_recommender_scores_items_added_after_training(engine):
     assert "mug-green" in [item.item_id for item in answer.items]
 
 
+def test_blend_is_trained_saved_served_and_takes_new_items(engine):
+    engine.add_events([{"user_id": f"mug-{u}", "item_id": "mug-red", "event_type": "view",
+                        "timestamp": 1_700_100_000 + u} for u in range(20)])
+    report = engine.train(recommender="blend")
+    assert report.recommender == "blend"
+    reader = Engine.open(engine.store.path)
+    blend = reader._current()[0].recommender
+    assert set(blend.members) == {"itemknn", "sequential", "textknn"}
+    assert sum(blend.weights_.values()) == pytest.approx(1.0)
+    assert reader.recommend("tea-3", k=3).items
+    engine.upsert_items([{"item_id": "mug-green", "title": "Green ceramic mug", "category": "Home > Kitchen > Mugs",
+                          "brand": "Acme", "price": 8.5}])
+    deadline = time.monotonic() + 60
+    while "mug-green" not in engine._models.recommender.members["textknn"].item_ids_:
+        assert time.monotonic() < deadline, "the new item never reached the blend's text member"
+        time.sleep(0.2)
+        engine._checked_at = 0.0
+        engine.search("mug")
+
+
 def test_users_of_items_without_neighbours_get_items_described_alike(engine):
     # The green mug is new: no co-occurrence yet, so item-kNN has nothing; text does.
     engine.upsert_items([{"item_id": "mug-green", "title": "Green ceramic mug", "category": "Home > Kitchen > Mugs",

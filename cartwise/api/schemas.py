@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from cartwise.catalog.item import Item
-from cartwise.events.event import Event
+from cartwise.engine import MAX_RATED_ITEMS
+from cartwise.events.event import MAX_ID_LENGTH, Event
+from cartwise.results import RatingPrediction
 
 MAX_BATCH = 10_000
 
@@ -42,6 +44,20 @@ class IngestResponse(BaseModel):
     rejected: list[RejectedRow]
     warnings: int = Field(description="rows kept with a warning, e.g. events for items not in the catalog")
     flagged_users: list[str] = Field(default_factory=list)
+
+
+class RatingPredictionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    user_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
+    item_ids: list[Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]] = Field(
+        min_length=1, max_length=MAX_RATED_ITEMS, description=f"1 to {MAX_RATED_ITEMS} item ids to predict ratings of"
+    )
+
+
+class RatingPredictionResponse(BaseModel):
+    user_id: str
+    items: list[RatingPrediction] = Field(description="one prediction per requested item, in request order")
 
 
 class ErrorBody(BaseModel):

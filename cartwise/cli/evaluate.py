@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from cartwise.engine import DEFAULT_STORE, Engine
-from cartwise.errors import ValidationError
+from cartwise.errors import NotTrained, ValidationError
 from cartwise.evaluate.recs import MODELS, evaluate_recommenders
 from cartwise.evaluate.report import write_report
 from cartwise.evaluate.runs import RunRecord, list_runs
@@ -58,7 +58,7 @@ def evaluate_recs(
     ] = None,
     format: Annotated[str, typer.Option("--format", "-f", help="format of --data: auto, csv, jsonl, parquet, sequences")] = "auto",
     models: Annotated[
-        list[str] | None, typer.Option("--model", "-m", help=f"repeatable; one of {', '.join(MODELS)}")
+        list[str] | None, typer.Option("--model", "-m", help=f"repeatable; one of {', '.join(MODELS)} (sequential, twotower, textknn and blend read the store's item text embeddings)")
     ] = None,
     split: Annotated[str, typer.Option(help="leave-last-out, time or cold-items")] = "leave-last-out",
     k: Annotated[list[int] | None, typer.Option("--k", "-k", help="cut-offs (repeatable)")] = None,
@@ -71,6 +71,7 @@ def evaluate_recs(
     from cartwise.cli.main import console, err
 
     chosen = models or ["popularity", "itemknn", "als"]
+    text_vectors = None
     with tempfile.TemporaryDirectory() as tmp:
         if data is not None:
             engine = Engine.open(Path(tmp) / "store")
@@ -83,6 +84,15 @@ def evaluate_recs(
             engine = Engine.open(store, create=False)
             events = engine.store.events()
             items = engine.store.items()
+            text_models = {"sequential", "twotower", "textknn", "blend"} & set(chosen)
+            if text_models:
+                try:
+                    text_vectors = engine.item_text_vectors()
+                except NotTrained:
+                    text_vectors = None
+                if text_vectors is None:
+                    err.print(f"[yellow]{', '.join(sorted(text_models))}: no item text embeddings in this store "
+                              "(train it with a text encoder); evaluating without text[/]")
         events = events.filter(pl.col("item_id").is_not_null() & (pl.col("event_type") != "search"))
         if events.is_empty():
             raise ValidationError("there are no events to evaluate on", hint="ingest events or pass --data")
@@ -95,6 +105,7 @@ def evaluate_recs(
                 ks=k or [10, 20],
                 exclude_seen=exclude_seen,
                 max_users=max_users,
+                item_text_vectors=text_vectors,
                 on_step=lambda step: status.update(step),
             )
     directory = runs_dir or (store / "runs" if data is None else Path("cartwise-runs"))

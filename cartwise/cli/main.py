@@ -178,8 +178,9 @@ def train(
     recommender: Annotated[
         str,
         typer.Option(
-            help="personalised model: itemknn (default), als, bpr, sequential (Transformer), twotower or "
-            "textknn (by item text)"
+            help="personalised model: itemknn (default), als, bpr, sequential (Transformer), twotower, "
+            "textknn (by item text) or blend (item-kNN, sequential and textknn fused, weights tuned on each "
+            "user's last event)"
         ),
     ] = "itemknn",
     encoder: Annotated[
@@ -246,6 +247,15 @@ def train(
     table.add_row("events", f"{report.events:,}")
     table.add_row("users", f"{report.users:,}")
     table.add_row("users excluded as bots", f"{report.excluded_flagged_users:,}")
+    if report.ratings is not None:
+        fitted = report.ratings
+        quality = (
+            f"validation RMSE {fitted.validation_rmse:.3f} vs {fitted.global_mean_rmse:.3f} for the global mean "
+            f"({fitted.validation_ratings:,} held-out ratings)"
+            if fitted.validation_rmse is not None and fitted.global_mean_rmse is not None
+            else "not validated: too few repeat raters"
+        )
+        table.add_row("rating model", f"trained on {fitted.ratings:,} ratings; {quality}")
     for step, seconds in report.seconds.items():
         table.add_row(f"time: {step}", f"{seconds:.2f} s")
     console.print(table)
@@ -362,6 +372,27 @@ def similar(
         console.print_json(result.model_dump_json())
     else:
         _print_items(f"similar to {item_id} ({result.took_ms:.1f} ms)", result.items)
+
+
+@app.command("predict-rating")
+def predict_rating(
+    user_id: Annotated[str, typer.Argument(help="the shopper's id")],
+    item_ids: Annotated[list[str], typer.Argument(help="one or more item ids")],
+    store: StoreOption = DEFAULT_STORE,
+    as_json: JsonOption = False,
+) -> None:
+    """Predicted star ratings of items by one user (needs `rating` events at training time)."""
+    predictions = _open(store).predict_ratings(user_id, item_ids)
+    if as_json:
+        console.print_json(json.dumps({"user_id": user_id, "items": [p.model_dump() for p in predictions]}))
+        return
+    table = Table(title=f"predicted ratings for user {user_id}")
+    table.add_column("item")
+    table.add_column("predicted rating", justify="right")
+    table.add_column("basis")
+    for prediction in predictions:
+        table.add_row(prediction.item_id, f"{prediction.rating:.2f}", prediction.basis)
+    console.print(table)
 
 
 def _read_lines(path: Path, what: str) -> list[str]:

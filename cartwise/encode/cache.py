@@ -92,6 +92,22 @@ class EmbeddingCache:
         if new_rows:
             self._vectors = np.concatenate([self._vectors, vectors[new_rows]])
 
+    def copy_known(self, item_ids: Sequence[str], texts: Sequence[str]) -> NDArray[np.bool_]:
+        """Give each item whose exact text is already cached (under any id) that vector.
+
+        Returns True where an item was filled this way and needs no encoding: size and
+        colour variants listed as separate products often share one text.
+        """
+        item_ids = _unique_ids(item_ids, texts)
+        hashes = [text_hash(text) for text in texts]
+        known = {digest: row for row, digest in enumerate(self._hashes)}
+        hit = np.array([digest in known for digest in hashes], dtype=bool)
+        if hit.any():
+            rows = np.flatnonzero(hit)
+            vectors = self._vectors[[known[hashes[i]] for i in rows]]
+            self.put([item_ids[i] for i in rows], [texts[i] for i in rows], vectors)
+        return hit
+
     def embed(
         self,
         encoder: TextEncoder,

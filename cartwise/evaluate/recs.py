@@ -17,6 +17,7 @@ from cartwise.evaluate.runs import RunRecord, fingerprint
 from cartwise.evaluate.significance import compare
 from cartwise.evaluate.splits import Split, cold_items, leave_last_out, time_split
 from cartwise.recommend import ALS, BPR, Interaction, ItemKNN, Popularity, Scored
+from cartwise.recommend.base import TextVectors
 
 HISTORY_LENGTH = 50
 
@@ -64,25 +65,55 @@ class _PopularityModel:
         return answers
 
 
-def _sequential() -> _HistoryModel:
+def _sequential(text: TextVectors | None) -> _HistoryModel:
     from cartwise.recommend.sequential import SequentialRecommender
 
-    return _HistoryModel(make=lambda: SequentialRecommender(), uses_validation=True)
+    return _HistoryModel(make=lambda: SequentialRecommender(item_text_vectors=text), uses_validation=True)
 
 
-def _twotower() -> _HistoryModel:
+def _twotower(text: TextVectors | None) -> _HistoryModel:
     from cartwise.recommend.twotower import TwoTowerRecommender
 
-    return _HistoryModel(make=lambda: TwoTowerRecommender(), uses_validation=True)
+    return _HistoryModel(make=lambda: TwoTowerRecommender(item_text_vectors=text), uses_validation=True)
 
 
-MODELS: dict[str, Callable[[], Candidate]] = {
-    "popularity": _PopularityModel,
-    "itemknn": lambda: _HistoryModel(make=ItemKNN),
-    "als": lambda: _HistoryModel(make=ALS),
-    "bpr": lambda: _HistoryModel(make=BPR),
+def _textknn(text: TextVectors | None) -> _HistoryModel:
+    from cartwise.recommend.textknn import TextKNN
+
+    if text is None:
+        raise ValidationError(
+            "textknn needs the items' text embeddings",
+            field="models",
+            hint="evaluate a store trained with a text encoder (not --data), or leave textknn out",
+        )
+    return _HistoryModel(make=lambda: TextKNN(item_text_vectors=text))
+
+
+def _blend(text: TextVectors | None) -> _HistoryModel:
+    from cartwise.recommend.blend import BlendRecommender
+    from cartwise.recommend.sequential import SequentialRecommender
+    from cartwise.recommend.textknn import TextKNN
+
+    def make() -> BlendRecommender:
+        members: dict[str, Any] = {"itemknn": ItemKNN(), "sequential": SequentialRecommender(item_text_vectors=text)}
+        if text is not None:
+            members["textknn"] = TextKNN(item_text_vectors=text)
+        return BlendRecommender(members=members)
+
+    return _HistoryModel(make=make, uses_validation=True)
+
+
+# Each factory gets the catalog's text vectors (or None); models that read text use them,
+# so a cold-items split shows what text buys for products without events.
+MODELS: dict[str, Callable[[TextVectors | None], Candidate]] = {
+    "popularity": lambda _text: _PopularityModel(),
+    "itemknn": lambda _text: _HistoryModel(make=ItemKNN),
+    "als": lambda _text: _HistoryModel(make=ALS),
+    "bpr": lambda _text: _HistoryModel(make=BPR),
     "sequential": _sequential,
     "twotower": _twotower,
+    "textknn": _textknn,
+    "blend": _blend,
 }
 
 
@@ -118,14 +149,20 @@ def evaluate_recommenders(
     exclude_seen: bool = False,
     max_users: int | None = None,
     seed: int = 0,
+    item_text_vectors: TextVectors | None = None,
     on_step: Callable[[str], None] | None = None,
 ) -> RunRecord:
     """Fit every model on the split's training part and rank the full catalog for each
-    test user. Per-user NDCG@10 of every model is compared with popularity's."""
+    test user. Per-user NDCG@10 of every model is compared with popularity's.
+
+    `item_text_vectors` (ids and matrix, e.g. the store's item embeddings) go to the models
+    that read text: sequential, twotower, textknn and blend.
+    """
     step = on_step or (lambda _s: None)
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         raise ValidationError(f"unknown models {unknown}", field="models", hint=f"choose from {sorted(MODELS)}")
+    candidates = {name: MODELS[name](item_text_vectors) for name in models}
     data = make_split(events, split)
     test = data.test
     if max_users is not None and test.height > max_users:
@@ -143,7 +180,7 @@ def evaluate_recommenders(
     per_user: dict[str, np.ndarray] = {}
     for name in models:
         step(f"fitting {name}")
-        candidate = MODELS[name]()
+        candidate = candidates[name]
         started = time.perf_counter()
         candidate.fit_split(data, items)
         fit_s = time.perf_counter() - started
@@ -190,6 +227,7 @@ def evaluate_recommenders(
         "catalog_size": catalog_size,
         "train_events": data.train.height,
         "seed": seed,
+        "text_vectors": item_text_vectors is not None,
     }
     return RunRecord(
         kind="recs",

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import json
 import math
 import os
+import pickle
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -88,6 +90,7 @@ class NeuralRecommender(Protocol):
     item_text_vectors: TextVectors | None
     id_dropout: float
     on_epoch: Callable[[EpochLog], None] | None
+    checkpoint_dir: Path | None
     item_ids_: IdMap
     warm_: NDArray[np.bool_]
     network_: Any
@@ -378,8 +381,64 @@ def fit_network(
         network.set_catalog(warm, item_ids.indices(text_ids) + 1, text_matrix)
         model.network_ = network
         checks = None if validation is None else _validation_rows(validation, sequences, item_ids)
-        train_epochs(model, sequences, checks, loss(sequences), time_checked=time_checked)
+        checkpoint = None
+        if model.checkpoint_dir is not None:
+            key = _fingerprint(model, ordered, validation, item_ids, text_matrix)
+            checkpoint = Checkpoint(directory=model.checkpoint_dir, key=key)
+        train_epochs(model, sequences, checks, loss(sequences), time_checked=time_checked, checkpoint=checkpoint)
         network.eval()
+
+
+def _fingerprint(
+    model: NeuralRecommender,
+    ordered: pl.DataFrame,
+    validation: pl.DataFrame | None,
+    item_ids: IdMap,
+    text_matrix: NDArray[np.float32] | None,
+) -> str:
+    """What a checkpoint must match to be resumed: model class and parameters (not the
+    time budget or threads), the training and validation events, catalog and text."""
+    digest = hashlib.blake2b(digest_size=16)
+    params = {k: v for k, v in model.get_params().items() if k not in ("max_seconds", "threads")}
+    digest.update(f"{type(model).__name__} {json.dumps(params, sort_keys=True)}".encode())
+    digest.update(ordered.drop("_order").hash_rows(seed=0).to_numpy().tobytes())
+    if validation is not None:
+        pairs = validation.select(pl.col("user_id").cast(pl.Utf8), pl.col("item_id").cast(pl.Utf8))
+        digest.update(pairs.hash_rows(seed=0).to_numpy().tobytes())
+    digest.update("\n".join(item_ids.ids).encode())
+    if text_matrix is not None:
+        digest.update(np.ascontiguousarray(text_matrix).tobytes())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """The training state after an epoch, in ``directory/checkpoint.pt``, for a fit whose
+    data and parameters hash to `key`; a checkpoint with another key is ignored."""
+
+    directory: Path
+    key: str
+
+    @property
+    def path(self) -> Path:
+        return self.directory / "checkpoint.pt"
+
+    def load(self) -> dict[str, Any] | None:
+        if not self.path.exists():
+            return None
+        try:
+            state = torch.load(self.path, weights_only=True)
+        except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError):
+            return None  # damaged: start over, the next save replaces it
+        return state if isinstance(state, dict) and state.get("key") == self.key else None
+
+    def save(self, state: dict[str, Any]) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with _replacing(self.path) as tmp:
+            torch.save({**state, "key": self.key}, tmp)
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 def _validation_rows(
@@ -407,6 +466,7 @@ def train_epochs(
     loss: BatchLoss,
     *,
     time_checked: Literal["epoch", "batch"],
+    checkpoint: Checkpoint | None = None,
 ) -> None:
     """AdamW epochs over the trainable users in batches of similar length, each batch's
     loss on every (events so far, next event) pair; ``history_``, ``on_epoch`` and
@@ -416,6 +476,10 @@ def train_epochs(
     full catalog; training stops after ``patience`` epochs without a better score and the
     best epoch's weights are kept. ``max_seconds`` stops training when it has run out,
     checked after every epoch or (`time_checked` ``"batch"``) every batch.
+
+    With a `checkpoint`, the whole state (weights, optimiser, random generators, best epoch
+    so far, time spent) is saved after every epoch, and a matching saved state is resumed:
+    the resumed run ends where an uninterrupted one would have.
     """
     network = model.network_
     optimizer = torch.optim.AdamW(network.parameters(), lr=model.lr, weight_decay=model.weight_decay)
@@ -423,11 +487,23 @@ def train_epochs(
     users = sequences.trainable()
     best_state: dict[str, torch.Tensor] | None = None
     best_score, stale, started = -1.0, 0, time.perf_counter()
+    first = 1
+    saved = checkpoint.load() if checkpoint is not None else None
+    if saved is not None:
+        network.load_state_dict(saved["network"])
+        optimizer.load_state_dict(saved["optimizer"])
+        rng.bit_generator.state = json.loads(saved["numpy_rng"])
+        torch.set_rng_state(saved["torch_rng"])
+        best_state, best_score, stale = saved["best_state"], float(saved["best_score"]), int(saved["stale"])
+        model.best_epoch_ = int(saved["best_epoch"])
+        model.history_ = [EpochLog(**json.loads(log)) for log in saved["history"]]
+        first = int(saved["epoch"]) + 1
+        started -= float(saved["seconds"])
 
     def out_of_time() -> bool:
         return model.max_seconds is not None and time.perf_counter() - started > model.max_seconds
 
-    for epoch in range(1, model.epochs + 1):
+    for epoch in range(first, model.epochs + 1):
         began = time.perf_counter()
         network.train()
         total, count = 0.0, 0
@@ -461,10 +537,20 @@ def train_epochs(
         log = EpochLog(epoch, model.epochs, total / max(count, 1), score, time.perf_counter() - began,
                        model.best_epoch_)
         model.history_.append(log)
+        if checkpoint is not None:
+            checkpoint.save({
+                "epoch": epoch, "network": network.state_dict(), "optimizer": optimizer.state_dict(),
+                "numpy_rng": json.dumps(rng.bit_generator.state), "torch_rng": torch.get_rng_state(),
+                "best_state": best_state, "best_score": best_score, "stale": stale,
+                "best_epoch": model.best_epoch_, "history": [json.dumps(asdict(h)) for h in model.history_],
+                "seconds": time.perf_counter() - started,
+            })
         if model.on_epoch is not None:
             model.on_epoch(log)
         if stale >= model.patience or stopped or out_of_time():
             break
+    if checkpoint is not None:
+        checkpoint.clear()
     if best_state is not None:
         network.load_state_dict(best_state)
         model.best_validation_ndcg10_ = best_score

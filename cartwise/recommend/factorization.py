@@ -153,11 +153,15 @@ class _Factorization:
 
     def user_vectors(self, histories: Sequence[History]) -> NDArray[np.float32]:
         """Fold each history into a user vector (zeros for an empty or unknown history)."""
+        self._check_fitted()
+        return self._fold_in(self._history_rows(histories))
+
+    def _fold_in(self, rows: sp.csr_matrix) -> NDArray[np.float32]:
+        """User vectors from history rows (one per user, evidence per item)."""
         raise NotImplementedError
 
     def score_full(self, histories: Sequence[History]) -> NDArray[np.float32]:
         """Scores of every catalog item for each history (n x items)."""
-        self._check_fitted()
         return self.user_vectors(histories) @ self.item_factors_.T
 
     def recommend(
@@ -172,7 +176,7 @@ class _Factorization:
         self._check_fitted()
         histories = list(histories)
         rows = self._history_rows(histories)
-        scores = self.score_full(histories)
+        scores = self._fold_in(rows) @ self.item_factors_.T
         excluded = self.item_ids_.indices([e for e in exclude]) if exclude else np.empty(0, dtype=np.int64)
         excluded = excluded[excluded >= 0]
         answers: list[list[Scored]] = []
@@ -265,15 +269,15 @@ class ALS(_Factorization):
         )
 
     def _prepare(self) -> None:
-        y = self.item_factors_.astype(np.float64)
+        # Kept in float64 once: copying the factors at every call cost more than the solve.
+        self._factors64 = self.item_factors_.astype(np.float64)
+        y = self._factors64
         self._gram = y.T @ y + self.regularization * np.eye(y.shape[1])
 
-    def user_vectors(self, histories: Sequence[History]) -> NDArray[np.float32]:
-        self._check_fitted()
-        rows = self._history_rows(histories)
-        y = self.item_factors_.astype(np.float64)
-        out = np.zeros((len(histories), y.shape[1]), dtype=np.float32)
-        for row in range(len(histories)):
+    def _fold_in(self, rows: sp.csr_matrix) -> NDArray[np.float32]:
+        y = self._factors64
+        out = np.zeros((rows.shape[0], y.shape[1]), dtype=np.float32)
+        for row in range(rows.shape[0]):
             start, stop = rows.indptr[row], rows.indptr[row + 1]
             if start == stop:
                 continue
@@ -334,9 +338,7 @@ class BPR(_Factorization):
             random_state=self.seed,
         )
 
-    def user_vectors(self, histories: Sequence[History]) -> NDArray[np.float32]:
-        self._check_fitted()
-        rows = self._history_rows(histories)
+    def _fold_in(self, rows: sp.csr_matrix) -> NDArray[np.float32]:
         # implicit's BPR keeps the item bias in the last column; users hold a constant 1 there.
         out = np.asarray(rows @ self.item_factors_, dtype=np.float32)
         out[:, -1] = np.where(np.diff(rows.indptr) > 0, 1.0, 0.0)

@@ -85,6 +85,10 @@ class SequentialRecommender:
         path alone learns to predict.
     on_epoch:
         Called with an :class:`EpochLog` after each epoch (progress bars, logging).
+    checkpoint_dir:
+        Save the training state there after every epoch; a fit of the same data and
+        parameters that finds a checkpoint resumes from it (after a crash or Ctrl-C).
+        Removed when the fit completes.
 
     Learned state: ``item_ids_`` (:class:`IdMap`, the catalog), ``warm_`` (bool per item:
     seen in training), ``network_`` (the torch module), ``history_`` (list of
@@ -115,6 +119,7 @@ class SequentialRecommender:
         use_event_type: bool = True,
         use_recency: bool = True,
         on_epoch: Callable[[EpochLog], None] | None = None,
+        checkpoint_dir: str | Path | None = None,
     ) -> None:
         self.max_len = max_len
         self.dim = dim
@@ -137,6 +142,7 @@ class SequentialRecommender:
         self.use_event_type = use_event_type
         self.use_recency = use_recency
         self.on_epoch = on_epoch
+        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
 
     def get_params(self) -> dict[str, Any]:
         """Plain-JSON parameters (text vectors and the callback are not parameters to save)."""

@@ -94,6 +94,10 @@ class TwoTowerRecommender:
         Feed the event type; bias attention by the age of each event.
     on_epoch:
         Called with an :class:`~cartwise.recommend.sequential.EpochLog` after each epoch.
+    checkpoint_dir:
+        Save the training state there after every epoch; a fit of the same data and
+        parameters that finds a checkpoint resumes from it (after a crash or Ctrl-C).
+        Removed when the fit completes.
 
     Learned state: ``item_ids_`` (:class:`IdMap`), ``warm_`` (bool per item: seen in
     training), ``item_matrix_`` (item tower, float32, one unit row per item),
@@ -122,6 +126,7 @@ class TwoTowerRecommender:
         use_event_type: bool = True,
         use_recency: bool = True,
         on_epoch: Callable[[EpochLog], None] | None = None,
+        checkpoint_dir: str | Path | None = None,
     ) -> None:
         self.max_len = max_len
         self.dim = dim
@@ -142,6 +147,7 @@ class TwoTowerRecommender:
         self.use_event_type = use_event_type
         self.use_recency = use_recency
         self.on_epoch = on_epoch
+        self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
 
     def get_params(self) -> dict[str, Any]:
         """Plain-JSON parameters (text vectors and the callback are not saved as parameters)."""

@@ -37,37 +37,50 @@ def embed_catalog(
     on_progress: EncodeProgress | None = None,
     batch_size: int = 32,
 ) -> tuple[VectorIndex, dict[str, float]]:
-    """A vector index over `items`, encoding only items new or changed since the last run.
+    """A vector index over `items`, encoding only texts new or changed since the last run.
 
-    Returns the index and figures for the training report (items encoded, seconds).
+    Each distinct text is encoded once: items sharing a text (variants, re-listed products)
+    and items whose text is already cached under another id get a copy of that vector.
+    Returns the index and figures for the training report (texts encoded, items that
+    reused a vector, seconds).
     """
     started = time.perf_counter()
     ids = items.get_column("item_id").to_list()
     texts = item_texts(items.iter_rows(named=True))
     cache = EmbeddingCache.open(directory, encoder)
     pruned = cache.prune(ids)
-    todo = np.flatnonzero(cache.stale(ids, texts))
-    # Longest texts first within the run, so batches hold texts of similar length (less padding).
-    todo = todo[np.argsort([-len(texts[i]) for i in todo], kind="stable")]
+    stale = np.flatnonzero(cache.stale(ids, texts))
+    copied = cache.copy_known([ids[i] for i in stale], [texts[i] for i in stale])
+    members: dict[str, list[int]] = {}
+    for i in stale[~copied]:
+        members.setdefault(texts[i], []).append(int(i))
+    # Longest texts first within the run: the encoder's cost per batch follows its longest text.
+    todo = sorted(members, key=len, reverse=True)
     done = 0
     if on_progress is not None:
-        on_progress(0, int(todo.size))
-    for start in range(0, todo.size, CHECKPOINT_ITEMS):
+        on_progress(0, len(todo))
+    for start in range(0, len(todo), CHECKPOINT_ITEMS):
         chunk = todo[start : start + CHECKPOINT_ITEMS]
-        chunk_texts = [texts[i] for i in chunk]
 
         def progress(encoded: int, _total: int, offset: int = done) -> None:
             if on_progress is not None:
-                on_progress(offset + encoded, int(todo.size))
+                on_progress(offset + encoded, len(todo))
 
-        vectors = encoder.encode_items(chunk_texts, batch_size=batch_size, on_progress=progress)
-        cache.put([ids[i] for i in chunk], chunk_texts, vectors)
+        vectors = encoder.encode_items(chunk, batch_size=batch_size, on_progress=progress)
+        owner = [k for k, text in enumerate(chunk) for _ in members[text]]
+        rows = [i for text in chunk for i in members[text]]
+        cache.put([ids[i] for i in rows], [texts[i] for i in rows], vectors[owner])
         cache.save(directory)
-        done += int(chunk.size)
-    if not todo.size and pruned:
-        cache.save(directory)  # only deletions: write the smaller cache
+        done += len(chunk)
+    if not todo and (copied.any() or pruned):
+        cache.save(directory)
     index = VectorIndex().add(ids, cache.get(ids)) if ids else VectorIndex()
-    return index, {"encoded": float(todo.size), "seconds": round(time.perf_counter() - started, 3)}
+    figures = {
+        "encoded": float(len(todo)),
+        "reused": float(stale.size - len(todo)),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    return index, figures
 
 
 __all__ = ["CHECKPOINT_ITEMS", "EMBEDDINGS_DIR", "embed_catalog", "embeddings_dir"]

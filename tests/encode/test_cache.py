@@ -83,3 +83,25 @@ def test_repeated_saves_leave_one_generation_and_damage_is_reported(tmp_path):
         p.unlink()
     with pytest.raises(StoreError, match="missing or damaged"):
         EmbeddingCache.load(tmp_path / "cache")
+
+
+def test_catalog_items_sharing_a_text_are_encoded_once(tmp_path):
+    import polars as pl
+
+    from cartwise.search.semantic import embed_catalog
+
+    encoder = CountingEncoder()
+    items = pl.DataFrame({"item_id": ["s", "m", "l", "mug"], "title": ["Tee", "Tee", "Tee", "Mug"]})
+    index, figures = embed_catalog(items, encoder=encoder, directory=tmp_path / "emb")
+    assert sorted(encoder.encoded) == ["Mug", "Tee"]
+    assert figures["encoded"] == 2 and figures["reused"] == 2
+    np.testing.assert_allclose(index.vectors(["s", "l"]), np.stack([encoder._vector("Tee")] * 2), rtol=1e-6)
+
+    # A new variant whose text is already cached under another id is not encoded either,
+    # and the copy survives a restart.
+    encoder.encoded.clear()
+    more = pl.concat([items, pl.DataFrame({"item_id": ["xl"], "title": ["Tee"]})])
+    index, figures = embed_catalog(more, encoder=encoder, directory=tmp_path / "emb")
+    assert encoder.encoded == [] and figures == {**figures, "encoded": 0, "reused": 1}
+    reopened = EmbeddingCache.open(tmp_path / "emb", encoder)
+    np.testing.assert_allclose(reopened.get(["xl"])[0], encoder._vector("Tee"))

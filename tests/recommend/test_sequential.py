@@ -158,3 +158,39 @@ def test_gbce_loss_also_learns_the_order() -> None:
     model = SequentialRecommender(**params, seed=0).fit(planted_events())
     answers = [[r.item_id for r in rec] for rec in model.recommend([walk(s, 3) for s in range(N_ITEMS)], k=3)]
     assert hit_rate(answers, [item(s + 3) for s in range(N_ITEMS)], 3) >= 0.8
+
+
+def test_an_interrupted_fit_resumes_from_its_checkpoint_and_ends_as_an_uninterrupted_one(tmp_path) -> None:
+    events = planted_events(n_users=120)
+    last = events.sort("ts").group_by("user_id").agg(pl.col("item_id").last(), pl.col("ts").last())
+    train = events.join(last.select("user_id", "ts"), on=["user_id", "ts"], how="anti")
+    validation = last.select("user_id", "item_id")
+    params = {**TINY, "epochs": 5, "patience": 10, "seed": 3}
+    whole = SequentialRecommender(**params).fit(train, validation=validation)
+
+    def crash_after_epoch_3(log) -> None:
+        if log.epoch == 3:
+            raise KeyboardInterrupt
+
+    checkpoints = tmp_path / "checkpoints"
+    with pytest.raises(KeyboardInterrupt):
+        SequentialRecommender(**params, on_epoch=crash_after_epoch_3, checkpoint_dir=checkpoints).fit(
+            train, validation=validation
+        )
+    assert (checkpoints / "checkpoint.pt").exists()
+    # Other data does not resume from it.
+    other = SequentialRecommender(**{**params, "epochs": 1}, checkpoint_dir=tmp_path / "other")
+    assert [log.epoch for log in other.fit(planted_events(n_users=100, seed=9)).history_] == [1]
+
+    seen = []
+    resumed = SequentialRecommender(**params, on_epoch=seen.append, checkpoint_dir=checkpoints).fit(
+        train, validation=validation
+    )
+    assert [log.epoch for log in seen] == [4, 5]
+    assert [(h.loss, h.validation_ndcg10) for h in resumed.history_] == [
+        (h.loss, h.validation_ndcg10) for h in whole.history_
+    ]
+    assert resumed.best_epoch_ == whole.best_epoch_
+    histories = [walk(s, 4) for s in range(5)]
+    np.testing.assert_allclose(resumed.score_full(histories), whole.score_full(histories), rtol=1e-5, atol=1e-6)
+    assert not (checkpoints / "checkpoint.pt").exists()

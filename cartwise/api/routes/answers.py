@@ -1,4 +1,4 @@
-"""Search, recommendations and similar items."""
+"""Search, recommendations, similar items and predicted ratings."""
 
 from __future__ import annotations
 
@@ -7,7 +7,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query
 
 from cartwise.api.deps import get_engine
-from cartwise.api.schemas import ErrorBody
+from cartwise.api.schemas import (
+    ErrorBody,
+    RatingPredictionRequest,
+    RatingPredictionResponse,
+)
 from cartwise.engine import MAX_K, MAX_QUERY_LENGTH, Engine
 from cartwise.results import (
     AutocompleteResponse,
@@ -109,3 +113,12 @@ async def similar(
 ) -> SimilarResponse:
     """Items chosen together with this one, then popular items of its category."""
     return engine.similar(item_id, k=k)
+
+
+@router.post("/ratings/predict", response_model=RatingPredictionResponse, responses=ERRORS)
+async def predict_ratings(
+    body: RatingPredictionRequest, engine: Annotated[Engine, Depends(get_engine)]
+) -> RatingPredictionResponse:
+    """The star rating a user would give each item, from the rating predictor that
+    `cartwise train` fits on `rating` events (409 when the live model has none)."""
+    return RatingPredictionResponse(user_id=body.user_id, items=engine.predict_ratings(body.user_id, body.item_ids))

@@ -1,0 +1,334 @@
+"""BlendRecommender: several candidate generators fused into one ranking, weights tuned on
+held-out events.
+
+Each member (item-kNN, the sequential Transformer, text similarity, ...) proposes its top
+`depth` items for a user. A member's scores are rescaled per user to [0, 1] over its own
+candidates (best 1, its `depth`-th 0), so members with different score scales can be
+added; an item a member did not propose counts 0 there. The fused score is the weighted
+sum. The weights are chosen by grid search over the simplex to maximise NDCG@10 of each
+user's held-out next item, the same leave-last-out protocol as the sequential model's
+early stopping, so no weight is set by hand or tuned on test data.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+from collections.abc import Callable, Collection, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+import polars as pl
+
+from cartwise.errors import ValidationError
+from cartwise.recommend.base import (
+    History,
+    Interaction,
+    Scored,
+    TextVectors,
+    check_exclude,
+    check_k,
+    check_positive,
+    not_trained,
+    read_model,
+    require_columns,
+    write_model,
+)
+
+FORMAT = 1
+_NAME = "blend"
+# Each user's newest events that members read, as the engine passes them.
+HISTORY_LENGTH = 50
+
+
+class BlendRecommender:
+    """Weighted fusion of member recommenders' per-user rescaled scores.
+
+    members: name -> recommender with ``recommend(histories, *, k, exclude, exclude_seen)``
+    (fitted or not: :meth:`fit` fits them, :meth:`tune` only chooses weights).
+    weights: fixed weights by member name; None tunes them in :meth:`fit` / :meth:`tune`
+    (equal weights without validation events).
+    depth: candidates taken from each member per user.
+    grid: weights are multiples of ``1 / grid`` summing to 1.
+    tuning_users: at most this many validation users are used to choose weights (sampled
+    with `seed`).
+    """
+
+    def __init__(
+        self,
+        *,
+        members: Mapping[str, Any],
+        weights: Mapping[str, float] | None = None,
+        depth: int = 100,
+        grid: int = 10,
+        tuning_users: int = 5_000,
+        seed: int = 0,
+    ) -> None:
+        if not members:
+            raise ValidationError("a blend needs at least one member recommender", field="members")
+        for name, model in members.items():
+            if not callable(getattr(model, "recommend", None)):
+                raise ValidationError(f"member {name!r} has no recommend method", field="members")
+        check_positive("depth", depth)
+        check_positive("grid", grid)
+        check_positive("tuning_users", tuning_users)
+        self.members = dict(members)
+        self.depth = int(depth)
+        self.grid = int(grid)
+        self.tuning_users = int(tuning_users)
+        self.seed = seed
+        self.weights = None if weights is None else self._check_weights(weights)
+
+    def _check_weights(self, weights: Mapping[str, float]) -> dict[str, float]:
+        if set(weights) != set(self.members):
+            raise ValidationError(
+                f"weights name {sorted(weights)}, members are {sorted(self.members)}", field="weights"
+            )
+        clean = {name: float(weights[name]) for name in self.members}
+        if any(not np.isfinite(w) or w < 0 for w in clean.values()) or sum(clean.values()) <= 0:
+            raise ValidationError("weights must be non-negative with a positive sum", field="weights")
+        return clean
+
+    def get_params(self) -> dict[str, Any]:
+        return {"depth": self.depth, "grid": self.grid, "tuning_users": self.tuning_users, "seed": self.seed}
+
+    # fitting ---------------------------------------------------------------------------
+
+    def fit(self, events: pl.DataFrame, *, validation: pl.DataFrame | None = None) -> Self:
+        """Fit every member on `events` (passing `validation` to those that stop early on
+        it), then choose the weights on `validation` (each user's next item)."""
+        for model in self.members.values():
+            if "validation" in inspect.signature(model.fit).parameters:
+                model.fit(events, validation=validation)
+            else:
+                model.fit(events)
+        if self.weights is None:
+            if validation is not None and not validation.is_empty():
+                self.tune(events, validation)
+            else:
+                self.weights_ = {name: 1.0 / len(self.members) for name in self.members}
+                self.tuning_ = {}
+        else:
+            self.weights_ = dict(self.weights)
+            self.tuning_ = {}
+        return self
+
+    def tune(self, events: pl.DataFrame, validation: pl.DataFrame, *, exclude_seen: bool = True) -> Self:
+        """Choose weights maximising NDCG@10 of each validation user's item, ranked from
+        their history in `events`, over already fitted members.
+
+        `exclude_seen` should match how the blend will be asked (the engine's default
+        leaves the user's history out)."""
+        require_columns(events, ("user_id", "item_id", "event_type", "ts"), "events")
+        require_columns(validation, ("user_id", "item_id"), "validation")
+        targets = validation.unique("user_id", keep="last", maintain_order=True)
+        if targets.height > self.tuning_users:
+            targets = targets.sample(n=self.tuning_users, seed=self.seed)
+        histories = histories_by_user(events, targets["user_id"].to_list())
+        keep = [i for i, history in enumerate(histories) if history]
+        if not keep:
+            raise ValidationError("no validation user has training events to rank from", field="validation")
+        histories = [histories[i] for i in keep]
+        wanted = [str(targets["item_id"][i]) for i in keep]
+        names = list(self.members)
+        answers = self._member_answers(histories, self.depth, exclude_seen=exclude_seen)
+        scores, offsets, target_rows = _candidate_scores(answers, wanted)
+        best: tuple[float, tuple[int, ...]] = (-1.0, ())
+        results = []
+        for combo in _simplex(len(names), self.grid):
+            weights = np.asarray(combo, dtype=np.float64) / self.grid
+            value = _ndcg10(scores @ weights, offsets, target_rows)
+            results.append((value, combo))
+            if value > best[0] + 1e-12:
+                best = (value, combo)
+        self.weights_ = {name: c / self.grid for name, c in zip(names, best[1])}
+        single = {
+            name: _ndcg10(scores[:, j], offsets, target_rows) for j, name in enumerate(names)
+        }
+        self.tuning_ = {
+            "users": len(histories),
+            "validation_ndcg10": round(best[0], 6),
+            "member_validation_ndcg10": {name: round(v, 6) for name, v in single.items()},
+            "combinations": len(results),
+            "exclude_seen": exclude_seen,
+        }
+        return self
+
+    # answering ---------------------------------------------------------------------------
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "weights_"):
+            raise not_trained(self)
+
+    def _member_answers(
+        self,
+        histories: Sequence[History],
+        k: int,
+        *,
+        exclude: Collection[str] | Sequence[Collection[str]] = (),
+        exclude_seen: bool = True,
+    ) -> list[tuple[str, list[list[Scored]]]]:
+        return [
+            (name, model.recommend(histories, k=k, exclude=exclude, exclude_seen=exclude_seen))
+            for name, model in self.members.items()
+        ]
+
+    def recommend(
+        self,
+        histories: Sequence[History],
+        *,
+        k: int = 10,
+        exclude: Collection[str] | Sequence[Collection[str]] = (),
+        exclude_seen: bool = True,
+    ) -> list[list[Scored]]:
+        k = check_k(k)
+        check_exclude(exclude)
+        self._check_fitted()
+        histories = list(histories)
+        answers = self._member_answers(histories, max(k, self.depth), exclude=exclude, exclude_seen=exclude_seen)
+        out: list[list[Scored]] = []
+        for user in range(len(histories)):
+            fused: dict[str, float] = {}
+            lead: dict[str, tuple[float, Scored]] = {}
+            for name, lists in answers:
+                weight = self.weights_[name]
+                if weight <= 0:
+                    continue
+                for item, share, scored in _rescaled(lists[user]):
+                    part = weight * share
+                    fused[item] = fused.get(item, 0.0) + part
+                    if item not in lead or part > lead[item][0]:
+                        lead[item] = (part, scored)
+            top = sorted(fused.items(), key=lambda pair: (-pair[1], pair[0]))[:k]
+            out.append(
+                [
+                    Scored(item_id=item, score=score, reason=lead[item][1].reason, because=lead[item][1].because)
+                    for item, score in top
+                ]
+            )
+        return out
+
+    def add_items(self, item_text_vectors: TextVectors) -> list[str]:
+        """Pass new catalog items to the members that score items by text."""
+        added: set[str] = set()
+        for model in self.members.values():
+            add = getattr(model, "add_items", None)
+            if add is None:
+                continue
+            try:
+                added.update(add(item_text_vectors))
+            except ValidationError:
+                continue  # that member was trained without text
+        return sorted(added)
+
+    # persistence -------------------------------------------------------------------------
+
+    def save(self, directory: Path | str) -> None:
+        self._check_fitted()
+        path = Path(directory)
+        for name, model in self.members.items():
+            model.save(path / name)
+        meta = {
+            "format": FORMAT,
+            "params": self.get_params(),
+            "members": list(self.members),
+            "weights": self.weights_,
+            "tuning": self.tuning_,
+        }
+        write_model(path, _NAME, meta, {})
+
+    @classmethod
+    def load(cls, directory: Path | str, *, member_class: Callable[[str], Any] | None = None) -> Self:
+        """Load a saved blend; `member_class(name)` gives each member's class (default:
+        the model registry's)."""
+        if member_class is None:
+            from cartwise.registry import recommender_class as member_class
+        path = Path(directory)
+        meta, _ = read_model(path, _NAME, FORMAT)
+        members = {name: member_class(name).load(path / name) for name in meta["members"]}
+        model = cls(members=members, **meta["params"])
+        model.weights_ = {name: float(w) for name, w in meta["weights"].items()}
+        model.tuning_ = meta.get("tuning", {})
+        return model
+
+
+def histories_by_user(events: pl.DataFrame, users: Sequence[str]) -> list[list[Interaction]]:
+    """Each user's newest :data:`HISTORY_LENGTH` events, newest first (empty if none)."""
+    wanted = events.filter(pl.col("user_id").is_in(list(users))).sort(
+        ["user_id", "ts"], descending=[False, True]
+    )
+    by_user: dict[str, list[Interaction]] = {}
+    for (user,), group in wanted.group_by("user_id", maintain_order=True):
+        rows = group.head(HISTORY_LENGTH).select("item_id", "event_type", "ts").iter_rows()
+        by_user[str(user)] = [Interaction(item_id=str(i), event_type=str(t), ts=int(ts)) for i, t, ts in rows]
+    return [by_user.get(str(u), []) for u in users]
+
+
+def _rescaled(answer: Sequence[Scored]) -> list[tuple[str, float, Scored]]:
+    """(item, score rescaled to [0, 1] over this list, the member's answer)."""
+    if not answer:
+        return []
+    values = np.asarray([s.score for s in answer], dtype=np.float64)
+    high, low = float(values.max()), float(values.min())
+    span = high - low
+    if span <= 0 or not np.isfinite(span):
+        # No spread (one candidate, or ties): fall back to rank order.
+        shares = 1.0 - np.arange(len(answer)) / max(len(answer), 1)
+    else:
+        shares = (values - low) / span
+    return [(s.item_id, float(v), s) for s, v in zip(answer, shares)]
+
+
+def _candidate_scores(
+    answers: list[tuple[str, list[list[Scored]]]], targets: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per user, the union of members' candidates as rows of rescaled member scores.
+
+    Returns the stacked (candidates x members) matrix, each user's first row (n + 1
+    offsets) and each user's target row (-1 when no member proposed it).
+    """
+    blocks, offsets, target_rows = [], [0], []
+    for user, target in enumerate(targets):
+        rows: dict[str, int] = {}
+        cells: list[tuple[int, int, float]] = []
+        for column, (_name, lists) in enumerate(answers):
+            for item, share, _ in _rescaled(lists[user]):
+                row = rows.setdefault(item, len(rows))
+                cells.append((row, column, share))
+        block = np.zeros((len(rows), len(answers)), dtype=np.float64)
+        for row, column, share in cells:
+            block[row, column] = share
+        blocks.append(block)
+        target_rows.append(offsets[-1] + rows[target] if target in rows else -1)
+        offsets.append(offsets[-1] + len(rows))
+    matrix = np.concatenate(blocks) if blocks else np.zeros((0, len(answers)))
+    return matrix, np.asarray(offsets, dtype=np.int64), np.asarray(target_rows, dtype=np.int64)
+
+
+def _ndcg10(fused: np.ndarray, offsets: np.ndarray, target_rows: np.ndarray) -> float:
+    """Mean NDCG@10 of one relevant item per user; ties count against the target."""
+    users = len(target_rows)
+    if users == 0:
+        return 0.0
+    found = target_rows >= 0
+    gains = np.zeros(users, dtype=np.float64)
+    if not found.any():
+        return 0.0
+    lengths = np.diff(offsets)
+    owner = np.repeat(np.arange(users), lengths)
+    target_score = np.full(users, np.inf)
+    target_score[found] = fused[target_rows[found]]
+    ahead = np.bincount(owner, weights=(fused >= target_score[owner]).astype(np.float64), minlength=users) - 1
+    ranks = ahead[found]
+    hits = ranks < 10
+    gains[np.flatnonzero(found)[hits]] = 1.0 / np.log2(ranks[hits] + 2.0)
+    return float(gains.mean())
+
+
+def _simplex(parts: int, grid: int) -> list[tuple[int, ...]]:
+    """Every way to split `grid` units among `parts` members (non-negative integers)."""
+    return [c for c in itertools.product(range(grid + 1), repeat=parts) if sum(c) == grid]
+
+
+__all__ = ["BlendRecommender", "histories_by_user"]
