@@ -83,6 +83,15 @@ def test_online_retail_end_to_end(tmp_path):
     assert report["recommender"] == "bpr" and report["seconds"].get("embeddings") is not None
     assert json.loads(cli("recommend", user, "--store", store, "--json"))["items"]
 
+    # Offline evaluation from the store: TextKNN reads the store's item embeddings.
+    runs = tmp_path / "runs"
+    output = cli("evaluate", "recs", "--store", store, "-m", "popularity", "-m", "textknn", "--max-users", "300",
+                 "--runs-dir", str(runs))
+    assert "textknn" in output
+    record = json.loads(next(runs.glob("*.json")).read_text())
+    assert record["config"]["text_vectors"] is True
+    assert record["metrics"]["textknn"]["HR@10"] > 0
+
 
 def test_cli_errors_are_one_readable_line(tmp_path):
     result = subprocess.run(

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol, Self, TypeVar
 
 import numpy as np
 import polars as pl
@@ -280,6 +280,7 @@ class ItemTable(nn.Module):
         if text_dim:
             self.register_buffer("text", torch.zeros(n_items + 1, text_dim))
             self.text_proj = nn.Linear(text_dim, dim, bias=False)
+        self._answer_table: torch.Tensor | None = None
 
     def encode(
         self, items: torch.Tensor, types: torch.Tensor, times: torch.Tensor, table: torch.Tensor
@@ -298,6 +299,27 @@ class ItemTable(nn.Module):
         self.id_keep[1:] = torch.from_numpy(warm.astype(np.float32))
         if text is not None:
             self.text[torch.from_numpy(text_rows)] = torch.from_numpy(text)
+        self._answer_table = None
+
+    def answer_table(self) -> torch.Tensor:
+        """:meth:`item_table` for answering, computed once while weights and catalog stay
+        as they are: projecting every item's text per request cost most of a one-user
+        answer (2.7 of 3.3 ms on Amazon Scientific)."""
+        if self.training:
+            return self.item_table()
+        table = self._answer_table
+        if table is None:
+            with torch.no_grad():
+                table = self._answer_table = self.item_table()
+        return table
+
+    def train(self, mode: bool = True) -> Self:
+        self._answer_table = None
+        return super().train(mode)
+
+    def load_state_dict(self, *args: Any, **kwargs: Any) -> Any:
+        self._answer_table = None
+        return super().load_state_dict(*args, **kwargs)
 
     def item_table(self, keep: torch.Tensor | None = None) -> torch.Tensor:
         table = self.item_id.weight * (self.id_keep if keep is None else keep)[:, None]
@@ -321,6 +343,7 @@ class ItemTable(nn.Module):
         self.item_id = nn.Embedding.from_pretrained(weight, freeze=False, padding_idx=0)
         self.id_keep = torch.cat([self.id_keep, torch.zeros(n)])
         self.text = torch.cat([self.text, text.to(self.text.dtype)])
+        self._answer_table = None  # last: an answer computed meanwhile must not stay cached
 
 
 # training --------------------------------------------------------------------------------

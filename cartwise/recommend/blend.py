@@ -168,10 +168,11 @@ class BlendRecommender:
         *,
         exclude: Collection[str] | Sequence[Collection[str]] = (),
         exclude_seen: bool = True,
+        names: Sequence[str] | None = None,
     ) -> list[tuple[str, list[list[Scored]]]]:
         return [
-            (name, model.recommend(histories, k=k, exclude=exclude, exclude_seen=exclude_seen))
-            for name, model in self.members.items()
+            (name, self.members[name].recommend(histories, k=k, exclude=exclude, exclude_seen=exclude_seen))
+            for name in (self.members if names is None else names)
         ]
 
     def recommend(
@@ -186,15 +187,17 @@ class BlendRecommender:
         check_exclude(exclude)
         self._check_fitted()
         histories = list(histories)
-        answers = self._member_answers(histories, max(k, self.depth), exclude=exclude, exclude_seen=exclude_seen)
+        # A member with weight 0 cannot change the ranking: it is not asked.
+        answers = self._member_answers(
+            histories, max(k, self.depth), exclude=exclude, exclude_seen=exclude_seen,
+            names=[name for name, weight in self.weights_.items() if weight > 0],
+        )
         out: list[list[Scored]] = []
         for user in range(len(histories)):
             fused: dict[str, float] = {}
             lead: dict[str, tuple[float, Scored]] = {}
             for name, lists in answers:
                 weight = self.weights_[name]
-                if weight <= 0:
-                    continue
                 for item, share, scored in _rescaled(lists[user]):
                     part = weight * share
                     fused[item] = fused.get(item, 0.0) + part

@@ -244,7 +244,7 @@ class SequentialRecommender:
     def _score_batches(self, histories: Sequence[History]) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
         network = self.network_
         with answering(len(histories), self.threads):
-            table = network.item_table()
+            table = network.answer_table()
             for start, items, _, hidden in user_states(
                 network, histories, self.item_ids_, self.max_len, table, _history_recency
             ):
