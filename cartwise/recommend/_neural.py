@@ -676,14 +676,18 @@ class Exclusions:
         self.shared = [] if self.per_user is not None else item_ids.indices(list(exclude)).tolist()
         self.exclude_seen = exclude_seen
 
-    def top(self, scores: torch.Tensor, k: int, index: int, history: History) -> list[tuple[float, int]]:
-        """(score, catalog index) of the `k` best items left for history number `index`."""
+    def banned(self, index: int, history: History) -> list[int]:
+        """Catalog indices left out of the answer for history number `index`."""
         banned = list(self.shared)
         if self.per_user is not None:
             banned += self.item_ids.indices(list(self.per_user[index])).tolist()
         if self.exclude_seen:
             banned += self.item_ids.indices([e.item_id for e in history]).tolist()
-        banned_index = torch.tensor([i for i in banned if i >= 0], dtype=torch.int64)
+        return [i for i in banned if i >= 0]
+
+    def top(self, scores: torch.Tensor, k: int, index: int, history: History) -> list[tuple[float, int]]:
+        """(score, catalog index) of the `k` best items left for history number `index`."""
+        banned_index = torch.tensor(self.banned(index, history), dtype=torch.int64)
         if banned_index.numel():
             scores = scores.clone()
             scores[banned_index] = -torch.inf

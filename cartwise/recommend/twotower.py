@@ -45,6 +45,7 @@ from cartwise.recommend._neural import (
     user_states,
 )
 from cartwise.recommend.base import History, Scored, check_k, not_trained
+from cartwise.vectors import VectorIndex
 
 __all__ = ["FORMAT", "MIN_USERS", "TextVectors", "TwoTowerRecommender"]
 
@@ -233,6 +234,8 @@ class TwoTowerRecommender:
             self._table = table
             self._matrix = self.network_.item_vectors(table)
         self.item_matrix_ = self._matrix.numpy()
+        # Answers come from the vector index: exact up to 20,000 items, HNSW above.
+        self._index = VectorIndex().add(self.item_ids_.ids, self.item_matrix_)
 
     def user_vectors(self, histories: Sequence[History]) -> NDArray[np.float32]:
         """User-tower output (unit rows) of each history; zeros where no item is known."""
@@ -260,7 +263,9 @@ class TwoTowerRecommender:
         exclude: Collection[str] | Sequence[Collection[str]] = (),
         exclude_seen: bool = True,
     ) -> list[list[Scored]]:
-        """The `k` items of the whole catalog nearest each history's user vector.
+        """The `k` items of the whole catalog nearest each history's user vector, found
+        through the catalog's :class:`~cartwise.vectors.VectorIndex` (exact search up to
+        20,000 items, HNSW above).
         `exclude` is one collection for every user or one per history. Histories with no
         known item get [] (the engine falls back to popularity).
 
@@ -278,15 +283,18 @@ class TwoTowerRecommender:
                 self.network_, histories, self.item_ids_, self.max_len, self._table
             ):
                 chunk = histories[start : start + SCORE_BATCH]
-                scores = user @ self._matrix.T
                 known = (items[:, -1] > 0).tolist()
+                users = user.numpy()
                 tops: list[tuple[list[float], list[int]]] = []
                 for b, history in enumerate(chunk):
                     if not known[b] or k == 0:
                         tops.append(([], []))
                         continue
-                    top = exclusions.top(scores[b], k, start + b, history)
-                    tops.append(([s for s, _ in top], [i for _, i in top]))
+                    banned = set(exclusions.banned(start + b, history))
+                    found = self._index.search(users[b], k + len(banned))
+                    rows = self.item_ids_.indices([i for i in found.ids[0].tolist() if i is not None]).tolist()
+                    top = [(float(v), r) for v, r in zip(found.scores[0].tolist(), rows) if r not in banned][:k]
+                    tops.append(([v for v, _ in top], [r for _, r in top]))
                 answers += self._explain(chunk, items, types, tops, labels)
         return answers
 

@@ -86,6 +86,18 @@ def test_score_full_is_the_user_tower_times_the_item_matrix(model: TwoTowerRecom
     assert np.allclose(scores, model.user_vectors(histories) @ model.item_matrix_.T)
 
 
+def test_answers_from_the_vector_index_match_exact_scoring(model: TwoTowerRecommender) -> None:
+    histories = [looked_at(p) for p in range(0, N_PAIRS, 7)]
+    scores = model.score_full(histories)
+    answers = model.recommend(histories, k=10, exclude_seen=False)
+    for row, answer in zip(scores, answers):
+        best = np.argsort(-row, kind="stable")[:10]
+        assert [r.item_id for r in answer] == [model.item_ids_.ids[i] for i in best]
+        np.testing.assert_allclose([r.score for r in answer], row[best], atol=1e-5)
+    # Above 20,000 items the same index walks an HNSW graph instead of scanning.
+    assert not model._index.approximate
+
+
 def test_same_seed_same_model_other_seed_other_model(data) -> None:
     params = {**TINY, "epochs": 3}
     histories = [looked_at(1), looked_at(40)]
