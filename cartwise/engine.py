@@ -37,6 +37,7 @@ from cartwise.ingest import (
     ingest_items,
 )
 from cartwise.recommend import Interaction, Scored
+from cartwise.recommend.textknn import TextKNN
 from cartwise.registry import ModelRegistry, ModelSet
 from cartwise.results import (
     AutocompleteResponse,
@@ -102,6 +103,7 @@ class Engine:
         self._catalog: CatalogSnapshot | None = None
         self._lexical: LexicalIndex | None = None
         self._vectors: VectorIndex | None = None
+        self._text_profile: TextKNN | None = None
         self._encoder: TextEncoder | None = None
         self._search: CatalogSearch | None = None
         self._autocomplete: tuple[tuple[str, int, int], Autocomplete] | None = None
@@ -540,20 +542,11 @@ class Engine:
 
     def _text_profile_neighbours(self, history: list[Interaction], k: int) -> list[tuple[str, float, str]]:
         """(item, cosine, closest history item) for the `k` items whose text embeddings are
-        closest to the mean of the user's latest 10 items' (none without item vectors)."""
-        vectors = self._vectors
-        recent = list(dict.fromkeys(e.item_id for e in history if vectors is not None and e.item_id in vectors))[:10]
-        if vectors is None or not recent:
+        closest to the user's recent history (:class:`TextKNN` over the search index)."""
+        profile = self._text_profile
+        if profile is None:
             return []
-        mine = vectors.vectors(recent)
-        found = vectors.search(mine.mean(axis=0), k + len(recent))
-        out = []
-        for other, score in zip(found.ids[0], found.scores[0]):
-            if other is None or other in recent:
-                continue
-            closest = recent[int(np.argmax(mine @ vectors.vectors([other])[0]))]
-            out.append((str(other), float(score), closest))
-        return out
+        return [(s.item_id, s.score, s.because[0]) for s in profile.recommend([history], k=k)[0]]
 
     def _text_neighbours(self, item_id: str, k: int) -> dict[str, float]:
         """Cosine of the `k` items whose text embeddings are closest to `item_id`'s."""
@@ -656,6 +649,7 @@ class Engine:
         self._search = CatalogSearch.for_catalog(searcher, categories=columns.categories, brands=brands)
         self._lexical = lexical
         self._vectors = vectors
+        self._text_profile = TextKNN.over(vectors) if vectors is not None and len(vectors) else None
         self._autocomplete = None
 
     def _rebuild_indexes(self, catalog_version: int) -> None:

@@ -40,6 +40,8 @@ FORMAT = 1
 _NAME = "blend"
 # Each user's newest events that members read, as the engine passes them.
 HISTORY_LENGTH = 50
+# Validation NDCG@10 differences below this are treated as ties when choosing weights.
+TIE = 1e-4
 
 
 class BlendRecommender:
@@ -134,14 +136,17 @@ class BlendRecommender:
         names = list(self.members)
         answers = self._member_answers(histories, self.depth, exclude_seen=exclude_seen)
         scores, offsets, target_rows = _candidate_scores(answers, wanted)
-        best: tuple[float, tuple[int, ...]] = (-1.0, ())
         results = []
         for combo in _simplex(len(names), self.grid):
             weights = np.asarray(combo, dtype=np.float64) / self.grid
-            value = _ndcg10(scores @ weights, offsets, target_rows)
-            results.append((value, combo))
-            if value > best[0] + 1e-12:
-                best = (value, combo)
+            results.append((_ndcg10(scores @ weights, offsets, target_rows), combo))
+        top = max(value for value, _ in results)
+        # Settings within TIE of the best are equally good on this sample; the most even
+        # of them is kept, so rounding noise in member scores cannot swing the weights.
+        best = min(
+            ((value, combo) for value, combo in results if value >= top - TIE),
+            key=lambda pair: sum(c * c for c in pair[1]),
+        )
         self.weights_ = {name: c / self.grid for name, c in zip(names, best[1])}
         single = {
             name: _ndcg10(scores[:, j], offsets, target_rows) for j, name in enumerate(names)

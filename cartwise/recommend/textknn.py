@@ -32,6 +32,7 @@ from cartwise.recommend.base import (
     text_input,
     write_model,
 )
+from cartwise.vectors import VectorIndex
 
 FORMAT = 1
 _NAME = "textknn"
@@ -60,9 +61,7 @@ class TextKNN:
     def fit(self, events: pl.DataFrame | None = None, *, validation: pl.DataFrame | None = None) -> Self:
         """Index the text vectors; `events` and `validation` are accepted for a uniform API
         and not needed (the model learns nothing from interactions)."""
-        check_positive("history", self.history)
-        if not 0 < self.recency_decay <= 1:
-            raise ValidationError(f"recency_decay must be in (0, 1], got {self.recency_decay!r}", field="recency_decay")
+        self._check_params()
         ids, matrix = text_input(self.item_text_vectors)
         if not ids or matrix is None:
             raise ValidationError(
@@ -70,8 +69,22 @@ class TextKNN:
                 field="item_text_vectors",
                 hint="train with a text encoder (`cartwise train --encoder multilingual-e5-small-q4`)",
             )
-        self._state = (IdMap(ids), matrix)
+        self._state = (IdMap(ids), VectorIndex().add(ids, matrix))
         return self
+
+    @classmethod
+    def over(cls, index: VectorIndex, *, history: int = 10, recency_decay: float = 0.8) -> Self:
+        """A fitted TextKNN answering from an existing vector index, shared, not copied
+        (the engine's search index: its new items count at once)."""
+        model = cls(history=history, recency_decay=recency_decay)
+        model._check_params()
+        model._state = (IdMap([str(i) for i in index.ids.tolist()]), index)
+        return model
+
+    def _check_params(self) -> None:
+        check_positive("history", self.history)
+        if not 0 < self.recency_decay <= 1:
+            raise ValidationError(f"recency_decay must be in (0, 1], got {self.recency_decay!r}", field="recency_decay")
 
     @property
     def item_ids_(self) -> IdMap:
@@ -79,23 +92,27 @@ class TextKNN:
 
     @property
     def matrix_(self) -> np.ndarray:
-        return self._state[1]
+        """Unit text vectors, one row per item in ``item_ids_`` order."""
+        item_ids, index = self._state
+        return index.vectors(item_ids.ids)
 
     def add_items(self, item_text_vectors: TextVectors) -> list[str]:
         """Add items by their text vectors (ids already known are left as they are)."""
         self._check_fitted()
         ids, matrix = text_input(item_text_vectors)
-        fresh = [i for i, item in enumerate(ids) if item not in self.item_ids_]
+        item_ids, index = self._state
+        fresh = [i for i, item in enumerate(ids) if item not in item_ids]
         if not fresh or matrix is None:
             return []
-        if matrix.shape[1] != self.matrix_.shape[1]:
+        if matrix.shape[1] != index.dim:
             raise ValidationError(
-                f"text vectors have {matrix.shape[1]} dimensions, the model holds {self.matrix_.shape[1]}",
+                f"text vectors have {matrix.shape[1]} dimensions, the model holds {index.dim}",
                 field="item_text_vectors",
             )
         added = [ids[i] for i in fresh]
+        every = [*item_ids.ids, *added]
         # One new state swapped in whole: a concurrent recommend sees before or after.
-        self._state = (IdMap([*self.item_ids_.ids, *added]), np.concatenate([self.matrix_, matrix[fresh]]))
+        self._state = (IdMap(every), VectorIndex().add(every, np.concatenate([self.matrix_, matrix[fresh]])))
         return added
 
     def recommend(
@@ -109,7 +126,7 @@ class TextKNN:
         self._check_fitted()
         k = check_k(k)
         check_exclude(exclude)
-        item_ids, item_matrix = self._state  # one consistent state per call
+        item_ids, index = self._state  # one consistent state per call
         per_user = per_user_excludes(exclude, len(histories))
         shared = set() if per_user is not None else set(exclude)
         answers: list[list[Scored]] = []
@@ -120,30 +137,31 @@ class TextKNN:
                 if row is not None:
                     rows.append(row)
                     weights.append(self.recency_decay**position * EVENT_WEIGHTS.get(event.event_type, 1.0))
-            if not rows:
+            if not rows or k == 0:
                 answers.append([])
                 continue
-            history_vectors = item_matrix[rows]
+            labels = item_ids.ids
+            history_vectors = index.vectors([labels[r] for r in rows])
             profile = np.asarray(weights, dtype=np.float32) @ history_vectors
-            scores = item_matrix @ profile / max(float(np.linalg.norm(profile)), 1e-9)
-            banned = set(per_user[number]) if per_user is not None else shared
+            banned = set(per_user[number]) if per_user is not None else set(shared)
             if exclude_seen:
                 banned |= {event.item_id for event in events}
-            ban_rows = [r for r in (item_ids.get(i) for i in banned) if r is not None]
-            scores[ban_rows] = -np.inf
-            top = np.argsort(-scores, kind="stable")[:k]
-            top = top[np.isfinite(scores[top])]
-            labels = item_ids.ids
-            closest = np.argmax(item_matrix[top] @ history_vectors.T, axis=1) if top.size else []
+            found = index.search(profile, k + len(banned))
+            top = [(str(i), float(v)) for i, v in zip(found.ids[0].tolist(), found.scores[0].tolist())
+                   if i is not None and i not in banned][:k]
+            if not top:
+                answers.append([])
+                continue
+            closest = np.argmax(index.vectors([i for i, _ in top]) @ history_vectors.T, axis=1)
             answers.append(
                 [
                     Scored(
-                        item_id=labels[row],
-                        score=float(scores[row]),
+                        item_id=item,
+                        score=score,
                         reason=f"described like '{labels[rows[int(near)]]}'",
                         because=(labels[rows[int(near)]],),
                     )
-                    for row, near in zip(top.tolist(), closest, strict=True)
+                    for (item, score), near in zip(top, closest.tolist(), strict=True)
                 ]
             )
         return answers
@@ -161,7 +179,8 @@ class TextKNN:
     def load(cls, directory: Path | str) -> Self:
         meta, arrays = read_model(directory, _NAME, FORMAT)
         model = cls(history=int(meta["history"]), recency_decay=float(meta["recency_decay"]))
-        model._state = (IdMap([str(i) for i in arrays["item_ids"]]), np.asarray(arrays["matrix"], dtype=np.float32))
+        ids = [str(i) for i in arrays["item_ids"]]
+        model._state = (IdMap(ids), VectorIndex().add(ids, np.asarray(arrays["matrix"], dtype=np.float32)))
         return model
 
     def _check_fitted(self) -> None:

@@ -71,7 +71,7 @@ def test_tuned_blend_beats_each_member():
     # Each member explains one kind of user only.
     assert 0.3 < alone["itemknn"] < 0.6 and 0.3 < alone["textknn"] < 0.6, alone
     assert fused > max(alone.values()) + 0.15, (fused, alone)
-    assert 0.2 < blend.weights_["itemknn"] < 0.8 and sum(blend.weights_.values()) == pytest.approx(1.0)
+    assert 0.0 < blend.weights_["itemknn"] < 1.0 and sum(blend.weights_.values()) == pytest.approx(1.0)
     assert blend.tuning_["validation_ndcg10"] >= max(blend.tuning_["member_validation_ndcg10"].values())
     # Explanations come from the member that contributed most: a chain's next step is
     # explained by the item-kNN, which names the item behind it.

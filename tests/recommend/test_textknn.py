@@ -60,3 +60,24 @@ def test_bad_input_is_a_clear_error():
         TextKNN(item_text_vectors=_vectors(), recency_decay=0).fit()
     with pytest.raises(ValidationError):
         TextKNN(item_text_vectors={"a": np.array([np.nan, 1.0])}).fit()
+
+
+def test_one_users_history_is_never_excluded_from_another_users_answer():
+    # Many users per call (evaluation, recommend-batch) answer as one call each would.
+    model = TextKNN(item_text_vectors=_vectors()).fit()
+    histories = [history("tea-0", "tea-1"), history("tea-2"), history("shoe-0")]
+    together = model.recommend(histories, k=9)
+    alone = [model.recommend([h], k=9)[0] for h in histories]
+    assert [[s.item_id for s in a] for a in together] == [[s.item_id for s in a] for a in alone]
+    assert "tea-0" in {s.item_id for s in together[1]}
+
+
+def test_answers_from_a_shared_vector_index():
+    from cartwise.vectors import VectorIndex
+
+    vectors = _vectors()
+    index = VectorIndex().add(list(vectors), np.stack(list(vectors.values())))
+    shared = TextKNN.over(index)
+    own = TextKNN(item_text_vectors=vectors).fit()
+    h = [history("shoe-3", "tea-0")]
+    assert [s.item_id for s in shared.recommend(h, k=8)[0]] == [s.item_id for s in own.recommend(h, k=8)[0]]
