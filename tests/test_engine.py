@@ -191,6 +191,27 @@ def test_blend_is_trained_saved_served_and_takes_new_items(engine):
         engine.search("mug")
 
 
+def test_a_training_stopped_mid_way_leaves_the_live_model_and_resumes_from_its_checkpoint(engine):
+    engine.add_events([{"user_id": f"mug-{u}", "item_id": "mug-red", "event_type": "view",
+                        "timestamp": 1_700_100_000 + u} for u in range(20)])
+    live = engine.model_info()["version"]
+
+    def stop_after_epoch_2(log):
+        if log.epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        engine.train(recommender="sequential", on_epoch=stop_after_epoch_2)
+    assert Engine.open(engine.store.path).model_info()["version"] == live  # the store still serves it
+    assert (engine.store.path / "checkpoints" / "sequential" / "checkpoint.pt").exists()
+
+    epochs = []
+    report = engine.train(recommender="sequential", on_epoch=lambda log: epochs.append(log.epoch))
+    assert epochs[0] == 3 and report.recommender == "sequential"
+    assert not (engine.store.path / "checkpoints" / "sequential" / "checkpoint.pt").exists()
+    assert engine.recommend("tea-3", k=3).items
+
+
 def test_users_of_items_without_neighbours_get_items_described_alike(engine):
     # The green mug is new: no co-occurrence yet, so item-kNN has nothing; text does.
     engine.upsert_items([{"item_id": "mug-green", "title": "Green ceramic mug", "category": "Home > Kitchen > Mugs",

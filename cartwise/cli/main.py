@@ -199,6 +199,8 @@ def train(
     """Fit the search indexes and the recommenders; a running server picks them up.
 
     Item embeddings are kept in the store: a retrain encodes only new or edited items.
+    The neural models save their state after every epoch: a train that was stopped
+    resumes there when run again on the same data.
     """
     engine = _open(store)
     with Progress(
@@ -220,7 +222,12 @@ def train(
         def on_encode(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total or None)
 
+        last_epoch = [0]
+
         def on_epoch(log: Any) -> None:
+            if log.epoch > last_epoch[0] + 1:
+                err.print(f"resuming {recommender} training from its checkpoint after epoch {log.epoch - 1}")
+            last_epoch[0] = log.epoch
             score = f", validation NDCG@10 {log.validation_ndcg10:.4f}" if log.validation_ndcg10 is not None else ""
             progress.update(
                 task,
