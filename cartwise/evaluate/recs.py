@@ -17,7 +17,7 @@ from cartwise.evaluate.runs import RunRecord, fingerprint
 from cartwise.evaluate.significance import compare
 from cartwise.evaluate.splits import Split, cold_items, leave_last_out, time_split
 from cartwise.recommend import ALS, BPR, Interaction, ItemKNN, Popularity, Scored
-from cartwise.recommend.base import TextVectors
+from cartwise.recommend.base import TextVectors, text_input
 
 HISTORY_LENGTH = 50
 
@@ -156,7 +156,8 @@ def evaluate_recommenders(
     test user. Per-user NDCG@10 of every model is compared with popularity's.
 
     `item_text_vectors` (ids and matrix, e.g. the store's item embeddings) go to the models
-    that read text: sequential, twotower, textknn and blend.
+    that read text: sequential, twotower, textknn and blend; they also give each model's
+    intra-list diversity (mean 1 - cosine within each top 10).
     """
     step = on_step or (lambda _s: None)
     unknown = [m for m in models if m not in MODELS]
@@ -175,6 +176,12 @@ def evaluate_recommenders(
     popularity_counts = {
         str(i): float(c) for i, c in data.train.group_by("item_id").agg(pl.col("user_id").n_unique()).iter_rows()
     }
+    # Intra-list diversity needs item vectors: the text embeddings, when given.
+    text_lookup = None
+    if item_text_vectors is not None:
+        text_ids, text_matrix = text_input(item_text_vectors)
+        if text_matrix is not None:
+            text_lookup = dict(zip(text_ids, text_matrix))
     results: dict[str, dict[str, float]] = {}
     seconds: dict[str, float] = {}
     per_user: dict[str, np.ndarray] = {}
@@ -201,6 +208,8 @@ def evaluate_recommenders(
         lists = [[s.item_id for s in answer[:10]] for answer in answers]
         row["coverage@10"] = metrics.coverage(lists, catalog_size)
         row["novelty@10"] = metrics.novelty(lists, popularity_counts)
+        if text_lookup is not None:
+            row["diversity@10"] = metrics.intra_list_diversity(lists, text_lookup)
         results[name] = row
         seconds[name] = round(fit_s, 3)
         seconds[f"{name} ranking"] = round(rank_s, 3)

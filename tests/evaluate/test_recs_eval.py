@@ -41,6 +41,8 @@ def test_textknn_finds_cold_items_that_collaborative_models_cannot():
     # nearly always has it in the top 10; one blind to topics would hit 10 in 55 times.
     assert run.metrics["textknn"]["HR@10"] > 0.8
     assert run.metrics["popularity"]["HR@10"] < 0.3
+    # Text lists stay inside one topic; popularity's mix topics, so they are more diverse.
+    assert 0.0 <= run.metrics["textknn"]["diversity@10"] < run.metrics["popularity"]["diversity@10"]
 
 
 def test_textknn_without_text_is_a_clear_error():
