@@ -174,8 +174,13 @@ def train(
             model = _new_recommender(recommender, vectors=vectors, runtime=runtime, on_epoch=on_epoch,
                                      checkpoints=store.models_dir.parent / CHECKPOINTS_DIR)
             if recommender in VALIDATED:
-                split = leave_last_out(item_events)
-                personal = model.fit(split.train, validation=split.test)
+                # Each user's last event is held out to stop early (and, for the blend, to
+                # choose weights); everything before it trains.
+                split = leave_last_out(item_events, min_events=2)
+                personal = model.fit(pl.concat([split.train, split.validation]), validation=split.test)
+                if recommender == "blend":
+                    # Weights are chosen; item-kNN, cheap to fit, then serves from every event.
+                    personal.members["itemknn"] = itemknn
             else:
                 personal = model.fit(item_events)
             seconds[recommender] = time.perf_counter() - mark

@@ -7,6 +7,7 @@ models are not comparable, so opening it for another encoder starts empty.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import uuid
@@ -153,6 +154,17 @@ class EmbeddingCache:
         """
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
+        # One writer at a time (the server's re-index and a `cartwise train` may both save):
+        # each save deletes the files of older generations, which must not be another
+        # writer's files that its meta.json is about to name.
+        with open(path / ".lock", "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                self._write(path)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _write(self, path: Path) -> None:
         token = uuid.uuid4().hex[:12]
         files = {"vectors": f"vectors-{token}.npy", "keys": f"keys-{token}.parquet"}
         np.save(path / files["vectors"], self._vectors, allow_pickle=False)

@@ -65,19 +65,19 @@ class _PopularityModel:
         return answers
 
 
-def _sequential(text: TextVectors | None) -> _HistoryModel:
+def _sequential(text: TextVectors | None, _exclude_seen: bool) -> _HistoryModel:
     from cartwise.recommend.sequential import SequentialRecommender
 
     return _HistoryModel(make=lambda: SequentialRecommender(item_text_vectors=text), uses_validation=True)
 
 
-def _twotower(text: TextVectors | None) -> _HistoryModel:
+def _twotower(text: TextVectors | None, _exclude_seen: bool) -> _HistoryModel:
     from cartwise.recommend.twotower import TwoTowerRecommender
 
     return _HistoryModel(make=lambda: TwoTowerRecommender(item_text_vectors=text), uses_validation=True)
 
 
-def _textknn(text: TextVectors | None) -> _HistoryModel:
+def _textknn(text: TextVectors | None, _exclude_seen: bool) -> _HistoryModel:
     from cartwise.recommend.textknn import TextKNN
 
     if text is None:
@@ -89,7 +89,7 @@ def _textknn(text: TextVectors | None) -> _HistoryModel:
     return _HistoryModel(make=lambda: TextKNN(item_text_vectors=text))
 
 
-def _blend(text: TextVectors | None) -> _HistoryModel:
+def _blend(text: TextVectors | None, exclude_seen: bool) -> _HistoryModel:
     from cartwise.recommend.blend import BlendRecommender
     from cartwise.recommend.sequential import SequentialRecommender
     from cartwise.recommend.textknn import TextKNN
@@ -98,18 +98,19 @@ def _blend(text: TextVectors | None) -> _HistoryModel:
         members: dict[str, Any] = {"itemknn": ItemKNN(), "sequential": SequentialRecommender(item_text_vectors=text)}
         if text is not None:
             members["textknn"] = TextKNN(item_text_vectors=text)
-        return BlendRecommender(members=members)
+        return BlendRecommender(members=members, exclude_seen=exclude_seen)
 
     return _HistoryModel(make=make, uses_validation=True)
 
 
-# Each factory gets the catalog's text vectors (or None); models that read text use them,
-# so a cold-items split shows what text buys for products without events.
-MODELS: dict[str, Callable[[TextVectors | None], Candidate]] = {
-    "popularity": lambda _text: _PopularityModel(),
-    "itemknn": lambda _text: _HistoryModel(make=ItemKNN),
-    "als": lambda _text: _HistoryModel(make=ALS),
-    "bpr": lambda _text: _HistoryModel(make=BPR),
+# Each factory gets the catalog's text vectors (or None) and whether answers leave the
+# history out; models that read text use them, so a cold-items split shows what text buys
+# for products without events, and the blend tunes its weights for the protocol measured.
+MODELS: dict[str, Callable[[TextVectors | None, bool], Candidate]] = {
+    "popularity": lambda _text, _seen: _PopularityModel(),
+    "itemknn": lambda _text, _seen: _HistoryModel(make=ItemKNN),
+    "als": lambda _text, _seen: _HistoryModel(make=ALS),
+    "bpr": lambda _text, _seen: _HistoryModel(make=BPR),
     "sequential": _sequential,
     "twotower": _twotower,
     "textknn": _textknn,
@@ -163,7 +164,7 @@ def evaluate_recommenders(
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         raise ValidationError(f"unknown models {unknown}", field="models", hint=f"choose from {sorted(MODELS)}")
-    candidates = {name: MODELS[name](item_text_vectors) for name in models}
+    candidates = {name: MODELS[name](item_text_vectors, exclude_seen) for name in models}
     data = make_split(events, split)
     test = data.test
     if max_users is not None and test.height > max_users:

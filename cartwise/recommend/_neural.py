@@ -281,6 +281,9 @@ class ItemTable(nn.Module):
             self.register_buffer("text", torch.zeros(n_items + 1, text_dim))
             self.text_proj = nn.Linear(text_dim, dim, bias=False)
         self._answer_table: torch.Tensor | None = None
+        # Bumped by every change of weights or catalog: a table computed across a change
+        # is not cached.
+        self._generation = 0
 
     def encode(
         self, items: torch.Tensor, types: torch.Tensor, times: torch.Tensor, table: torch.Tensor
@@ -299,7 +302,7 @@ class ItemTable(nn.Module):
         self.id_keep[1:] = torch.from_numpy(warm.astype(np.float32))
         if text is not None:
             self.text[torch.from_numpy(text_rows)] = torch.from_numpy(text)
-        self._answer_table = None
+        self._changed()
 
     def answer_table(self) -> torch.Tensor:
         """:meth:`item_table` for answering, computed once while weights and catalog stay
@@ -309,17 +312,25 @@ class ItemTable(nn.Module):
             return self.item_table()
         table = self._answer_table
         if table is None:
+            generation = self._generation
             with torch.no_grad():
-                table = self._answer_table = self.item_table()
+                table = self.item_table()
+            if generation == self._generation:
+                self._answer_table = table
         return table
 
-    def train(self, mode: bool = True) -> Self:
+    def _changed(self) -> None:
+        self._generation += 1
         self._answer_table = None
+
+    def train(self, mode: bool = True) -> Self:
+        self._changed()
         return super().train(mode)
 
     def load_state_dict(self, *args: Any, **kwargs: Any) -> Any:
-        self._answer_table = None
-        return super().load_state_dict(*args, **kwargs)
+        out = super().load_state_dict(*args, **kwargs)
+        self._changed()
+        return out
 
     def item_table(self, keep: torch.Tensor | None = None) -> torch.Tensor:
         table = self.item_id.weight * (self.id_keep if keep is None else keep)[:, None]
@@ -343,7 +354,7 @@ class ItemTable(nn.Module):
         self.item_id = nn.Embedding.from_pretrained(weight, freeze=False, padding_idx=0)
         self.id_keep = torch.cat([self.id_keep, torch.zeros(n)])
         self.text = torch.cat([self.text, text.to(self.text.dtype)])
-        self._answer_table = None  # last: an answer computed meanwhile must not stay cached
+        self._changed()  # last: a table computed meanwhile must not stay cached
 
 
 # training --------------------------------------------------------------------------------
@@ -520,7 +531,8 @@ def train_epochs(
         best_state, best_score, stale = saved["best_state"], float(saved["best_score"]), int(saved["stale"])
         model.best_epoch_ = int(saved["best_epoch"])
         model.history_ = [EpochLog(**json.loads(log)) for log in saved["history"]]
-        first = int(saved["epoch"]) + 1
+        # A run that had met its stopping rule when it was saved does not train further.
+        first = model.epochs + 1 if saved.get("finished") else int(saved["epoch"]) + 1
         started -= float(saved["seconds"])
 
     def out_of_time() -> bool:
@@ -560,8 +572,10 @@ def train_epochs(
         log = EpochLog(epoch, model.epochs, total / max(count, 1), score, time.perf_counter() - began,
                        model.best_epoch_)
         model.history_.append(log)
+        finished = stale >= model.patience or stopped or out_of_time() or epoch == model.epochs
         if checkpoint is not None:
             checkpoint.save({
+                "finished": finished,
                 "epoch": epoch, "network": network.state_dict(), "optimizer": optimizer.state_dict(),
                 "numpy_rng": json.dumps(rng.bit_generator.state), "torch_rng": torch.get_rng_state(),
                 "best_state": best_state, "best_score": best_score, "stale": stale,
@@ -570,7 +584,7 @@ def train_epochs(
             })
         if model.on_epoch is not None:
             model.on_epoch(log)
-        if stale >= model.patience or stopped or out_of_time():
+        if finished:
             break
     if checkpoint is not None:
         checkpoint.clear()

@@ -55,6 +55,8 @@ class BlendRecommender:
     grid: weights are multiples of ``1 / grid`` summing to 1.
     tuning_users: at most this many validation users are used to choose weights (sampled
     with `seed`).
+    exclude_seen: whether weights are chosen for answers that leave out the user's
+    history (the engine's default) or for answers that may repeat it.
     """
 
     def __init__(
@@ -66,6 +68,7 @@ class BlendRecommender:
         grid: int = 10,
         tuning_users: int = 5_000,
         seed: int = 0,
+        exclude_seen: bool = True,
     ) -> None:
         if not members:
             raise ValidationError("a blend needs at least one member recommender", field="members")
@@ -80,6 +83,7 @@ class BlendRecommender:
         self.grid = int(grid)
         self.tuning_users = int(tuning_users)
         self.seed = seed
+        self.exclude_seen = bool(exclude_seen)
         self.weights = None if weights is None else self._check_weights(weights)
 
     def _check_weights(self, weights: Mapping[str, float]) -> dict[str, float]:
@@ -93,7 +97,10 @@ class BlendRecommender:
         return clean
 
     def get_params(self) -> dict[str, Any]:
-        return {"depth": self.depth, "grid": self.grid, "tuning_users": self.tuning_users, "seed": self.seed}
+        return {
+            "depth": self.depth, "grid": self.grid, "tuning_users": self.tuning_users, "seed": self.seed,
+            "exclude_seen": self.exclude_seen,
+        }
 
     # fitting ---------------------------------------------------------------------------
 
@@ -107,7 +114,7 @@ class BlendRecommender:
                 model.fit(events)
         if self.weights is None:
             if validation is not None and not validation.is_empty():
-                self.tune(events, validation)
+                self.tune(events, validation, exclude_seen=self.exclude_seen)
             else:
                 self.weights_ = {name: 1.0 / len(self.members) for name in self.members}
                 self.tuning_ = {}
@@ -116,12 +123,14 @@ class BlendRecommender:
             self.tuning_ = {}
         return self
 
-    def tune(self, events: pl.DataFrame, validation: pl.DataFrame, *, exclude_seen: bool = True) -> Self:
+    def tune(self, events: pl.DataFrame, validation: pl.DataFrame, *, exclude_seen: bool | None = None) -> Self:
         """Choose weights maximising NDCG@10 of each validation user's item, ranked from
         their history in `events`, over already fitted members.
 
-        `exclude_seen` should match how the blend will be asked (the engine's default
-        leaves the user's history out)."""
+        `exclude_seen` (default: the blend's own setting) should match how the blend will
+        be asked (the engine's default leaves the user's history out)."""
+        if exclude_seen is None:
+            exclude_seen = self.exclude_seen
         require_columns(events, ("user_id", "item_id", "event_type", "ts"), "events")
         require_columns(validation, ("user_id", "item_id"), "validation")
         targets = validation.unique("user_id", keep="last", maintain_order=True)
@@ -135,7 +144,7 @@ class BlendRecommender:
         wanted = [str(targets["item_id"][i]) for i in keep]
         names = list(self.members)
         answers = self._member_answers(histories, self.depth, exclude_seen=exclude_seen)
-        scores, offsets, target_rows = _candidate_scores(answers, wanted)
+        scores, offsets, target_rows = _candidate_scores(answers, wanted, self.depth)
         results = []
         for combo in _simplex(len(names), self.grid):
             weights = np.asarray(combo, dtype=np.float64) / self.grid
@@ -203,7 +212,7 @@ class BlendRecommender:
             lead: dict[str, tuple[float, Scored]] = {}
             for name, lists in answers:
                 weight = self.weights_[name]
-                for item, share, scored in _rescaled(lists[user]):
+                for item, share, scored in _rescaled(lists[user], self.depth):
                     part = weight * share
                     fused[item] = fused.get(item, 0.0) + part
                     if item not in lead or part > lead[item][0]:
@@ -273,23 +282,26 @@ def histories_by_user(events: pl.DataFrame, users: Sequence[str]) -> list[list[I
     return [by_user.get(str(u), []) for u in users]
 
 
-def _rescaled(answer: Sequence[Scored]) -> list[tuple[str, float, Scored]]:
-    """(item, score rescaled to [0, 1] over this list, the member's answer)."""
+def _rescaled(answer: Sequence[Scored], depth: int) -> list[tuple[str, float, Scored]]:
+    """(item, share, the member's answer): the score rescaled to [0, 1] between the list's
+    first and its `depth`-th item; items below the `depth`-th get 0, so a longer list (a
+    larger k) never changes the shares of the first `depth`."""
     if not answer:
         return []
     values = np.asarray([s.score for s in answer], dtype=np.float64)
-    high, low = float(values.max()), float(values.min())
+    head = values[:depth]
+    high, low = float(head.max()), float(head.min())
     span = high - low
     if span <= 0 or not np.isfinite(span):
-        # No spread (one candidate, or ties): fall back to rank order.
-        shares = 1.0 - np.arange(len(answer)) / max(len(answer), 1)
+        # No spread (one candidate, or ties): fall back to rank order within the head.
+        shares = np.clip(1.0 - np.arange(len(answer)) / max(len(head), 1), 0.0, 1.0)
     else:
-        shares = (values - low) / span
+        shares = np.clip((values - low) / span, 0.0, 1.0)
     return [(s.item_id, float(v), s) for s, v in zip(answer, shares)]
 
 
 def _candidate_scores(
-    answers: list[tuple[str, list[list[Scored]]]], targets: Sequence[str]
+    answers: list[tuple[str, list[list[Scored]]]], targets: Sequence[str], depth: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per user, the union of members' candidates as rows of rescaled member scores.
 
@@ -301,7 +313,7 @@ def _candidate_scores(
         rows: dict[str, int] = {}
         cells: list[tuple[int, int, float]] = []
         for column, (_name, lists) in enumerate(answers):
-            for item, share, _ in _rescaled(lists[user]):
+            for item, share, _ in _rescaled(lists[user], depth):
                 row = rows.setdefault(item, len(rows))
                 cells.append((row, column, share))
         block = np.zeros((len(rows), len(answers)), dtype=np.float64)

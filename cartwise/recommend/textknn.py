@@ -36,6 +36,9 @@ from cartwise.vectors import VectorIndex
 
 FORMAT = 1
 _NAME = "textknn"
+# The model's own index (backend "exact") is searched exactly: an HNSW graph would be
+# rebuilt (seconds at 40k items) at every load and every new item; one user costs one
+# matrix-vector product over the catalog. `over` shares the engine's index instead.
 
 
 class TextKNN:
@@ -69,7 +72,7 @@ class TextKNN:
                 field="item_text_vectors",
                 hint="train with a text encoder (`cartwise train --encoder multilingual-e5-small-q4`)",
             )
-        self._state = (IdMap(ids), VectorIndex().add(ids, matrix))
+        self._state = (IdMap(ids), VectorIndex(backend="exact").add(ids, matrix))
         return self
 
     @classmethod
@@ -112,7 +115,7 @@ class TextKNN:
         added = [ids[i] for i in fresh]
         every = [*item_ids.ids, *added]
         # One new state swapped in whole: a concurrent recommend sees before or after.
-        self._state = (IdMap(every), VectorIndex().add(every, np.concatenate([self.matrix_, matrix[fresh]])))
+        self._state = (IdMap(every), VectorIndex(backend="exact").add(every, np.concatenate([self.matrix_, matrix[fresh]])))
         return added
 
     def recommend(
@@ -180,7 +183,7 @@ class TextKNN:
         meta, arrays = read_model(directory, _NAME, FORMAT)
         model = cls(history=int(meta["history"]), recency_decay=float(meta["recency_decay"]))
         ids = [str(i) for i in arrays["item_ids"]]
-        model._state = (IdMap(ids), VectorIndex().add(ids, np.asarray(arrays["matrix"], dtype=np.float32)))
+        model._state = (IdMap(ids), VectorIndex(backend="exact").add(ids, np.asarray(arrays["matrix"], dtype=np.float32)))
         return model
 
     def _check_fitted(self) -> None:

@@ -234,8 +234,9 @@ class TwoTowerRecommender:
             self._table = table
             self._matrix = self.network_.item_vectors(table)
         self.item_matrix_ = self._matrix.numpy()
-        # Answers come from the vector index: exact up to 20,000 items, HNSW above.
-        self._index = VectorIndex().add(self.item_ids_.ids, self.item_matrix_)
+        # Answers come from a vector index searched exactly: an HNSW graph would have to be
+        # rebuilt (seconds at 40k items) at every load and every item added by text.
+        self._index = VectorIndex(backend="exact").add(self.item_ids_.ids, self.item_matrix_)
 
     def user_vectors(self, histories: Sequence[History]) -> NDArray[np.float32]:
         """User-tower output (unit rows) of each history; zeros where no item is known."""
@@ -264,8 +265,7 @@ class TwoTowerRecommender:
         exclude_seen: bool = True,
     ) -> list[list[Scored]]:
         """The `k` items of the whole catalog nearest each history's user vector, found
-        through the catalog's :class:`~cartwise.vectors.VectorIndex` (exact search up to
-        20,000 items, HNSW above).
+        through a :class:`~cartwise.vectors.VectorIndex` of the item tower (exact search).
         `exclude` is one collection for every user or one per history. Histories with no
         known item get [] (the engine falls back to popularity).
 

@@ -109,3 +109,13 @@ def test_fixed_weights_and_bad_arguments():
         BlendRecommender(members=_members(text), weights={"itemknn": 1.0})
     with pytest.raises(ValidationError, match="non-negative"):
         BlendRecommender(members=_members(text), weights={"itemknn": -1.0, "textknn": 2.0})
+
+
+def test_the_first_answers_do_not_depend_on_how_many_are_asked_for():
+    events, text = two_kinds_of_users()
+    split = leave_last_out(events)
+    blend = BlendRecommender(members=_members(text), depth=20).fit(split.train, validation=split.validation)
+    histories = histories_by_user(split.train, split.test["user_id"].to_list())
+    short = blend.recommend(histories, k=10)
+    long = blend.recommend(histories, k=150)
+    assert [[s.item_id for s in a] for a in short] == [[s.item_id for s in a[:10]] for a in long]

@@ -194,3 +194,40 @@ def test_an_interrupted_fit_resumes_from_its_checkpoint_and_ends_as_an_uninterru
     histories = [walk(s, 4) for s in range(5)]
     np.testing.assert_allclose(resumed.score_full(histories), whole.score_full(histories), rtol=1e-5, atol=1e-6)
     assert not (checkpoints / "checkpoint.pt").exists()
+
+
+def test_a_fit_interrupted_after_its_last_epoch_does_not_train_on_when_resumed(tmp_path) -> None:
+    events = planted_events(n_users=120)
+    params = {**TINY, "epochs": 3, "seed": 3}
+    whole = SequentialRecommender(**params).fit(events)
+
+    def crash_at_the_end(log) -> None:
+        if log.epoch == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        SequentialRecommender(**params, on_epoch=crash_at_the_end, checkpoint_dir=tmp_path).fit(events)
+    seen = []
+    resumed = SequentialRecommender(**params, on_epoch=seen.append, checkpoint_dir=tmp_path).fit(events)
+    assert seen == [] and [h.epoch for h in resumed.history_] == [1, 2, 3]
+    histories = [walk(s, 4) for s in range(5)]
+    np.testing.assert_allclose(resumed.score_full(histories), whole.score_full(histories), rtol=1e-5, atol=1e-6)
+
+
+def test_an_item_table_computed_across_a_catalog_change_is_not_kept(model: SequentialRecommender) -> None:
+    network = model.network_
+    network._changed()
+    original = network.item_table
+
+    def table_while_the_catalog_changes(keep=None):
+        table = original(keep)
+        network._changed()  # e.g. items added by text from the re-index thread meanwhile
+        return table
+
+    network.item_table = table_while_the_catalog_changes
+    try:
+        network.answer_table()
+    finally:
+        del network.item_table
+    assert network._answer_table is None
+    assert network.answer_table() is network.answer_table()  # cached once nothing changes
