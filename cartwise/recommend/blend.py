@@ -40,8 +40,9 @@ FORMAT = 1
 _NAME = "blend"
 # Each user's newest events that members read, as the engine passes them.
 HISTORY_LENGTH = 50
-# Validation NDCG@10 differences below this are treated as ties when choosing weights.
-TIE = 1e-4
+# Validation NDCG@10 differences below this are rounding noise (member scores computed in
+# another order differ by ~1e-7), treated as ties when choosing weights.
+TIE = 1e-9
 
 
 class BlendRecommender:
@@ -66,7 +67,7 @@ class BlendRecommender:
         weights: Mapping[str, float] | None = None,
         depth: int = 100,
         grid: int = 10,
-        tuning_users: int = 5_000,
+        tuning_users: int = 20_000,
         seed: int = 0,
         exclude_seen: bool = True,
     ) -> None:
@@ -150,8 +151,8 @@ class BlendRecommender:
             weights = np.asarray(combo, dtype=np.float64) / self.grid
             results.append((_ndcg10(scores @ weights, offsets, target_rows), combo))
         top = max(value for value, _ in results)
-        # Settings within TIE of the best are equally good on this sample; the most even
-        # of them is kept, so rounding noise in member scores cannot swing the weights.
+        # Settings within TIE of the best are equal up to rounding; the most even of them
+        # is kept, so float noise in member scores cannot swing the weights.
         best = min(
             ((value, combo) for value, combo in results if value >= top - TIE),
             key=lambda pair: sum(c * c for c in pair[1]),
