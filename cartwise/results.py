@@ -117,3 +117,8 @@ class TrainReport(BaseModel):
     ratings: RatingModelReport | None = Field(
         default=None, description="the rating predictor, when the store held enough rating events"
     )
+    validation: dict[str, Any] = Field(
+        default_factory=dict,
+        description="what held-out events said of the recommender: best epoch and validation NDCG@10 of a "
+        "neural model, the weights a blend chose",
+    )

@@ -205,6 +205,7 @@ def train(
             "encoder": text_encoder.name if text_encoder is not None else None,
             "items_encoded": encoded,
             "items_sharing_an_encoded_text": reused,
+            "validation": _validation_summary(personal),
             "ratings": rating_report.model_dump() if rating_report is not None else None,
         }
         registry.save(
@@ -236,7 +237,29 @@ def train(
         catalog_version=catalog_version,
         events_version=events_version,
         ratings=rating_report,
+        validation=manifest.get("validation", {}),
     )
+
+
+def _validation_summary(model: object) -> dict[str, Any]:
+    """Best epoch and validation NDCG@10 of neural models (the blend's sequential member
+    too) and the weights a blend chose, for the report and the manifest."""
+    out: dict[str, Any] = {}
+    if getattr(model, "best_validation_ndcg10_", None) is not None:
+        out["best_epoch"] = int(model.best_epoch_)  # type: ignore[attr-defined]
+        out["epochs_run"] = len(model.history_)  # type: ignore[attr-defined]
+        out["validation_ndcg10"] = round(float(model.best_validation_ndcg10_), 6)  # type: ignore[attr-defined]
+    if isinstance(getattr(model, "weights_", None), dict):
+        out["weights"] = dict(model.weights_)  # type: ignore[attr-defined]
+        tuning = getattr(model, "tuning_", {}) or {}
+        if "validation_ndcg10" in tuning:
+            out["validation_ndcg10"] = tuning["validation_ndcg10"]
+            out["member_validation_ndcg10"] = tuning.get("member_validation_ndcg10", {})
+        for name, member in getattr(model, "members", {}).items():
+            inner = _validation_summary(member)
+            if inner:
+                out[name] = inner
+    return out
 
 
 def _fit_ratings(events: pl.DataFrame, *, seed: int | None = None) -> tuple[RatingPredictor, RatingModelReport] | None:

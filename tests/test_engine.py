@@ -176,6 +176,9 @@ def test_blend_is_trained_saved_served_and_takes_new_items(engine):
                         "timestamp": 1_700_100_000 + u} for u in range(20)])
     report = engine.train(recommender="blend")
     assert report.recommender == "blend"
+    assert set(report.validation["weights"]) == {"itemknn", "sequential", "textknn"}
+    assert report.validation["sequential"]["best_epoch"] >= 1
+    assert engine.model_info()["validation"] == report.validation
     reader = Engine.open(engine.store.path)
     blend = reader._current()[0].recommender
     assert set(blend.members) == {"itemknn", "sequential", "textknn"}

@@ -263,6 +263,16 @@ def train(
             else "not validated: too few repeat raters"
         )
         table.add_row("rating model", f"trained on {fitted.ratings:,} ratings; {quality}")
+    checked = report.validation
+    if "weights" in checked:
+        weights = ", ".join(f"{name} {weight:.1f}" for name, weight in checked["weights"].items())
+        members = ", ".join(f"{n} {v:.4f}" for n, v in checked.get("member_validation_ndcg10", {}).items())
+        table.add_row("blend weights", f"{weights} (validation NDCG@10 {checked.get('validation_ndcg10', 0):.4f}; "
+                      f"members alone: {members})")
+    for source in (checked, *(v for v in checked.values() if isinstance(v, dict) and "best_epoch" in v)):
+        if "best_epoch" in source:
+            table.add_row("early stopping", f"best epoch {source['best_epoch']} of {source['epochs_run']}, "
+                          f"validation NDCG@10 {source['validation_ndcg10']:.4f} (every item ranked)")
     for step, seconds in report.seconds.items():
         table.add_row(f"time: {step}", f"{seconds:.2f} s")
     console.print(table)
