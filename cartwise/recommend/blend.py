@@ -43,6 +43,8 @@ HISTORY_LENGTH = 50
 # Validation NDCG@10 differences below this are rounding noise (member scores computed in
 # another order differ by ~1e-7), treated as ties when choosing weights.
 TIE = 1e-9
+# Users whose member answers are held at once while tuning.
+TUNING_CHUNK = 2_000
 
 
 class BlendRecommender:
@@ -144,12 +146,26 @@ class BlendRecommender:
         histories = [histories[i] for i in keep]
         wanted = [str(targets["item_id"][i]) for i in keep]
         names = list(self.members)
-        answers = self._member_answers(histories, self.depth, exclude_seen=exclude_seen)
-        scores, offsets, target_rows = _candidate_scores(answers, wanted, self.depth)
+        # In chunks of users: members' answers for 20,000 users at once would hold
+        # millions of Scored objects.
+        blocks, offsets, target_rows = [], [np.zeros(1, dtype=np.int64)], []
+        for start in range(0, len(histories), TUNING_CHUNK):
+            answers = self._member_answers(
+                histories[start : start + TUNING_CHUNK], self.depth, exclude_seen=exclude_seen
+            )
+            block, block_offsets, block_targets = _candidate_scores(
+                answers, wanted[start : start + TUNING_CHUNK], self.depth
+            )
+            base = int(offsets[-1][-1])
+            blocks.append(block)
+            offsets.append(block_offsets[1:] + base)
+            target_rows.append(np.where(block_targets >= 0, block_targets + base, -1))
+        scores = np.concatenate(blocks)
+        offsets_all, targets_all = np.concatenate(offsets), np.concatenate(target_rows)
         results = []
         for combo in _simplex(len(names), self.grid):
             weights = np.asarray(combo, dtype=np.float64) / self.grid
-            results.append((_ndcg10(scores @ weights, offsets, target_rows), combo))
+            results.append((_ndcg10(scores @ weights, offsets_all, targets_all), combo))
         top = max(value for value, _ in results)
         # Settings within TIE of the best are equal up to rounding; the most even of them
         # is kept, so float noise in member scores cannot swing the weights.
@@ -159,7 +175,7 @@ class BlendRecommender:
         )
         self.weights_ = {name: c / self.grid for name, c in zip(names, best[1])}
         single = {
-            name: _ndcg10(scores[:, j], offsets, target_rows) for j, name in enumerate(names)
+            name: _ndcg10(scores[:, j], offsets_all, targets_all) for j, name in enumerate(names)
         }
         self.tuning_ = {
             "users": len(histories),

@@ -119,3 +119,14 @@ def test_the_first_answers_do_not_depend_on_how_many_are_asked_for():
     short = blend.recommend(histories, k=10)
     long = blend.recommend(histories, k=150)
     assert [[s.item_id for s in a] for a in short] == [[s.item_id for s in a[:10]] for a in long]
+
+
+def test_tuning_in_chunks_of_users_chooses_the_same(monkeypatch):
+    import cartwise.recommend.blend as blend_module
+
+    events, text = two_kinds_of_users()
+    split = leave_last_out(events)
+    whole = BlendRecommender(members=_members(text)).fit(split.train, validation=split.validation)
+    monkeypatch.setattr(blend_module, "TUNING_CHUNK", 7)
+    chunked = BlendRecommender(members=_members(text)).fit(split.train, validation=split.validation)
+    assert chunked.weights_ == whole.weights_ and chunked.tuning_ == whole.tuning_
