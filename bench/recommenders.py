@@ -870,7 +870,10 @@ def run_cold(data: Dataset, args: argparse.Namespace, console: Console) -> dict[
     picked = sorted(rng.choice(len(users), size=min(args.latency_users, len(users)), replace=False).tolist())
     ctx = Context(split, data.items, histories, targets, [users[i] for i in picked], [histories[i] for i in picked],
                   vectors, args, console, primary=data.primary)
+    # The blend chooses its weights on the validation rows of this split (their items are
+    # new too), never on the test rows.
     names = [m for m in ("popularity", "itemknn", "sequential", "twotower") if m in args.models] + ["textsim"]
+    names += ["blend"] if "blend" in args.models else []
     rows = {name: run_model(name, ctx) for name in names}
     print_tables(f"{data.name}, cold items", rows, {}, "all items", console)
     total = time.perf_counter() - started
