@@ -135,7 +135,9 @@ class TextKNN:
         answers: list[list[Scored]] = []
         for number, events in enumerate(histories):
             rows, weights = [], []
-            for position, event in enumerate(list(events)[: self.history]):
+            # Newest first by timestamp, whatever order the caller passed.
+            recent = sorted(events, key=lambda e: e.ts, reverse=True)[: self.history]
+            for position, event in enumerate(recent):
                 row = item_ids.get(event.item_id)
                 if row is not None:
                     rows.append(row)

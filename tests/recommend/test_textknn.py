@@ -81,3 +81,11 @@ def test_answers_from_a_shared_vector_index():
     own = TextKNN(item_text_vectors=vectors).fit()
     h = [history("shoe-3", "tea-0")]
     assert [s.item_id for s in shared.recommend(h, k=8)[0]] == [s.item_id for s in own.recommend(h, k=8)[0]]
+
+
+def test_the_profile_follows_timestamps_not_the_order_passed():
+    model = TextKNN(item_text_vectors=_vectors(), history=1).fit()
+    newest_first = history("shoe-0", "tea-0")  # shoe-0 is the newest event
+    oldest_first = list(reversed(newest_first))
+    for events in (newest_first, oldest_first):
+        assert model.recommend([events], k=1)[0][0].item_id.startswith("shoe-")
