@@ -698,6 +698,10 @@ def _add_new_items(recommender: object, vectors: VectorIndex) -> None:
         for member in members.values():
             _add_new_items(member, vectors)
         return
+    if isinstance(recommender, TextKNN):
+        if len(vectors):
+            recommender.attach(vectors)  # edited texts count too, not only new items
+        return
     add_items = getattr(recommender, "add_items", None)
     known = getattr(recommender, "item_ids_", None)
     if add_items is None or known is None:

@@ -194,6 +194,25 @@ def test_blend_is_trained_saved_served_and_takes_new_items(engine):
         engine.search("mug")
 
 
+def test_textknn_follows_new_and_edited_item_texts_without_retraining(engine):
+    engine.train(recommender="textknn")
+    before = engine._models.recommender.matrix_[engine._models.recommender.item_ids_.get("teapot")].copy()
+    engine.upsert_items([
+        {"item_id": "mug-green", "title": "Green ceramic mug", "category": "Home > Kitchen > Mugs", "price": 8.5},
+        {"item_id": "teapot", "title": "Cast iron kettle for the stove", "category": "Home > Kitchen"},
+    ])
+    deadline = time.monotonic() + 60
+    while "mug-green" not in engine._models.recommender.item_ids_:
+        assert time.monotonic() < deadline, "the new item never reached TextKNN"
+        time.sleep(0.2)
+        engine._checked_at = 0.0
+        engine.search("mug")
+    model = engine._models.recommender
+    after = model.matrix_[model.item_ids_.get("teapot")]
+    assert float(before @ after) < 0.99  # the edited text's vector, not the trained one
+    assert engine.recommend("mug-0", k=5).items
+
+
 def test_a_training_stopped_mid_way_leaves_the_live_model_and_resumes_from_its_checkpoint(engine):
     engine.add_events([{"user_id": f"mug-{u}", "item_id": "mug-red", "event_type": "view",
                         "timestamp": 1_700_100_000 + u} for u in range(20)])

@@ -84,6 +84,16 @@ class TextKNN:
         model._state = (IdMap([str(i) for i in index.ids.tolist()]), index)
         return model
 
+    def attach(self, index: VectorIndex) -> None:
+        """Answer from `index` from now on (shared, not copied): the engine hands over its
+        search index after each re-index, so edited texts and new items count at once."""
+        self._check_fitted()
+        if index.dim != self._state[1].dim:
+            raise ValidationError(
+                f"the index holds {index.dim}-d vectors, the model {self._state[1].dim}-d", field="index"
+            )
+        self._state = (IdMap([str(i) for i in index.ids.tolist()]), index)
+
     def _check_params(self) -> None:
         check_positive("history", self.history)
         if not 0 < self.recency_decay <= 1:
