@@ -10,6 +10,19 @@ def ids(response):
     return [item.item_id for item in response.items]
 
 
+def wait_for_reindex(engine, done, what: str, seconds: float = 60) -> None:
+    """Nudge the engine to pick up catalog changes until `done()` holds (the background
+    re-index embeds new items), failing with `what` after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        engine._checked_at = 0.0
+        engine.search("mug")
+        if done():
+            return
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)
+
+
 def test_answers_before_training_say_how_to_fix(tmp_path):
     engine = Engine.open(tmp_path)
     with pytest.raises(NotTrained, match="train"):
@@ -161,12 +174,7 @@ def test_text_aware_recommender_scores_items_added_after_training(engine):
     engine.train(recommender="twotower")
     engine.upsert_items([{"item_id": "mug-green", "title": "Green ceramic mug", "category": "Home > Kitchen > Mugs",
                           "brand": "Acme", "price": 8.5}])
-    deadline = time.monotonic() + 60
-    while "mug-green" not in engine._models.recommender.item_ids_:
-        assert time.monotonic() < deadline, "the new item never reached the recommender"
-        time.sleep(0.2)
-        engine._checked_at = 0.0
-        engine.search("mug")
+    wait_for_reindex(engine, lambda: "mug-green" in engine._models.recommender.item_ids_, "the new item never reached the recommender")
     answer = engine.recommend("mug-0", k=9, exclude_seen=False)
     assert "mug-green" in [item.item_id for item in answer.items]
 
@@ -186,12 +194,7 @@ def test_blend_is_trained_saved_served_and_takes_new_items(engine):
     assert reader.recommend("tea-3", k=3).items
     engine.upsert_items([{"item_id": "mug-green", "title": "Green ceramic mug", "category": "Home > Kitchen > Mugs",
                           "brand": "Acme", "price": 8.5}])
-    deadline = time.monotonic() + 60
-    while "mug-green" not in engine._models.recommender.members["textknn"].item_ids_:
-        assert time.monotonic() < deadline, "the new item never reached the blend's text member"
-        time.sleep(0.2)
-        engine._checked_at = 0.0
-        engine.search("mug")
+    wait_for_reindex(engine, lambda: "mug-green" in engine._models.recommender.members["textknn"].item_ids_, "the new item never reached the blend's text member")
 
 
 def test_textknn_follows_new_and_edited_item_texts_without_retraining(engine):
@@ -201,12 +204,7 @@ def test_textknn_follows_new_and_edited_item_texts_without_retraining(engine):
         {"item_id": "mug-green", "title": "Green ceramic mug", "category": "Home > Kitchen > Mugs", "price": 8.5},
         {"item_id": "teapot", "title": "Cast iron kettle for the stove", "category": "Home > Kitchen"},
     ])
-    deadline = time.monotonic() + 60
-    while "mug-green" not in engine._models.recommender.item_ids_:
-        assert time.monotonic() < deadline, "the new item never reached TextKNN"
-        time.sleep(0.2)
-        engine._checked_at = 0.0
-        engine.search("mug")
+    wait_for_reindex(engine, lambda: "mug-green" in engine._models.recommender.item_ids_, "the new item never reached TextKNN")
     model = engine._models.recommender
     after = model.matrix_[model.item_ids_.get("teapot")]
     assert float(before @ after) < 0.99  # the edited text's vector, not the trained one
@@ -238,14 +236,8 @@ def test_users_of_items_without_neighbours_get_items_described_alike(engine):
     # The green mug is new: no co-occurrence yet, so item-kNN has nothing; text does.
     engine.upsert_items([{"item_id": "mug-green", "title": "Green ceramic mug", "category": "Home > Kitchen > Mugs",
                           "brand": "Acme", "price": 8.5}])
-    deadline = time.monotonic() + 60
-    while True:
-        engine._checked_at = 0.0
-        engine.search("mug")
-        if engine._vectors is not None and "mug-green" in engine._vectors:
-            break
-        assert time.monotonic() < deadline, "the new item was never embedded"
-        time.sleep(0.2)
+    wait_for_reindex(engine, lambda: engine._vectors is not None and "mug-green" in engine._vectors,
+                     "the new item was never embedded")
     engine.add_events([{"user_id": "newbie", "item_id": "mug-green", "event_type": "view",
                         "timestamp": 1_700_200_000}])
     answer = engine.recommend("newbie", k=3)
