@@ -176,7 +176,15 @@ def train(
             if recommender in VALIDATED:
                 # Each user's last event is held out to stop early (and, for the blend, to
                 # choose weights); everything before it trains.
-                split = leave_last_out(item_events, min_events=2)
+                try:
+                    split = leave_last_out(item_events, min_events=2)
+                except ValidationError as exc:
+                    raise ValidationError(
+                        f"the {recommender} recommender holds out each shopper's last event to stop "
+                        f"training early, but no shopper has 2 or more events yet",
+                        field="recommender",
+                        hint="ingest more events, or train the default item-kNN (`cartwise train`)",
+                    ) from exc
                 personal = model.fit(pl.concat([split.train, split.validation]), validation=split.test)
                 if recommender == "blend":
                     # Weights are chosen; item-kNN, cheap to fit, then serves from every event.

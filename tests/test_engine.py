@@ -152,6 +152,18 @@ def test_other_recommenders_are_trained_saved_and_served(engine, name):
     assert result.items and result.strategy in ("personalised", "mixed")
 
 
+def test_a_validated_recommender_on_one_event_per_shopper_says_what_to_do(tmp_path):
+    from tests.conftest import CATALOG
+
+    engine = Engine.open(tmp_path / "store")
+    engine.upsert_items(CATALOG)
+    engine.add_events([{"user_id": f"u{i}", "item_id": CATALOG[i % len(CATALOG)]["item_id"], "event_type": "view",
+                        "timestamp": 1_700_000_000 + i} for i in range(10)])
+    with pytest.raises(ValidationError, match="no shopper has 2 or more events") as error:
+        engine.train(recommender="blend", encoder=None)
+    assert "cartwise train" in (error.value.hint or "")
+
+
 def test_unknown_recommender_is_a_validation_error(engine):
     with pytest.raises(ValidationError, match="unknown recommender"):
         engine.train(recommender="magic")
