@@ -37,6 +37,7 @@ from cartwise.ingest import (
     ingest_items,
 )
 from cartwise.recommend import Interaction, Scored
+from cartwise.recommend.base import follow_catalog
 from cartwise.recommend.textknn import TextKNN
 from cartwise.registry import ModelRegistry, ModelSet
 from cartwise.results import (
@@ -681,37 +682,13 @@ class Engine:
                     self._install(index, vectors)
                     self._lexical_version = catalog_version
                     if vectors is not None and self._models is not None:
-                        _add_new_items(self._models.recommender, vectors)
+                        follow_catalog(self._models.recommender, vectors)
             except Exception:  # noqa: BLE001 - a background thread: log it, keep serving the old indexes
                 _log.exception("background re-index failed; the previous indexes keep answering")
             finally:
                 self._rebuilding = False
 
         threading.Thread(target=work, name="cartwise-reindex", daemon=True).start()
-
-
-def _add_new_items(recommender: object, vectors: VectorIndex) -> None:
-    """Let a text-aware recommender (sequential, two-tower, TextKNN) score catalog items that
-    are newer than its training, from their text vectors, without retraining."""
-    members = getattr(recommender, "members", None)
-    if isinstance(members, dict):  # a blend: each member takes what it can
-        for member in members.values():
-            _add_new_items(member, vectors)
-        return
-    if isinstance(recommender, TextKNN):
-        if len(vectors):
-            recommender.attach(vectors)  # edited texts count too, not only new items
-        return
-    add_items = getattr(recommender, "add_items", None)
-    known = getattr(recommender, "item_ids_", None)
-    if add_items is None or known is None:
-        return
-    fresh = np.asarray([i for i, item in enumerate(vectors.ids.tolist()) if item not in known], dtype=np.int64)
-    if fresh.size:
-        try:
-            add_items((vectors.ids[fresh].tolist(), vectors.vectors_at(fresh)))
-        except ValidationError:
-            return  # the model was trained without text vectors: it cannot take items by text
 
 
 def _blend_similar(together: dict[str, float], alike: dict[str, float]) -> list[tuple[str, float]]:

@@ -12,7 +12,7 @@ import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import polars as pl
@@ -20,6 +20,9 @@ from numpy.typing import NDArray
 
 from cartwise.errors import NotTrained, ValidationError
 from cartwise.events.event import EVENT_WEIGHTS
+
+if TYPE_CHECKING:
+    from cartwise.vectors import VectorIndex
 
 DAY_MS = 24 * 3600 * 1000
 # Above this many ids a lookup goes through polars instead of a Python dict.
@@ -323,3 +326,30 @@ def _text_matrix(
         raise ValidationError("item_text_vectors contain NaN or infinite values", field="item_text_vectors")
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return ids, matrix / np.where(norms == 0, 1.0, norms)
+
+
+def follow_catalog(model: object, index: VectorIndex) -> None:
+    """Bring a trained model up to date with the catalog's text vectors in `index` (the
+    engine's search index after a re-index), without retraining.
+
+    Models that answer from a vector index (TextKNN, the blend for its members) attach to
+    it, so new and edited texts count; models with their own item table (sequential,
+    two-tower) add the items they do not know yet; models that read no text are left as
+    they are, as are text-aware models trained without text vectors.
+    """
+    if not len(index):
+        return
+    attach = getattr(model, "attach", None)
+    if attach is not None:
+        attach(index)
+        return
+    add_items = getattr(model, "add_items", None)
+    known = getattr(model, "item_ids_", None)
+    if add_items is None or known is None:
+        return
+    fresh = np.asarray([i for i, item in enumerate(index.ids.tolist()) if item not in known], dtype=np.int64)
+    if fresh.size:
+        try:
+            add_items((index.ids[fresh].tolist(), index.vectors_at(fresh)))
+        except ValidationError:
+            return  # trained without text vectors: it cannot take items by text

@@ -26,15 +26,16 @@ from cartwise.recommend.base import (
     History,
     Interaction,
     Scored,
-    TextVectors,
     check_exclude,
     check_k,
     check_positive,
+    follow_catalog,
     not_trained,
     read_model,
     require_columns,
     write_model,
 )
+from cartwise.vectors import VectorIndex
 
 FORMAT = 1
 _NAME = "blend"
@@ -243,18 +244,12 @@ class BlendRecommender:
             )
         return out
 
-    def add_items(self, item_text_vectors: TextVectors) -> list[str]:
-        """Pass new catalog items to the members that score items by text."""
-        added: set[str] = set()
+    def attach(self, index: VectorIndex) -> None:
+        """Bring every member up to date with the catalog's text vectors in `index`
+        (:func:`~cartwise.recommend.base.follow_catalog`): new items reach the text-aware
+        members, and TextKNN answers from the index itself."""
         for model in self.members.values():
-            add = getattr(model, "add_items", None)
-            if add is None:
-                continue
-            try:
-                added.update(add(item_text_vectors))
-            except ValidationError:
-                continue  # that member was trained without text
-        return sorted(added)
+            follow_catalog(model, index)
 
     # persistence -------------------------------------------------------------------------
 
