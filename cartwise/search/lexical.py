@@ -299,17 +299,22 @@ class LexicalIndex:
         mask = np.zeros(self.item_ids_.size, dtype=bool)
         if self.retriever_ is None:
             return mask
-        vocab = self.retriever_.vocab_dict
-        indptr, postings = self.retriever_.scores["indptr"], self.retriever_.scores["indices"]
         tokens = [token for token, _ in self.tokenizer_.analyze(word) if token]
-        if not tokens or any(token not in vocab for token in tokens):
+        if not tokens or any(token not in self.retriever_.vocab_dict for token in tokens):
             return mask
         mask[:] = True
         for token in tokens:
             has = np.zeros(self.item_ids_.size, dtype=bool)
-            has[postings[indptr[vocab[token]] : indptr[vocab[token] + 1]]] = True
+            has[self._posting(token)] = True
             mask &= has
         return mask
+
+    def _posting(self, token: str) -> np.ndarray:
+        """Rows of the items whose indexed text holds `token` (a token in the vocabulary)."""
+        assert self.retriever_ is not None
+        token_id = self.retriever_.vocab_dict[token]
+        indptr = self.retriever_.scores["indptr"]
+        return self.retriever_.scores["indices"][indptr[token_id] : indptr[token_id + 1]]
 
     def code_matches(self, query: str, rows: np.ndarray) -> np.ndarray:
         """How well the product codes in `query` match each row's codes (0 to 1; see
@@ -350,15 +355,10 @@ class LexicalIndex:
         """For each row, the query words (as typed) whose tokens it contains, read from
         the index's postings. Words inside a longer matched word are left out, so
         "wh-1000xm4" is not also explained as "wh", nor 连衣裙 as 连衣."""
-        assert self.retriever_ is not None
-        vocab = self.retriever_.vocab_dict
-        indptr = self.retriever_.scores["indptr"]
-        postings = self.retriever_.scores["indices"]
         present = np.zeros((len(tokens), rows.size), dtype=bool)
         has_token = np.zeros(self.item_ids_.size, dtype=bool)
         for i, token in enumerate(tokens):
-            token_id = vocab[token]
-            posting = postings[indptr[token_id] : indptr[token_id + 1]]
+            posting = self._posting(token)
             has_token[posting] = True
             present[i] = has_token[rows]
             has_token[posting] = False
