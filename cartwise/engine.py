@@ -37,7 +37,7 @@ from cartwise.ingest import (
     ingest_items,
 )
 from cartwise.recommend import Interaction, Scored
-from cartwise.recommend.base import follow_catalog
+from cartwise.recommend.base import HISTORY_LENGTH, follow_catalog
 from cartwise.recommend.textknn import TextKNN
 from cartwise.registry import ModelRegistry, ModelSet
 from cartwise.results import (
@@ -72,7 +72,6 @@ _BECAUSE = {
 MAX_K = 1000
 MAX_RATED_ITEMS = 1000
 MAX_QUERY_LENGTH = 1000
-HISTORY_LENGTH = 50
 # How often a request may look for a new model version or catalog change (seconds).
 REFRESH_INTERVAL = 1.0
 AUTOCOMPLETE_REFRESH_S = 600

@@ -17,9 +17,12 @@ from cartwise.evaluate.runs import RunRecord, fingerprint
 from cartwise.evaluate.significance import compare
 from cartwise.evaluate.splits import Split, cold_items, leave_last_out, time_split
 from cartwise.recommend import ALS, BPR, Interaction, ItemKNN, Popularity, Scored
-from cartwise.recommend.base import TextVectors, text_input
-
-HISTORY_LENGTH = 50
+from cartwise.recommend.base import (
+    HISTORY_LENGTH,
+    TextVectors,
+    histories_by_user,
+    text_input,
+)
 
 
 class Candidate(Protocol):
@@ -131,13 +134,7 @@ def make_split(events: pl.DataFrame, name: str) -> Split:
 def histories_for(split: Split, users: Sequence[str], *, with_validation: bool = True) -> list[list[Interaction]]:
     """Each user's training (and validation) events, newest first, as the engine reads them."""
     frames = [split.train, split.validation] if with_validation else [split.train]
-    known = pl.concat([f.select("user_id", "item_id", "event_type", "ts") for f in frames])
-    known = known.filter(pl.col("user_id").is_in(list(users))).sort(["user_id", "ts"], descending=[False, True])
-    by_user: dict[str, list[Interaction]] = {}
-    for (user,), group in known.group_by("user_id", maintain_order=True):
-        rows = group.head(HISTORY_LENGTH).select("item_id", "event_type", "ts").iter_rows()
-        by_user[str(user)] = [Interaction(item_id=i, event_type=t, ts=ts) for i, t, ts in rows]
-    return [by_user.get(u, []) for u in users]
+    return histories_by_user(pl.concat([f.select("user_id", "item_id", "event_type", "ts") for f in frames]), users)
 
 
 def evaluate_recommenders(

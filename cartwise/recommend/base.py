@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from cartwise.vectors import VectorIndex
 
 DAY_MS = 24 * 3600 * 1000
+# A user's newest events that recommenders read at answer time.
+HISTORY_LENGTH = 50
 # Above this many ids a lookup goes through polars instead of a Python dict.
 _VECTOR_LOOKUP = 2_000
 _FIXED_POINT = float(2**20)
@@ -353,3 +355,16 @@ def follow_catalog(model: object, index: VectorIndex) -> None:
             add_items((index.ids[fresh].tolist(), index.vectors_at(fresh)))
         except ValidationError:
             return  # trained without text vectors: it cannot take items by text
+
+
+def histories_by_user(events: pl.DataFrame, users: Sequence[str]) -> list[list[Interaction]]:
+    """Each user's newest :data:`HISTORY_LENGTH` events in `events`, newest first, as the
+    engine reads them from the store (empty if none)."""
+    wanted = events.filter(pl.col("user_id").is_in(list(users))).sort(
+        ["user_id", "ts"], descending=[False, True]
+    )
+    by_user: dict[str, list[Interaction]] = {}
+    for (user,), group in wanted.group_by("user_id", maintain_order=True):
+        rows = group.head(HISTORY_LENGTH).select("item_id", "event_type", "ts").iter_rows()
+        by_user[str(user)] = [Interaction(item_id=str(i), event_type=str(t), ts=int(ts)) for i, t, ts in rows]
+    return [by_user.get(str(u), []) for u in users]

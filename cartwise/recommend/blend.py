@@ -24,12 +24,12 @@ import polars as pl
 from cartwise.errors import ValidationError
 from cartwise.recommend.base import (
     History,
-    Interaction,
     Scored,
     check_exclude,
     check_k,
     check_positive,
     follow_catalog,
+    histories_by_user,
     not_trained,
     read_model,
     require_columns,
@@ -39,8 +39,6 @@ from cartwise.vectors import VectorIndex
 
 FORMAT = 1
 _NAME = "blend"
-# Each user's newest events that members read, as the engine passes them.
-HISTORY_LENGTH = 50
 # Validation NDCG@10 differences below this are rounding noise (member scores computed in
 # another order differ by ~1e-7), treated as ties when choosing weights.
 TIE = 1e-9
@@ -282,18 +280,6 @@ class BlendRecommender:
         return model
 
 
-def histories_by_user(events: pl.DataFrame, users: Sequence[str]) -> list[list[Interaction]]:
-    """Each user's newest :data:`HISTORY_LENGTH` events, newest first (empty if none)."""
-    wanted = events.filter(pl.col("user_id").is_in(list(users))).sort(
-        ["user_id", "ts"], descending=[False, True]
-    )
-    by_user: dict[str, list[Interaction]] = {}
-    for (user,), group in wanted.group_by("user_id", maintain_order=True):
-        rows = group.head(HISTORY_LENGTH).select("item_id", "event_type", "ts").iter_rows()
-        by_user[str(user)] = [Interaction(item_id=str(i), event_type=str(t), ts=int(ts)) for i, t, ts in rows]
-    return [by_user.get(str(u), []) for u in users]
-
-
 def _rescaled(answer: Sequence[Scored], depth: int) -> list[tuple[str, float, Scored]]:
     """(item, share, the member's answer): the score rescaled to [0, 1] between the list's
     first and its `depth`-th item; items below the `depth`-th get 0, so a longer list (a
@@ -363,4 +349,4 @@ def _simplex(parts: int, grid: int) -> list[tuple[int, ...]]:
     return [c for c in itertools.product(range(grid + 1), repeat=parts) if sum(c) == grid]
 
 
-__all__ = ["BlendRecommender", "histories_by_user"]
+__all__ = ["BlendRecommender"]

@@ -11,7 +11,8 @@ from cartwise.errors import ValidationError
 from cartwise.evaluate.metrics import hit_rate
 from cartwise.evaluate.splits import leave_last_out
 from cartwise.recommend import ItemKNN
-from cartwise.recommend.blend import BlendRecommender, histories_by_user
+from cartwise.recommend.base import histories_by_user
+from cartwise.recommend.blend import BlendRecommender
 from cartwise.recommend.textknn import TextKNN
 
 MINUTE = 60_000
