@@ -119,6 +119,29 @@ class EmbeddingCache:
         on_progress: ProgressCallback | None = None,
     ) -> NDArray[np.float32]:
         """Vectors for all `item_ids`, encoding only new or changed texts (and caching them)."""
+        self.update(encoder, item_ids, texts, batch_size=batch_size, on_progress=on_progress)
+        return self.get(item_ids)
+
+    def update(
+        self,
+        encoder: TextEncoder,
+        item_ids: Sequence[str],
+        texts: Sequence[str],
+        *,
+        batch_size: int = 64,
+        on_progress: ProgressCallback | None = None,
+        save_to: str | os.PathLike[str] | None = None,
+        save_every: int = 1024,
+    ) -> tuple[int, int]:
+        """Cache vectors for every new or changed item, encoding each distinct text once, in
+        the order given; returns (texts encoded, items that took a vector already cached or
+        encoded for another item with the same text).
+
+        Items whose text is cached under another id get a copy of that vector. With
+        `save_to`, the cache is saved after every `save_every` encoded texts, so an
+        interrupted run resumes where it stopped. `on_progress` gets (texts encoded so
+        far, texts to encode), first (0, total).
+        """
         if encoder.name != self.encoder_name or encoder.dim != self.dim:
             raise ModelMismatch(
                 f"this cache holds {self.encoder_name} vectors ({self.dim}-d), not {encoder.name} ({encoder.dim}-d)",
@@ -126,13 +149,32 @@ class EmbeddingCache:
             )
         texts = list(texts)
         item_ids = _unique_ids(item_ids, texts)
-        todo = np.flatnonzero(self.stale(item_ids, texts))
-        if todo.size:
-            fresh = encoder.encode_items([texts[i] for i in todo], batch_size=batch_size, on_progress=on_progress)
-            self.put([item_ids[i] for i in todo], [texts[i] for i in todo], fresh)
-        elif on_progress is not None:
-            on_progress(0, 0)
-        return self.get(item_ids)
+        stale = np.flatnonzero(self.stale(item_ids, texts))
+        copied = self.copy_known([item_ids[i] for i in stale], [texts[i] for i in stale])
+        members: dict[str, list[int]] = {}
+        for i in stale[~copied]:
+            members.setdefault(texts[i], []).append(int(i))
+        todo = list(members)
+        if on_progress is not None:
+            on_progress(0, len(todo))
+        done = 0
+        for start in range(0, len(todo), save_every):
+            chunk = todo[start : start + save_every]
+
+            def progress(encoded: int, _total: int, offset: int = done) -> None:
+                if on_progress is not None:
+                    on_progress(offset + encoded, len(todo))
+
+            vectors = encoder.encode_items(chunk, batch_size=batch_size, on_progress=progress)
+            owner = [k for k, text in enumerate(chunk) for _ in members[text]]
+            rows = [i for text in chunk for i in members[text]]
+            self.put([item_ids[i] for i in rows], [texts[i] for i in rows], vectors[owner])
+            if save_to is not None:
+                self.save(save_to)
+            done += len(chunk)
+        if save_to is not None and not todo and copied.any():
+            self.save(save_to)
+        return len(todo), int(stale.size) - len(todo)
 
     def prune(self, keep_ids: Iterable[str]) -> int:
         """Forget every item not in `keep_ids` (deleted from the catalog); returns how many."""

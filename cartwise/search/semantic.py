@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 
 from cartwise.encode import EmbeddingCache, TextEncoder, item_texts
@@ -49,35 +48,18 @@ def embed_catalog(
     texts = item_texts(items.iter_rows(named=True))
     cache = EmbeddingCache.open(directory, encoder)
     pruned = cache.prune(ids)
-    stale = np.flatnonzero(cache.stale(ids, texts))
-    copied = cache.copy_known([ids[i] for i in stale], [texts[i] for i in stale])
-    members: dict[str, list[int]] = {}
-    for i in stale[~copied]:
-        members.setdefault(texts[i], []).append(int(i))
-    # Longest texts first within the run: the encoder's cost per batch follows its longest text.
-    todo = sorted(members, key=len, reverse=True)
-    done = 0
-    if on_progress is not None:
-        on_progress(0, len(todo))
-    for start in range(0, len(todo), CHECKPOINT_ITEMS):
-        chunk = todo[start : start + CHECKPOINT_ITEMS]
-
-        def progress(encoded: int, _total: int, offset: int = done) -> None:
-            if on_progress is not None:
-                on_progress(offset + encoded, len(todo))
-
-        vectors = encoder.encode_items(chunk, batch_size=batch_size, on_progress=progress)
-        owner = [k for k, text in enumerate(chunk) for _ in members[text]]
-        rows = [i for text in chunk for i in members[text]]
-        cache.put([ids[i] for i in rows], [texts[i] for i in rows], vectors[owner])
-        cache.save(directory)
-        done += len(chunk)
-    if not todo and (copied.any() or pruned):
-        cache.save(directory)
+    # Longest texts first: a batch encoder's cost per batch follows its longest text.
+    order = sorted(range(len(ids)), key=lambda i: -len(texts[i]))
+    encoded, reused = cache.update(
+        encoder, [ids[i] for i in order], [texts[i] for i in order],
+        batch_size=batch_size, on_progress=on_progress, save_to=directory, save_every=CHECKPOINT_ITEMS,
+    )
+    if pruned and not encoded and not reused:
+        cache.save(directory)  # only deletions: write the smaller cache
     index = VectorIndex().add(ids, cache.get(ids)) if ids else VectorIndex()
     figures = {
-        "encoded": float(len(todo)),
-        "reused": float(stale.size - len(todo)),
+        "encoded": float(encoded),
+        "reused": float(reused),
         "seconds": round(time.perf_counter() - started, 3),
     }
     return index, figures
