@@ -205,7 +205,7 @@ class Engine:
             raise ValidationError(
                 f"query is {len(query)} characters long; the limit is {MAX_QUERY_LENGTH}", field="q"
             )
-        query = " ".join("".join(ch if ch.isprintable() else " " for ch in query).split())
+        query = _clean_text(query)
         search_filters = filters if isinstance(filters, SearchFilters) or filters is None else parse_filters(filters)
         models, catalog, lexical, service = self._current_search()
         parsed = service.parse(query) if understand else None
@@ -261,7 +261,7 @@ class Engine:
             raise ValidationError(f"q is {len(prefix)} characters long; the limit is 200", field="q")
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 50:
             raise ValidationError(f"k must be an integer from 1 to 50, got {k!r}", field="k")
-        prefix = " ".join("".join(ch if ch.isprintable() else " " for ch in prefix).split())
+        prefix = _clean_text(prefix)
         models, catalog, lexical = self._current()
         suggestions = self._suggester(models, catalog, lexical).suggest(prefix, k=k) if prefix else []
         return AutocompleteResponse(
@@ -705,6 +705,11 @@ def _blend_similar(together: dict[str, float], alike: dict[str, float]) -> list[
     weight = 0.6 if a else 0.0
     combined = {i: weight * a.get(i, 0.0) + (1 - weight) * b.get(i, 0.0) for i in {*a, *b}}
     return sorted(combined.items(), key=lambda pair: (-pair[1], pair[0]))
+
+
+def _clean_text(text: str) -> str:
+    """Typed text with control characters as spaces and runs of space collapsed."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
 
 
 def _rating_basis(user_known: bool, item_known: bool) -> RatingBasis:
