@@ -1,13 +1,16 @@
 """Evaluation reports for people: Markdown for pull requests, HTML with a bar chart.
 
 The chart is inline SVG, so a report is one self-contained file with no plotting
-dependency.
+dependency. The HTML report renders the same Markdown with markdown-it-py (CommonMark plus
+tables, raw HTML off), so both reports always say the same thing.
 """
 
 from __future__ import annotations
 
 import html
 from pathlib import Path
+
+from markdown_it import MarkdownIt
 
 from cartwise.evaluate.runs import RunRecord
 
@@ -69,11 +72,14 @@ def to_html(run: RunRecord) -> str:
     charts = "".join(
         _bar_chart(run, metric) for metric in sorted({m for v in run.metrics.values() for m in v}) if "@10" in metric
     )
-    table = to_markdown(run)
+    # Raw HTML in the Markdown (a model name, a config value) stays text: "html" is off.
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(to_markdown(run))
     return (
         "<!doctype html><meta charset='utf-8'><title>Cartwise evaluation</title>"
-        "<body style='font-family:system-ui;max-width:900px;margin:24px auto'>"
-        f"{charts}<pre style='white-space:pre-wrap'>{html.escape(table)}</pre></body>"
+        "<style>body{font-family:system-ui;max-width:900px;margin:24px auto}"
+        "table{border-collapse:collapse;margin:12px 0}th,td{border:1px solid #c5cad3;padding:4px 10px}"
+        "td[style*=right]{font-variant-numeric:tabular-nums}pre{background:#f6f7f9;padding:8px}</style>"
+        f"<body>{body}{charts}</body>"
     )
 
 
