@@ -1,6 +1,7 @@
 """End to end: the CLI on a real slice of Online Retail (tests/fixtures, CC BY 4.0)."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -101,3 +102,14 @@ def test_cli_errors_are_one_readable_line(tmp_path):
     )
     assert result.returncode == 2
     assert "no Cartwise store" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_errors_keep_the_field_name_in_a_narrow_pipe(tmp_path):
+    # stderr is a pipe (not a terminal) 30 columns wide: the field stays, the line is whole.
+    result = subprocess.run(
+        [sys.executable, "-m", "cartwise.cli.main", "ingest", "events", "x.csv", "--unknown-items", "bogus",
+         "--store", str(tmp_path / "store")],
+        capture_output=True, text=True, env={**os.environ, "COLUMNS": "30"},
+    )
+    assert result.returncode == 2
+    assert "error [unknown_items]: --unknown-items must be keep or reject" in result.stderr.splitlines()

@@ -21,6 +21,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from cartwise.encode import DEFAULT_ENCODER
 from cartwise.engine import DEFAULT_STORE, Engine
@@ -450,30 +451,51 @@ def search_batch(
     store: StoreOption = DEFAULT_STORE,
     k: KOption = 10,
     mode: ModeOption = "hybrid",
+    report: ReportOption = None,
 ) -> None:
-    """Run many searches, one JSON line each (offline evaluation)."""
+    """Run many searches, one JSON line each (offline evaluation).
+
+    A line without a tab is skipped and a query the search refuses (too long, say) gets
+    no items; both are listed with their line numbers in a report under STORE/reports/,
+    as ingest does, and the rest of the file still runs."""
+    from cartwise.ingest.report import default_report_path, rejects_from_rows, write_rejects
+
     engine = _open(store)
-    rows = []
+    rows: list[tuple[int, str, str]] = []
+    rejected: list[tuple[int, str | None, str, str | None]] = []
     for number, line in enumerate(_read_lines(queries, "queries"), 1):
         if not line.strip():
             continue
         query_id, tab, text = line.partition("\t")
         if not tab:
-            raise ValidationError(
-                f"{queries}:{number}: expected query_id<TAB>query, found no tab", field="queries"
-            )
-        rows.append((query_id, text))
+            rejected.append((number, "queries", "expected query_id<TAB>query, found no tab", line))
+            continue
+        rows.append((number, query_id, text))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     with tmp.open("w", encoding="utf-8") as handle:
-        for query_id, text in rows:
+        for number, query_id, text in rows:
             try:
                 items = [i.item_id for i in engine.search(text, k=k, mode=mode).items]
-            except ValidationError:
+            except ValidationError as exc:
                 items = []
+                rejected.append((number, exc.field or "query", f"not searched: {exc.message}", text))
             handle.write(json.dumps({"query_id": query_id, "items": items}, ensure_ascii=False) + "\n")
     tmp.replace(out)
     err.print(f"wrote results for {len(rows):,} queries to {out}")
+    if rejected:
+        rejected.sort(key=lambda row: row[0])
+        frame = rejects_from_rows(rejected)
+        path = default_report_path(engine.store.reports_dir, "search-batch")
+        for target in (path, *([report] if report is not None else [])):
+            write_rejects(frame, str(queries), target)
+        first = rejected[0]
+        err.print(
+            f"{len(rejected):,} lines had problems (first: line {first[0]}: {first[2]}); "
+            f"every one is listed in {report or path}",
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 @app.command()
@@ -564,15 +586,22 @@ def _register_subcommands() -> None:
 _register_subcommands()
 
 
+def print_error(exc: CartwiseError, console: Console) -> None:
+    """``error [field]: message`` and the hint, as plain Text: Rich markup would take
+    ``[field]`` (or brackets in the message) for a style tag and drop it, and soft wrap
+    keeps each line whole for whatever reads it from a pipe or a narrow terminal."""
+    where = f" [{exc.field}]" if exc.field else ""
+    console.print(Text.assemble((f"error{where}:", "bold red"), " ", exc.message), soft_wrap=True)
+    if exc.hint:
+        console.print(Text(f"hint: {exc.hint}", style="dim"), soft_wrap=True)
+
+
 def main() -> None:
     """Entry point: runs the app and turns Cartwise errors into one readable line."""
     try:
         app()
     except CartwiseError as exc:
-        where = f" [{exc.field}]" if exc.field else ""
-        err.print(f"[bold red]error{where}:[/bold red] {exc.message}")
-        if exc.hint:
-            err.print(f"[dim]hint: {exc.hint}[/dim]")
+        print_error(exc, err)
         sys.exit(2)
 
 
