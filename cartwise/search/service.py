@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from cartwise.search.crosslingual import QueryTranslator, translate_parsed
 from cartwise.search.facets import Facets, count_facets
 from cartwise.search.filters import SearchFilters
 from cartwise.search.hybrid import HybridHits, HybridSearcher
@@ -50,10 +51,13 @@ class CatalogSearch:
         searcher: HybridSearcher,
         understanding: QueryUnderstanding | None = None,
         brand_names: dict[str, str] | None = None,
+        translator: QueryTranslator | None = None,
     ) -> None:
         self.searcher = searcher
         self.understanding = understanding
         self.brand_names = brand_names or {}
+        # Set for an English catalog: Chinese query words are searched in English.
+        self.translator = translator
 
     @classmethod
     def for_catalog(
@@ -72,10 +76,16 @@ class CatalogSearch:
                 categories=[c for c in categories if c], brands=brands, colours=colours, sizes=sizes
             ),
             brand_names={b.strip().casefold(): b.strip() for b in brands},
+            translator=QueryTranslator.for_index(searcher.lexical),
         )
 
     def parse(self, query: str) -> ParsedQuery | None:
-        return self.understanding.parse(query) if self.understanding is not None and query else None
+        if self.understanding is None or not query:
+            return None
+        parsed = self.understanding.parse(query)
+        if self.translator is not None:
+            parsed = translate_parsed(parsed, self.translator, self.understanding)
+        return parsed
 
     def answer(
         self,
@@ -153,6 +163,8 @@ class CatalogSearch:
             applied = "boost"
             if chip.kind == "price":
                 applied = "ignored: a price filter was given" if explicit_price else "filter"
+            elif chip.kind == "translation":
+                applied = "searched"
             chips.append({"kind": chip.kind, "label": chip.label, "text": chip.text, "value": chip.value, "applied": applied})
         if explicit_price or (parsed.price_min is None and parsed.price_max is None):
             return filters, chips
