@@ -3,7 +3,9 @@
 Training turns events into a weighted shopper x item matrix and keeps, for every item,
 its most similar items by shrunk correlation of co-occurrence. Answering reads the user's
 recent history and sums the neighbour lists of the items in it, so a new event changes
-the next answer without retraining.
+the next answer without retraining. Shoppers count by trust
+(:mod:`cartwise.recommend.trust`), so a crowd of fresh identities pairing two items cannot
+make them neighbours.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from cartwise.recommend.base import (
     weight_expr,
     write_model,
 )
+from cartwise.recommend.trust import TrustPolicy, assess, event_factors
 
 FORMAT = 1
 _NAME = "itemknn"
@@ -93,11 +96,17 @@ class ItemKNN:
         cross-session histories `recommend` receives. ``"session"``: chosen in the same
         session (``session_id``; events without one fall back to their user), stricter
         and better for browse-heavy logs of anonymous sessions.
+    trust:
+        How much shoppers with short histories, and bursts of new identities on one item,
+        count (:class:`~cartwise.recommend.trust.TrustPolicy`): a shopper's evidence is
+        multiplied by its trust, supports count shoppers by trust, and so does the
+        correlation's baseline, so that hundreds of fake two-item shoppers pairing a
+        target with a bestseller weigh about one shopper. ``None`` counts everyone in full.
 
     Learned state: ``item_ids_`` (:class:`IdMap`), ``similarity_`` (CSR, item x item, each
     row its neighbours), ``support_`` (CSR, same pattern, co-occurrence counts), and the
-    column statistics ``sums_``, ``norms_``, ``n_keys_`` (kept so that co-occurrence can
-    be updated online), ``now_ms_``.
+    column statistics ``sums_``, ``norms_``, ``n_keys_`` (shoppers counted by trust; kept
+    so that co-occurrence can be updated online), ``now_ms_``, and ``trust_report_``.
     """
 
     def __init__(
@@ -109,6 +118,7 @@ class ItemKNN:
         shrinkage: float = 10.0,
         weights: Mapping[str, float] | None = None,
         by: Literal["user", "session"] = "user",
+        trust: TrustPolicy | None = TrustPolicy(),
     ) -> None:
         self.neighbours = neighbours
         self.half_life_days = half_life_days
@@ -116,6 +126,7 @@ class ItemKNN:
         self.shrinkage = shrinkage
         self.weights = weights
         self.by = by
+        self.trust = trust
 
     def get_params(self) -> dict[str, Any]:
         return {
@@ -125,6 +136,7 @@ class ItemKNN:
             "shrinkage": self.shrinkage,
             "weights": None if self.weights is None else {str(k): float(v) for k, v in self.weights.items()},
             "by": self.by,
+            "trust": None if self.trust is None else self.trust.to_dict(),
         }
 
     def __repr__(self) -> str:
@@ -164,6 +176,7 @@ class ItemKNN:
             .filter(pl.col("item_id").is_not_null())
             .select(
                 key.alias("key"),
+                pl.col("user_id").cast(pl.Utf8),
                 pl.col("item_id").cast(pl.Utf8),
                 (weight_expr(weights) * decay_expr(now_ms, self.half_life_days)).alias("w"),
             )
@@ -179,37 +192,59 @@ class ItemKNN:
         cols = item_ids.indices(frame["item_id"])
         n_keys = int(rows.max()) + 1 if rows.size else 0
         n_items = max(len(item_ids), 1)
-        cells, cell = sum_by(rows * n_items + cols, frame["w"].to_numpy())
+        raw = frame["w"].to_numpy()
+        factor = np.ones(raw.size)
+        if self.trust is not None:
+            factor = event_factors(assess(events, self.trust), frame, cols, raw, self.trust, len(item_ids))
+        cells, cell = sum_by(rows * n_items + cols, raw)
+        # A cell's trust is its shopper's (sessions of one shopper share it).
+        trusted = np.zeros(cells.size)
+        np.maximum.at(trusted, np.searchsorted(cells, rows * n_items + cols), factor)
+        self.trust_report_: dict[str, Any] = {}
+        if self.trust is not None and cells.size:
+            self.trust_report_ = {
+                "cells_discounted": int(np.count_nonzero(trusted < 1.0)),
+                "evidence_discounted": round(float(1.0 - (trusted * cell).sum() / max(cell.sum(), 1e-300)), 6),
+            }
         kept = cell > 0  # decayed to nothing
-        rows, cols, cell = cells[kept] // n_items, cells[kept] % n_items, cell[kept]
+        rows, cols, cell, trusted = cells[kept] // n_items, cells[kept] % n_items, cell[kept], trusted[kept]
         # A shopper who chose a thousand items says little about any one pair of them:
         # dividing by sqrt(distinct items) keeps wholesalers from linking everything
         # (leave-last-out HR@10 on Online Retail: 0.050 undamped, 0.059 damped).
         basket = np.bincount(rows, minlength=n_keys).astype(np.float64)
-        values = np.log1p(cell) / np.sqrt(basket[rows])
-        matrix = sp.csr_array((values, (rows, cols)), shape=(n_keys, len(item_ids)), dtype=np.float64)
+        values = np.log1p(cell) / np.sqrt(basket[rows]) * trusted
+        shape = (n_keys, len(item_ids))
+        matrix = sp.csr_array((values, (rows, cols)), shape=shape, dtype=np.float64)
         matrix.sum_duplicates()  # no duplicates; this only marks the indices sorted
+        weights = sp.csr_array((trusted, (rows, cols)), shape=shape, dtype=np.float64)
+        weights.sum_duplicates()
 
         self.item_ids_ = item_ids
         self.now_ms_ = int(now_ms)
-        self.n_keys_ = n_keys
+        # Shoppers counted by trust: the correlation's baseline (expected co-occurrence of
+        # two items) must not shrink because a crowd of near-weightless identities arrived.
+        key_trust = np.zeros(n_keys)
+        np.maximum.at(key_trust, rows, trusted)
+        self.n_keys_ = float(key_trust.sum()) if self.trust is not None else float(n_keys)
         items_by_key = matrix.T.tocsr()
         items_by_key.sort_indices()
         self.sums_ = np.asarray(items_by_key.sum(axis=1), dtype=np.float64).ravel()
         self.norms_ = np.sqrt(np.asarray(items_by_key.multiply(items_by_key).sum(axis=1), dtype=np.float64).ravel())
-        self.similarity_, self.support_ = self._neighbours(matrix, items_by_key)
+        self.similarity_, self.support_ = self._neighbours(matrix, items_by_key, weights)
         return self
 
-    def _neighbours(self, matrix: sp.csr_array, items_by_key: sp.csr_array) -> tuple[sp.csr_array, sp.csr_array]:
+    def _neighbours(
+        self, matrix: sp.csr_array, items_by_key: sp.csr_array, weights: sp.csr_array
+    ) -> tuple[sp.csr_array, sp.csr_array]:
         """Top `neighbours` items per item by shrunk correlation, a chunk of items at a time."""
         n_items = matrix.shape[1]
         # Column variance times n_keys; an item every shopper chose alike correlates with nothing.
         spread = self.norms_**2 - self.sums_**2 / max(self.n_keys_, 1)
         scale = np.where(spread > 1e-12 * np.maximum(self.norms_**2, 1e-300), np.sqrt(np.abs(spread)), np.inf)
-        binary = matrix.copy()
-        binary.data = np.ones_like(binary.data)
-        binary_t = items_by_key.copy()
-        binary_t.data = np.ones_like(binary_t.data)
+        # Supports count shoppers by trust (1 each without it).
+        binary = weights
+        binary_t = weights.T.tocsr()
+        binary_t.sort_indices()
 
         # Each item's co-occurrence row has at most (sum of its shoppers' basket sizes) entries;
         # chunks keep both the entries and the padded block used for selection bounded.
@@ -239,7 +274,8 @@ class ItemKNN:
         shape = (n_items, n_items)
         cols = cols.astype(index_dtype)
         similarity = sp.csr_array((sims.astype(np.float32), cols, indptr), shape=shape)
-        support = sp.csr_array((supports.astype(np.int32), cols, indptr), shape=shape)
+        # Every kept pair had at least one shopper, however little trusted.
+        support = sp.csr_array((np.maximum(np.rint(supports), 1).astype(np.int32), cols, indptr), shape=shape)
         return similarity, support
 
     def _chunk(
@@ -457,7 +493,8 @@ class ItemKNN:
         write_model(
             directory,
             _NAME,
-            {"format": FORMAT, "params": self.get_params(), "now_ms": self.now_ms_, "n_keys": self.n_keys_},
+            {"format": FORMAT, "params": self.get_params(), "now_ms": self.now_ms_, "n_keys": self.n_keys_,
+             "trust_report": self.trust_report_},
             {
                 "item_ids": self.item_ids_.to_numpy(),
                 "indptr": self.similarity_.indptr,
@@ -472,7 +509,11 @@ class ItemKNN:
     @classmethod
     def load(cls, directory: Path | str) -> Self:
         meta, arrays = read_model(directory, _NAME, FORMAT)
-        model = cls(**meta["params"])
+        params = dict(meta["params"])
+        # Models saved before trust existed were fitted without it.
+        params["trust"] = TrustPolicy.from_dict(params.get("trust"))
+        model = cls(**params)
+        model.trust_report_ = dict(meta.get("trust_report") or {})
         model.item_ids_ = IdMap(arrays["item_ids"].tolist())
         n = len(model.item_ids_)
         parts = (arrays["indices"], arrays["indptr"])
@@ -481,7 +522,7 @@ class ItemKNN:
         model.sums_ = arrays["sums"]
         model.norms_ = arrays["norms"]
         model.now_ms_ = int(meta["now_ms"])
-        model.n_keys_ = int(meta["n_keys"])
+        model.n_keys_ = float(meta["n_keys"])
         return model
 
 

@@ -2,7 +2,10 @@
 
 The fallback for users without a usable history, the ordering of filtered browsing, and
 the baseline every personalised model must beat. Scores are time-decayed sums of event
-weights, so a bestseller of last year fades instead of ruling forever.
+weights, so a bestseller of last year fades instead of ruling forever. Each event is also
+weighted by its shopper's trust (:mod:`cartwise.recommend.trust`), so that a crowd of
+fresh one-click identities cannot buy an item's place; ``trust_report_`` says what that
+discounted.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from cartwise.recommend.base import (
     weight_expr,
     write_model,
 )
+from cartwise.recommend.trust import TrustPolicy, assess, event_factors, summary
 
 FORMAT = 1
 _NAME = "popularity"
@@ -51,20 +55,36 @@ class Popularity:
     weights:
         Weight of each event type (default :data:`cartwise.events.event.EVENT_WEIGHTS`);
         types not listed count nothing.
+    trust:
+        How much shoppers with short histories, and bursts of new identities on one
+        item, count (:class:`~cartwise.recommend.trust.TrustPolicy`; its defaults leave
+        a store of real customers' ranking as it was). ``None`` counts every event in
+        full, as before trust existed.
+
+    Learned state besides the scores: ``trust_report_``, what trust discounted (low-history
+    shoppers, events counted at less than full weight, bursts, items whose score fell most).
     """
 
-    def __init__(self, *, half_life_days: float = 30.0, weights: Mapping[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        half_life_days: float = 30.0,
+        weights: Mapping[str, float] | None = None,
+        trust: TrustPolicy | None = TrustPolicy(),
+    ) -> None:
         self.half_life_days = half_life_days
         self.weights = weights
+        self.trust = trust
 
     def get_params(self) -> dict[str, Any]:
         return {
             "half_life_days": self.half_life_days,
             "weights": None if self.weights is None else {str(k): float(v) for k, v in self.weights.items()},
+            "trust": None if self.trust is None else self.trust.to_dict(),
         }
 
     def __repr__(self) -> str:
-        return f"Popularity(half_life_days={self.half_life_days!r}, weights={self.weights!r})"
+        return f"Popularity(half_life_days={self.half_life_days!r}, weights={self.weights!r}, trust={self.trust!r})"
 
     def fit(self, events: pl.DataFrame, items: pl.DataFrame, *, now_ms: int | None = None) -> Self:
         """Score every item of `items` from `events` (EVENT_SCHEMA columns).
@@ -77,6 +97,8 @@ class Popularity:
         weights = resolve_weights(self.weights)
         require_columns(events, ("item_id", "event_type", "ts"), "events")
         require_columns(items, ("item_id", "category"), "items")
+        if self.trust is not None:
+            require_columns(events, ("user_id",), "events")
 
         item_ids = IdMap.from_series(items["item_id"])
         if now_ms is None:
@@ -86,6 +108,7 @@ class Popularity:
             events.lazy()
             .filter(pl.col("item_id").is_not_null())
             .select(
+                pl.col("user_id").cast(pl.Utf8) if "user_id" in events.columns else pl.lit(None, pl.Utf8).alias("user_id"),
                 pl.col("item_id").cast(pl.Utf8),
                 (weight_expr(weights) * decay_expr(now_ms, self.half_life_days)).alias("w"),
             )
@@ -94,16 +117,32 @@ class Popularity:
         )
         index = item_ids.indices(frame["item_id"])
         known = index >= 0
-        summed, totals = sum_by(index[known], frame["w"].to_numpy()[known], size=len(item_ids))
-        scores = np.zeros(len(item_ids), dtype=np.float64)
-        scores[summed] = totals
+        raw = frame["w"].to_numpy()
+        factor = np.ones(raw.size)
+        if self.trust is not None:
+            assessment = assess(events, self.trust)
+            factor = event_factors(assessment, frame, index, raw, self.trust, len(item_ids))
+        scores = self._sum(index[known], raw[known] * factor[known], len(item_ids))
 
+        self.trust_report_: dict[str, Any] = {}
+        if self.trust is not None:
+            before = self._sum(index[known], raw[known], len(item_ids))
+            self.trust_report_ = summary(
+                assessment, item_ids.ids, before, scores, int(np.count_nonzero(factor[known] < 1.0))
+            )
         self.item_ids_ = item_ids
         self.scores_ = scores
         self.now_ms_ = int(now_ms)
         self.ranking_ = self._rank(np.arange(len(item_ids)), scores)
         self._fit_categories(items)
         return self
+
+    @staticmethod
+    def _sum(index: NDArray[np.int64], values: NDArray[np.float64], size: int) -> NDArray[np.float64]:
+        summed, totals = sum_by(index, values, size=size)
+        scores = np.zeros(size, dtype=np.float64)
+        scores[summed] = totals
+        return scores
 
     @staticmethod
     def _rank(candidates: NDArray[np.int64], scores: NDArray[np.float64]) -> NDArray[np.int64]:
@@ -199,7 +238,7 @@ class Popularity:
             directory,
             _NAME,
             {"format": FORMAT, "params": self.get_params(), "now_ms": self.now_ms_,
-             "category_names": self.category_names_},
+             "category_names": self.category_names_, "trust_report": self.trust_report_},
             {
                 "item_ids": self.item_ids_.to_numpy(),
                 "scores": self.scores_,
@@ -213,7 +252,11 @@ class Popularity:
     @classmethod
     def load(cls, directory: Path | str) -> Self:
         meta, arrays = read_model(directory, _NAME, FORMAT)
-        model = cls(**meta["params"])
+        params = dict(meta["params"])
+        # Models saved before trust existed were fitted without it.
+        params["trust"] = TrustPolicy.from_dict(params.get("trust"))
+        model = cls(**params)
+        model.trust_report_ = dict(meta.get("trust_report") or {})
         model.item_ids_ = IdMap(arrays["item_ids"].tolist())
         model.scores_ = arrays["scores"]
         model.now_ms_ = int(meta["now_ms"])
