@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
+from cartwise.access import ApiKey, KeyRing, NewKey, Scope
 from cartwise.catalog import CatalogSnapshot
 from cartwise.encode import (
     DEFAULT_ENCODER,
@@ -52,6 +53,7 @@ from cartwise.results import (
 )
 from cartwise.search import LexicalIndex, SearchFilters, SearchHit, parse_filters
 from cartwise.search.autocomplete import Autocomplete
+from cartwise.search.currency import ExchangeRates
 from cartwise.search.facets import Facets, count_facets
 from cartwise.search.hybrid import MODES, HybridSearcher
 from cartwise.search.semantic import embed_catalog, embeddings_dir
@@ -111,6 +113,9 @@ class Engine:
         self._rebuilding = False
         self._checked_at = 0.0
         self._stats: tuple[float, StoreStats] | None = None
+        # Price phrases in another currency than the catalog's are converted with these.
+        self.exchange_rates = ExchangeRates.from_environment()
+        self.keys = KeyRing(store)
 
     @classmethod
     def open(cls, path: Path | str = DEFAULT_STORE, *, create: bool = True) -> Engine:
@@ -215,8 +220,11 @@ class Engine:
             chips: list[dict[str, Any]] = []
             if parsed is not None:
                 browse_filters, chips = service.understood_filters(parsed, search_filters)
-            if browse_filters is None or browse_filters.is_empty:
+            if (browse_filters is None or browse_filters.is_empty) and not chips:
                 raise ValidationError("query is empty", field="q", hint="type some words or give a filter")
+            # A price the page could not apply (another currency, no rate) browses everything;
+            # its chip says why.
+            browse_filters = browse_filters or SearchFilters()
             results, total, page_facets = self._browse(models, catalog, lexical, browse_filters, k=k, offset=offset,
                                                       facets=facets)
             return SearchResponse(
@@ -251,6 +259,15 @@ class Engine:
             items=results,
             took_ms=round((time.perf_counter() - started) * 1000, 3),
         )
+
+    def set_exchange_rates(self, rates: ExchangeRates) -> None:
+        """Rates for price phrases in another currency than the catalog's ("under $10" on a
+        GBP catalog); without a rate such a phrase is not applied and its chip says so.
+        The default comes from ``CARTWISE_RATES`` (``USD:GBP=0.79,CNY:GBP=0.11``)."""
+        with self._lock:
+            self.exchange_rates = rates
+            if self._search is not None:
+                self._search.rates = rates
 
     def autocomplete(self, prefix: str, *, k: int = 8) -> AutocompleteResponse:
         """Suggestions for a half-typed query: popular past searches, categories, brands, titles."""
@@ -378,6 +395,22 @@ class Engine:
             RatingPrediction(item_id=item_id, rating=round(float(rating), 4), basis=_rating_basis(user_known, known))
             for item_id, rating, known in zip(items, ratings.tolist(), item_known.tolist(), strict=True)
         ]
+
+    # access keys (checked by the HTTP API; the Python API itself is not guarded) -----
+
+    def create_key(self, scope: Scope | str, *, name: str | None = None) -> NewKey:
+        """A new API key; its secret is in the result and nowhere else."""
+        return self.keys.create(scope, name=name)
+
+    def list_keys(self) -> list[ApiKey]:
+        return self.keys.list()
+
+    def revoke_key(self, prefix_or_id: str) -> ApiKey:
+        return self.keys.revoke(prefix_or_id)
+
+    def verify_key(self, secret: str) -> ApiKey | None:
+        """The active key with this secret, or None; answered from memory."""
+        return self.keys.verify(secret)
 
     def stats(self, *, max_age_s: float = 0.0) -> StoreStats:
         """What the store holds. Counting a large event log takes a while, so callers that
@@ -646,7 +679,10 @@ class Engine:
         assert self._catalog is not None, "the catalog snapshot is read before indexes are installed"
         spelled = self._catalog.brand_spellings()
         brands = [spelled.get(name, name) for name in columns.brands]
-        self._search = CatalogSearch.for_catalog(searcher, categories=columns.categories, brands=brands)
+        self._search = CatalogSearch.for_catalog(
+            searcher, categories=columns.categories, brands=brands, currency=self._catalog.main_currency(),
+            rates=self.exchange_rates,
+        )
         self._lexical = lexical
         self._vectors = vectors
         self._text_profile = TextKNN.over(vectors) if vectors is not None and len(vectors) else None

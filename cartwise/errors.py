@@ -34,6 +34,18 @@ class ValidationError(CartwiseError):
     http_status = 422
 
 
+class Unauthorized(CartwiseError):
+    """An HTTP request without an API key, or with one that is unknown or revoked."""
+
+    http_status = 401
+
+
+class Forbidden(CartwiseError):
+    """An HTTP request whose API key lacks the scope the endpoint needs."""
+
+    http_status = 403
+
+
 class NotFound(CartwiseError):
     """A referenced item, user or file does not exist."""
 

@@ -2,24 +2,57 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from cartwise import __version__
+from cartwise.api.auth import KEY_HEADER, AccessPolicy
 from cartwise.api.errors import install_error_handlers
-from cartwise.api.routes import answers, catalog, events, health, web
+from cartwise.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
+from cartwise.api.routes import answers, catalog, docs, events, health, web
 from cartwise.engine import Engine
 
 
-def create_app(engine: Engine) -> FastAPI:
-    """Build the HTTP API for `engine`; OpenAPI docs are served at /docs."""
+def create_app(
+    engine: Engine,
+    *,
+    anonymous_reads: bool = False,
+    cors_origins: Sequence[str] = (),
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    page_key: str | None = None,
+) -> FastAPI:
+    """Build the HTTP API for `engine`; OpenAPI docs are served at /docs.
+
+    Every endpoint but the health check, the demo page and the docs needs an API key
+    (see :mod:`cartwise.api.auth`); `anonymous_reads` lets reads through without one.
+    Bodies over `max_body_bytes` are refused with 413 before they are read. `page_key`
+    is a `search` key handed to the demo page's browser code.
+    """
     app = FastAPI(
         title="Cartwise",
         version=__version__,
         description="Search and recommendations for online stores. Errors are JSON bodies with "
-        "`error`, `message`, `field` and `hint`.",
+        "`error`, `message`, `field` and `hint`. Send an API key as `Authorization: Bearer <key>` or "
+        f"`{KEY_HEADER}: <key>` (scopes: `search` reads answers, `events` writes events, `admin` everything).",
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.engine = engine
+    app.state.access = AccessPolicy(anonymous_reads=anonymous_reads)
+    app.state.page_key = page_key
+    app.state.max_body_bytes = max_body_bytes
     install_error_handlers(app)
+    docs.install_docs(app)
     for module in (health, catalog, events, answers, web):
         app.include_router(module.router)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    if cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", KEY_HEADER, "Content-Type"],
+        )
     return app

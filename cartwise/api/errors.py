@@ -9,7 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cartwise.errors import CartwiseError, StoreError
+from cartwise.api.limits import BodyTooLarge, too_large_body
+from cartwise.errors import CartwiseError, StoreError, Unauthorized
 
 
 def _field(location: tuple[Any, ...] | list[Any]) -> str:
@@ -20,7 +21,8 @@ def _field(location: tuple[Any, ...] | list[Any]) -> str:
 async def _cartwise_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CartwiseError)
     status = 503 if isinstance(exc, StoreError) else exc.http_status
-    return JSONResponse(status_code=status, content=exc.to_dict())
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+    return JSONResponse(status_code=status, content=exc.to_dict(), headers=headers)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -41,8 +43,29 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+def _unreadable_body(exc: StarletteHTTPException) -> str | None:
+    """Why FastAPI could not parse a body it answers 400 for (it keeps the cause), or None."""
+    cause = exc.__cause__
+    if exc.status_code != 400 or cause is None:
+        return None
+    if isinstance(cause, UnicodeDecodeError):
+        return f"the body is not UTF-8 text (byte {cause.start} is invalid)"
+    if isinstance(cause, RecursionError):
+        return "the body's JSON is nested too deeply"
+    return f"the body could not be read as JSON ({type(cause).__name__})"
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    problem = _unreadable_body(exc)
+    if problem is not None:  # documented as 422, like every other bad input
+        return JSONResponse(
+            status_code=422,
+            content={"error": "ValidationError", "message": problem, "field": "body",
+                     "hint": "send a UTF-8 JSON body of the documented shape"},
+        )
+    if isinstance(exc, BodyTooLarge):
+        return JSONResponse(status_code=413, content=too_large_body(request.app.state.max_body_bytes))
     return JSONResponse(
         status_code=exc.status_code,
         content={"error": "HTTPError", "message": str(exc.detail), "field": None, "hint": None},

@@ -44,6 +44,7 @@ class IngestResponse(BaseModel):
     rejected: list[RejectedRow]
     warnings: int = Field(description="rows kept with a warning, e.g. events for items not in the catalog")
     flagged_users: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list, description="what the warnings were about, in words")
 
 
 class RatingPredictionRequest(BaseModel):

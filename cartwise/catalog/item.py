@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from cartwise.events.event import MAX_ID_LENGTH, parse_timestamp_ms
+from cartwise.events.event import ID_PATTERN, MAX_ID_LENGTH, parse_timestamp_ms
 
 CATEGORY_SEPARATOR = ">"
 MAX_TITLE_LENGTH = 1_000
@@ -41,7 +41,7 @@ class Item(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    item_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
+    item_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)
     title: str = Field(min_length=1, max_length=MAX_TITLE_LENGTH)
     description: str | None = Field(default=None, max_length=MAX_DESCRIPTION_LENGTH)
     category: str | None = Field(default=None, max_length=MAX_TITLE_LENGTH)

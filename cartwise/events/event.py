@@ -18,6 +18,11 @@ MIN_TIMESTAMP_MS = int(datetime(1990, 1, 1, tzinfo=UTC).timestamp() * 1000)
 # Clocks drift; an event a few minutes "in the future" is real, one a day ahead is not.
 FUTURE_TOLERANCE_MS = 24 * 3600 * 1000
 MAX_ID_LENGTH = 256
+# Ids are printable text: a NUL, newline or escape in an id is a broken export (or an
+# attack on whatever prints it), never a product or a shopper. Rust regex syntax, as
+# used by both pydantic and polars: Cc is every C0 and C1 control character and DEL.
+CONTROL_CHARACTER = r"\p{Cc}"
+ID_PATTERN = r"^\P{Cc}*$"
 MAX_TEXT_LENGTH = 2000
 
 
@@ -93,15 +98,15 @@ class Event(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    user_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
-    item_id: str | None = Field(default=None, max_length=MAX_ID_LENGTH)
+    user_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)
+    item_id: str | None = Field(default=None, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)
     event_type: EventType
     timestamp: int = Field(description="epoch milliseconds; ISO 8601 text and epoch seconds are accepted")
-    session_id: str | None = Field(default=None, max_length=MAX_ID_LENGTH)
+    session_id: str | None = Field(default=None, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)
     value: float | None = Field(default=None, allow_inf_nan=False)
     query: str | None = Field(default=None, max_length=MAX_TEXT_LENGTH)
     context: dict[str, Any] | None = None
-    event_id: str | None = Field(default=None, max_length=MAX_ID_LENGTH)
+    event_id: str | None = Field(default=None, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)
 
     @field_validator("timestamp", mode="before")
     @classmethod

@@ -13,6 +13,7 @@ import polars as pl
 from cartwise.events.event import EVENT_TYPES, MAX_ID_LENGTH, MAX_TEXT_LENGTH, EventType
 from cartwise.ingest import parsers
 from cartwise.ingest.report import LINE
+from cartwise.ingest.items import control_characters
 from cartwise.ingest.rules import Rule, split_rejects
 
 EVENT_FIELDS: tuple[str, ...] = (
@@ -52,12 +53,15 @@ def validate_events(frame: pl.DataFrame, *, now_ms: int) -> tuple[pl.DataFrame, 
     rules = [
         Rule("user_id", pl.col("user_id").is_null(), "user_id is missing or empty"),
         _too_long("user_id", MAX_ID_LENGTH),
+        control_characters("user_id"),
         Rule("event_type", pl.col("event_type").is_null(), "event_type is missing or empty"),
         Rule("event_type", ~kind.is_in(EVENT_TYPES), f"event_type is not one of {', '.join(EVENT_TYPES)}"),
         _too_long("item_id", MAX_ID_LENGTH),
+        control_characters("item_id"),
         Rule("item_id", ~is_search & pl.col("item_id").is_null(), pl.format("a {} event needs an item_id", kind)),
         Rule("timestamp", pl.col("__ts_problem").is_not_null(), pl.col("__ts_problem")),
         _too_long("session_id", MAX_ID_LENGTH),
+        control_characters("session_id"),
         Rule("value", pl.col("value").is_not_null() & pl.col("__value").is_null(), "value is not a number"),
         Rule("value", ~pl.col("__value").is_finite(), "value is not a finite number"),
         Rule(
@@ -82,6 +86,7 @@ def validate_events(frame: pl.DataFrame, *, now_ms: int) -> tuple[pl.DataFrame, 
             f"context is larger than {MAX_CONTEXT_LENGTH:,} characters of JSON",
         ),
         _too_long("event_id", MAX_ID_LENGTH),
+        control_characters("event_id"),
     ]
     valid, rejects = split_rejects(work, rules)
     valid = valid.select(

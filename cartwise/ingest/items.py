@@ -10,7 +10,7 @@ from __future__ import annotations
 import polars as pl
 
 from cartwise.catalog.item import MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH
-from cartwise.events.event import MAX_ID_LENGTH
+from cartwise.events.event import CONTROL_CHARACTER, MAX_ID_LENGTH
 from cartwise.ingest import parsers
 from cartwise.ingest.report import LINE
 from cartwise.ingest.rules import Rule, split_rejects
@@ -37,6 +37,15 @@ def _too_long(name: str, limit: int) -> Rule:
     return Rule(name, pl.col(name).str.len_chars() > limit, f"{name} is longer than {limit:,} characters")
 
 
+def control_characters(name: str) -> Rule:
+    """Ids must be printable: NUL, newlines, escapes and other control characters are refused."""
+    return Rule(
+        name,
+        pl.col(name).str.contains(CONTROL_CHARACTER).fill_null(False),
+        f"{name} contains a control character (such as NUL, a tab or a newline)",
+    )
+
+
 def _missing(name: str) -> Rule:
     return Rule(name, pl.col(name).is_null(), f"{name} is missing or empty")
 
@@ -57,6 +66,7 @@ def validate_items(frame: pl.DataFrame, *, now_ms: int) -> tuple[pl.DataFrame, p
     rules = [
         _missing("item_id"),
         _too_long("item_id", MAX_ID_LENGTH),
+        control_characters("item_id"),
         _missing("title"),
         _too_long("title", MAX_TITLE_LENGTH),
         _too_long("description", MAX_DESCRIPTION_LENGTH),

@@ -129,6 +129,7 @@ def _finish(
     report_path: Path | str | None,
     warnings: int = 0,
     flagged: list[str] | None = None,
+    notes: list[str] | None = None,
 ) -> IngestReport:
     """Write inside one transaction (`written` does the data writes), then the report."""
     store_report = default_report_path(store.reports_dir, run.kind) if rejects.height else None
@@ -162,11 +163,38 @@ def _finish(
         rows_rejected=rejects.height,
         warnings=warnings,
         flagged_users=flagged or [],
+        notes=notes or [],
         rejects=kept,
         rejected_by_reason=by_reason,
         seconds=time.perf_counter() - run.started,
         report_path=Path(report_path) if report_path is not None else store_report,
     )
+
+
+def _case_collisions(store: Store, ids: pl.Series) -> tuple[int, list[str]]:
+    """(rows, note) for ids of this ingest that differ from another id, of this ingest or
+    of the catalog, only in letter case (85123A and 85123a). Both are kept, since ids are
+    case-sensitive, but such pairs are usually one product keyed two ways."""
+    known = pl.Series("id", list(store.item_ids()), dtype=pl.Utf8)
+    every = pl.concat([ids.rename("id"), known]).unique()
+    groups = (
+        every.to_frame()
+        .group_by(pl.col("id").str.to_lowercase().alias("folded"))
+        .agg(pl.col("id").sort())
+        .filter(pl.col("id").list.len() > 1)
+        .sort("folded")
+    )
+    if groups.is_empty():
+        return 0, []
+    incoming = set(ids.to_list())
+    clashes = [group for group in groups["id"].to_list() if incoming.intersection(group)]
+    if not clashes:
+        return 0, []
+    rows = sum(1 for group in clashes for i in group if i in incoming)
+    shown = "; ".join(" / ".join(group) for group in clashes[:5])
+    more = f" and {len(clashes) - 5:,} more" if len(clashes) > 5 else ""
+    note = f"{len(clashes):,} item ids differ from another only in letter case, kept as different items: {shown}{more}"
+    return rows, [note]
 
 
 def _store_items(store: Store, checked: _Checked, run: _Run, report_path: Path | str | None) -> IngestReport:
@@ -176,6 +204,7 @@ def _store_items(store: Store, checked: _Checked, run: _Run, report_path: Path |
     # The same item several times in one file: the last row is the current one.
     latest = valid.unique("item_id", keep="last", maintain_order=True).drop(LINE)
     run.progress(rejects.height + valid.height - latest.height)
+    collisions, notes = _case_collisions(store, latest["item_id"])
 
     def written() -> int:
         total = 0
@@ -192,6 +221,8 @@ def _store_items(store: Store, checked: _Checked, run: _Run, report_path: Path |
         rows_read=checked.rows_read,
         rows_valid=valid.height,
         report_path=report_path,
+        warnings=collisions,
+        notes=notes,
     )
 
 

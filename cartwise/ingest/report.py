@@ -66,6 +66,8 @@ class IngestReport:
     rows_rejected: int = 0
     warnings: int = 0
     flagged_users: list[str] = field(default_factory=list)
+    # What the warnings were about, in words, e.g. item ids that differ only in case.
+    notes: list[str] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
@@ -81,6 +83,7 @@ class IngestReport:
             "rows_rejected": self.rows_rejected,
             "warnings": self.warnings,
             "flagged_users": list(self.flagged_users),
+            "notes": list(self.notes),
             "rejected_by_reason": dict(self.rejected_by_reason),
             "rejects": [r.to_dict() for r in self.rejects],
             "seconds": round(self.seconds, 3),

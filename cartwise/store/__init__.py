@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from cartwise.store.base import IngestRun, Store, StoreStats
+from cartwise.store.base import IngestRun, Store, StoredKey, StoreStats
 from cartwise.store.sqlite import SQLiteStore
 
 
@@ -11,4 +11,4 @@ def open_store(path: Path | str, *, create: bool = True) -> Store:
     return SQLiteStore(path, create=create)
 
 
-__all__ = ["IngestRun", "SQLiteStore", "Store", "StoreStats", "open_store"]
+__all__ = ["IngestRun", "SQLiteStore", "Store", "StoreStats", "StoredKey", "open_store"]

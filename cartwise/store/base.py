@@ -33,6 +33,19 @@ class IngestRun:
 
 
 @dataclass(frozen=True)
+class StoredKey:
+    """An API key as the store keeps it: never the secret, only its SHA-256 hash."""
+
+    key_id: int
+    prefix: str
+    secret_sha256: str
+    scope: str
+    name: str | None
+    created_ms: int
+    revoked_ms: int | None = None
+
+
+@dataclass(frozen=True)
 class StoreStats:
     items: int
     deleted_items: int
@@ -108,6 +121,22 @@ class Store(Protocol):
     def ingest_runs(self, *, limit: int = 20) -> list[IngestRun]: ...
 
     def stats(self) -> StoreStats: ...
+
+    def add_key(self, key: StoredKey) -> StoredKey:
+        """Store a new API key (its `key_id` is assigned here) and bump `keys_version`."""
+        ...
+
+    def keys(self) -> list[StoredKey]:
+        """Every API key, revoked ones included, oldest first."""
+        ...
+
+    def revoke_key(self, key_id: int, revoked_ms: int) -> bool:
+        """Mark a key revoked; False when it does not exist or already was."""
+        ...
+
+    def keys_version(self) -> int:
+        """Bumped by every key created or revoked, so servers drop cached keys."""
+        ...
 
     def versions(self) -> tuple[int, int]:
         """(catalog_version, events_version): bumped by every committed write, so

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Each entry upgrades the schema from version i to i + 1. Never edit a released entry:
 # append a new one, so stores created by older releases upgrade in place.
@@ -56,6 +56,20 @@ MIGRATIONS: list[str] = [
         rows_duplicate INTEGER NOT NULL,
         report_path TEXT
     );
+    """,
+    # 2: API keys. Only a SHA-256 hash of each secret is kept, with a short non-secret
+    # prefix that names the key in listings and in `cartwise keys revoke`.
+    """
+    CREATE TABLE api_keys (
+        key_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        prefix TEXT NOT NULL UNIQUE,
+        secret_sha256 TEXT NOT NULL UNIQUE,
+        scope TEXT NOT NULL,
+        name TEXT,
+        created_ms INTEGER NOT NULL,
+        revoked_ms INTEGER
+    );
+    INSERT OR IGNORE INTO meta (key, value) VALUES ('keys_version', '0');
     """,
 ]
 

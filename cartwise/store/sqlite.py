@@ -2,7 +2,7 @@
 
 Layout of the directory::
 
-    cartwise.db      items, events, flagged users, ingest runs, schema version
+    cartwise.db      items, events, flagged users, ingest runs, API keys (hashed), schema version
     models/          trained models, one sub-directory each, swapped atomically
     reports/         machine-readable ingest reports (rejected rows)
 
@@ -17,13 +17,14 @@ import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
 
 from cartwise.errors import StoreError
 from cartwise.events.event import now_ms
-from cartwise.store.base import IngestRun, StoreStats
+from cartwise.store.base import IngestRun, StoredKey, StoreStats
 from cartwise.store.frames import EVENT_SCHEMA, ITEM_SCHEMA, conform
 from cartwise.store.migrations import MIGRATIONS, SCHEMA_VERSION
 
@@ -394,3 +395,36 @@ class SQLiteStore:
             catalog_version=catalog_version,
             events_version=events_version,
         )
+
+    # API keys ----------------------------------------------------------------------
+
+    _KEY_COLUMNS = "key_id, prefix, secret_sha256, scope, name, created_ms, revoked_ms"
+
+    def add_key(self, key: StoredKey) -> StoredKey:
+        with self.transaction():
+            cursor = self._conn.execute(
+                "INSERT INTO api_keys (prefix, secret_sha256, scope, name, created_ms, revoked_ms) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (key.prefix, key.secret_sha256, key.scope, key.name, key.created_ms, key.revoked_ms),
+            )
+            self._bump("keys_version")
+        return replace(key, key_id=int(cursor.lastrowid or 0))
+
+    def keys(self) -> list[StoredKey]:
+        rows = self._conn.execute(f"SELECT {self._KEY_COLUMNS} FROM api_keys ORDER BY key_id").fetchall()
+        return [StoredKey(*row) for row in rows]
+
+    def revoke_key(self, key_id: int, revoked_ms: int) -> bool:
+        with self.transaction():
+            conn = self._conn
+            before = conn.total_changes
+            conn.execute(
+                "UPDATE api_keys SET revoked_ms = ? WHERE key_id = ? AND revoked_ms IS NULL", (revoked_ms, key_id)
+            )
+            revoked = conn.total_changes > before
+            if revoked:
+                self._bump("keys_version")
+        return revoked
+
+    def keys_version(self) -> int:
+        return int(self._meta("keys_version") or 0)

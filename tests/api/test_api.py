@@ -10,7 +10,9 @@ from cartwise.api import create_app
 
 @pytest.fixture
 def client(engine):
-    return TestClient(create_app(engine))
+    """The API as an operator's script calls it: with an admin key (tests/api/test_auth.py
+    checks every scope)."""
+    return TestClient(create_app(engine), headers={"Authorization": f"Bearer {engine.create_key('admin').secret}"})
 
 
 def test_health_and_docs(client):

@@ -86,7 +86,7 @@ def engine(trained) -> Engine:
 
 @pytest.fixture(scope="module")
 def client(engine: Engine) -> TestClient:
-    return TestClient(create_app(engine))
+    return TestClient(create_app(engine), headers={"X-API-Key": engine.create_key("search").secret})
 
 
 @pytest.fixture
@@ -181,7 +181,8 @@ def test_no_rating_events_means_not_trained_with_a_hint(unrated: Engine) -> None
     with pytest.raises(NotTrained) as caught:
         unrated.predict_ratings("m0", ["a0"])
     assert "event_type=rating" in caught.value.hint and "train" in caught.value.hint
-    response = TestClient(create_app(unrated)).post("/v1/ratings/predict", json={"user_id": "m0", "item_ids": ["a0"]})
+    search_key = {"X-API-Key": unrated.create_key("search").secret}
+    response = TestClient(create_app(unrated), headers=search_key).post("/v1/ratings/predict", json={"user_id": "m0", "item_ids": ["a0"]})
     assert response.status_code == 409
     assert response.json()["error"] == "NotTrained" and "event_type=rating" in response.json()["hint"]
 

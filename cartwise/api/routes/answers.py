@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 
+from cartwise.access import Scope
+from cartwise.api.auth import require
 from cartwise.api.deps import get_engine
 from cartwise.api.schemas import (
     ErrorBody,
@@ -20,7 +22,7 @@ from cartwise.results import (
     SimilarResponse,
 )
 
-router = APIRouter(prefix="/v1", tags=["answers"])
+router = APIRouter(prefix="/v1", tags=["answers"], dependencies=[require(Scope.SEARCH)])
 
 # These handlers are `async` on purpose: each answer is well under a millisecond of
 # in-memory work plus at most one indexed SQLite read, so running it on the event loop
@@ -94,7 +96,8 @@ async def autocomplete(
     return engine.autocomplete(q, k=k)
 
 
-@router.get("/users/{user_id}/recommendations", response_model=RecommendationResponse, responses=ERRORS)
+# Ids are `:path` parameters so that ids with a slash (SKU/123) can be asked about.
+@router.get("/users/{user_id:path}/recommendations", response_model=RecommendationResponse, responses=ERRORS)
 async def recommendations(
     user_id: Annotated[str, Path(min_length=1, max_length=256)],
     engine: Annotated[Engine, Depends(get_engine)],
@@ -105,7 +108,7 @@ async def recommendations(
     return engine.recommend(user_id, k=k, exclude_seen=exclude_seen)
 
 
-@router.get("/items/{item_id}/similar", response_model=SimilarResponse, responses=ERRORS)
+@router.get("/items/{item_id:path}/similar", response_model=SimilarResponse, responses=ERRORS)
 async def similar(
     item_id: Annotated[str, Path(min_length=1, max_length=256)],
     engine: Annotated[Engine, Depends(get_engine)],

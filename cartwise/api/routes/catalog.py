@@ -6,12 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Response
 
+from cartwise.access import Scope
+from cartwise.api.auth import require
 from cartwise.api.deps import get_engine
 from cartwise.api.routes.ingest_response import to_response
 from cartwise.api.schemas import ErrorBody, IngestResponse, ItemBatch
 from cartwise.engine import Engine
 
-router = APIRouter(prefix="/v1/items", tags=["catalog"])
+router = APIRouter(prefix="/v1/items", tags=["catalog"], dependencies=[require(Scope.ADMIN)])
 
 
 @router.post("", response_model=IngestResponse, responses={422: {"model": ErrorBody}})
@@ -22,7 +24,8 @@ def upsert_items(batch: ItemBatch, response: Response, engine: Annotated[Engine,
     return to_response(report, response)
 
 
-@router.delete("/{item_id}", status_code=204, responses={404: {"model": ErrorBody}})
+# `:path`, so that ids with a slash (SKU/123, sent as SKU/123 or SKU%2F123) work here too.
+@router.delete("/{item_id:path}", status_code=204, responses={404: {"model": ErrorBody}})
 def delete_item(
     item_id: Annotated[str, Path(min_length=1, max_length=256)], engine: Annotated[Engine, Depends(get_engine)]
 ) -> Response:

@@ -1,4 +1,4 @@
-"""/v1/health: a cheap liveness check; /v1/stats: what the store holds."""
+"""/v1/health: a cheap liveness check, open to all; /v1/stats: what the store holds (admin)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
+from cartwise.access import Scope
+from cartwise.api.auth import require
 from cartwise.api.deps import get_engine
 from cartwise.api.schemas import Health
 from cartwise.engine import Engine
@@ -30,7 +32,7 @@ async def health(engine: Annotated[Engine, Depends(get_engine)]) -> Health:
 
 # A plain `def` on purpose: counting a large event log takes a few hundred milliseconds,
 # which must not stall the event loop that answers searches.
-@router.get("/stats")
+@router.get("/stats", dependencies=[require(Scope.ADMIN)])
 def stats(engine: Annotated[Engine, Depends(get_engine)]) -> dict[str, Any]:
     """Counts of items, events by type, users and flagged users (cached for 10 s)."""
     numbers = engine.stats(max_age_s=10.0)

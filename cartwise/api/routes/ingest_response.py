@@ -16,6 +16,7 @@ def to_response(report: IngestReport, response: Response) -> IngestResponse:
         rejected=[RejectedRow(index=int(r.line), field=r.field, reason=r.reason) for r in report.rejects],
         warnings=report.warnings,
         flagged_users=list(report.flagged_users),
+        notes=list(report.notes),
     )
     if report.rows_read and report.rows_rejected == report.rows_read:
         response.status_code = 422

@@ -1,0 +1,74 @@
+"""A limit on request bodies, so one request cannot take the server's memory.
+
+A body announced larger than the limit (`Content-Length`) is refused with 413 before a
+byte of it is read; a chunked body is counted as it arrives and refused once it passes
+the limit. Either way the server holds at most the limit in memory before parsing.
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# Bounds the memory one request can take while its JSON is read (about 5 to 10 times the
+# body once parsed). 32 MiB fits a full batch of 10,000 items of about 3 KB of JSON each.
+DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+
+
+class BodyTooLarge(HTTPException):
+    """Raised while reading a chunked body that outgrew the limit; answered 413."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413, detail=f"the request body is larger than the limit of {limit:,} bytes")
+
+
+def too_large_body(limit: int) -> dict[str, str]:
+    return {
+        "error": "PayloadTooLarge",
+        "message": f"the request body is larger than the limit of {limit:,} bytes",
+        "field": "body",
+        "hint": "send smaller batches (at most 10,000 rows each), or raise `cartwise serve --max-body-bytes`",
+    }
+
+
+class BodyLimit:
+    """ASGI middleware refusing request bodies over `max_bytes` with a JSON 413."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        announced = Headers(scope=scope).get("content-length")
+        if announced is not None and announced.strip().isdigit() and int(announced) > self.max_bytes:
+            await self._refuse(send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        await self.app(scope, counted, send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = json.dumps(too_large_body(self.max_bytes)).encode()
+        await send({
+            "type": "http.response.start",
+            "status": 413,
+            # The rest of the body is not read: tell the client this connection is done.
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                        (b"connection", b"close")],
+        })
+        await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,135 @@
+"""`cartwise keys`: create, list and revoke the API keys of a store.
+
+A key's secret is printed once, when it is created; the store keeps only its hash.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cartwise.access import ApiKey, NewKey, Scope
+from cartwise.engine import DEFAULT_STORE, Engine
+from cartwise.errors import ValidationError
+
+keys_app = typer.Typer(help="API keys for the HTTP API: create, list, revoke.", no_args_is_help=True)
+console = Console()
+err = Console(stderr=True)
+
+StoreOption = Annotated[
+    Path, typer.Option("--store", "-s", envvar="CARTWISE_STORE", help="store directory", show_default=True)
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="print JSON for machines instead of a table")]
+DEMO_KEY_NAMES = {Scope.SEARCH: "demo search", Scope.EVENTS: "demo events", Scope.ADMIN: "demo admin"}
+
+
+def _when(ms: int | None) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if ms else "-"
+
+
+def _as_dict(key: ApiKey) -> dict[str, object]:
+    return {"key_id": key.key_id, "prefix": key.prefix, "scope": key.scope.value, "name": key.name,
+            "created": _when(key.created_ms), "revoked": _when(key.revoked_ms) if key.revoked_ms else None}
+
+
+@keys_app.command("create")
+def create(
+    scope: Annotated[str, typer.Option(help="search (read answers; fine in browser code), events (write events) "
+                                            "or admin (everything)")],
+    store: StoreOption = DEFAULT_STORE,
+    name: Annotated[str | None, typer.Option(help="a label to recognise the key by, e.g. storefront")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a key and print its secret: the only time it is shown."""
+    new = Engine.open(store, create=True).create_key(Scope.parse(scope), name=name)
+    if as_json:
+        console.print_json(json.dumps({"secret": new.secret, **_as_dict(new.key)}))
+        return
+    console.print(new.secret, markup=False, soft_wrap=True)
+    err.print(f"created {new.key.scope.value} key {new.key.prefix}; store the secret above now, it is not shown "
+              "again. Send it as `Authorization: Bearer <key>` or `X-API-Key: <key>`.", markup=False)
+
+
+@keys_app.command("list")
+def list_keys(store: StoreOption = DEFAULT_STORE, as_json: JsonOption = False) -> None:
+    """Every key of the store with its prefix, scope, name and dates (never the secret)."""
+    keys = Engine.open(store, create=False).list_keys()
+    if as_json:
+        console.print_json(json.dumps([_as_dict(k) for k in keys]))
+        return
+    table = Table(title=f"API keys of {store}")
+    for column in ("id", "prefix", "scope", "name", "created", "revoked"):
+        table.add_column(column)
+    for key in keys:
+        table.add_row(str(key.key_id), key.prefix, key.scope.value, key.name or "", _when(key.created_ms),
+                      _when(key.revoked_ms) if key.revoked_ms else "")
+    console.print(table)
+    if not keys:
+        console.print("no keys yet: create one with `cartwise keys create --scope admin`", markup=False)
+
+
+@keys_app.command("revoke")
+def revoke(
+    key: Annotated[str, typer.Argument(help="the key's prefix or id (see `cartwise keys list`)")],
+    store: StoreOption = DEFAULT_STORE,
+) -> None:
+    """Revoke a key: a running server refuses it within a second."""
+    revoked = Engine.open(store, create=False).revoke_key(key)
+    err.print(f"revoked {revoked.scope.value} key {revoked.prefix}", markup=False)
+
+
+def _loopback(host: str) -> bool:
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_serving(engine: Engine, host: str, *, anonymous_reads: bool, page_key: str | None) -> None:
+    """Refuse unsafe `serve` options, and say how to make a key when the store has none."""
+    if anonymous_reads and not _loopback(host):
+        raise ValidationError(
+            f"--allow-anonymous-reads is only accepted when serving on a loopback address, not on {host}",
+            field="allow_anonymous_reads",
+            hint="serve on 127.0.0.1, or give the storefront a search key: `cartwise keys create --scope search`",
+        )
+    if page_key is not None:
+        key = engine.verify_key(page_key)
+        if key is None:
+            raise ValidationError("--page-key is not an active key of this store", field="page_key",
+                                  hint="`cartwise keys list` shows the keys; create one with "
+                                  "`cartwise keys create --scope search`")
+        if key.scope is not Scope.SEARCH:
+            raise ValidationError(
+                f"--page-key must be a search key, not {key.scope.value}: the demo page hands it to every browser",
+                field="page_key", hint="create one with `cartwise keys create --scope search --name demo-page`",
+            )
+    if not anonymous_reads and not engine.keys.has_active_keys():
+        err.print("this store has no API keys yet, so every API request will be refused (401). Create one with "
+                  "`cartwise keys create --scope admin` (and `--scope search` for a storefront).", markup=False)
+
+
+def create_demo_keys(engine: Engine) -> dict[Scope, NewKey]:
+    """One key of each scope for the demo, replacing those of an earlier demo run (their
+    secrets were shown then and cannot be shown again); keys made by hand are left alone."""
+    for key in engine.list_keys():
+        if key.active and key.name in DEMO_KEY_NAMES.values():
+            engine.revoke_key(str(key.key_id))
+    return {scope: engine.create_key(scope, name=name) for scope, name in DEMO_KEY_NAMES.items()}
+
+
+def print_demo_keys(keys: dict[Scope, NewKey], url: str) -> None:
+    err.print("API keys of this demo store (shown once; the demo page uses the search key):", markup=False)
+    for scope, new in keys.items():
+        err.print(f"  {scope.value:<7} {new.secret}", markup=False, soft_wrap=True)
+    err.print(f'  e.g. curl -H "Authorization: Bearer <search key>" "{url}v1/search?q=heart"',
+              markup=False, soft_wrap=True)
