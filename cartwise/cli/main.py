@@ -23,6 +23,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from cartwise.api.limits import DEFAULT_MAX_BODY_BYTES
 from cartwise.encode import DEFAULT_ENCODER
 from cartwise.engine import DEFAULT_STORE, Engine
 from cartwise.errors import CartwiseError, ValidationError
@@ -529,15 +530,29 @@ def stats(store: StoreOption = DEFAULT_STORE, as_json: JsonOption = False) -> No
         console.print(history)
 
 
-def _serve(engine: Engine, host: str, port: int) -> None:
+def _serve(
+    engine: Engine,
+    host: str,
+    port: int,
+    *,
+    anonymous_reads: bool = False,
+    cors_origins: list[str] | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    page_key: str | None = None,
+) -> None:
     import uvicorn
 
     from cartwise.api import create_app
+    from cartwise.cli.keys import check_serving
 
+    check_serving(engine, host, anonymous_reads=anonymous_reads, page_key=page_key)
     with err.status("loading models"):
         engine.warm_up()
     err.print(f"Cartwise on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
+    api = create_app(engine, anonymous_reads=anonymous_reads, cors_origins=cors_origins or [],
+                     max_body_bytes=max_body_bytes, page_key=page_key)
+    # Access logs are off (log_level warning); they would hold paths, never keys.
+    uvicorn.run(api, host=host, port=port, log_level="warning")
 
 
 @app.command()
@@ -545,9 +560,26 @@ def serve(
     store: StoreOption = DEFAULT_STORE,
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    allow_anonymous_reads: Annotated[
+        bool, typer.Option(help="answer search, recommendations and similar items without a key (loopback only)")
+    ] = False,
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option("--cors-origin", help="let browser code from this origin call the API, e.g. "
+                     "https://shop.example.com (repeatable)"),
+    ] = None,
+    max_body_bytes: Annotated[
+        int, typer.Option(min=1024, help="refuse request bodies larger than this (413)")
+    ] = DEFAULT_MAX_BODY_BYTES,
+    page_key: Annotated[
+        str | None,
+        typer.Option(envvar="CARTWISE_PAGE_KEY", help="a search key for the demo page at / to use (without one, "
+                     "the page asks for a key)"),
+    ] = None,
 ) -> None:
-    """Serve the HTTP API and the demo page."""
-    _serve(_open(store), host, port)
+    """Serve the HTTP API and the demo page. Requests need an API key (`cartwise keys create`)."""
+    _serve(_open(store), host, port, anonymous_reads=allow_anonymous_reads, cors_origins=cors_origin,
+           max_body_bytes=max_body_bytes, page_key=page_key)
 
 
 @app.command()
@@ -573,14 +605,21 @@ def demo(
             engine.ingest_events(source, mapping=EVENT_MAPPING, unknown_items="reject", on_progress=update), False
         )
     train(store=store, recommender="itemknn", as_json=False)
+    from cartwise.access import Scope
+    from cartwise.cli.keys import create_demo_keys, print_demo_keys
+
+    keys = create_demo_keys(engine)
+    print_demo_keys(keys, f"http://{host}:{port}/")
     if serve_api:
-        _serve(engine, host, port)
+        _serve(engine, host, port, page_key=keys[Scope.SEARCH].secret)
 
 
 def _register_subcommands() -> None:
     from cartwise.cli.evaluate import evaluate_app
+    from cartwise.cli.keys import keys_app
 
     app.add_typer(evaluate_app, name="evaluate")
+    app.add_typer(keys_app, name="keys")
 
 
 _register_subcommands()
