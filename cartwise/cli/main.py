@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -582,9 +583,35 @@ def serve(
            max_body_bytes=max_body_bytes, page_key=page_key)
 
 
+# Where `cartwise demo` keeps the files it derived from Online Retail inside the store;
+# its presence marks a store as the demo's.
+DEMO_DIR = "demo"
+
+
+def _print_next_steps(store: Path) -> None:
+    from cartwise.demo import EXAMPLE_ITEM, EXAMPLE_USER
+
+    default = store == DEFAULT_STORE or os.environ.get("CARTWISE_STORE") == str(store)
+    where = "" if default else f" --store {store}"
+    lines = [
+        f'cartwise search "red heart t-light holder" --k 5{where}',
+        f"cartwise recommend {EXAMPLE_USER}{where}      # a shopper with 15 orders in the demo data",
+        f"cartwise similar {EXAMPLE_ITEM}{where}",
+        f"cartwise train --recommender blend --threads 2{where}   # item-kNN + Transformer + text, a few minutes",
+        f"cartwise stats{where}",
+    ]
+    err.print(
+        "Next, try (from another terminal with the virtual environment active, "
+        "`source .venv/bin/activate`, or as .venv/bin/cartwise):",
+        markup=False, soft_wrap=True,
+    )
+    for line in lines:
+        err.print("  " + line, markup=False, soft_wrap=True)
+
+
 @app.command()
 def demo(
-    store: Annotated[Path, typer.Option("--store", "-s", help="where to build the demo store")] = Path("cartwise-demo"),
+    store: StoreOption = DEFAULT_STORE,
     data: Annotated[
         Path | None, typer.Option(help="full Online Retail CSV(.gz); default: the slice shipped in the package")
     ] = None,
@@ -592,19 +619,38 @@ def demo(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help="start the server afterwards")] = True,
 ) -> None:
-    """Build a demo store from Online Retail data, train it and serve it."""
-    from cartwise.demo import EVENT_MAPPING, build_catalog, packaged_slice
+    """Build a demo store from Online Retail data, train it and serve it.
+
+    It is built in the store every other command uses (./cartwise-data or CARTWISE_STORE),
+    so they work on it next; a store holding another catalog is left alone, and a demo
+    store already built is reused (re-ingesting changes nothing; it is retrained only if
+    its data changed)."""
+    from cartwise.demo import EVENT_MAPPING, build_catalog, build_purchases, packaged_slice
 
     source = data or packaged_slice()
+    built = store / DEMO_DIR / "catalog.parquet"
+    if not built.exists() and (store / "cartwise.db").exists() and _open(store).stats().items:
+        raise ValidationError(
+            f"{store} already holds a catalog that is not the demo's; the demo will not mix its products in",
+            field="store",
+            hint="build the demo elsewhere: `cartwise demo --store cartwise-demo` (then pass --store cartwise-demo "
+            "or set CARTWISE_STORE=cartwise-demo for the other commands)",
+        )
     engine = _open(store, create=True)
-    catalog = build_catalog(source, store / "demo" / "catalog.parquet")
+    catalog = build_catalog(source, built)
+    purchases = build_purchases(source, store / DEMO_DIR / "purchases.csv")
     with _progress("catalog") as update:
         _print_report(engine.ingest_items(catalog, on_progress=update), False)
     with _progress("purchases") as update:
         _print_report(
-            engine.ingest_events(source, mapping=EVENT_MAPPING, unknown_items="reject", on_progress=update), False
+            engine.ingest_events(purchases, mapping=EVENT_MAPPING, unknown_items="reject", on_progress=update), False
         )
-    train(store=store, recommender="itemknn", as_json=False)
+    info = engine.model_info()
+    if info is not None and (info.get("catalog_version"), info.get("events_version")) == engine.store.versions():
+        err.print(f"the demo store is already trained (model {info['version']}); not training again")
+    else:
+        train(store=store, recommender="itemknn", as_json=False)
+    _print_next_steps(store)
     from cartwise.access import Scope
     from cartwise.cli.keys import create_demo_keys, print_demo_keys
 
