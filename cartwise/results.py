@@ -122,3 +122,8 @@ class TrainReport(BaseModel):
         description="what held-out events said of the recommender: best epoch and validation NDCG@10 of a "
         "neural model, the weights a blend chose",
     )
+    trust: dict[str, Any] = Field(
+        default_factory=dict,
+        description="what popularity and co-occurrence discounted: shoppers with short histories, events "
+        "counted at less than full weight, bursts of new identities on one item, the items whose score fell most",
+    )

@@ -215,6 +215,8 @@ def train(
             "items_sharing_an_encoded_text": reused,
             "validation": _validation_summary(personal),
             "ratings": rating_report.model_dump() if rating_report is not None else None,
+            # What trust discounted: low-history shoppers, bursts of new ids (recommend.trust).
+            "trust": {**popularity.trust_report_, "cooccurrence": itemknn.trust_report_},
         }
         registry.save(
             ModelSet(
@@ -246,6 +248,7 @@ def train(
         events_version=events_version,
         ratings=rating_report,
         validation=manifest.get("validation", {}),
+        trust=manifest["trust"],
     )
 
 

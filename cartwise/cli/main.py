@@ -257,6 +257,18 @@ def train(
     table.add_row("events", f"{report.events:,}")
     table.add_row("users", f"{report.users:,}")
     table.add_row("users excluded as bots", f"{report.excluded_flagged_users:,}")
+    if report.trust:
+        trust = report.trust
+        bursts = "; ".join(
+            f"{b['item_id']} ({b['new_users']:,} new ids, score -{b['score_reduction']:.0%})"
+            for b in trust.get("bursts", [])[:3]
+        )
+        table.add_row(
+            "discounted by trust",
+            f"{trust.get('low_history_users', 0):,} low-history shoppers, {trust.get('events_discounted', 0):,} events "
+            f"({trust.get('score_discounted', 0):.2%} of popularity); "
+            + (f"bursts of new ids on {trust.get('burst_items', 0):,} item(s): {bursts}" if bursts else "no bursts of new ids"),
+        )
     if report.ratings is not None:
         fitted = report.ratings
         quality = (

@@ -88,7 +88,8 @@ class Assessment:
 
     `pairs` has columns user_id, item_id, factor (history weight x burst collapse) and
     low (a newcomer); `items` has item_id and newcomers (distinct newcomers on the item,
-    a burst counting as one); `bursts` has item_id, window_start_ms, new_users, expected.
+    a burst counting as one); `bursts` has item_id, window_start_ms, new_users, expected,
+    one row per item and window.
     """
 
     pairs: pl.DataFrame
@@ -254,13 +255,22 @@ def summary(
         if lost[i] > 1e-9
     ]
     total = float(before.sum())
+    position = {item: i for i, item in enumerate(item_ids)}
+    bursts = (
+        assessment.bursts.group_by("item_id")
+        .agg(pl.len().alias("windows"), pl.col("new_users").sum(), pl.col("window_start_ms").min().alias("first_window_ms"))
+        .sort(["new_users", "item_id"], descending=[True, False])
+    ).to_dicts()
+    for burst in bursts:
+        i = position.get(burst["item_id"])
+        burst["score_reduction"] = round(float(lost[i] / before[i]), 4) if i is not None and before[i] > 0 else 0.0
     return {
         "full_trust_items": assessment.full_trust_items,
         "low_history_users": assessment.low_history_users,
         "events_discounted": int(discounted_events),
         "score_discounted": round(float(lost.sum() / total), 6) if total > 0 else 0.0,
-        "burst_items": int(assessment.bursts["item_id"].n_unique()),
-        "bursts": assessment.bursts.head(_REPORT_TOP).to_dicts(),
+        "burst_items": len(bursts),
+        "bursts": bursts[:_REPORT_TOP],
         "items_reduced": reduced,
     }
 
