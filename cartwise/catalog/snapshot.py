@@ -56,6 +56,14 @@ class CatalogSnapshot:
                 spelled.setdefault(card.brand.strip().casefold(), card.brand.strip())
         return spelled
 
+    def main_currency(self) -> str | None:
+        """The currency most items are priced in (None when no item says)."""
+        counts: dict[str, int] = {}
+        for card in self._cards.values():
+            if card.currency:
+                counts[card.currency] = counts.get(card.currency, 0) + 1
+        return max(sorted(counts), key=counts.__getitem__) if counts else None
+
     def title(self, item_id: str) -> str:
         card = self._cards.get(item_id)
         return card.title if card else item_id

@@ -328,10 +328,20 @@ def search(
     understand: Annotated[
         bool, typer.Option(help="read prices, brands, categories, colours and sizes out of the query")
     ] = True,
+    rate: Annotated[
+        list[str] | None,
+        typer.Option("--rate", help="exchange rate for prices typed in another currency, e.g. USD:GBP=0.79 "
+                     "(repeatable; default: CARTWISE_RATES)"),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Search the catalog."""
-    result = _open(store).search(query, k=k, offset=offset, filters=filter or None, mode=mode, understand=understand)
+    engine = _open(store)
+    if rate:
+        from cartwise.search.currency import ExchangeRates
+
+        engine.set_exchange_rates(ExchangeRates.parse(rate))
+    result = engine.search(query, k=k, offset=offset, filters=filter or None, mode=mode, understand=understand)
     if as_json:
         console.print_json(result.model_dump_json())
         return

@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from cartwise.search.crosslingual import QueryTranslator, translate_parsed
+from cartwise.search.currency import ExchangeRates
 from cartwise.search.facets import Facets, count_facets
 from cartwise.search.filters import SearchFilters
 from cartwise.search.hybrid import HybridHits, HybridSearcher
@@ -52,10 +53,16 @@ class CatalogSearch:
         understanding: QueryUnderstanding | None = None,
         brand_names: dict[str, str] | None = None,
         translator: QueryTranslator | None = None,
+        currency: str | None = None,
+        rates: ExchangeRates | None = None,
     ) -> None:
         self.searcher = searcher
         self.understanding = understanding
         self.brand_names = brand_names or {}
+        # The catalog's prices are in `currency`; a price phrase in another one is converted
+        # with `rates`, or left out (and said so) when no rate is configured.
+        self.currency = currency.upper() if currency else None
+        self.rates = rates or ExchangeRates()
         # Set for an English catalog: Chinese query words are searched in English.
         self.translator = translator
 
@@ -68,6 +75,8 @@ class CatalogSearch:
         brands: Iterable[str],
         colours: Iterable[str] = (),
         sizes: Iterable[str] = (),
+        currency: str | None = None,
+        rates: ExchangeRates | None = None,
     ) -> CatalogSearch:
         brands = [b for b in brands if b]
         return cls(
@@ -77,6 +86,8 @@ class CatalogSearch:
             ),
             brand_names={b.strip().casefold(): b.strip() for b in brands},
             translator=QueryTranslator.for_index(searcher.lexical),
+            currency=currency,
+            rates=rates,
         )
 
     def parse(self, query: str) -> ParsedQuery | None:
@@ -158,20 +169,36 @@ class CatalogSearch:
             return filters, []
         base = filters or SearchFilters()
         explicit_price = base.price_min is not None or base.price_max is not None
+        written, rate = parsed.price_currency, self._rate(parsed.price_currency)
         chips = []
         for chip in parsed.chips:
             applied = "boost"
             if chip.kind == "price":
-                applied = "ignored: a price filter was given" if explicit_price else "filter"
+                if explicit_price:
+                    applied = "ignored: a price filter was given"
+                elif rate is None:
+                    applied = f"not applied: prices are in {self.currency}; no {written} to {self.currency} rate is set"
+                elif rate != 1.0:
+                    applied = f"filter, converted to {self.currency} at {rate:g} per {written}"
+                else:
+                    applied = "filter"
             elif chip.kind == "translation":
                 applied = "searched"
             chips.append({"kind": chip.kind, "label": chip.label, "text": chip.text, "value": chip.value, "applied": applied})
-        if explicit_price or (parsed.price_min is None and parsed.price_max is None):
+        if explicit_price or rate is None or (parsed.price_min is None and parsed.price_max is None):
             return filters, chips
-        low, high = parsed.price_min, parsed.price_max
+        low, high = _converted(parsed.price_min, rate), _converted(parsed.price_max, rate)
         if low is not None and high is not None and low > high:
             low, high = high, low
         return replace(base, price_min=low, price_max=high), chips
+
+    def _rate(self, written: str | None) -> float | None:
+        """How many catalog-currency units one unit of the query's currency is: 1 when the
+        query gives no currency or the catalog's own (or the catalog has none), None when
+        no exchange rate between them is configured."""
+        if written is None or self.currency is None:
+            return 1.0
+        return self.rates.rate(written, self.currency)
 
     def _boost(self, parsed: ParsedQuery | None) -> NDArray[np.float32] | None:
         """Per index row, the share of the brands, categories, colours and sizes the query
@@ -196,6 +223,10 @@ class CatalogSearch:
         if not aspects:
             return None
         return (np.sum(aspects, axis=0) / len(aspects)).astype(np.float32)
+
+
+def _converted(amount: float | None, rate: float) -> float | None:
+    return None if amount is None else (amount if rate == 1.0 else round(amount * rate, 2))
 
 
 def _describe(filters: SearchFilters) -> str:

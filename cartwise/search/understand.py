@@ -71,6 +71,9 @@ class ParsedQuery:
     colours: tuple[str, ...]
     sizes: tuple[str, ...]
     chips: tuple[Chip, ...]
+    price_currency: str | None = None
+    """ISO 4217 code written with the price ("$", "元", "pounds"); None for a bare number,
+    which means the catalog's own currency."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -389,6 +392,16 @@ _CURRENCY_SYMBOL = {
     "\u00a5": "\u5143", "rmb": "\u5143", "cny": "\u5143", "yuan": "\u5143", "元": "元", "块": "元", "块钱": "元",
     "元钱": "元", "圆": "元", "人民币": "元",
 }
+# The ISO 4217 code of each currency mark, so a price can be compared with the catalog's
+# currency (¥ is read as yuan, as the Chinese patterns do).
+_CURRENCY_CODE = {
+    "$": "USD", "us$": "USD", "usd": "USD", "dollar": "USD", "dollars": "USD", "buck": "USD", "bucks": "USD",
+    "c$": "CAD", "cad": "CAD", "a$": "AUD", "au$": "AUD", "aud": "AUD",
+    "\u20ac": "EUR", "eur": "EUR", "euro": "EUR", "euros": "EUR",
+    "\u00a3": "GBP", "gbp": "GBP", "pound": "GBP", "pounds": "GBP", "quid": "GBP",
+    "\u00a5": "CNY", "rmb": "CNY", "cny": "CNY", "yuan": "CNY", "元": "CNY", "块": "CNY", "块钱": "CNY",
+    "元钱": "CNY", "圆": "CNY", "人民币": "CNY",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,6 +411,8 @@ class _Price:
     low: float | None
     high: float | None
     currency: str | None
+    code: str | None = None
+    """ISO 4217 code of the currency written with the amount (None: no currency given)."""
 
 
 def _valid(value: float | None) -> bool:
@@ -413,6 +428,7 @@ def _price_from_match(match: re.Match[str], kind: str, query: str, has_price_wor
             if part:
                 currencies.append(part.strip().lower())
     symbol = next((_CURRENCY_SYMBOL[c] for c in currencies if c in _CURRENCY_SYMBOL), None)
+    code = next((_CURRENCY_CODE[c] for c in currencies if c in _CURRENCY_CODE), None)
     has_currency = bool(currencies)
     low_raw, high_raw = groups.get("a"), groups.get("b")
     # A Chinese numeral with no 十/百/千/万 and no currency ("三以下") is too weak to be a price.
@@ -452,7 +468,7 @@ def _price_from_match(match: re.Match[str], kind: str, query: str, has_price_wor
         return None  # "under 0" leaves nothing to buy
     if low is None and high is None:
         return None
-    return _Price(match.start(), match.end(), low, high, symbol)
+    return _Price(match.start(), match.end(), low, high, symbol, code)
 
 
 def _price_label(price: _Price, chinese: bool) -> str:
@@ -885,6 +901,7 @@ class QueryUnderstanding:
             colours=colour_names,
             sizes=size_names,
             chips=tuple(chip for _, chip in chips),
+            price_currency=next((p.code for p in prices if p.code is not None), None),
         )
 
     def _single_char_colours(self, folded: str) -> list[_Mention]:
