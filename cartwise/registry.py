@@ -4,12 +4,18 @@
 completely, then replaces ``CURRENT`` with one atomic rename. A crash mid-train leaves
 the previous version live, and a running server notices the new ``CURRENT`` and swaps
 models without a restart.
+
+A version is written in ``models/.staging-<version>`` while its process holds an exclusive
+lock on ``.staging-<version>.lock`` beside it. A staging directory whose lock nobody holds
+(its train was killed) and that is older than the current process is removed when a
+registry opens and when a train starts; a concurrent train's directory is left alone.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -26,6 +32,15 @@ MANIFEST = "manifest.json"
 RECOMMENDERS = ("itemknn", "als", "bpr", "sequential", "twotower", "textknn", "blend")
 CURRENT = "CURRENT"
 FORMAT_VERSION = 1
+STAGING_PREFIX = ".staging-"
+# Staging directories modified after this process started may belong to a train that has
+# just begun (or to this process): never removed as stale.
+_PROCESS_STARTED = time.time()
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: staging dirs are judged by their process id alone
+    fcntl = None  # type: ignore[assignment]
 
 
 @dataclass
@@ -80,6 +95,9 @@ class ModelRegistry:
     def __init__(self, *, models_dir: Path, store_id: str) -> None:
         self.models_dir = models_dir
         self.store_id = store_id
+        # Staging directories of this registry's trains -> the descriptor holding their lock.
+        self._held: dict[Path, int] = {}
+        self.remove_stale_staging()
 
     def current_version(self) -> str | None:
         try:
@@ -88,10 +106,69 @@ class ModelRegistry:
             return None
 
     def new_staging_dir(self) -> tuple[str, Path]:
+        """A new version name and its staging directory, locked until :meth:`save` or
+        :meth:`discard_staging`; stale staging directories are removed first."""
+        self.remove_stale_staging()
         version = time.strftime("v%Y%m%d-%H%M%S") + f"-{os.getpid()}-{time.monotonic_ns() % 1_000_000:06d}"
-        path = self.models_dir / f".staging-{version}"
-        path.mkdir(parents=True)
+        path = self.models_dir / f"{STAGING_PREFIX}{version}"
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        # Locked before the directory exists, so no cleanup ever sees it unowned.
+        held = _try_lock(_lock_path(path))
+        assert held is not None, "a fresh lock file cannot be locked by another process"
+        try:
+            path.mkdir()
+        except BaseException:
+            _release(_lock_path(path), held)
+            raise
+        self._held[path] = held
         return version, path
+
+    def discard_staging(self, staging: Path) -> None:
+        """Remove a staging directory that was not saved (a failed or stopped train) and
+        release its lock; nothing to do after :meth:`save`."""
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+        held = self._held.pop(staging, None)
+        if held is not None:
+            _release(_lock_path(staging), held)
+
+    def remove_stale_staging(self) -> list[Path]:
+        """Remove staging directories left by trains that were killed: older than this
+        process and locked by no live process (without a lock file, from an older
+        Cartwise: whose process id in the name is not running). Returns those removed."""
+        removed: list[Path] = []
+        try:
+            paths = sorted(self.models_dir.glob(f"{STAGING_PREFIX}*"))
+        except OSError:
+            return removed
+        for path in paths:
+            if path.suffix == ".lock" or path in self._held:
+                continue
+            try:
+                if path.stat().st_mtime >= _PROCESS_STARTED:
+                    continue
+            except OSError:
+                continue
+            lock = _lock_path(path)
+            if lock.exists() and fcntl is not None:
+                held = _try_lock(lock)
+                if held is None:
+                    continue  # a live train owns it
+                shutil.rmtree(path, ignore_errors=True)
+                _release(lock, held)
+            elif not _process_alive(path.name):
+                shutil.rmtree(path, ignore_errors=True)
+                lock.unlink(missing_ok=True)
+            else:
+                continue
+            removed.append(path)
+        for lock in self.models_dir.glob(f"{STAGING_PREFIX}*.lock"):
+            # A lock whose directory is gone: left when a train died between the two.
+            if not lock.with_suffix("").exists() and lock.stat().st_mtime < _PROCESS_STARTED:
+                held = _try_lock(lock)
+                if held is not None:
+                    _release(lock, held)
+        return removed
 
     def save(self, models: ModelSet, staging: Path) -> None:
         """Write every model into `staging`, then make it the live version."""
@@ -108,6 +185,9 @@ class ModelRegistry:
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
         final = self.models_dir / models.version
         os.replace(staging, final)
+        held = self._held.pop(staging, None)
+        if held is not None:
+            _release(_lock_path(staging), held)
         pointer = self.models_dir / f".{CURRENT}.tmp"
         pointer.write_text(models.version)
         os.replace(pointer, self.models_dir / CURRENT)
@@ -155,6 +235,43 @@ class ModelRegistry:
         for path in versions[:-keep]:
             if path.name != live:
                 shutil.rmtree(path, ignore_errors=True)
-        for path in self.models_dir.glob(".staging-*"):
-            if time.time() - path.stat().st_mtime > 24 * 3600:
-                shutil.rmtree(path, ignore_errors=True)
+        self.remove_stale_staging()
+
+
+def _lock_path(staging: Path) -> Path:
+    return staging.with_name(staging.name + ".lock")
+
+
+def _try_lock(path: Path) -> int | None:
+    """An open descriptor holding an exclusive lock on `path` (created if missing), or
+    None when another open file (another process, or another registry) holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    if fcntl is None:
+        return fd
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _release(path: Path, fd: int) -> None:
+    """Delete a lock file this process holds, then let go of it."""
+    path.unlink(missing_ok=True)
+    os.close(fd)
+
+
+def _process_alive(staging_name: str) -> bool:
+    """Whether the process whose id is in a staging directory's name is running (True
+    when the name carries none: such a directory is not ours to judge)."""
+    found = re.search(r"-(\d+)-\d{6}$", staging_name)
+    if found is None:
+        return True
+    try:
+        os.kill(int(found.group(1)), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by another user
+    return True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -233,8 +232,7 @@ def train(
         )
         seconds["save"] = time.perf_counter() - mark
     finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+        registry.discard_staging(staging)
     seconds["total"] = time.perf_counter() - started
     return TrainReport(
         version=version,
