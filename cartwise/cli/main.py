@@ -107,6 +107,8 @@ def _print_report(report: IngestReport, as_json: bool) -> None:
     ]:
         table.add_row(label, value)
     console.print(table)
+    for note in report.notes:
+        console.print(f"warning: {note}", style="yellow", markup=False, soft_wrap=True)
     if report.rejected_by_reason:
         why = Table(title="rejected rows by reason")
         why.add_column("reason")
