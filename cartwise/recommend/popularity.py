@@ -84,7 +84,7 @@ class Popularity:
         }
 
     def __repr__(self) -> str:
-        return f"Popularity(half_life_days={self.half_life_days!r}, weights={self.weights!r}, trust={self.trust!r})"
+        return "Popularity(" + ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()) + ")"
 
     def fit(self, events: pl.DataFrame, items: pl.DataFrame, *, now_ms: int | None = None) -> Self:
         """Score every item of `items` from `events` (EVENT_SCHEMA columns).
@@ -104,11 +104,13 @@ class Popularity:
         if now_ms is None:
             newest = events["ts"].max() if events.height else None
             now_ms = int(newest) if newest is not None else 0  # type: ignore[arg-type]
+        # Without trust the events need no user; with it, each event's user sets its factor.
+        user = pl.col("user_id").cast(pl.Utf8) if "user_id" in events.columns else pl.lit(None, pl.Utf8)
         frame = (
             events.lazy()
             .filter(pl.col("item_id").is_not_null())
             .select(
-                pl.col("user_id").cast(pl.Utf8) if "user_id" in events.columns else pl.lit(None, pl.Utf8).alias("user_id"),
+                user.alias("user_id"),
                 pl.col("item_id").cast(pl.Utf8),
                 (weight_expr(weights) * decay_expr(now_ms, self.half_life_days)).alias("w"),
             )

@@ -107,7 +107,11 @@ def assess(events: pl.DataFrame, policy: TrustPolicy) -> Assessment:
     window = max(int(policy.burst_window_days * DAY_MS), 1)
     users = (
         chosen.group_by("user_id")
-        .agg(pl.col("item_id").n_unique().alias("n_items"), pl.len().alias("n_events"), pl.col("ts").min().alias("first"))
+        .agg(
+            pl.col("item_id").n_unique().alias("n_items"),
+            pl.len().alias("n_events"),
+            pl.col("ts").min().alias("first"),
+        )
         .collect()
     )
     # The typical event's shopper: a median over events, which fakes cannot move cheaply.
@@ -258,7 +262,11 @@ def summary(
     position = {item: i for i, item in enumerate(item_ids)}
     bursts = (
         assessment.bursts.group_by("item_id")
-        .agg(pl.len().alias("windows"), pl.col("new_users").sum(), pl.col("window_start_ms").min().alias("first_window_ms"))
+        .agg(
+            pl.len().alias("windows"),
+            pl.col("new_users").sum(),
+            pl.col("window_start_ms").min().alias("first_window_ms"),
+        )
         .sort(["new_users", "item_id"], descending=[True, False])
     ).to_dicts()
     for burst in bursts:
