@@ -31,6 +31,10 @@ from cartwise.vectors import VectorIndex
 Mode = Literal["lexical", "semantic", "hybrid"]
 MODES: tuple[str, ...] = ("lexical", "semantic", "hybrid")
 _QUERY_CACHE = 4096
+# A typo correction stands only if an item with the corrected word is among this many
+# closest items by meaning to the query as typed (the encoder reads sub-words, so it still
+# understands "chrismas"; it does not take "warm" for "farm").
+_CORRECTION_CHECK = 50
 
 
 @dataclass(frozen=True)
@@ -165,12 +169,19 @@ class HybridSearcher:
         allowed = self.lexical.allowed(filters, exclude)
         need = offset + k
         pool = max(self.fusion.candidates, need)
-        lexical = self.lexical.score(query) if mode != "semantic" else None
-        lex_rows = _top_rows(lexical.scores, allowed, pool) if lexical is not None else _EMPTY
         query_vector = self.query_vector(query) if mode != "lexical" else None
         dense_rows, dense_scores = (
             self._dense(query_vector, allowed, pool) if query_vector is not None else (_EMPTY, np.empty(0, np.float32))
         )
+        lexical = self.lexical.score(query) if mode != "semantic" else None
+        if lexical is not None and lexical.corrections and dense_rows.size:
+            doubtful = self._unsupported_corrections(lexical, dense_rows, dense_scores)
+            if doubtful:
+                lexical = self.lexical.score(query, keep=doubtful)
+        lex_rows = _top_rows(lexical.scores, allowed, pool) if lexical is not None else _EMPTY
+        # An item id typed into the box ("85123A", "item 22197") names that item: first.
+        pinned = self.lexical.id_rows(query)
+        pinned = pinned[allowed[pinned]] if pinned.size else pinned
 
         if mode == "lexical":
             assert lexical is not None
@@ -206,6 +217,12 @@ class HybridSearcher:
                 floor = self._floor(dense_scores)
                 final = np.clip((final - floor) / max(float(final.max()) - floor, 1e-9), 0.0, None)
             final = final + self.fusion.boost_weight * boost[rows]
+        if pinned.size:
+            top = float(final.max()) if final.size else 0.0
+            others = ~np.isin(rows, pinned)
+            rows = np.concatenate([pinned, rows[others]])
+            final = np.concatenate([np.full(pinned.size, top + 1.0), final[others]])
+            matching = np.union1d(matching, pinned)
         order = np.lexsort((rows, -final))
         page = order[offset:need]
         query_scores = lexical if lexical is not None else QueryScores(np.zeros(0, np.float32), (), {}, {})
@@ -224,6 +241,19 @@ class HybridSearcher:
         return result
 
     # internals ------------------------------------------------------------------------
+
+    def _unsupported_corrections(
+        self, lexical: QueryScores, dense_rows: NDArray[np.int64], dense_scores: NDArray[np.float32]
+    ) -> set[str]:
+        """Corrected words (as typed) whose correction no item close in meaning contains
+        (close: among the first candidates, in the closer half of the spread between the
+        best and the last dense candidate)."""
+        floor, best = self._floor(dense_scores), float(dense_scores[0])
+        near = dense_rows[:_CORRECTION_CHECK][dense_scores[:_CORRECTION_CHECK] >= floor + 0.5 * (best - floor)]
+        return {
+            typed for typed, fixed in lexical.corrections.items()
+            if not self.lexical.token_rows(fixed)[near].any()
+        }
 
     def _floor(self, dense_scores: NDArray[np.float32]) -> float:
         """The cosine of the last of the first `fusion.candidates` dense candidates: fixed

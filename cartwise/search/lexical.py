@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Collection, Sequence
@@ -24,7 +25,9 @@ import polars as pl
 from cartwise.errors import ModelMismatch, NotTrained, ValidationError
 from cartwise.search.filters import FilterColumns, SearchFilters
 from cartwise.search.identifiers import code_similarity, extract_codes
-from cartwise.search.tokenize import Tokenizer
+from cartwise.search.tokenize import ENGLISH_STOPWORDS, Tokenizer
+from cartwise.search.understand import canonical_colour, canonical_size
+from cartwise.search.vocabulary import is_common_word
 from cartwise.store.frames import ITEM_SCHEMA, conform
 
 FORMAT_VERSION = 1
@@ -32,6 +35,16 @@ _PARAMS_FILE = "lexical.json"
 _ARRAYS_FILE = "lexical.npz"
 _BM25_DIR = "bm25s"
 _TEXT_FIELDS = ("title", "brand", "category", "attributes", "description")
+# A query of at most this many words with no function word ("red heart lantern", not
+# "something to keep warm in winter") is read as a noun phrase whose last noun is the head.
+_MAX_PHRASE_WORDS = 5
+# Endings that make a catalog word from a query word: "warm" finds "warmer", "knit" "knitting".
+_DERIVING_SUFFIXES = ("er", "ers", "ing", "ed", "y")
+# A query's last noun counts as its head only if at least this share of the catalog titles
+# holding it end with it ("lantern", "mug", "holder": yes; "hot", "water", "red": no).
+_MIN_HEAD_SHARE = 0.1
+# A word of a query that may be an item id: letters, digits and the joiners ids use.
+_ID_WORD = re.compile(r"[^\s,;:#()\[\]\"']+")
 
 
 @dataclass(frozen=True)
@@ -74,6 +87,7 @@ class LexicalIndex:
         attributes_weight: int = 1,
         description_weight: int = 1,
         max_description_chars: int | None = 2_000,
+        head_weight: float = 1.0,
         tokenizer: Tokenizer | None = None,
     ) -> None:
         self.k1 = k1
@@ -86,6 +100,10 @@ class LexicalIndex:
         # Long descriptions are mostly boilerplate; past this length they only dilute
         # BM25's length normalisation and slow indexing.
         self.max_description_chars = max_description_chars
+        # In a short product query the last noun names the product type ("lantern" in "red
+        # heart lantern"); its BM25 score counts (1 + head_weight) times, so the words that
+        # only describe it (colours, motifs) do not outvote it.
+        self.head_weight = head_weight
         self.tokenizer = tokenizer
 
     def get_params(self) -> dict[str, Any]:
@@ -98,6 +116,7 @@ class LexicalIndex:
             "attributes_weight": self.attributes_weight,
             "description_weight": self.description_weight,
             "max_description_chars": self.max_description_chars,
+            "head_weight": self.head_weight,
         }
 
     # fitting ---------------------------------------------------------------------------
@@ -123,6 +142,7 @@ class LexicalIndex:
             for title, attributes, description in items.select("title", "attributes", "description").iter_rows()
         ]
         self.filter_columns_ = FilterColumns.from_items(items)
+        self.head_share_ = _head_shares(tokenizer, items.get_column("title").to_list())
         self.retriever_: bm25s.BM25 | None = None
         if any(documents):
             retriever = bm25s.BM25(k1=self.k1, b=self.b, method="lucene")
@@ -138,6 +158,11 @@ class LexicalIndex:
                 raise ValidationError(f"{name} must be a non-negative number, got {value!r}", field=name)
         if self.b > 1:
             raise ValidationError(f"b must be between 0 and 1, got {self.b!r}", field="b")
+        if isinstance(self.head_weight, bool) or not isinstance(self.head_weight, (int, float)) or not (
+            0 <= self.head_weight <= 10
+        ):
+            raise ValidationError(f"head_weight must be a number from 0 to 10, got {self.head_weight!r}",
+                                  field="head_weight")
         for name in ("title_weight", "brand_weight", "category_weight", "attributes_weight", "description_weight"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 20:
@@ -164,6 +189,10 @@ class LexicalIndex:
 
     def _build_lookups(self) -> None:
         self._row_of = {item_id: row for row, item_id in enumerate(self.item_ids_.tolist())}
+        # Ids as a shopper types them: "85123a" is item 85123A.
+        self._rows_of_id: dict[str, list[int]] = {}
+        for row, item_id in enumerate(self.item_ids_.tolist()):
+            self._rows_of_id.setdefault(item_id.casefold(), []).append(row)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "item_ids_"):
@@ -230,13 +259,17 @@ class LexicalIndex:
             allowed[rows] = False
         return allowed
 
-    def score(self, query: str, *, fuzzy: bool = True) -> QueryScores:
+    def score(self, query: str, *, fuzzy: bool = True, keep: Collection[str] = ()) -> QueryScores:
         """BM25 scores of every indexed row for `query` (0 where nothing matches).
 
-        With `fuzzy`, a word the catalog never uses is replaced by the catalog word one
-        edit away (a deletion, insertion, substitution or swap) that most items contain,
-        so "bluetoth speker" finds "bluetooth speaker"; words shorter than 4 letters and
-        non-Latin words are left as typed. Rows are in :attr:`item_ids_` order.
+        With `fuzzy`, a word the catalog never uses is first looked for in the catalog's
+        longer forms of it ("warm" matches "warmer"); failing that, a word that is not a
+        common English word (nor in `keep`) is replaced by the catalog word one edit away
+        (a deletion, insertion, substitution or swap) that most items contain, so
+        "bluetoth speker" finds "bluetooth speaker" while "warm" never becomes "farm";
+        words shorter than 4 letters and non-Latin words are left as typed. In a short
+        noun-phrase query the head noun weighs more (see ``head_weight``). Rows are in
+        :attr:`item_ids_` order.
         """
         self._check_fitted()
         scores = np.zeros(self.item_ids_.size, dtype=np.float32)
@@ -248,20 +281,76 @@ class LexicalIndex:
         # A repeated query word counts once: "usb usb cable" means "usb cable".
         surface_of: dict[str, str] = {}
         corrections: dict[str, str] = {}
+        words: list[tuple[str, str]] = []  # (token searched, word as typed), query order
         for token, surface in self.tokenizer_.analyze(query):
             if not token:
                 continue
             if token not in vocab and fuzzy:
-                fixed = self._correct(surface.casefold())
+                word = surface.casefold()
+                derived = self._derived(word)
+                if derived:
+                    for form in derived:
+                        surface_of.setdefault(form, surface)
+                    words.append((derived[0], surface))
+                    continue
+                fixed = None if word in keep or is_common_word(word) else self._correct(word)
                 if fixed is not None:
                     corrections[surface] = fixed
                     token = fixed
             if token in vocab:
                 surface_of.setdefault(token, surface)
+            words.append((token, surface))
         known = list(surface_of)
         if known:
             scores = np.asarray(retriever.get_scores(known), dtype=np.float32)
+            head = self._head(query, words, corrections) if self.head_weight and len(known) > 1 else None
+            if head is not None:
+                scores = scores + np.float32(self.head_weight) * np.asarray(retriever.get_scores([head]), np.float32)
         return QueryScores(scores=scores, tokens=tuple(known), surfaces=surface_of, corrections=corrections)
+
+    def _head(self, query: str, words: list[tuple[str, str]], corrected: Collection[str] = ()) -> str | None:
+        """The token of the head noun of a short noun-phrase query: its last word that is
+        not a colour, size or number (English puts the head last: "red heart *lantern*");
+        None for a sentence, a long query (a pasted title, where every word is evidence)
+        or one ending in Chinese."""
+        if len(words) > _MAX_PHRASE_WORDS or any(w in ENGLISH_STOPWORDS for w in query.casefold().split()):
+            return None
+        vocab = self.retriever_.vocab_dict if self.retriever_ is not None else {}
+        for token, surface in reversed(words):
+            if not surface.isascii() or surface in corrected:
+                return None  # a guessed spelling is too uncertain to outweigh the rest
+            if not _may_be_head(surface):
+                continue
+            # Only a word that names products in the catalog's own titles ("keep my tea
+            # *hot*" ends in an adjective).
+            share = self.head_share_.get(token, 0.0)
+            return token if token in vocab and share >= _MIN_HEAD_SHARE else None
+        return None
+
+    def _derived(self, word: str) -> list[str]:
+        """Catalog tokens of longer forms of `word` ("warm" -> "warmer"), most common first."""
+        if len(word) < 3 or not word.isascii() or not word.isalpha():
+            return []
+        assert self.retriever_ is not None
+        vocab = self.retriever_.vocab_dict
+        indptr = self.retriever_.scores["indptr"]
+        found = {self.tokenizer_.token_of(word + suffix) for suffix in _DERIVING_SUFFIXES}
+        # Only forms that keep the word whole: stemming "candel" + "ed" gives "cand".
+        found = {token for token in found if token in vocab and token.startswith(word) and token != word}
+        return sorted(found, key=lambda t: (-int(indptr[vocab[t] + 1] - indptr[vocab[t]]), t))
+
+    def id_rows(self, query: str) -> np.ndarray:
+        """Rows of the items whose id is `query`, or else one of its words that looks like a
+        code (a digit among at least 4 characters), compared case-insensitively: a stock
+        code typed into the search box names its item."""
+        self._check_fitted()
+        key = query.strip().casefold()
+        rows = list(self._rows_of_id.get(key, ()))
+        if not rows:
+            for word in _ID_WORD.findall(key):
+                if word != key and len(word) >= 4 and any(c.isdigit() for c in word):
+                    rows.extend(self._rows_of_id.get(word, ()))
+        return np.array(sorted(set(rows)), dtype=np.int64)
 
     def _correct(self, word: str) -> str | None:
         """The most frequent catalog token of a word one edit away from `word`, if any."""
@@ -307,6 +396,14 @@ class LexicalIndex:
             has = np.zeros(self.item_ids_.size, dtype=bool)
             has[self._posting(token)] = True
             mask &= has
+        return mask
+
+    def token_rows(self, token: str) -> np.ndarray:
+        """Boolean mask over the rows: items whose indexed text holds the index token `token`."""
+        self._check_fitted()
+        mask = np.zeros(self.item_ids_.size, dtype=bool)
+        if self.retriever_ is not None and token in self.retriever_.vocab_dict:
+            mask[self._posting(token)] = True
         return mask
 
     def _posting(self, token: str) -> np.ndarray:
@@ -387,6 +484,8 @@ class LexicalIndex:
             "item_ids": self.item_ids_,
             "removed": self.removed_,
             "codes": np.array([" ".join(codes) for codes in self.codes_], dtype=np.str_),
+            "head_tokens": np.array(list(self.head_share_), dtype=np.str_),
+            "head_share": np.array(list(self.head_share_.values()), dtype=np.float32),
             **{f"filter_{name}": array for name, array in self.filter_columns_.arrays().items()},
         }
         _write_atomically(directory / _ARRAYS_FILE, lambda f: np.savez(f, **arrays))
@@ -422,6 +521,11 @@ class LexicalIndex:
             index.codes_ = [tuple(str(c).split()) for c in arrays["codes"]] if "codes" in arrays.files else [
                 () for _ in range(index.item_ids_.size)
             ]
+            # An index saved before head shares were kept weighs every query word alike.
+            index.head_share_ = (
+                dict(zip(arrays["head_tokens"].tolist(), arrays["head_share"].tolist(), strict=True))
+                if "head_tokens" in arrays.files else {}
+            )
             index.filter_columns_ = FilterColumns.from_arrays(
                 {name[len("filter_"):]: arrays[name] for name in arrays.files if name.startswith("filter_")}
             )
@@ -479,6 +583,31 @@ def _collect_attribute_words(value: Any, key: str | None, words: list[str], *, d
         words.append(value)
     elif isinstance(value, (int, float)):
         words.append(str(value))
+
+
+def _may_be_head(word: str) -> bool:
+    """Whether a word may name a product type: not a colour, size or number."""
+    return word.isascii() and word.isalpha() and len(word) >= 3 and not canonical_colour(word) and not (
+        canonical_size(word)
+    )
+
+
+def _head_shares(tokenizer: Tokenizer, titles: Sequence[str | None]) -> dict[str, float]:
+    """For each token that ends some title (after trailing colours, sizes and numbers:
+    "ALARM CLOCK RED" ends with "clock"), the share of the titles holding it that end with
+    it, smoothed so a word seen once is not a sure head."""
+    holding: dict[str, int] = {}
+    ending: dict[str, int] = {}
+    for title in titles:
+        if not title:
+            continue
+        words = tokenizer.analyze(title)
+        for token in {token for token, _ in words if token}:
+            holding[token] = holding.get(token, 0) + 1
+        head = next((token for token, surface in reversed(words) if token and _may_be_head(surface)), None)
+        if head is not None:
+            ending[head] = ending.get(head, 0) + 1
+    return {token: count / (holding[token] + 2) for token, count in ending.items()}
 
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
