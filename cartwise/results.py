@@ -35,7 +35,7 @@ class Chip(BaseModel):
     label: str
     text: str = Field(description="the exact part of the query it came from")
     value: dict[str, Any]
-    applied: str = Field(description="'filter', 'boost', or why it was ignored")
+    applied: str = Field(description="'filter' (or 'filter, converted to GBP at ...'), 'boost', or why it was not applied")
 
 
 class SearchResponse(BaseModel):
