@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -69,9 +70,53 @@ def _open(store: Path, *, create: bool = False) -> Engine:
     return Engine.open(store, create=create)
 
 
+def _duration(seconds: float) -> str:
+    seconds = max(seconds, 0.0)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+class _Lines:
+    """Progress for a log file or a pipe, where a progress bar shows nothing: a plain,
+    flushed line per stage, per epoch, and every `every` seconds of a long count, each
+    with the time elapsed and, where it can be known, the time left."""
+
+    def __init__(self, console: Console, *, every: float = 10.0) -> None:
+        self.console, self.every = console, every
+        self.started = time.perf_counter()
+        self._count_started = self._last = self.started
+
+    def line(self, text: str) -> None:
+        elapsed = _duration(time.perf_counter() - self.started)
+        self.console.print(f"[{elapsed}] {text}", markup=False, highlight=False, soft_wrap=True)
+        self.console.file.flush()
+
+    def stage(self, text: str) -> None:
+        self._count_started = self._last = time.perf_counter()
+        self.line(text)
+
+    def count(self, label: str, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - self._last < self.every and not (total and done >= total):
+            return
+        self._last = now
+        left = ""
+        if total and done:
+            left = f", about {_duration((now - self._count_started) * (total - done) / done)} left"
+        self.line(f"{label}: {done:,}" + (f" of {total:,} ({done / total:.0%}){left}" if total else ""))
+
+
 @contextmanager
 def _progress(description: str) -> Iterator[object]:
-    """A Rich progress bar fed by the ingest pipeline's (done, total) callback."""
+    """A Rich progress bar fed by the ingest pipeline's (done, total) callback; plain
+    lines when stderr is not a terminal."""
+    if not err.is_terminal:
+        lines = _Lines(err)
+        lines.stage(description)
+        yield lambda done, total: lines.count(description, done, total)
+        return
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -220,12 +265,20 @@ def train(
         disable=not err.is_terminal,
     ) as progress:
         task = progress.add_task("training", total=None)
+        # A log file or a pipe gets plain lines instead of the bar.
+        lines = None if err.is_terminal else _Lines(err)
+        step_name = ["training"]
 
         def on_step(step: str) -> None:
+            step_name[0] = step
             progress.update(task, description=step, completed=0, total=None)
+            if lines is not None:
+                lines.stage(step)
 
         def on_encode(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total or None)
+            if lines is not None:
+                lines.count(step_name[0], done, total)
 
         last_epoch = [0]
 
@@ -234,13 +287,19 @@ def train(
                 err.print(f"resuming {recommender} training from its checkpoint after epoch {log.epoch - 1}")
             last_epoch[0] = log.epoch
             score = f", validation NDCG@10 {log.validation_ndcg10:.4f}" if log.validation_ndcg10 is not None else ""
-            progress.update(
-                task,
-                description=f"training {recommender}: epoch {log.epoch}, loss {log.loss:.3f}{score} "
-                f"(best epoch {log.best_epoch})",
-                completed=log.epoch,
-                total=log.epochs,
-            )
+            left = ""
+            if log.likely_seconds_left is not None and log.most_seconds_left:
+                likely, most = log.likely_seconds_left, log.most_seconds_left
+                # Early stopping makes the end uncertain: the likely end (no further
+                # improvement) and the cap (epochs or time budget), not one made-up figure.
+                left = (f"; {_duration(likely)} left if it stops improving, at most {_duration(most)}"
+                        if likely < most else f"; at most {_duration(most)} left")
+            text = (f"{step_name[0]}: epoch {log.epoch} of at most {log.epochs} ({log.seconds:.1f} s), "
+                    f"loss {log.loss:.3f}{score}, best epoch {log.best_epoch}{left}")
+            # The epoch cap is not the expected end (early stopping): no bar towards it.
+            progress.update(task, description=text, completed=log.epoch, total=None)
+            if lines is not None:
+                lines.line(text)
 
         report = engine.train(
             recommender=recommender,

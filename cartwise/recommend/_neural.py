@@ -70,6 +70,11 @@ class EpochLog:
     validation_ndcg10: float | None
     seconds: float
     best_epoch: int
+    likely_seconds_left: float | None = None
+    """Time left if validation stops improving now (early stopping after ``patience``
+    more epochs), at the mean epoch time so far; without validation, as `most`."""
+    most_seconds_left: float | None = None
+    """Time left at most: the remaining epochs or the time budget, whichever ends first."""
 
 
 class NeuralRecommender(Protocol):
@@ -569,10 +574,12 @@ def train_epochs(
                 stale += 1
         else:
             model.best_epoch_ = epoch
-        log = EpochLog(epoch, model.epochs, total / max(count, 1), score, time.perf_counter() - began,
-                       model.best_epoch_)
-        model.history_.append(log)
+        seconds = time.perf_counter() - began
         finished = stale >= model.patience or stopped or out_of_time() or epoch == model.epochs
+        likely, most = _seconds_left(model, epoch, stale, checks is not None, finished,
+                                     [h.seconds for h in model.history_] + [seconds], time.perf_counter() - started)
+        log = EpochLog(epoch, model.epochs, total / max(count, 1), score, seconds, model.best_epoch_, likely, most)
+        model.history_.append(log)
         if checkpoint is not None:
             checkpoint.save({
                 "finished": finished,
@@ -591,6 +598,21 @@ def train_epochs(
     if best_state is not None:
         network.load_state_dict(best_state)
         model.best_validation_ndcg10_ = best_score
+
+
+def _seconds_left(
+    model: NeuralRecommender, epoch: int, stale: int, validated: bool, finished: bool,
+    epoch_seconds: list[float], elapsed: float,
+) -> tuple[float, float]:
+    """(likely, most) seconds of training left after `epoch`: see :class:`EpochLog`."""
+    if finished:
+        return 0.0, 0.0
+    mean = sum(epoch_seconds) / len(epoch_seconds)
+    most = (model.epochs - epoch) * mean
+    if model.max_seconds is not None:
+        most = min(most, max(model.max_seconds - elapsed, 0.0))
+    likely = min((model.patience - stale) * mean, most) if validated else most
+    return round(likely, 1), round(most, 1)
 
 
 @torch.no_grad()
