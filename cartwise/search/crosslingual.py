@@ -163,10 +163,12 @@ def _pick_gloss(glosses: list[str]) -> str | None:
 class QueryTranslator:
     """Translates the Chinese words of a query into English (see the module docstring).
 
-    frequency: how many catalog items use an English word (0 when the catalog never does); of a
-    word's English alternatives the most used one is searched (the first on a tie, or without
-    `frequency`). One alternative only: an item saying "video graphics card" must not outscore
-    one saying "graphics card" for naming the same thing twice.
+    frequency: how many catalog items use an English word (0 when the catalog never does). Of a
+    word's English alternatives the catalog uses, a generic one is dropped when a more specific one
+    is there too (``frame`` when ``photo frame`` is used), and the most used of the rest is
+    searched; the first alternative when the catalog uses none (or without `frequency`). One
+    alternative only: an item saying "video graphics card" must not outscore one saying
+    "graphics card" for naming the same thing twice.
     """
 
     def __init__(self, lexicon: Lexicon | None = None, *, frequency: Callable[[str], int] | None = None) -> None:
@@ -228,8 +230,13 @@ class QueryTranslator:
     def _choose(self, alternatives: tuple[str, ...]) -> str:
         if self.frequency is None or len(alternatives) == 1:
             return alternatives[0]
-        counts = [self.frequency(a) for a in alternatives]
-        return alternatives[counts.index(max(counts))]
+        used = [(alternative, count) for alternative in alternatives if (count := self.frequency(alternative)) > 0]
+        words = {alternative: set(alternative.casefold().replace("-", " ").split()) for alternative, _ in used}
+        specific = [(alternative, count) for alternative, count in used
+                    if not any(words[alternative] < words[other] for other, _ in used)]
+        if not specific:
+            return alternatives[0]
+        return max(specific, key=lambda pair: pair[1])[0]  # max keeps the first of equal counts
 
 
 def han_share(lexical: LexicalIndex) -> float:

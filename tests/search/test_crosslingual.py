@@ -136,6 +136,9 @@ def test_translator_searches_the_word_the_catalog_uses_most():
     translator = QueryTranslator(frequency=lambda word: counts.get(word, 0))
     assert translator.translate("耳机").text == "headset"
     assert QueryTranslator(frequency=lambda word: 0).translate("耳机").text == "headphones"
+    # A generic alternative gives way to a more specific one the catalog also uses.
+    counts = {"frame": 40, "photo frame": 25}
+    assert QueryTranslator(frequency=lambda word: counts.get(word, 0)).translate("相框").text == "photo frame"
 
 
 def test_translator_keeps_latin_words_and_drops_filler():
