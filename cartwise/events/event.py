@@ -19,10 +19,11 @@ MIN_TIMESTAMP_MS = int(datetime(1990, 1, 1, tzinfo=UTC).timestamp() * 1000)
 FUTURE_TOLERANCE_MS = 24 * 3600 * 1000
 MAX_ID_LENGTH = 256
 # Ids are printable text: a NUL, newline or escape in an id is a broken export (or an
-# attack on whatever prints it), never a product or a shopper. Rust regex syntax, as
-# used by both pydantic and polars: Cc is every C0 and C1 control character and DEL.
-CONTROL_CHARACTER = r"\p{Cc}"
-ID_PATTERN = r"^\P{Cc}*$"
+# attack on whatever prints it), never a product or a shopper. The C0 and C1 control
+# characters and DEL, written as ranges that pydantic, polars and JavaScript (the
+# OpenAPI schema) all read the same way.
+CONTROL_CHARACTER = r"[\x00-\x1f\x7f-\x9f]"
+ID_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
 MAX_TEXT_LENGTH = 2000
 
 

@@ -200,7 +200,7 @@ def test_cli_creates_lists_and_revokes_keys(tmp_path):
     created = runner.invoke(cli_app, ["keys", "create", "--scope", "search", "--name", "shop", "--store", store,
                                       "--json"], catch_exceptions=False)
     assert created.exit_code == 0, created.output
-    new = json.loads(created.output)
+    new = json.loads(created.stdout)
     assert new["secret"].startswith("cw_search_") and new["scope"] == "search" and new["name"] == "shop"
     listed = runner.invoke(cli_app, ["keys", "list", "--store", store], catch_exceptions=False)
     assert new["prefix"] in listed.output and new["secret"] not in listed.output
@@ -209,7 +209,7 @@ def test_cli_creates_lists_and_revokes_keys(tmp_path):
     revoked = runner.invoke(cli_app, ["keys", "revoke", new["prefix"], "--store", store], catch_exceptions=False)
     assert revoked.exit_code == 0, revoked.output
     assert Engine.open(store).verify_key(new["secret"]) is None
-    assert json.loads(runner.invoke(cli_app, ["keys", "list", "--store", store, "--json"]).output)[0]["revoked"]
+    assert json.loads(runner.invoke(cli_app, ["keys", "list", "--store", store, "--json"]).stdout)[0]["revoked"]
 
 
 def test_cli_refuses_a_bad_scope_and_anonymous_reads_off_loopback(tmp_path):

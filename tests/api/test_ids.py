@@ -87,13 +87,13 @@ def test_control_characters_are_rejected_by_cli_ingest_with_file_line_field_reas
     store = str(tmp_path / "store")
     runner = CliRunner()
     out = runner.invoke(cli_app, ["ingest", "items", str(catalog), "--store", store, "--json"], catch_exceptions=False)
-    items = json.loads(out.output)
+    items = json.loads(out.stdout)
     assert items["rows_written"] == 1 and items["rows_rejected"] == 1
     reject = items["rejects"][0]
     assert (reject["source"], reject["line"], reject["field"]) == (str(catalog), 2, "item_id")
     assert CONTROL in reject["reason"]
     out = runner.invoke(cli_app, ["ingest", "events", str(events), "--store", store, "--json"], catch_exceptions=False)
-    reject = json.loads(out.output)["rejects"][0]
+    reject = json.loads(out.stdout)["rejects"][0]
     assert (reject["line"], reject["field"]) == (3, "user_id") and CONTROL in reject["reason"]
 
 
@@ -110,5 +110,5 @@ def test_ids_that_differ_only_in_case_are_kept_with_a_warning(engine, tmp_path):
     catalog.write_text("item_id,title\nSOCKS,Wool socks\n", encoding="utf-8")
     out = CliRunner().invoke(cli_app, ["ingest", "items", str(catalog), "--store", str(engine.store.path), "--json"],
                              catch_exceptions=False)
-    report = json.loads(out.output)
+    report = json.loads(out.stdout)
     assert report["warnings"] == 1 and "SOCKS / socks" in report["notes"][0]

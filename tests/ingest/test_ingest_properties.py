@@ -29,8 +29,10 @@ def shared(tmp_path_factory):
     return root, open_store(root / "store")
 
 
+# Valid ids: CSV's special characters and slashes, but no tab or newline (control
+# characters in an id are rejected).
 ids = st.text(
-    alphabet=st.characters(categories=["L", "N"]) | st.sampled_from(list(',";\' -_/\t\n')), max_size=12
+    alphabet=st.characters(categories=["L", "N"]) | st.sampled_from(list(',";\' -_/')), max_size=12
 ).map(lambda s: f"x{s}x")
 moments = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2020, 1, 1), timezones=st.just(timezone.utc))
 
