@@ -133,3 +133,5 @@ def print_demo_keys(keys: dict[Scope, NewKey], url: str) -> None:
         err.print(f"  {scope.value:<7} {new.secret}", markup=False, soft_wrap=True)
     err.print(f'  e.g. curl -H "Authorization: Bearer <search key>" "{url}v1/search?q=heart"',
               markup=False, soft_wrap=True)
+    err.print("  a later `cartwise serve` hands the page the search key with --page-key KEY (or CARTWISE_PAGE_KEY)",
+              markup=False, soft_wrap=True)

@@ -227,3 +227,15 @@ def test_cli_refuses_a_page_key_that_is_not_a_search_key(engine):
     with pytest.raises(ValidationError, match="must be a search key"):
         runner.invoke(cli_app, ["serve", "--store", str(engine.store.path), "--page-key", admin],
                       catch_exceptions=False)
+
+
+def test_demo_keys_are_one_per_scope_and_replace_the_last_runs(engine):
+    from cartwise.cli.keys import create_demo_keys
+
+    hand_made = engine.create_key("admin", name="ops")
+    first = create_demo_keys(engine)
+    assert {scope: new.key.scope for scope, new in first.items()} == {scope: scope for scope in Scope}
+    second = create_demo_keys(engine)
+    assert all(engine.verify_key(new.secret) is None for new in first.values())
+    assert all(engine.verify_key(new.secret) is not None for new in second.values())
+    assert engine.verify_key(hand_made.secret) is not None
