@@ -403,7 +403,7 @@ class Engine:
         return self.keys.create(scope, name=name)
 
     def list_keys(self) -> list[ApiKey]:
-        return self.keys.list()
+        return self.keys.all_keys()
 
     def revoke_key(self, prefix_or_id: str) -> ApiKey:
         return self.keys.revoke(prefix_or_id)

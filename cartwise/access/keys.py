@@ -114,7 +114,7 @@ class KeyRing:
         self._reload()
         return NewKey(secret, ApiKey.from_stored(stored))
 
-    def list(self) -> list[ApiKey]:
+    def all_keys(self) -> list[ApiKey]:
         return [ApiKey.from_stored(k) for k in self.store.keys()]
 
     def revoke(self, prefix_or_id: str) -> ApiKey:
@@ -130,7 +130,8 @@ class KeyRing:
                 self.store.revoke_key(stored.key_id, now_ms())
                 self._reload()
                 return ApiKey.from_stored(self._stored(stored.key_id))
-        raise NotFound(f"no key {wanted!r}", field="key", hint="`cartwise keys list` shows each key's prefix and id")
+        shown = wanted[: len(KEY_MARK) + len(Scope.SEARCH.value) + PREFIX_CHARS + 2]  # never echo a whole secret
+        raise NotFound(f"no key matches {shown!r}", field="key", hint="`cartwise keys list` shows each key's prefix and id")
 
     def _stored(self, key_id: int) -> StoredKey:
         return next(k for k in self.store.keys() if k.key_id == key_id)
