@@ -17,7 +17,8 @@ runner = CliRunner()
 def cli(*args: str) -> str:
     result = runner.invoke(app, list(args), catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    return result.output
+    # stdout alone: progress lines go to stderr (plain lines here, as in a log file).
+    return result.stdout
 
 
 def test_online_retail_end_to_end(tmp_path):
