@@ -15,6 +15,9 @@ MAX_BATCH = 10_000
 
 
 class ItemBatch(BaseModel):
+    # A misspelt top-level field (`item`, `unknown_item`) would otherwise be ignored silently.
+    model_config = ConfigDict(extra="forbid")
+
     items: list[dict[str, Any]] = Field(
         max_length=MAX_BATCH,
         description=f"up to {MAX_BATCH} items; fields as in the Item schema",
@@ -23,6 +26,8 @@ class ItemBatch(BaseModel):
 
 
 class EventBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     events: list[dict[str, Any]] = Field(
         max_length=MAX_BATCH,
         description=f"up to {MAX_BATCH} events; fields as in the Event schema",

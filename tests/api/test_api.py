@@ -104,6 +104,14 @@ def test_malformed_bodies_are_422(client):
     assert client.post("/v1/items", json=too_many).status_code == 422
 
 
+def test_misspelt_top_level_field_is_422_naming_it(client):
+    event = {"user_id": "u1", "item_id": "teapot", "event_type": "view", "timestamp": "2024-01-01T00:00:00Z"}
+    answer = client.post("/v1/events", json={"events": [event], "unknown_item": "reject"})
+    assert answer.status_code == 422
+    assert "unknown_item" in answer.text
+    assert client.post("/v1/items", json={"items": [], "item": {}}).status_code == 422
+
+
 def test_delete_item(client):
     assert client.delete("/v1/items/teapot").status_code == 204
     assert client.delete("/v1/items/teapot").status_code == 404
