@@ -196,7 +196,10 @@ class QueryTranslator:
             english = []
             for word, alternatives in self._segment(run.group()):
                 if alternatives is None:
+                    # Kept as typed: BM25 finds nothing for it in English titles, the
+                    # multilingual encoder may still know the name.
                     untranslated.append(word)
+                    english.append(word)
                     continue
                 chosen = self._choose(alternatives)
                 words.append((word, chosen))
@@ -208,8 +211,10 @@ class QueryTranslator:
 
     def _segment(self, run: str) -> list[tuple[str, tuple[str, ...] | None]]:
         """Longest-match segmentation of a run of Han characters against the lexicon; filler words
-        are dropped, characters no dictionary knows come back with None."""
-        out: list[tuple[str, tuple[str, ...] | None]] = []
+        are dropped; characters no dictionary knows come back with None, and so does a run of
+        two or more characters that only CC-CEDICT knows one by one: that is a transliterated
+        name (莱斯, 雅兰仕), whose characters' own meanings ("weed", "Slovakia") would mislead."""
+        out: list[tuple[str, tuple[str, ...] | None, bool]] = []
         position = 0
         while position < len(run):
             filler = next((run[position:end] for end in range(min(len(run), position + 3), position, -1)
@@ -219,13 +224,25 @@ class QueryTranslator:
                 position += len(filler)
                 continue
             if found is None:
-                out.append((run[position], None))
+                out.append((run[position], None, False))
                 position += 1
                 continue
-            end, alternatives, _ = found
-            out.append((run[position:end], alternatives))
+            end, alternatives, curated = found
+            out.append((run[position:end], alternatives, not curated and end - position == 1))
             position = end
-        return out
+        merged: list[tuple[str, tuple[str, ...] | None]] = []
+        index = 0
+        while index < len(out):
+            end = index
+            while end < len(out) and out[end][2]:
+                end += 1
+            if end - index >= 2:
+                merged.append(("".join(word for word, _, _ in out[index:end]), None))
+                index = end
+                continue
+            merged.append(out[index][:2])
+            index += 1
+        return merged
 
     def _choose(self, alternatives: tuple[str, ...]) -> str:
         if self.frequency is None or len(alternatives) == 1:

@@ -147,6 +147,13 @@ def test_translator_keeps_latin_words_and_drops_filler():
     assert QueryTranslator().translate("sony headphones") is None
 
 
+def test_an_unknown_transliterated_name_is_kept_as_typed_not_glossed_character_by_character():
+    # 莱斯 (a brand's sound, not in the lexicon) would otherwise read "Chenopodium album Slovakia".
+    translation = QueryTranslator().translate("莱斯 移动硬盘")
+    assert translation.text == "莱斯 portable hard drive"
+    assert translation.untranslated == ("莱斯",)
+
+
 def test_words_outside_the_curated_lexicon_come_from_cc_cedict():
     lexicon = Lexicon.shipped()
     assert "怀表" not in lexicon.curated
