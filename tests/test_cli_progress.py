@@ -1,5 +1,6 @@
 """Long commands written to a file or a pipe still say what they are doing, as they do it."""
 
+import os
 import re
 import subprocess
 import sys
@@ -34,3 +35,19 @@ def test_train_prints_plain_progress_lines_when_stderr_is_not_a_terminal(tmp_pat
     assert epochs and all("loss" in line for line in epochs)
     # Until the last epoch, each says how long is left: if it stops improving, and at most.
     assert all("left" in line for line in epochs[:-1]) and "at most" in epochs[0]
+
+
+def test_the_cli_lets_idle_openmp_threads_sleep(monkeypatch):
+    # Spinning OpenMP threads made the demo blend's epochs 6-40x slower on shared cores.
+    import cartwise.cli.main as cli
+
+    monkeypatch.setenv("OMP_WAIT_POLICY", "placeholder")
+    monkeypatch.delenv("OMP_WAIT_POLICY")  # undone after the test, whatever main() sets
+    seen = {}
+    monkeypatch.setattr(cli, "app", lambda: seen.setdefault("policy", os.environ.get("OMP_WAIT_POLICY")))
+    cli.main()
+    assert seen["policy"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    seen.clear()
+    cli.main()
+    assert seen["policy"] == "ACTIVE"  # a setting of the user's own is kept

@@ -766,6 +766,10 @@ def print_error(exc: CartwiseError, console: Console) -> None:
 
 def main() -> None:
     """Entry point: runs the app and turns Cartwise errors into one readable line."""
+    # Set before torch loads OpenMP: idle OpenMP threads sleep instead of spinning. On two
+    # cores shared with other work, spinning made the demo blend's Transformer epochs take
+    # 17-122 s instead of 3 s (load average 7); `OMP_WAIT_POLICY=ACTIVE` restores spinning.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         app()
     except CartwiseError as exc:
