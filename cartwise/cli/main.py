@@ -103,7 +103,7 @@ class _Lines:
             return
         self._last = now
         left = ""
-        if total and done:
+        if total and 0 < done < total:
             left = f", about {_duration((now - self._count_started) * (total - done) / done)} left"
         self.line(f"{label}: {done:,}" + (f" of {total:,} ({done / total:.0%}){left}" if total else ""))
 
@@ -730,7 +730,8 @@ def demo(
         )
     info = engine.model_info()
     if info is not None and (info.get("catalog_version"), info.get("events_version")) == engine.store.versions():
-        err.print(f"the demo store is already trained (model {info['version']}); not training again")
+        err.print(f"the demo store is already trained (model {info['version']}); not training again",
+                  markup=False, soft_wrap=True)
     else:
         train(store=store, recommender="itemknn", as_json=False)
     _print_next_steps(store)
