@@ -6,13 +6,15 @@ Sets (bench/queries/, judged by bench/queries/crosslingual_judge.py):
         type, or a product type alone
   demo  34 needs over the demo store's catalog (Online Retail gift shop, built as `cartwise demo`
         builds it)
+  buy   a transfer check: the abt needs over Buy (1,092 English electronics products), judged by
+        the same title patterns without reading that catalog
 Each catalog is loaded into a Cartwise store and trained with the default encoder (stores kept
 under --work, default bench/.cache/crosslingual, so a rerun reuses their embeddings), then every
 query is searched through `Engine.search` in each mode. Reported per set, mode and language:
 NDCG@10, recall@10, MRR, and the zh/en ratio of NDCG@10. "off" answers with the translator
 removed from the live search service, exactly what the engine did before it existed.
 
-    .venv/bin/python bench/crosslingual.py [--sets abt,demo] [--fresh]
+    .venv/bin/python bench/crosslingual.py [--sets abt,demo,buy] [--fresh]
 """
 
 from __future__ import annotations
@@ -30,14 +32,18 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from bench.common import ROOT, save  # noqa: E402
-from bench.queries.crosslingual_judge import abt_items, demo_items  # noqa: E402
+from bench.queries.crosslingual_judge import abt_items, buy_items, demo_items  # noqa: E402
 from bench.search import build_store  # noqa: E402
 from cartwise import Engine  # noqa: E402
 from cartwise.encode import DEFAULT_ENCODER  # noqa: E402
 from cartwise.evaluate.search import Judgments, evaluate_search, read_judgments  # noqa: E402
 
 QUERIES = ROOT / "bench" / "queries"
-SETS = {"abt": (abt_items, QUERIES / "crosslingual_abt.csv"), "demo": (demo_items, QUERIES / "crosslingual_demo.csv")}
+SETS = {
+    "abt": (abt_items, QUERIES / "crosslingual_abt.csv"),
+    "demo": (demo_items, QUERIES / "crosslingual_demo.csv"),
+    "buy": (buy_items, QUERIES / "crosslingual_buy.csv"),
+}
 MODES = ("lexical", "semantic", "hybrid")
 DEPTH = 10
 console = Console(stderr=True)
@@ -86,7 +92,7 @@ def run_set(name: str, work: Path, *, fresh: bool) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sets", default="abt,demo")
+    parser.add_argument("--sets", default="abt,demo,buy")
     parser.add_argument("--work", type=Path, default=ROOT / "bench" / ".cache" / "crosslingual")
     parser.add_argument("--fresh", action="store_true", help="rebuild the stores (re-embed every item)")
     args = parser.parse_args()

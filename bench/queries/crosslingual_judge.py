@@ -9,7 +9,7 @@ Patterns are case-insensitive regular expressions over the title. Every matched 
 when the patterns were written; accessories for a product (cases, mounts, cables, batteries) are
 excluded with `not` unless the need asks for them.
 
-  .venv/bin/python bench/queries/crosslingual_judge.py   # rewrites crosslingual_abt.csv and crosslingual_demo.csv
+  .venv/bin/python bench/queries/crosslingual_judge.py   # rewrites crosslingual_{abt,buy,demo}.csv
 """
 
 from __future__ import annotations
@@ -134,6 +134,19 @@ def abt_items() -> list[dict[str, str]]:
     return items
 
 
+def buy_items() -> list[dict]:
+    """Buy.csv (cp1252): another English electronics catalog, with a manufacturer (brand) field."""
+    from bench.common import SHARED_DATA
+
+    with open(SHARED_DATA / "abt_buy" / "Buy.csv", encoding="cp1252", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return [
+        {"item_id": f"buy-{row['id']}", "title": row["name"].strip(), "description": (row.get("description") or "").strip(),
+         "brand": (row.get("manufacturer") or "").strip() or None}
+        for row in rows
+    ]
+
+
 def demo_items() -> list[dict]:
     """The demo store's catalog, derived exactly as `cartwise demo` derives it."""
     import tempfile
@@ -177,6 +190,9 @@ def write(path: Path, rows: list[tuple[str, str, str, int]]) -> None:
 
 def main() -> None:
     write(HERE / "crosslingual_abt.csv", judge(ABT_NEEDS, abt_items()))
+    # A transfer check: the Abt needs' patterns applied to Buy's titles as they are (written
+    # without reading that catalog, and not reviewed against it).
+    write(HERE / "crosslingual_buy.csv", judge(ABT_NEEDS, buy_items()))
     # Stock codes with lower-case letters are case-only duplicates of upper-case codes in this
     # data set (85123a of 85123A), merged by newer demo builds: judged on the upper-case code only.
     write(HERE / "crosslingual_demo.csv", judge(DEMO_NEEDS, demo_items(), skip_id=lambda i: i != i.upper()))
