@@ -311,10 +311,13 @@ class LexicalIndex:
     def _head(self, query: str, words: list[tuple[str, str]], corrected: Collection[str] = ()) -> str | None:
         """The token of the head noun of a short noun-phrase query: its last word that is
         not a colour, size or number (English puts the head last: "red heart *lantern*");
-        None for a sentence, a long query (a pasted title, where every word is evidence)
+        None for a sentence, a long query (a pasted title, where every word is evidence),
+        one with a number or code in it (measured on WDC Products: the code should lead),
         or one ending in Chinese."""
         if len(words) > _MAX_PHRASE_WORDS or any(w in ENGLISH_STOPWORDS for w in query.casefold().split()):
             return None
+        if any(any(c.isdigit() for c in surface) for _, surface in words):
+            return None  # a model number or a size says more than the type: leave BM25 as it is
         vocab = self.retriever_.vocab_dict if self.retriever_ is not None else {}
         for token, surface in reversed(words):
             if not surface.isascii() or surface in corrected:

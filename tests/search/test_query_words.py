@@ -148,6 +148,7 @@ def test_the_head_is_the_last_noun_of_a_short_phrase_only(lexical):
     assert lexical._head("lantern red", words("lantern red")) == "lantern"  # a trailing colour is skipped
     assert lexical._head("keep it hot", words("keep it hot")) is None  # a sentence
     assert lexical._head("jumbo bag hot", words("jumbo bag hot")) is None  # "hot" ends no title
+    assert lexical._head("85099b jumbo bag", words("85099b jumbo bag")) is None  # a code leads instead
 
 
 def test_head_shares_survive_save_and_load(lexical, tmp_path):
