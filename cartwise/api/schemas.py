@@ -76,7 +76,6 @@ class ErrorBody(BaseModel):
 
 class Health(BaseModel):
     status: str = Field(description="'ok', or 'untrained' before the first `cartwise train`")
-    store: str
     catalog_version: int = Field(description="bumped by every catalog change")
     events_version: int = Field(description="bumped by every ingest that added events")
     model_version: str | None

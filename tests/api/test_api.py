@@ -165,3 +165,10 @@ def test_autocomplete_over_http(client):
     assert any(s["text"] == "Glass teapot with infuser" for s in body["suggestions"])
     assert client.get("/v1/autocomplete", params={"q": "x" * 201}).status_code == 422
     assert client.get("/v1/autocomplete", params={"q": "\x00\x07"}).json()["suggestions"] == []
+def test_storefront_status_line_counts_with_a_search_key(engine):
+    # The demo page's status line: a storefront holds a search key, not an admin one.
+    page = TestClient(create_app(engine), headers={"X-API-Key": engine.create_key("search").secret})
+    assert page.get("/v1/stats").status_code == 403
+    answer = page.get("/v1/search", params={"in_stock": "true", "k": 1, "facets": "false"})
+    assert answer.status_code == 200 and answer.json()["total"] > 0
+    assert page.get("/v1/health").json()["model_version"]

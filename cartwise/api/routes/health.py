@@ -22,7 +22,6 @@ async def health(engine: Annotated[Engine, Depends(get_engine)]) -> Health:
     catalog_version, events_version = engine.store.versions()
     return Health(
         status="ok" if info else "untrained",
-        store=str(engine.store.path),
         catalog_version=catalog_version,
         events_version=events_version,
         model_version=info["version"] if info else None,
@@ -36,4 +35,4 @@ async def health(engine: Annotated[Engine, Depends(get_engine)]) -> Health:
 def stats(engine: Annotated[Engine, Depends(get_engine)]) -> dict[str, Any]:
     """Counts of items, events by type, users and flagged users (cached for 10 s)."""
     numbers = engine.stats(max_age_s=10.0)
-    return {**numbers.__dict__, "model": engine.model_info()}
+    return {**numbers.__dict__, "store": str(engine.store.path), "model": engine.model_info()}
