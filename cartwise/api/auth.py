@@ -4,15 +4,22 @@ A key travels as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. No key
 unknown or revoked one: 401. A key without the scope: 403, naming the scope needed.
 ``anonymous_reads`` (loopback serving only, enforced by `cartwise serve`) lets requests
 without a key read answers; a wrong key is still refused. Keys are never logged.
+
+FastAPI reads and parses a body before it runs any dependency, so routers that take a
+key use :class:`KeyFirstRoute`: it checks the key first, and a caller without one never
+gets the server to read (up to the body limit) and parse a body.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Request, Response, Security
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 
 from cartwise.access import ApiKey, Scope, grants
 from cartwise.engine import Engine
@@ -36,32 +43,66 @@ def _needs(scope: Scope) -> str:
     return f"scope '{scope.value}'" + ("" if scope is Scope.ADMIN else " (or 'admin')")
 
 
+def _secret(request: Request) -> str | None:
+    """The key a request carries: a bearer token, else the `X-API-Key` header."""
+    scheme, credentials = get_authorization_scheme_param(request.headers.get("Authorization"))
+    if scheme.lower() == "bearer" and credentials:
+        return credentials
+    return request.headers.get(KEY_HEADER) or None
+
+
+def authorize(request: Request, scope: Scope) -> ApiKey | None:
+    """The key of `request` if it grants `scope` (None for an allowed anonymous read);
+    Unauthorized or Forbidden otherwise."""
+    secret = _secret(request)
+    policy: AccessPolicy = request.app.state.access
+    if not secret:
+        if scope is Scope.SEARCH and policy.anonymous_reads:
+            return None
+        raise Unauthorized(
+            f"{request.method} {request.url.path} needs an API key with {_needs(scope)}",
+            hint=f"{_HOW}; create one with `cartwise keys create --scope {scope.value}`",
+        )
+    engine: Engine = request.app.state.engine
+    key = engine.verify_key(secret.strip())
+    if key is None:
+        raise Unauthorized("unknown or revoked API key", hint=f"{_HOW}; `cartwise keys list` shows the keys")
+    if not grants(key.scope, scope):
+        raise Forbidden(
+            f"this key has scope '{key.scope.value}'; {request.method} {request.url.path} needs {_needs(scope)}",
+            hint=f"use a key with {_needs(scope)}: `cartwise keys create --scope {scope.value}`",
+        )
+    return key
+
+
 def require(scope: Scope) -> Any:
-    """A dependency that lets a request through only with a key granting `scope`."""
+    """A dependency that lets a request through only with a key granting `scope`; it
+    also documents the key headers in the OpenAPI schema."""
 
     async def check_key(
         request: Request,
         header: Annotated[str | None, Security(_header_key)],
         bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer_key)],
     ) -> ApiKey | None:
-        secret = (bearer.credentials if bearer else None) or header
-        policy: AccessPolicy = request.app.state.access
-        if not secret:
-            if scope is Scope.SEARCH and policy.anonymous_reads:
-                return None
-            raise Unauthorized(
-                f"{request.method} {request.url.path} needs an API key with {_needs(scope)}",
-                hint=f"{_HOW}; create one with `cartwise keys create --scope {scope.value}`",
-            )
-        engine: Engine = request.app.state.engine
-        key = engine.verify_key(secret.strip())
-        if key is None:
-            raise Unauthorized("unknown or revoked API key", hint=f"{_HOW}; `cartwise keys list` shows the keys")
-        if not grants(key.scope, scope):
-            raise Forbidden(
-                f"this key has scope '{key.scope.value}'; {request.method} {request.url.path} needs {_needs(scope)}",
-                hint=f"use a key with {_needs(scope)}: `cartwise keys create --scope {scope.value}`",
-            )
-        return key
+        return authorize(request, scope)
 
+    check_key.needed_scope = scope  # type: ignore[attr-defined]  # read by KeyFirstRoute
     return Depends(check_key)
+
+
+class KeyFirstRoute(APIRoute):
+    """A route that checks the key its :func:`require` dependencies ask for before the
+    request's body is read (the dependencies check again, at no cost worth saving)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        scopes = [s for d in self.dependencies if (s := getattr(d.dependency, "needed_scope", None)) is not None]
+        if not scopes:
+            return handler
+
+        async def key_first(request: Request) -> Response:
+            for scope in scopes:
+                authorize(request, scope)
+            return await handler(request)
+
+        return key_first

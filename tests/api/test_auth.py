@@ -240,3 +240,34 @@ def test_demo_keys_are_one_per_scope_and_replace_the_last_runs(engine):
     assert all(engine.verify_key(new.secret) is None for new in first.values())
     assert all(engine.verify_key(new.secret) is not None for new in second.values())
     assert engine.verify_key(hand_made.secret) is not None
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(key for key in NEEDS if key[0] == "POST"))
+def test_the_key_is_checked_before_the_body_is_read(api, secrets, method, path):
+    """A caller without the right key must not make the server read and parse a body (up
+    to the body limit): a body that is not JSON is refused 401/403, never 422."""
+    for headers, status in ((None, 401), ({"X-API-Key": "cw_admin_made-up"}, 401),
+                            ({"X-API-Key": secrets[OTHER_SCOPE[NEEDS[method, path]]]}, 403)):
+        response = api.post(path, content=b"{not json", headers={"content-type": "application/json", **(headers or {})})
+        assert response.status_code == status, response.text
+
+
+def test_a_body_is_not_received_from_a_caller_without_a_key(engine):
+    import anyio
+
+    received = []
+
+    async def receive():
+        received.append(True)
+        return {"type": "http.request", "body": json.dumps(BODIES["/v1/items"]).encode(), "more_body": False}
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "http_version": "1.1", "method": "POST", "path": "/v1/items", "raw_path": b"/v1/items",
+             "root_path": "", "scheme": "http", "query_string": b"", "server": ("test", 80), "client": ("c", 1),
+             "headers": [(b"content-type", b"application/json")]}
+    anyio.run(create_app(engine), scope, receive, send)
+    assert sent[0]["status"] == 401 and not received

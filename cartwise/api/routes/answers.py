@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query
 
 from cartwise.access import Scope
-from cartwise.api.auth import require
+from cartwise.api.auth import KeyFirstRoute, require
 from cartwise.api.deps import get_engine
 from cartwise.api.schemas import (
     ErrorBody,
@@ -22,7 +22,9 @@ from cartwise.results import (
     SimilarResponse,
 )
 
-router = APIRouter(prefix="/v1", tags=["answers"], dependencies=[require(Scope.SEARCH)])
+router = APIRouter(
+    prefix="/v1", tags=["answers"], route_class=KeyFirstRoute, dependencies=[require(Scope.SEARCH)]
+)
 
 # These handlers are `async` on purpose: each answer is well under a millisecond of
 # in-memory work plus at most one indexed SQLite read, so running it on the event loop

@@ -7,13 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Response
 
 from cartwise.access import Scope
-from cartwise.api.auth import require
+from cartwise.api.auth import KeyFirstRoute, require
 from cartwise.api.deps import get_engine
 from cartwise.api.routes.ingest_response import to_response
 from cartwise.api.schemas import ErrorBody, IngestResponse, ItemBatch
 from cartwise.engine import Engine
 
-router = APIRouter(prefix="/v1/items", tags=["catalog"], dependencies=[require(Scope.ADMIN)])
+router = APIRouter(
+    prefix="/v1/items", tags=["catalog"], route_class=KeyFirstRoute, dependencies=[require(Scope.ADMIN)]
+)
 
 
 @router.post("", response_model=IngestResponse, responses={422: {"model": ErrorBody}})

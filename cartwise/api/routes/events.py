@@ -8,13 +8,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 
 from cartwise.access import Scope
-from cartwise.api.auth import require
+from cartwise.api.auth import KeyFirstRoute, require
 from cartwise.api.deps import get_engine
 from cartwise.api.routes.ingest_response import to_response
 from cartwise.api.schemas import ErrorBody, EventBatch, IngestResponse
 from cartwise.engine import Engine
 
-router = APIRouter(prefix="/v1/events", tags=["events"], dependencies=[require(Scope.EVENTS)])
+router = APIRouter(
+    prefix="/v1/events", tags=["events"], route_class=KeyFirstRoute, dependencies=[require(Scope.EVENTS)]
+)
 
 
 @router.post("", response_model=IngestResponse, responses={422: {"model": ErrorBody}})

@@ -7,12 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 
 from cartwise.access import Scope
-from cartwise.api.auth import require
+from cartwise.api.auth import KeyFirstRoute, require
 from cartwise.api.deps import get_engine
 from cartwise.api.schemas import Health
 from cartwise.engine import Engine
 
-router = APIRouter(prefix="/v1", tags=["health"])
+router = APIRouter(prefix="/v1", tags=["health"], route_class=KeyFirstRoute)
 
 
 @router.get("/health", response_model=Health)
