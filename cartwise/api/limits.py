@@ -45,8 +45,9 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        announced = Headers(scope=scope).get("content-length")
-        if announced is not None and announced.strip().isdigit() and int(announced) > self.max_bytes:
+        announced = (Headers(scope=scope).get("content-length") or "").strip()
+        # ASCII digits only: str.isdigit also accepts `²` and other digits int() refuses.
+        if announced.isascii() and announced.isdigit() and int(announced) > self.max_bytes:
             await self._refuse(send)
             return
         seen = 0
