@@ -19,12 +19,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
+from rich.console import Console
+from rich.table import Table
 
-from cartwise import Engine  # noqa: E402
-from cartwise.errors import ValidationError  # noqa: E402
-from cartwise.evaluate.search import Judgments, evaluate_search, read_judgments  # noqa: E402
+from cartwise import Engine
+from cartwise.errors import ValidationError
+from cartwise.evaluate.search import Judgments, evaluate_search, read_judgments
 
 JUDGED = Path(__file__).resolve().parent / "queries" / "demo_judged.csv"
 

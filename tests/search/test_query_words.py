@@ -143,7 +143,7 @@ def test_the_product_type_outweighs_its_modifiers(searcher, mode):
 
 
 def test_the_head_is_the_last_noun_of_a_short_phrase_only(lexical):
-    words = lambda q: [(t, s) for t, s in lexical.tokenizer_.analyze(q)]  # noqa: E731
+    words = lambda q: [(t, s) for t, s in lexical.tokenizer_.analyze(q)]
     assert lexical._head("red heart lantern", words("red heart lantern")) == "lantern"
     assert lexical._head("lantern red", words("lantern red")) == "lantern"  # a trailing colour is skipped
     assert lexical._head("keep it hot", words("keep it hot")) is None  # a sentence
