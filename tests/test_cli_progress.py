@@ -28,7 +28,8 @@ def test_train_prints_plain_progress_lines_when_stderr_is_not_a_terminal(tmp_pat
         )
     assert result.returncode == 0, log.read_text()
     lines = log.read_text().splitlines()
-    stamp = r"^\[\d+(\.\d)? s|\d+ min \d+ s\] "
+    # Every form `_duration` writes: "[4.2 s] ", "[1 min 05 s] ", "[1 h 02 min] ".
+    stamp = r"^\[(\d+\.\d s|\d+ min \d\d s|\d+ h \d\d min)\] "
     assert all(re.match(stamp, line) for line in lines), lines
     assert any("building the search index" in line for line in lines)
     epochs = [line for line in lines if re.search(r"epoch \d+ of at most \d+", line)]
