@@ -12,8 +12,8 @@ import polars as pl
 
 from cartwise.events.event import EVENT_TYPES, MAX_ID_LENGTH, MAX_TEXT_LENGTH, EventType
 from cartwise.ingest import parsers
-from cartwise.ingest.report import LINE
 from cartwise.ingest.items import control_characters
+from cartwise.ingest.report import LINE
 from cartwise.ingest.rules import Rule, split_rejects
 
 EVENT_FIELDS: tuple[str, ...] = (
