@@ -164,7 +164,12 @@ class ModelRegistry:
             removed.append(path)
         for lock in self.models_dir.glob(f"{STAGING_PREFIX}*.lock"):
             # A lock whose directory is gone: left when a train died between the two.
-            if not lock.with_suffix("").exists() and lock.stat().st_mtime < _PROCESS_STARTED:
+            try:
+                # Gone since the listing when another train just saved or discarded its version.
+                fresh = lock.stat().st_mtime >= _PROCESS_STARTED
+            except OSError:
+                continue
+            if not lock.with_suffix("").exists() and not fresh:
                 held = _try_lock(lock)
                 if held is not None:
                     _release(lock, held)

@@ -60,3 +60,13 @@ def test_stale_staging_dirs_are_removed_but_not_a_live_trains(tmp_path):
 def test_a_saved_version_releases_its_lock(engine):
     models = engine.store.models_dir
     assert not list(models.glob(".staging-*"))  # train cleaned up after itself
+
+
+def test_a_lock_file_that_vanishes_during_cleanup_is_not_an_error(tmp_path):
+    """Another train saving at the same moment deletes its lock file between the listing
+    and the look at it; opening a registry (every command does) must not fail then. A
+    dangling link stands for such a file: listed, then not there."""
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / ".staging-v20260101-000000-123-000003.lock").symlink_to(tmp_path / "gone")
+    ModelRegistry(models_dir=models, store_id="s")
