@@ -66,3 +66,10 @@ def test_a_price_only_query_in_another_currency_browses_and_says_so(engine):
 def test_rates_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("CARTWISE_RATES", "USD:GBP=0.79")
     assert ExchangeRates.from_environment().rate("USD", "GBP") == 0.79
+
+
+@pytest.mark.parametrize("spec", ["USD:GBP=1e400", "USD:GBP=0", "USD:GBP=1e-400"])
+def test_a_rate_that_is_not_a_finite_positive_number_is_refused(spec):
+    # 1e400 reads as inf (and its inverse as 0): every converted price would be inf or 0.
+    with pytest.raises(ValidationError, match="must be a finite number > 0"):
+        ExchangeRates.parse([spec])

@@ -9,6 +9,7 @@ operator (``CARTWISE_RATES`` or ``cartwise search --rate``): Cartwise never fetc
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -32,8 +33,9 @@ class ExchangeRates:
             if not (_is_code(source) and _is_code(target)):
                 raise ValidationError(f"currencies must be 3-letter codes such as USD, got {source}:{target}",
                                       field="rate")
-            if not rate > 0:
-                raise ValidationError(f"the rate {source}:{target} must be positive, got {rate!r}", field="rate")
+            if not (isinstance(rate, (int, float)) and math.isfinite(rate) and rate > 0):
+                raise ValidationError(f"the rate {source}:{target} must be a finite number > 0, got {rate!r}",
+                                      field="rate")
 
     @classmethod
     def parse(cls, specs: Iterable[str]) -> ExchangeRates:
