@@ -85,6 +85,19 @@ def test_the_same_attack_spread_over_the_month_moves_it_at_most_one_place(demo):
         assert set(ranked(model)[:20]) == set(clean[:20])
 
 
+
+@pytest.mark.xfail(strict=True, reason="known gap: identities with full_trust_items distinct items count in full "
+                   "and are never part of a burst, so two decoy items per fake identity defeat every defence")
+def test_fake_shoppers_with_two_decoy_items_each_do_not_buy_first_place(demo):
+    events, items = demo
+    clean = ranked(Popularity().fit(events, items))
+    target, ids = clean[4], items["item_id"].to_list()
+    newest = int(events["ts"].max())
+    rng = np.random.default_rng(0)
+    rows = [(f"fake-{i}", item, newest - HOUR + i * 300 + j)
+            for i in range(10_000) for j, item in enumerate([target, *rng.choice(ids, 2, replace=False)])]
+    assert ranked(Popularity().fit(with_(events, fakes(rows)), items)).index(target) + 1 >= 4
+
 def test_without_trust_the_attack_buys_first_place(demo):
     events, items = demo
     target = ranked(Popularity(trust=None).fit(events, items))[4]
