@@ -519,12 +519,12 @@ def build(name: str, ctx: Context) -> tuple[Any, Callable[[Any], None], Any]:
                                        exclude_seen=ctx.primary == "seen excluded"), model
     if name in ("sequential", "twotower"):
         from cartwise.errors import ValidationError
-        from cartwise.registry import recommender_class
+        from cartwise.versions import recommender_class
 
         try:
             cls = recommender_class(name)
         except (ValidationError, ImportError) as exc:
-            raise LookupError(f"cartwise.registry.recommender_class({name!r}) failed: {exc}") from None
+            raise LookupError(f"cartwise.versions.recommender_class({name!r}) failed: {exc}") from None
         model, fit = _neural(cls, ctx, name)
         return model, fit, model
     raise LookupError(f"unknown model {name!r}")

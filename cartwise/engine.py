@@ -40,7 +40,6 @@ from cartwise.ingest import (
 from cartwise.recommend import Interaction, Scored
 from cartwise.recommend.base import HISTORY_LENGTH, follow_catalog
 from cartwise.recommend.textknn import TextKNN
-from cartwise.registry import ModelRegistry, ModelSet
 from cartwise.results import (
     AutocompleteResponse,
     ItemResult,
@@ -61,6 +60,7 @@ from cartwise.search.service import CatalogSearch, SearchOutcome
 from cartwise.store import Store, StoreStats, open_store
 from cartwise.training import train
 from cartwise.vectors import VectorIndex
+from cartwise.versions import ModelSet, ModelVersions
 
 DEFAULT_STORE = Path("cartwise-data")
 _log = logging.getLogger("cartwise")
@@ -99,7 +99,7 @@ class Engine:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._registry = ModelRegistry(models_dir=store.models_dir, store_id=store.store_id)
+        self._versions = ModelVersions(models_dir=store.models_dir, store_id=store.store_id)
         self._lock = threading.RLock()
         self._models: ModelSet | None = None
         self._catalog: CatalogSnapshot | None = None
@@ -642,11 +642,11 @@ class Engine:
             return
         with self._lock:
             self._checked_at = now
-            version = self._registry.current_version()
+            version = self._versions.current_version()
             if version is None:
                 return
             if self._models is None or self._models.version != version:
-                models = self._registry.load(version)
+                models = self._versions.load(version)
                 encoder_name = models.manifest.get("encoder")
                 self._encoder = None
                 if encoder_name and models.vectors is not None:

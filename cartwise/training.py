@@ -17,12 +17,12 @@ from cartwise.evaluate.metrics import rmse
 from cartwise.evaluate.splits import leave_last_out
 from cartwise.events.event import EventType
 from cartwise.recommend import ItemKNN, Popularity, RatingPredictor
-from cartwise.registry import ModelRegistry, ModelSet, recommender_class
 from cartwise.results import RatingModelReport, TrainReport
 from cartwise.search import LexicalIndex
 from cartwise.search.semantic import embed_catalog, embeddings_dir
 from cartwise.store import Store
 from cartwise.vectors import VectorIndex
+from cartwise.versions import ModelSet, ModelVersions, recommender_class
 
 Progress = Callable[[str], None]
 # (items encoded so far, items to encode) while item embeddings are computed.
@@ -158,8 +158,8 @@ def train(
     item_events = events.filter(pl.col("item_id").is_not_null() & (pl.col("event_type") != EventType.SEARCH.value))
     seconds["load"] = time.perf_counter() - started
 
-    registry = ModelRegistry(models_dir=store.models_dir, store_id=store.store_id)
-    version, staging = registry.new_staging_dir()
+    versions = ModelVersions(models_dir=store.models_dir, store_id=store.store_id)
+    version, staging = versions.new_staging_dir()
     try:
         mark = time.perf_counter()
         step("building the search index")
@@ -242,7 +242,7 @@ def train(
             # What trust discounted: low-history shoppers, bursts of new ids (recommend.trust).
             "trust": {**popularity.trust_report_, "cooccurrence": itemknn.trust_report_},
         }
-        registry.save(
+        versions.save(
             ModelSet(
                 version=version,
                 manifest=manifest,
@@ -257,7 +257,7 @@ def train(
         )
         seconds["save"] = time.perf_counter() - mark
     finally:
-        registry.discard_staging(staging)
+        versions.discard_staging(staging)
     seconds["total"] = time.perf_counter() - started
     return TrainReport(
         version=version,

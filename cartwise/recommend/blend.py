@@ -268,9 +268,9 @@ class BlendRecommender:
     @classmethod
     def load(cls, directory: Path | str, *, member_class: Callable[[str], Any] | None = None) -> Self:
         """Load a saved blend; `member_class(name)` gives each member's class (default:
-        the model registry's)."""
+        the model versions module's)."""
         if member_class is None:
-            from cartwise.registry import recommender_class as member_class
+            from cartwise.versions import recommender_class as member_class
         path = Path(directory)
         meta, _ = read_model(path, _NAME, FORMAT)
         members = {name: member_class(name).load(path / name) for name in meta["members"]}

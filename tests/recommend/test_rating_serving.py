@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from cartwise import Engine, NotTrained, ValidationError
 from cartwise.api import create_app
 from cartwise.cli.main import app as cli_app
-from cartwise.registry import MANIFEST, ModelRegistry
+from cartwise.versions import MANIFEST, ModelVersions
 
 GROUP_SIZE, ITEMS_PER_GENRE = 12, 6
 T0 = 1_700_000_000
@@ -200,8 +200,8 @@ def test_a_version_saved_before_rating_models_still_loads(tmp_path: Path) -> Non
     events, _ = planted_events()
     engine = build_store(tmp_path / "store", events)
     engine.train(encoder=None)
-    registry = ModelRegistry(models_dir=engine.store.models_dir, store_id=engine.store.store_id)
-    version = registry.current_version()
+    versions = ModelVersions(models_dir=engine.store.models_dir, store_id=engine.store.store_id)
+    version = versions.current_version()
     path = engine.store.models_dir / version
     assert (path / "ratings").is_dir()
     # What an older Cartwise wrote: no rating model and no "ratings" in the manifest.
@@ -209,7 +209,7 @@ def test_a_version_saved_before_rating_models_still_loads(tmp_path: Path) -> Non
     manifest = json.loads((path / MANIFEST).read_text())
     del manifest["ratings"]
     (path / MANIFEST).write_text(json.dumps(manifest))
-    assert registry.load().ratings is None
+    assert versions.load().ratings is None
     old = Engine.open(engine.store.path, create=False)
     assert old.recommend("m0", exclude_seen=False).items and old.similar("a0").items
     with pytest.raises(NotTrained, match="no rating predictor"):

@@ -6,7 +6,7 @@ import sys
 import textwrap
 import time
 
-from cartwise.registry import ModelRegistry
+from cartwise.versions import ModelVersions
 
 
 def _age(path, seconds=3600):
@@ -30,9 +30,9 @@ def test_stale_staging_dirs_are_removed_but_not_a_live_trains(tmp_path):
     script = textwrap.dedent(f"""
         import sys
         from pathlib import Path
-        from cartwise.registry import ModelRegistry
-        registry = ModelRegistry(models_dir=Path({str(models)!r}), store_id="s")
-        version, path = registry.new_staging_dir()
+        from cartwise.versions import ModelVersions
+        versions = ModelVersions(models_dir=Path({str(models)!r}), store_id="s")
+        version, path = versions.new_staging_dir()
         print(path, flush=True)
         sys.stdin.readline()
     """)
@@ -40,20 +40,20 @@ def test_stale_staging_dirs_are_removed_but_not_a_live_trains(tmp_path):
     try:
         live_dir = models / os.path.basename(live.stdout.readline().strip())
         _age(live_dir)
-        registry = ModelRegistry(models_dir=models, store_id="s")  # opening a registry cleans up
+        versions = ModelVersions(models_dir=models, store_id="s")  # opening ModelVersions cleans up
         assert not killed.exists() and not (models / f"{killed.name}.lock").exists() and not old.exists()
         assert live_dir.exists()
         # This process's own train is not stale either.
-        _, mine = registry.new_staging_dir()
+        _, mine = versions.new_staging_dir()
         _age(mine)
-        assert ModelRegistry(models_dir=models, store_id="s").remove_stale_staging() == []
+        assert ModelVersions(models_dir=models, store_id="s").remove_stale_staging() == []
         assert mine.exists() and live_dir.exists()
-        registry.discard_staging(mine)
+        versions.discard_staging(mine)
         assert not mine.exists() and not (models / f"{mine.name}.lock").exists()
     finally:
         live.communicate("\n", timeout=30)
     # Its process gone (killed before saving), the next train's start removes it.
-    ModelRegistry(models_dir=models, store_id="s").new_staging_dir()
+    ModelVersions(models_dir=models, store_id="s").new_staging_dir()
     assert not live_dir.exists()
 
 
@@ -64,9 +64,9 @@ def test_a_saved_version_releases_its_lock(engine):
 
 def test_a_lock_file_that_vanishes_during_cleanup_is_not_an_error(tmp_path):
     """Another train saving at the same moment deletes its lock file between the listing
-    and the look at it; opening a registry (every command does) must not fail then. A
+    and the look at it; opening ModelVersions (every command does) must not fail then. A
     dangling link stands for such a file: listed, then not there."""
     models = tmp_path / "models"
     models.mkdir()
     (models / ".staging-v20260101-000000-123-000003.lock").symlink_to(tmp_path / "gone")
-    ModelRegistry(models_dir=models, store_id="s")
+    ModelVersions(models_dir=models, store_id="s")

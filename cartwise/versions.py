@@ -8,7 +8,7 @@ models without a restart.
 A version is written in ``models/.staging-<version>`` while its process holds an exclusive
 lock on ``.staging-<version>.lock`` beside it. A staging directory whose lock nobody holds
 (its train was killed) and that is older than the current process is removed when a
-registry opens and when a train starts; a concurrent train's directory is left alone.
+ModelVersions opens and when a train starts; a concurrent train's directory is left alone.
 """
 
 from __future__ import annotations
@@ -89,13 +89,13 @@ def recommender_class(name: str) -> Any:
     raise ValidationError(f"unknown recommender {name!r}", field="recommender", hint=f"choose one of {RECOMMENDERS}")
 
 
-class ModelRegistry:
+class ModelVersions:
     """Saves and loads :class:`ModelSet` versions under a store's models directory."""
 
     def __init__(self, *, models_dir: Path, store_id: str) -> None:
         self.models_dir = models_dir
         self.store_id = store_id
-        # Staging directories of this registry's trains -> the descriptor holding their lock.
+        # Staging directories of these versions' trains -> the descriptor holding their lock.
         self._held: dict[Path, int] = {}
         self.remove_stale_staging()
 
@@ -249,7 +249,7 @@ def _lock_path(staging: Path) -> Path:
 
 def _try_lock(path: Path) -> int | None:
     """An open descriptor holding an exclusive lock on `path` (created if missing), or
-    None when another open file (another process, or another registry) holds it."""
+    None when another open file (another process, or another ModelVersions) holds it."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     if fcntl is None:
         return fd
