@@ -29,8 +29,8 @@ from numpy.typing import NDArray
 from torch import nn
 
 from cartwise.errors import NotTrained, ValidationError
-from cartwise.evaluate.metrics import ndcg
 from cartwise.events.event import EVENT_TYPES
+from cartwise.metrics import ndcg
 from cartwise.recommend.base import (
     History,
     IdMap,

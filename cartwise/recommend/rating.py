@@ -19,8 +19,8 @@ import polars as pl
 from numpy.typing import NDArray
 
 from cartwise.errors import ValidationError
-from cartwise.evaluate.metrics import mae, rmse
 from cartwise.events.event import EventType
+from cartwise.metrics import mae, rmse
 from cartwise.recommend.base import (
     IdMap,
     not_trained,
