@@ -1,14 +1,29 @@
-"""Where a store's catalog, events and models live, behind one interface."""
+"""Where a store's catalog, events and models live, behind one interface.
 
-from pathlib import Path
+:func:`open_store` picks the back end from a URL's scheme (``sqlite:///srv/shop``) or
+opens the embedded SQLite store in a plain directory path. Each back end module
+registers itself on import, so importing it here is what makes its scheme known.
+"""
 
 from cartwise.store.base import IngestRun, Store, StoredKey, StoreStats
+from cartwise.store.registry import (
+    StoreBackend,
+    open_store,
+    register_store,
+    store_backends,
+    store_schemes,
+)
 from cartwise.store.sqlite import SQLiteStore
 
-
-def open_store(path: Path | str, *, create: bool = True) -> Store:
-    """Open the store at `path` (a directory; the embedded SQLite back end)."""
-    return SQLiteStore(path, create=create)
-
-
-__all__ = ["IngestRun", "SQLiteStore", "Store", "StoreStats", "StoredKey", "open_store"]
+__all__ = [
+    "IngestRun",
+    "SQLiteStore",
+    "Store",
+    "StoreBackend",
+    "StoreStats",
+    "StoredKey",
+    "open_store",
+    "register_store",
+    "store_backends",
+    "store_schemes",
+]

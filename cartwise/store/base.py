@@ -1,7 +1,9 @@
 """The storage interface every back end implements.
 
 Callers (ingest, training, the engine) only see this protocol; the embedded SQLite
-store is the default and a PostgreSQL store can implement the same methods. Bulk data
+store is the default and a PostgreSQL store can implement the same methods, registering
+its URL scheme with :func:`cartwise.store.register_store`. Every back end must pass the
+shared suite in ``tests/store/test_contract.py``. Bulk data
 moves as polars frames with the layouts in :mod:`cartwise.store.frames`.
 """
 
@@ -14,6 +16,8 @@ from pathlib import Path
 from typing import Protocol
 
 import polars as pl
+
+from cartwise.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,12 @@ class Store(Protocol):
     @property
     def store_id(self) -> str:
         """A random id fixed at creation: models trained here refuse to load elsewhere."""
+        ...
+
+    @property
+    def workspace(self) -> Workspace:
+        """The directory of the store's files (models, embeddings, reports, ...); every
+        back end has one, even one whose data lives in a server."""
         ...
 
     @property

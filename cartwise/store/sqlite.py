@@ -5,6 +5,10 @@ Layout of the directory::
     cartwise.db      items, events, flagged users, ingest runs, API keys (hashed), schema version
     models/          trained models, one sub-directory each, swapped atomically
     reports/         machine-readable ingest reports (rejected rows)
+    ...              the other files of :class:`cartwise.workspace.Workspace`
+
+Opened by :func:`cartwise.store.open_store` for ``sqlite://DIRECTORY`` URLs and plain
+directory paths.
 
 WAL lets the server keep answering while an ingest or a training run writes; every
 ingest is one transaction, so a crash or Ctrl-C leaves the store as it was.
@@ -27,6 +31,8 @@ from cartwise.events.event import now_ms
 from cartwise.store.base import IngestRun, StoredKey, StoreStats
 from cartwise.store.frames import EVENT_SCHEMA, ITEM_SCHEMA, conform
 from cartwise.store.migrations import MIGRATIONS, SCHEMA_VERSION
+from cartwise.store.registry import register_store
+from cartwise.workspace import Workspace
 
 DB_NAME = "cartwise.db"
 _ITEM_COLUMNS = list(ITEM_SCHEMA)
@@ -58,8 +64,7 @@ class SQLiteStore:
         self._db_path = db
         self._local = threading.local()
         self._write_lock = threading.RLock()
-        self.models_dir.mkdir(exist_ok=True)
-        self.reports_dir.mkdir(exist_ok=True)
+        self.workspace = Workspace(self.path).create()
         self._migrate()
         self._store_id = self._meta("store_id")
 
@@ -173,11 +178,11 @@ class SQLiteStore:
 
     @property
     def models_dir(self) -> Path:
-        return self.path / "models"
+        return self.workspace.models_dir
 
     @property
     def reports_dir(self) -> Path:
-        return self.path / "reports"
+        return self.workspace.reports_dir
 
     def versions(self) -> tuple[int, int]:
         rows = dict(
@@ -428,3 +433,10 @@ class SQLiteStore:
 
     def keys_version(self) -> int:
         return int(self._meta("keys_version") or 0)
+
+
+def _open(location: str, *, create: bool) -> SQLiteStore:
+    return SQLiteStore(location, create=create)
+
+
+register_store(["sqlite"], _open, scratch_url=lambda tmp: f"sqlite://{tmp / 'store'}")

@@ -1,0 +1,228 @@
+"""The contract every store back end passes (Gorse runs one suite on each of its back ends).
+
+The back ends come from the store registry, so a new one registered with
+:func:`cartwise.store.register_store` runs this suite without an edit here; one that
+cannot make a scratch store on this machine (no server configured) is skipped.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import polars as pl
+import pytest
+
+from cartwise.errors import StoreError
+from cartwise.store import IngestRun, StoredKey, open_store, store_backends
+from cartwise.store.frames import EVENT_SCHEMA, ITEM_SCHEMA
+
+
+def items(*ids: str, title: str = "Mug") -> pl.DataFrame:
+    return pl.DataFrame({"item_id": list(ids), "title": [f"{title} {i}" for i in ids], "price": [1.5] * len(ids)})
+
+
+def events(n: int, *, start_key: int = 1, user: str = "u1", event_type: str = "view") -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "event_key": list(range(start_key, start_key + n)),
+            "user_id": [user] * n,
+            "item_id": [f"i{k % 3}" for k in range(n)],
+            "event_type": [event_type] * n,
+            "ts": [1_600_000_000_000 + k for k in range(n)],
+        }
+    )
+
+
+def key(prefix: str, *, scope: str = "search") -> StoredKey:
+    return StoredKey(0, prefix, f"sha-{prefix}", scope, f"name {prefix}", 1_700_000_000_000)
+
+
+@pytest.fixture(params=store_backends(), ids=lambda backend: backend.name)
+def url(request, tmp_path) -> str:
+    made = request.param.scratch_url(tmp_path)
+    if made is None:
+        pytest.skip(f"the {request.param.name} back end cannot make a scratch store here")
+    return made
+
+
+@pytest.fixture
+def store(url):
+    opened = open_store(url)
+    yield opened
+    opened.close()
+
+
+def test_registry_lists_the_embedded_default():
+    assert "sqlite" in [backend.name for backend in store_backends()]
+
+
+# identity and files --------------------------------------------------------------------
+
+
+def test_new_store_is_empty_with_an_identity_kept_on_reopening(url, store):
+    stats = store.stats()
+    assert (stats.items, stats.events, stats.users, stats.flagged_users) == (0, 0, 0, 0)
+    assert store.versions() == (0, 0) and store.keys_version() == 0
+    assert len(store.store_id) == 32
+    reopened = open_store(url, create=False)
+    assert reopened.store_id == store.store_id
+    reopened.close()
+
+
+def test_missing_store_without_create_is_a_store_error(url):
+    with pytest.raises(StoreError):
+        open_store(url, create=False)
+
+
+def test_workspace_directories_exist(store):
+    assert store.workspace.models_dir.is_dir() and store.workspace.reports_dir.is_dir()
+
+
+# catalog -------------------------------------------------------------------------------
+
+
+def test_upsert_is_idempotent_and_versions_move_only_on_change(store):
+    assert store.upsert_items(items("a", "b")) == 2
+    version = store.versions()
+    assert store.upsert_items(items("a", "b")) == 0
+    assert store.versions() == version
+    assert store.upsert_items(items("a", title="Cup")) == 1
+    assert store.versions() == (version[0] + 1, version[1])
+    assert store.get_items(["a"])["title"].to_list() == ["Cup a"]
+
+
+def test_items_come_back_in_the_frame_layout_ordered_by_id(store):
+    frame = pl.DataFrame(
+        {"item_id": ["b", "a"], "title": ["B", "A"], "in_stock": [False, None], "attributes": ['{"c": 1}', None]}
+    )
+    store.upsert_items(frame)
+    stored = store.items()
+    assert stored.schema == pl.Schema(ITEM_SCHEMA)
+    assert stored["item_id"].to_list() == ["a", "b"]
+    assert stored["in_stock"].to_list() == [True, False]  # missing means in stock
+    assert stored["attributes"].to_list() == [None, '{"c": 1}']
+
+
+def test_get_items_skips_missing_and_deleted_ids_in_long_lists(store):
+    ids = [f"i{n:04d}" for n in range(2000)]
+    store.upsert_items(items(*ids))
+    store.delete_items(["i0001"])
+    got = store.get_items([*ids, "missing", "i0000"])
+    assert sorted(got["item_id"].to_list()) == sorted(set(ids) - {"i0001"})
+    assert store.get_items([]).is_empty()
+
+
+def test_delete_hides_item_and_upsert_brings_it_back(store):
+    store.upsert_items(items("a", "b"))
+    catalog_version = store.versions()[0]
+    assert store.delete_items(["a", "missing"]) == 1
+    assert store.versions()[0] == catalog_version + 1
+    assert store.delete_items(["a"]) == 0
+    assert store.versions()[0] == catalog_version + 1
+    assert store.item_ids() == {"b"}
+    assert store.item_ids(include_deleted=True) == {"a", "b"}
+    assert store.items()["item_id"].to_list() == ["b"]
+    assert store.items(include_deleted=True).height == 2
+    assert store.stats().deleted_items == 1
+    assert store.upsert_items(items("a")) == 1
+    assert store.item_ids() == {"a", "b"}
+
+
+# events --------------------------------------------------------------------------------
+
+
+def test_events_are_deduplicated_by_key(store):
+    assert store.insert_events(events(10)) == 10
+    events_version = store.versions()[1]
+    assert store.insert_events(events(10)) == 0
+    assert store.versions()[1] == events_version
+    assert store.insert_events(events(10, start_key=5)) == 4
+    assert store.versions()[1] == events_version + 1
+    assert store.stats().events == 14
+    assert store.existing_event_keys([1, 14, 99]) == {1, 14}
+    assert store.events().schema == pl.Schema(EVENT_SCHEMA)
+
+
+def test_user_events_newest_first(store):
+    store.insert_events(events(5))
+    recent = store.user_events("u1", limit=2)
+    assert recent["ts"].to_list() == [1_600_000_000_004, 1_600_000_000_003]
+    assert store.user_events("nobody").is_empty()
+
+
+def test_flagged_users_are_excluded_from_training_events_and_queries(store):
+    store.insert_events(events(5, user="bot", event_type="search").with_columns(pl.lit("spam").alias("query")))
+    store.insert_events(events(3, start_key=100, user="human", event_type="search").with_columns(
+        pl.Series("query", [" Red Mug", "red mug", "tea"])
+    ))
+    events_version = store.versions()[1]
+    assert store.flag_users(pl.DataFrame({"user_id": ["bot"], "reason": ["too fast"], "peak_per_minute": [500]})) == 1
+    assert store.versions()[1] == events_version + 1
+    assert set(store.events()["user_id"].to_list()) == {"human"}
+    assert store.events(exclude_flagged=False).height == 8
+    assert store.stats().flagged_users == 1
+    assert store.flagged_users()["user_id"].to_list() == ["bot"]
+    assert store.popular_queries() == [("red mug", 2.0), ("tea", 1.0)]
+
+
+def test_ingest_runs_are_recorded_newest_first(store):
+    first = store.record_ingest(IngestRun(0, "items", "a.csv", 1, 2, 3, 3, 0, 0, None))
+    second = store.record_ingest(IngestRun(0, "events", "f.csv", 1, 2, 10, 8, 1, 1, "r.jsonl"))
+    runs = store.ingest_runs()
+    assert [run.run_id for run in runs] == [second, first]
+    assert runs[0].rows_written == 8 and runs[0].report_path == "r.jsonl"
+    assert len(store.ingest_runs(limit=1)) == 1
+
+
+# API keys ------------------------------------------------------------------------------
+
+
+def test_keys_are_added_listed_and_revoked(store):
+    first = store.add_key(key("aaaa"))
+    second = store.add_key(key("bbbb", scope="admin"))
+    assert first.key_id != second.key_id and store.keys_version() == 2
+    listed = store.keys()
+    assert [(k.prefix, k.scope, k.revoked_ms) for k in listed] == [("aaaa", "search", None), ("bbbb", "admin", None)]
+    assert store.revoke_key(first.key_id, 1_800_000_000_000)
+    assert store.keys_version() == 3
+    assert not store.revoke_key(first.key_id, 1_900_000_000_000)  # already revoked
+    assert not store.revoke_key(999_999, 1)
+    assert store.keys_version() == 3
+    assert store.keys()[0].revoked_ms == 1_800_000_000_000
+    assert store.keys()[1] == second
+
+
+# transactions and threads --------------------------------------------------------------
+
+
+def test_transaction_rolls_back_everything(store):
+    store.upsert_items(items("a"))
+    before = (store.stats(), store.versions(), store.keys_version())
+    with pytest.raises(KeyboardInterrupt), store.transaction():
+        store.upsert_items(items("b", "c"))
+        store.insert_events(events(50))
+        store.add_key(key("cccc"))
+        raise KeyboardInterrupt
+    assert (store.stats(), store.versions(), store.keys_version()) == before
+    assert store.item_ids() == {"a"} and store.keys() == []
+
+
+def test_nested_transactions_commit_together(store):
+    before = store.versions()
+    with store.transaction():
+        store.upsert_items(items("a"))
+        store.upsert_items(items("b"))
+        with store.transaction():
+            store.insert_events(events(3))
+    after = store.versions()
+    assert after[0] > before[0] and after[1] > before[1]
+    assert store.item_ids() == {"a", "b"} and store.stats().events == 3
+
+
+def test_readers_in_other_threads_see_committed_writes(store):
+    store.upsert_items(items("a"))
+    seen: list[set[str]] = []
+    thread = threading.Thread(target=lambda: seen.append(store.item_ids()))
+    thread.start()
+    thread.join()
+    assert seen == [{"a"}]
