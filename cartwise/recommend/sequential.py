@@ -13,7 +13,7 @@ import itertools
 import math
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
@@ -23,35 +23,23 @@ from numpy.typing import NDArray
 from torch import nn
 
 from cartwise.errors import ValidationError
-from cartwise.recommend._neural import (
-    MIN_USERS,
-    TYPES,
-    BatchLoss,
-    EpochLog,
-    Exclusions,
-    ItemTable,
-    Sequences,
-    add_text_items,
-    answering,
-    check_params,
-    fit_network,
-    load_model,
-    save_model,
-    user_states,
-)
-from cartwise.recommend.base import History, IdMap, Scored, check_k, not_trained
+from cartwise.recommend.base import History, IdMap, Scored, check_k
+from cartwise.recommend.neural import EpochLog, NeuralRecommender
+from cartwise.recommend.neural.data import MIN_USERS, TYPES, EventTimes, Sequences
+from cartwise.recommend.neural.serving import Exclusions, answering, user_states
+from cartwise.recommend.neural.table import ItemTable
+from cartwise.recommend.neural.training import BatchLoss
 
 __all__ = ["FORMAT", "MIN_USERS", "EpochLog", "SequentialRecommender"]
 
 FORMAT = 1
-_NAME = "sequential"
 # Recency input: 0 pads, 1 marks a first event, 2 + floor(log2(1 + gap in seconds)) after
 # that, so buckets are a second, minutes, hours, days, months apart; 2**30 s is 34 years.
 _RECENCY_BUCKETS = 33
 _BECAUSE_MAX = 3
 
 
-class SequentialRecommender:
+class SequentialRecommender(NeuralRecommender):
     """Next-item recommender: a causal Transformer over each shopper's event sequence.
 
     Parameters
@@ -93,7 +81,14 @@ class SequentialRecommender:
     Learned state: ``item_ids_`` (:class:`IdMap`, the catalog), ``warm_`` (bool per item:
     seen in training), ``network_`` (the torch module), ``history_`` (list of
     :class:`EpochLog`), ``best_epoch_``, ``best_validation_ndcg10_``.
+
+    ``fit``, ``add_items``, ``save`` and ``load`` are :class:`NeuralRecommender`'s; files
+    are ``sequential.npz``, ``sequential.pt`` and ``sequential.json``.
     """
+
+    _NAME = "sequential"
+    _FORMAT = FORMAT
+    _INTEGERS = ("max_len", "dim", "layers", "heads", "epochs", "batch_size", "negatives", "patience")
 
     def __init__(
         self,
@@ -144,24 +139,8 @@ class SequentialRecommender:
         self.on_epoch = on_epoch
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
 
-    def get_params(self) -> dict[str, Any]:
-        """Plain-JSON parameters (text vectors and the callback are not parameters to save)."""
-        return {
-            name: getattr(self, name)
-            for name in (
-                "max_len", "dim", "layers", "heads", "dropout", "epochs", "batch_size", "lr", "weight_decay",
-                "loss", "negatives", "gbce_t", "patience", "max_seconds", "seed", "threads", "id_dropout",
-                "use_event_type", "use_recency",
-            )
-        }
-
-    def __repr__(self) -> str:
-        return "SequentialRecommender(" + ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()) + ")"
-
     def _check_params(self) -> None:
-        check_params(
-            self, integers=("max_len", "dim", "layers", "heads", "epochs", "batch_size", "negatives", "patience")
-        )
+        super()._check_params()
         if self.loss not in ("softmax", "gbce"):
             raise ValidationError(f"loss must be 'softmax' or 'gbce', got {self.loss!r}", field="loss")
         if not 0 <= self.gbce_t <= 1:
@@ -169,18 +148,8 @@ class SequentialRecommender:
 
     # training ------------------------------------------------------------------------
 
-    def fit(self, events: pl.DataFrame, *, validation: pl.DataFrame | None = None) -> Self:
-        """Learn from `events` (``user_id, item_id, event_type, ts``; each user's events in
-        ``ts`` order, ties in row order).
-
-        `validation` holds one or more ``user_id, item_id`` rows: the item each user chose
-        after their events in `events` (as :func:`cartwise.evaluate.splits.leave_last_out`
-        returns). With it, every epoch is scored by NDCG@10 over the full catalog, training
-        stops after `patience` epochs without improvement, and the best epoch is kept.
-        """
-        self._check_params()
-        fit_network(self, events, validation, loss=self._batch_loss, times=_recency_inputs)
-        return self
+    def _training_times(self) -> EventTimes:
+        return _recency_inputs
 
     def _new_network(self, n_items: int, text_dim: int) -> _Network:
         return _Network(
@@ -224,10 +193,6 @@ class SequentialRecommender:
         return (-beta * F.logsigmoid(positive) + negative_loss).mean()
 
     # answering -----------------------------------------------------------------------
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "network_"):
-            raise not_trained(self)
 
     def score_full(self, histories: Sequence[History]) -> NDArray[np.float32]:
         """Score of every catalog item (columns in ``item_ids_`` order) for each history.
@@ -285,25 +250,6 @@ class SequentialRecommender:
                     ]
                 )
         return answers
-
-    def add_items(self, item_text_vectors: Mapping[str, NDArray[np.floating[Any]]]) -> list[str]:
-        """Add new catalog items scored from their text alone (no retraining); ids already
-        in the catalog are left as they are. Returns the ids added."""
-        self._check_fitted()
-        return add_text_items(self, item_text_vectors)
-
-    # persistence ---------------------------------------------------------------------
-
-    def save(self, directory: Path | str) -> None:
-        """``sequential.npz`` (item ids), ``sequential.pt`` (torch weights, loaded with
-        ``weights_only``) and, written last, ``sequential.json`` (parameters) in `directory`.
-        Each file is written under a temporary name and renamed into place."""
-        self._check_fitted()
-        save_model(self, directory, _NAME, FORMAT)
-
-    @classmethod
-    def load(cls, directory: Path | str) -> Self:
-        return load_model(cls, directory, _NAME, FORMAT)
 
 
 # the network -----------------------------------------------------------------------------

@@ -16,41 +16,29 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
-from typing import Any, Self
 
 import numpy as np
-import polars as pl
 import torch
 import torch.nn.functional as F
 from numpy.typing import NDArray
 from torch import nn
 
-from cartwise.recommend._neural import (
-    MIN_USERS,
-    SCORE_BATCH,
-    TYPES,
-    BatchLoss,
-    EpochLog,
+from cartwise.recommend.base import History, Scored, TextVectors, check_k
+from cartwise.recommend.neural import EpochLog, NeuralRecommender
+from cartwise.recommend.neural.data import MIN_USERS, SCORE_BATCH, TYPES, Sequences
+from cartwise.recommend.neural.serving import (
     Exclusions,
-    ItemTable,
-    Sequences,
-    TextVectors,
-    add_text_items,
     answering,
-    check_params,
-    fit_network,
-    load_model,
-    save_model,
     torch_threads,
     user_states,
 )
-from cartwise.recommend.base import History, Scored, check_k, not_trained
+from cartwise.recommend.neural.table import ItemTable
+from cartwise.recommend.neural.training import BatchLoss
 from cartwise.vectors import VectorIndex
 
 __all__ = ["FORMAT", "MIN_USERS", "TextVectors", "TwoTowerRecommender"]
 
 FORMAT = 1
-_NAME = "twotower"
 # Age of an event before the newest one: bucket floor(log2(1 + seconds)), 2**31 s is 68 years.
 _AGE_BUCKETS = 32
 # Most (history, next item) pairs per batch: bounds the pairs x candidates logit matrix.
@@ -59,7 +47,7 @@ _VERBS = {"purchase": "bought", "add_to_cart": "added to your cart", "rating": "
           "view": "viewed"}
 
 
-class TwoTowerRecommender:
+class TwoTowerRecommender(NeuralRecommender):
     """Two-tower retrieval model: user tower over the recent history, item tower over
     item ids and optional text vectors, dot product (cosine) over the full catalog.
 
@@ -103,7 +91,17 @@ class TwoTowerRecommender:
     Learned state: ``item_ids_`` (:class:`IdMap`), ``warm_`` (bool per item: seen in
     training), ``item_matrix_`` (item tower, float32, one unit row per item),
     ``network_``, ``history_``, ``best_epoch_``, ``best_validation_ndcg10_``.
+
+    ``fit``, ``add_items``, ``save`` and ``load`` are :class:`NeuralRecommender`'s; files
+    are ``twotower.npz``, ``twotower.pt`` and ``twotower.json``.
     """
+
+    _NAME = "twotower"
+    _FORMAT = FORMAT
+    _INTEGERS = ("max_len", "dim", "heads", "epochs", "batch_size", "patience")
+    _POSITIVE = ("lr", "temperature")
+    _TIME_CHECKED = "batch"
+    _NEEDS = "2 or more item events"
 
     def __init__(
         self,
@@ -150,41 +148,7 @@ class TwoTowerRecommender:
         self.on_epoch = on_epoch
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
 
-    def get_params(self) -> dict[str, Any]:
-        """Plain-JSON parameters (text vectors and the callback are not saved as parameters)."""
-        return {
-            name: getattr(self, name)
-            for name in (
-                "max_len", "dim", "heads", "dropout", "temperature", "logq_correction", "epochs", "batch_size",
-                "lr", "weight_decay", "patience", "max_seconds", "seed", "threads", "id_dropout",
-                "use_event_type", "use_recency",
-            )
-        }
-
-    def __repr__(self) -> str:
-        return "TwoTowerRecommender(" + ", ".join(f"{k}={v!r}" for k, v in self.get_params().items()) + ")"
-
-    def _check_params(self) -> None:
-        integers = ("max_len", "dim", "heads", "epochs", "batch_size", "patience")
-        check_params(self, integers=integers, positive=("lr", "temperature"))
-
     # training ------------------------------------------------------------------------
-
-    def fit(self, events: pl.DataFrame, *, validation: pl.DataFrame | None = None) -> Self:
-        """Learn from `events` (``user_id, item_id, event_type, ts``): every event of a
-        user is a next item to predict from the events before it.
-
-        `validation` holds ``user_id, item_id`` rows: the item each user chose after their
-        events in `events` (:func:`cartwise.evaluate.splits.leave_last_out`). With it,
-        each epoch is scored by NDCG@10 over the full catalog, training stops after
-        `patience` epochs without improvement, and the best epoch is kept.
-        """
-        self._check_params()
-        fit_network(
-            self, events, validation, loss=self._batch_loss, time_checked="batch", needs="2 or more item events"
-        )
-        self._prepare()
-        return self
 
     def _new_network(self, n_items: int, text_dim: int) -> _Network:
         return _Network(
@@ -222,10 +186,6 @@ class TwoTowerRecommender:
         return F.cross_entropy(logits, label)
 
     # answering -----------------------------------------------------------------------
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "network_"):
-            raise not_trained(self)
 
     def _prepare(self) -> None:
         """Precompute the item tower of the whole catalog (after fit, load, add_items)."""
@@ -350,30 +310,6 @@ class TwoTowerRecommender:
                 )
             answers.append(answer)
         return answers
-
-    def add_items(self, item_text_vectors: TextVectors) -> list[str]:
-        """Add new catalog items scored from their text alone (no retraining); ids already
-        in the catalog are left as they are. Returns the ids added."""
-        self._check_fitted()
-        ids = add_text_items(self, item_text_vectors)
-        if ids:
-            self._prepare()
-        return ids
-
-    # persistence ---------------------------------------------------------------------
-
-    def save(self, directory: Path | str) -> None:
-        """``twotower.npz`` (item ids), ``twotower.pt`` (torch weights, loaded with
-        ``weights_only``) and, written last, ``twotower.json`` (parameters) in `directory`.
-        Each file is written under a temporary name and renamed into place."""
-        self._check_fitted()
-        save_model(self, directory, _NAME, FORMAT)
-
-    @classmethod
-    def load(cls, directory: Path | str) -> Self:
-        model = load_model(cls, directory, _NAME, FORMAT)
-        model._prepare()
-        return model
 
 
 # the network -----------------------------------------------------------------------------
