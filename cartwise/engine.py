@@ -55,7 +55,7 @@ from cartwise.search.autocomplete import Autocomplete
 from cartwise.search.currency import ExchangeRates
 from cartwise.search.facets import Facets, count_facets
 from cartwise.search.hybrid import MODES, HybridSearcher
-from cartwise.search.semantic import embed_catalog, embeddings_dir
+from cartwise.search.semantic import embed_catalog
 from cartwise.search.service import CatalogSearch, SearchOutcome
 from cartwise.store import Store, StoreStats, open_store
 from cartwise.training import train
@@ -99,7 +99,9 @@ class Engine:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._versions = ModelVersions(models_dir=store.models_dir, store_id=store.store_id)
+        # The store's files (models, embeddings, checkpoints, reports, runs).
+        self.workspace = store.workspace
+        self._versions = ModelVersions(models_dir=self.workspace.models_dir, store_id=store.store_id)
         self._lock = threading.RLock()
         self._models: ModelSet | None = None
         self._catalog: CatalogSnapshot | None = None
@@ -119,7 +121,8 @@ class Engine:
 
     @classmethod
     def open(cls, path: Path | str = DEFAULT_STORE, *, create: bool = True) -> Engine:
-        """Open (or create) the store directory at `path`."""
+        """Open (or create) the store at `path`: a directory of the embedded SQLite store
+        or a store URL such as ``sqlite:///srv/shop`` (see :func:`cartwise.store.open_store`)."""
         return cls(open_store(path, create=create))
 
     def close(self) -> None:
@@ -705,7 +708,7 @@ class Engine:
                 vectors = None
                 if encoder is not None:
                     vectors, _ = embed_catalog(
-                        items, encoder=encoder, directory=embeddings_dir(self.store.models_dir.parent, encoder)
+                        items, encoder=encoder, directory=self.workspace.embeddings_dir(encoder.name)
                     )
                 with self._lock:
                     current = self._models.version if self._models is not None else None

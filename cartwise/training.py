@@ -5,7 +5,6 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,17 +18,16 @@ from cartwise.events.event import EventType
 from cartwise.recommend import ItemKNN, Popularity, RatingPredictor
 from cartwise.results import RatingModelReport, TrainReport
 from cartwise.search import LexicalIndex
-from cartwise.search.semantic import embed_catalog, embeddings_dir
+from cartwise.search.semantic import embed_catalog
 from cartwise.store import Store
 from cartwise.vectors import VectorIndex
 from cartwise.versions import ModelSet, ModelVersions, recommender_class
+from cartwise.workspace import Workspace
 
 Progress = Callable[[str], None]
 # (items encoded so far, items to encode) while item embeddings are computed.
 EncodeProgress = Callable[[int, int], None]
 
-# Store subdirectory where neural models keep their per-epoch training state.
-CHECKPOINTS_DIR = "checkpoints"
 # Members of the blend besides item-kNN (and TextKNN when the catalog has text vectors).
 BLEND_MEMBERS = ("sequential",)
 # Settings that differ from a model's class defaults when `train` fits it on a store:
@@ -63,12 +61,12 @@ def _new_recommender(
     vectors: VectorIndex | None,
     runtime: dict[str, object],
     on_epoch: Callable[[object], None] | None,
-    checkpoints: Path | None = None,
+    workspace: Workspace | None = None,
     users: int | None = None,
 ) -> Any:
     """An unfitted personalised recommender with the settings `train` uses on a store.
 
-    Neural models save their training state under ``checkpoints/<name>`` after every
+    Neural models save their training state in the workspace's checkpoints after every
     epoch, so a `train` that crashed or was stopped resumes where it was. With the
     store's number of `users`, their batch is sized by :func:`batch_size_for`."""
     text = vectors.id_vectors() if vectors is not None and len(vectors) else None
@@ -79,8 +77,8 @@ def _new_recommender(
             settings["batch_size"] = batch_size_for(users, default)
         if on_epoch is not None:
             settings["on_epoch"] = on_epoch
-        if checkpoints is not None:
-            settings["checkpoint_dir"] = checkpoints / name
+        if workspace is not None:
+            settings["checkpoint_dir"] = workspace.checkpoints_dir(name)
         if text is not None:
             # Text vectors let the model score items that had no events in training.
             settings["item_text_vectors"] = text
@@ -94,7 +92,7 @@ def _new_recommender(
         return recommender_class(name)(item_text_vectors=text)
     if name == "blend":
         members = {"itemknn": ItemKNN(), **{m: _new_recommender(m, vectors=vectors, runtime=runtime,
-                                                                  on_epoch=on_epoch, checkpoints=checkpoints,
+                                                                  on_epoch=on_epoch, workspace=workspace,
                                                                   users=users)
                                             for m in BLEND_MEMBERS}}
         if text is not None:
@@ -158,7 +156,7 @@ def train(
     item_events = events.filter(pl.col("item_id").is_not_null() & (pl.col("event_type") != EventType.SEARCH.value))
     seconds["load"] = time.perf_counter() - started
 
-    versions = ModelVersions(models_dir=store.models_dir, store_id=store.store_id)
+    versions = ModelVersions(models_dir=store.workspace.models_dir, store_id=store.store_id)
     version, staging = versions.new_staging_dir()
     try:
         mark = time.perf_counter()
@@ -174,7 +172,7 @@ def train(
             vectors, figures = embed_catalog(
                 items,
                 encoder=text_encoder,
-                directory=embeddings_dir(store.models_dir.parent, text_encoder),
+                directory=store.workspace.embeddings_dir(text_encoder.name),
                 on_progress=on_encode,
             )
             encoded, reused = int(figures["encoded"]), int(figures["reused"])
@@ -195,7 +193,7 @@ def train(
             mark = time.perf_counter()
             step(f"training the {recommender} recommender")
             model = _new_recommender(recommender, vectors=vectors, runtime=runtime, on_epoch=on_epoch,
-                                     checkpoints=store.models_dir.parent / CHECKPOINTS_DIR,
+                                     workspace=store.workspace,
                                      users=item_events["user_id"].n_unique())
             if recommender in VALIDATED:
                 # Each user's last event is held out to stop early (and, for the blend, to

@@ -129,7 +129,7 @@ def test_k_is_validated(engine):
 
 def test_models_from_another_store_are_refused(engine, tmp_path):
     other = Engine.open(tmp_path / "other")
-    shutil.copytree(engine.store.models_dir, other.store.models_dir, dirs_exist_ok=True)
+    shutil.copytree(engine.workspace.models_dir, other.workspace.models_dir, dirs_exist_ok=True)
     with pytest.raises(ModelMismatch, match="not on this store"):
         other.search("mug")
 

@@ -58,7 +58,7 @@ def test_stale_staging_dirs_are_removed_but_not_a_live_trains(tmp_path):
 
 
 def test_a_saved_version_releases_its_lock(engine):
-    models = engine.store.models_dir
+    models = engine.workspace.models_dir
     assert not list(models.glob(".staging-*"))  # train cleaned up after itself
 
 

@@ -571,7 +571,7 @@ def search_batch(
     if rejected:
         rejected.sort(key=lambda row: row[0])
         frame = rejects_from_rows(rejected)
-        path = default_report_path(engine.store.reports_dir, "search-batch")
+        path = default_report_path(engine.workspace.reports_dir, "search-batch")
         for target in (path, *([report] if report is not None else [])):
             write_rejects(frame, str(queries), target)
         first = rejected[0]

@@ -132,7 +132,7 @@ def _finish(
     notes: list[str] | None = None,
 ) -> IngestReport:
     """Write inside one transaction (`written` does the data writes), then the report."""
-    store_report = default_report_path(store.reports_dir, run.kind) if rejects.height else None
+    store_report = default_report_path(store.workspace.reports_dir, run.kind) if rejects.height else None
     with store.transaction():
         rows_written = written()
         store.record_ingest(

@@ -1,10 +1,11 @@
 """Item embeddings for semantic search: computed in batches, kept in the store, and
 recomputed only for items whose text changed.
 
-The vectors live in ``<store>/embeddings/<encoder>/`` (an :class:`EmbeddingCache`), apart
-from model versions: a retrain re-encodes only new or edited items, and the cache is
-saved every :data:`CHECKPOINT_ITEMS` items, so an interrupted encoding run resumes where
-it stopped instead of starting over.
+The vectors live in ``<store>/embeddings/<encoder>/`` (an :class:`EmbeddingCache` in the
+directory :meth:`cartwise.workspace.Workspace.embeddings_dir` names), apart from model
+versions: a retrain re-encodes only new or edited items, and the cache is saved every
+:data:`CHECKPOINT_ITEMS` items, so an interrupted encoding run resumes where it stopped
+instead of starting over.
 """
 
 from __future__ import annotations
@@ -19,13 +20,8 @@ from cartwise.encode import EmbeddingCache, TextEncoder, item_texts
 from cartwise.vectors import VectorIndex
 
 CHECKPOINT_ITEMS = 1024
-EMBEDDINGS_DIR = "embeddings"
 # Called with (items encoded so far, items to encode); (0, 0) when nothing needed encoding.
 EncodeProgress = Callable[[int, int], None]
-
-
-def embeddings_dir(store_root: Path, encoder: TextEncoder) -> Path:
-    return Path(store_root) / EMBEDDINGS_DIR / encoder.name
 
 
 def embed_catalog(
@@ -65,4 +61,4 @@ def embed_catalog(
     return index, figures
 
 
-__all__ = ["CHECKPOINT_ITEMS", "EMBEDDINGS_DIR", "embed_catalog", "embeddings_dir"]
+__all__ = ["CHECKPOINT_ITEMS", "embed_catalog"]

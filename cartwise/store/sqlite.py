@@ -176,14 +176,6 @@ class SQLiteStore:
         assert self._store_id is not None
         return self._store_id
 
-    @property
-    def models_dir(self) -> Path:
-        return self.workspace.models_dir
-
-    @property
-    def reports_dir(self) -> Path:
-        return self.workspace.reports_dir
-
     def versions(self) -> tuple[int, int]:
         rows = dict(
             self._conn.execute(

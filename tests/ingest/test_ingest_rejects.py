@@ -196,19 +196,19 @@ def test_report_file_holds_every_reject(store, write, tmp_path):
     assert report.rows_rejected == bad and len(report.rejects) == MAX_REJECTS_IN_MEMORY
     assert report.rejected_by_reason == {"title is missing or empty": bad}
     assert report.report_path == user_path
-    for path in [user_path, *store.reports_dir.glob("items-*.jsonl")]:
+    for path in [user_path, *store.workspace.reports_dir.glob("items-*.jsonl")]:
         lines = [json.loads(line) for line in path.read_text().splitlines()]
         assert len(lines) == bad
         assert lines[0] == {"source": str(tmp_path / "items.csv"), "line": 2, "field": "title",
                             "reason": "title is missing or empty", "value": None}
     [run] = store.ingest_runs()
-    assert run.rows_rejected == bad and run.report_path and run.report_path.startswith(str(store.reports_dir))
+    assert run.rows_rejected == bad and run.report_path and run.report_path.startswith(str(store.workspace.reports_dir))
     assert report.to_dict()["rows_rejected"] == bad
 
 
 def test_no_report_file_when_nothing_is_rejected(store, write):
     report = ingest_items(store, write("items.csv", "item_id,title\na,A\n"))
-    assert report.report_path is None and not list(store.reports_dir.iterdir())
+    assert report.report_path is None and not list(store.workspace.reports_dir.iterdir())
 
 
 def test_parquet_rejects_name_the_row_number(store, tmp_path):

@@ -16,7 +16,7 @@ def snapshot(store):
         store.events(exclude_flagged=False).sort("event_key").rows(),
         store.flagged_users().rows(),
         store.ingest_runs(),
-        sorted(p.name for p in store.reports_dir.iterdir()),
+        sorted(p.name for p in store.workspace.reports_dir.iterdir()),
     )
 
 

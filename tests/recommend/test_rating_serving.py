@@ -200,9 +200,9 @@ def test_a_version_saved_before_rating_models_still_loads(tmp_path: Path) -> Non
     events, _ = planted_events()
     engine = build_store(tmp_path / "store", events)
     engine.train(encoder=None)
-    versions = ModelVersions(models_dir=engine.store.models_dir, store_id=engine.store.store_id)
+    versions = ModelVersions(models_dir=engine.workspace.models_dir, store_id=engine.store.store_id)
     version = versions.current_version()
-    path = engine.store.models_dir / version
+    path = engine.workspace.models_dir / version
     assert (path / "ratings").is_dir()
     # What an older Cartwise wrote: no rating model and no "ratings" in the manifest.
     shutil.rmtree(path / "ratings")
