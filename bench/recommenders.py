@@ -37,7 +37,6 @@ Run:  nice -n 10 .venv/bin/python bench/recommenders.py --dataset scientific [--
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import sys
@@ -70,18 +69,21 @@ from bench.sequential import PUBLISHED as SEQUENTIAL_PUBLISHED
 from bench.sequential import PUBLISHED_NOTE as SEQUENTIAL_PUBLISHED_NOTE
 from bench.sequential import histories_of, latency, metrics, ranks_from_scores
 from bench.sequential import load_events as load_amazon_sequences
+from cartwise.errors import ValidationError
 from cartwise.evaluate.metrics import per_user_ndcg
 from cartwise.evaluate.significance import compare
 from cartwise.evaluate.splits import Split, cold_items, leave_last_out
-from cartwise.recommend import ALS, BPR, IdMap, Interaction, ItemKNN, Popularity, Scored
-from cartwise.recommend.sequential import EpochLog, SequentialRecommender
+from cartwise.recommend import IdMap, Interaction, Scored
+from cartwise.recommend import registry as recommenders
+from cartwise.recommend.registry import RecommenderSpec
+from cartwise.recommend.sequential import EpochLog
 
 SCIENTIFIC = SHARED_DATA / "amazon_scientific" / "unisrec_format"
 CACHE = ROOT / "bench" / ".cache"
 OUTPUT = RESULTS / "recommenders.json"
-ALL_MODELS = ("popularity", "itemknn", "als", "bpr", "sequential", "twotower", "blend")
-# The blend fuses these members, reusing the ones already fitted in the same run.
-BLEND_MEMBERS = ("itemknn", "sequential")
+ALL_MODELS = recommenders.names()
+# These keep their class's seed (42) whatever --seed says: the saved figures were made so.
+CLASS_SEED = ("als", "bpr")
 PROTOCOLS = ("all items", "seen excluded")
 SHOWN = ("HR@10", "NDCG@10", "HR@20", "NDCG@20")
 TOP = 20
@@ -389,18 +391,6 @@ def model_ranks(model: Any, histories: list[list[Interaction]], targets: list[st
     return {p: np.concatenate(r) for p, r in out.items()}
 
 
-class PopularityAnswers:
-    """Popularity (the product's time-decayed counts) behind the history-recommender API."""
-
-    def __init__(self, model: Popularity) -> None:
-        self.model = model
-
-    def recommend(self, histories: Sequence[Sequence[Interaction]], *, k: int = 10, exclude_seen: bool = True):
-        return [
-            self.model.recommend(k, exclude={e.item_id for e in h} if exclude_seen else ()) for h in histories
-        ]
-
-
 class TextSimilarity:
     """No training: cosine of each item's text vector with the mean text vector of the
     history's last 5 items. The floor any text-aware model should clear on new items."""
@@ -461,85 +451,58 @@ class Context:
     fitted: dict[str, Any] = field(default_factory=dict)
 
 
-def _neural(cls: Any, ctx: Context, label: str) -> tuple[Any, Callable[[Any], None]]:
-    params = dict(SEQUENTIAL_PARAMS) if cls is SequentialRecommender else {}
-    wanted = {
+def _settings(spec: RecommenderSpec, ctx: Context) -> dict[str, Any]:
+    """The run's settings that `spec` takes, with the sequential model's benchmark settings."""
+    params = dict(SEQUENTIAL_PARAMS) if spec.name == "sequential" else {}
+    offered = {
         "max_seconds": ctx.args.budget,
-        "seed": ctx.args.seed,
+        "seed": None if spec.name in CLASS_SEED else ctx.args.seed,
         "threads": ctx.args.threads,
         "item_text_vectors": ctx.vectors,
-        "on_epoch": epoch_printer(ctx.console, label),
+        "on_epoch": epoch_printer(ctx.console, spec.name),
     }
-    accepted = inspect.signature(cls).parameters
-    params.update({k: v for k, v in wanted.items() if k in accepted and v is not None})
-    model = cls(**params)
-
-    def fit(m: Any) -> None:
-        if "validation" in inspect.signature(m.fit).parameters:
-            m.fit(ctx.split.train, validation=ctx.split.validation)
-        else:
-            m.fit(ctx.split.train)
-
-    return model, fit
+    return {**params, **spec.settings_from(offered)}
 
 
 def build(name: str, ctx: Context) -> tuple[Any, Callable[[Any], None], Any]:
     """(model, fit(model), what answers recommend()) for a model name; raises LookupError
     when the model is not available in this checkout."""
     train = ctx.split.train
-    if name == "popularity":
-        model = Popularity()
-        return model, lambda m: m.fit(train, ctx.items), PopularityAnswers(model)
-    if name == "itemknn":
-        model = ItemKNN()
-        return model, lambda m: m.fit(train), model
-    if name == "als":
-        model = ALS(threads=ctx.args.threads)
-        return model, lambda m: m.fit(train), model
-    if name == "bpr":
-        model = BPR(threads=ctx.args.threads)
-        return model, lambda m: m.fit(train), model
     if name == "textsim":
         if ctx.vectors is None:
             raise LookupError("no item text on this dataset")
         model = TextSimilarity(ctx.vectors)
         return model, lambda m: None, model
-    if name == "blend":
-        from cartwise.recommend.blend import BlendRecommender
-        from cartwise.recommend.textknn import TextKNN
+    try:
+        spec = recommenders.get(name)
+    except ValidationError:
+        raise LookupError(f"unknown model {name!r}") from None
+    if spec.needs_text and ctx.vectors is None:
+        raise LookupError("no item text on this dataset")
+    if spec.composite:
 
-        members = {m: ctx.fitted[m] for m in BLEND_MEMBERS if m in ctx.fitted}
-        if ctx.vectors is not None:
-            members["textknn"] = TextKNN(item_text_vectors=ctx.vectors).fit()
+        def member(m: RecommenderSpec) -> Any:
+            # Members that learn from events are reused from earlier in this run; text
+            # similarity has nothing to learn and is built here.
+            if m.name in ctx.fitted:
+                return ctx.fitted[m.name]
+            return m.fit(m.build(**m.settings_from({"item_text_vectors": ctx.vectors})), train) if m.needs_text else None
+
+        members = recommenders.build_members(spec, member, text=ctx.vectors is not None)
         if len(members) < 2:
-            raise LookupError(f"needs at least two of {BLEND_MEMBERS} (+ text) fitted earlier in this run")
-        model = BlendRecommender(members=members, seed=ctx.args.seed)
+            raise LookupError(f"needs at least two of {spec.members} fitted earlier in this run (text ones built here)")
+        model = spec.build(members=members, **_settings(spec, ctx))
         # Members are already fitted above: "fit" here is choosing the weights on validation.
         return model, lambda m: m.tune(train, ctx.split.validation,
                                        exclude_seen=ctx.primary == "seen excluded"), model
-    if name in ("sequential", "twotower"):
-        from cartwise.errors import ValidationError
-        from cartwise.versions import recommender_class
-
-        try:
-            cls = recommender_class(name)
-        except (ValidationError, ImportError) as exc:
-            raise LookupError(f"cartwise.versions.recommender_class({name!r}) failed: {exc}") from None
-        model, fit = _neural(cls, ctx, name)
-        return model, fit, model
-    raise LookupError(f"unknown model {name!r}")
+    try:
+        model = spec.build(**_settings(spec, ctx))
+    except ImportError as exc:
+        raise LookupError(f"{name}: {exc}") from None
+    return model, lambda m: spec.fit(m, train, items=ctx.items, validation=ctx.split.validation), spec.answers(model)
 
 
-LABELS = {
-    "popularity": "Popularity",
-    "itemknn": "ItemKNN",
-    "als": "ALS (fold-in)",
-    "bpr": "BPR (fold-in)",
-    "sequential": "Sequential",
-    "twotower": "TwoTower",
-    "textsim": "text similarity (no training)",
-    "blend": "Blend (tuned fusion)",
-}
+LABELS = {**{name: recommenders.get(name).label for name in ALL_MODELS}, "textsim": "text similarity (no training)"}
 
 
 def run_model(name: str, ctx: Context) -> dict[str, Any]:
@@ -550,7 +513,8 @@ def run_model(name: str, ctx: Context) -> dict[str, Any]:
         console.print(f"  [yellow]{name}: skipped ({exc})[/]")
         return {"skipped": str(exc)}
     label = LABELS.get(name, name)
-    if ctx.vectors is not None and name in ("sequential", "twotower", "blend"):
+    spec = recommenders.get(name) if name in ALL_MODELS else None
+    if ctx.vectors is not None and spec is not None and spec.reads_text and not spec.needs_text:
         label += " + text"
     console.print(f"  {label}: fitting")
     baseline = rss_mb("VmRSS")
@@ -559,7 +523,7 @@ def run_model(name: str, ctx: Context) -> dict[str, Any]:
     fit(model)
     fit_s = time.perf_counter() - started
     started = time.perf_counter()
-    ranks = model_ranks(answers if name == "popularity" else model, ctx.histories, ctx.targets)
+    ranks = model_ranks(answers, ctx.histories, ctx.targets)
     eval_s = time.perf_counter() - started
     lat = latency(answers, ctx.latency_histories, n=len(ctx.latency_histories))
     out: dict[str, Any] = {

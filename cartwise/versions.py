@@ -23,13 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from cartwise.errors import ModelMismatch, NotTrained, ValidationError
-from cartwise.recommend import ALS, BPR, HistoryRecommender, ItemKNN, Popularity
+from cartwise.recommend import HistoryRecommender, ItemKNN, Popularity
+from cartwise.recommend import registry as recommenders
 from cartwise.recommend.rating import RatingPredictor
 from cartwise.search import LexicalIndex
 from cartwise.vectors import VectorIndex
 
 MANIFEST = "manifest.json"
-RECOMMENDERS = ("itemknn", "als", "bpr", "sequential", "twotower", "textknn", "blend")
+# The personalised recommenders a version can hold (`train --recommender`), from the registry.
+RECOMMENDERS = recommenders.names(personal=True)
 CURRENT = "CURRENT"
 FORMAT_VERSION = 1
 STAGING_PREFIX = ".staging-"
@@ -64,29 +66,13 @@ class ModelSet:
 
 def recommender_class(name: str) -> Any:
     """The class of a personalised recommender by its registered name."""
-    if name == "itemknn":
-        return ItemKNN
-    if name == "als":
-        return ALS
-    if name == "bpr":
-        return BPR
-    if name == "sequential":
-        from cartwise.recommend.sequential import SequentialRecommender
+    return _personal(name).model_class()
 
-        return SequentialRecommender
-    if name == "textknn":
-        from cartwise.recommend.textknn import TextKNN
 
-        return TextKNN
-    if name == "twotower":
-        from cartwise.recommend.twotower import TwoTowerRecommender
-
-        return TwoTowerRecommender
-    if name == "blend":
-        from cartwise.recommend.blend import BlendRecommender
-
-        return BlendRecommender
-    raise ValidationError(f"unknown recommender {name!r}", field="recommender", hint=f"choose one of {RECOMMENDERS}")
+def _personal(name: str) -> recommenders.RecommenderSpec:
+    if name not in RECOMMENDERS:
+        raise ValidationError(f"unknown recommender {name!r}", field="recommender", hint=f"choose one of {RECOMMENDERS}")
+    return recommenders.get(name)
 
 
 class ModelVersions:
@@ -221,7 +207,7 @@ class ModelVersions:
             )
         itemknn = ItemKNN.load(path / "itemknn")
         name = manifest.get("recommender", "itemknn")
-        recommender = itemknn if name == "itemknn" else recommender_class(name).load(path / "recommender")
+        recommender = itemknn if name == "itemknn" else _personal(name).load(path / "recommender")
         return ModelSet(
             version=version,
             manifest=manifest,

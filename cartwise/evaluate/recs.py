@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -16,13 +16,14 @@ from cartwise.evaluate import metrics
 from cartwise.evaluate.runs import RunRecord, fingerprint
 from cartwise.evaluate.significance import compare
 from cartwise.evaluate.splits import Split, cold_items, leave_last_out, time_split
-from cartwise.recommend import ALS, BPR, Interaction, ItemKNN, Popularity, Scored
+from cartwise.recommend import Interaction, Scored
+from cartwise.recommend import registry as recommenders
 from cartwise.recommend.base import (
-    HISTORY_LENGTH,
     TextVectors,
     histories_by_user,
     text_input,
 )
+from cartwise.recommend.registry import RecommenderSpec
 
 
 class Candidate(Protocol):
@@ -34,90 +35,51 @@ class Candidate(Protocol):
 
 
 @dataclass
-class _HistoryModel:
-    """Adapter for models with ``fit(events)`` and ``recommend(histories, ...)``."""
+class _Registered:
+    """A registered recommender (:mod:`cartwise.recommend.registry`), built afresh for
+    each split, a composite with fresh members."""
 
-    make: Callable[[], Any]
-    uses_validation: bool = False
+    spec: RecommenderSpec
+    text: TextVectors | None
+    exclude_seen: bool
     model: Any = None
 
-    def fit_split(self, split: Split, items: pl.DataFrame) -> None:
-        self.model = self.make()
-        if self.uses_validation:
-            self.model.fit(split.train, validation=split.validation)
-        else:
-            self.model.fit(split.train)
-
-    def recommend(self, histories: Sequence[list[Interaction]], *, k: int, exclude_seen: bool) -> list[list[Scored]]:
-        return self.model.recommend(histories, k=k, exclude_seen=exclude_seen)
-
-
-@dataclass
-class _PopularityModel:
-    model: Popularity = field(default_factory=Popularity)
+    def _build(self, spec: RecommenderSpec) -> Any:
+        offered = {"item_text_vectors": self.text, "exclude_seen": self.exclude_seen}
+        if spec.composite:
+            members = recommenders.build_members(spec, self._build, text=self.text is not None)
+            return spec.build(members=members, **spec.settings_from(offered))
+        return spec.build(**spec.settings_from(offered))
 
     def fit_split(self, split: Split, items: pl.DataFrame) -> None:
-        self.model = Popularity().fit(split.train, items)
+        self.model = self._build(self.spec)
+        self.spec.fit(self.model, split.train, items=items, validation=split.validation)
 
     def recommend(self, histories: Sequence[list[Interaction]], *, k: int, exclude_seen: bool) -> list[list[Scored]]:
-        top = self.model.recommend(k + (HISTORY_LENGTH if exclude_seen else 0))
-        answers = []
-        for history in histories:
-            seen = {e.item_id for e in history} if exclude_seen else set()
-            answers.append([s for s in top if s.item_id not in seen][:k])
-        return answers
+        return self.spec.answers(self.model).recommend(histories, k=k, exclude_seen=exclude_seen)
 
 
-def _sequential(text: TextVectors | None, _exclude_seen: bool) -> _HistoryModel:
-    from cartwise.recommend.sequential import SequentialRecommender
+def _candidate(name: str) -> Callable[[TextVectors | None, bool], Candidate]:
+    spec = recommenders.get(name)
 
-    return _HistoryModel(make=lambda: SequentialRecommender(item_text_vectors=text), uses_validation=True)
+    def make(text: TextVectors | None, exclude_seen: bool) -> Candidate:
+        if spec.needs_text and text is None:
+            raise ValidationError(
+                f"{name} needs the items' text embeddings",
+                field="models",
+                hint=f"evaluate a store trained with a text encoder (not --data), or leave {name} out",
+            )
+        return _Registered(spec, text, exclude_seen)
 
-
-def _twotower(text: TextVectors | None, _exclude_seen: bool) -> _HistoryModel:
-    from cartwise.recommend.twotower import TwoTowerRecommender
-
-    return _HistoryModel(make=lambda: TwoTowerRecommender(item_text_vectors=text), uses_validation=True)
-
-
-def _textknn(text: TextVectors | None, _exclude_seen: bool) -> _HistoryModel:
-    from cartwise.recommend.textknn import TextKNN
-
-    if text is None:
-        raise ValidationError(
-            "textknn needs the items' text embeddings",
-            field="models",
-            hint="evaluate a store trained with a text encoder (not --data), or leave textknn out",
-        )
-    return _HistoryModel(make=lambda: TextKNN(item_text_vectors=text))
+    return make
 
 
-def _blend(text: TextVectors | None, exclude_seen: bool) -> _HistoryModel:
-    from cartwise.recommend.blend import BlendRecommender
-    from cartwise.recommend.sequential import SequentialRecommender
-    from cartwise.recommend.textknn import TextKNN
-
-    def make() -> BlendRecommender:
-        members: dict[str, Any] = {"itemknn": ItemKNN(), "sequential": SequentialRecommender(item_text_vectors=text)}
-        if text is not None:
-            members["textknn"] = TextKNN(item_text_vectors=text)
-        return BlendRecommender(members=members, exclude_seen=exclude_seen)
-
-    return _HistoryModel(make=make, uses_validation=True)
-
-
-# Each factory gets the catalog's text vectors (or None) and whether answers leave the
-# history out; models that read text use them, so a cold-items split shows what text buys
-# for products without events, and the blend tunes its weights for the protocol measured.
+# Every registered recommender, each factory given the catalog's text vectors (or None)
+# and whether answers leave the history out; models that read text use them, so a
+# cold-items split shows what text buys for products without events, and the blend tunes
+# its weights for the protocol measured.
 MODELS: dict[str, Callable[[TextVectors | None, bool], Candidate]] = {
-    "popularity": lambda _text, _seen: _PopularityModel(),
-    "itemknn": lambda _text, _seen: _HistoryModel(make=ItemKNN),
-    "als": lambda _text, _seen: _HistoryModel(make=ALS),
-    "bpr": lambda _text, _seen: _HistoryModel(make=BPR),
-    "sequential": _sequential,
-    "twotower": _twotower,
-    "textknn": _textknn,
-    "blend": _blend,
+    name: _candidate(name) for name in recommenders.names()
 }
 
 

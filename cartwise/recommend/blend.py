@@ -266,11 +266,9 @@ class BlendRecommender:
         write_model(path, _NAME, meta, {})
 
     @classmethod
-    def load(cls, directory: Path | str, *, member_class: Callable[[str], Any] | None = None) -> Self:
-        """Load a saved blend; `member_class(name)` gives each member's class (default:
-        the model versions module's)."""
-        if member_class is None:
-            from cartwise.versions import recommender_class as member_class
+    def load(cls, directory: Path | str, *, member_class: Callable[[str], Any]) -> Self:
+        """Load a saved blend; `member_class(name)` gives each member's class (the
+        recommender registry's :meth:`RecommenderSpec.load` passes its own)."""
         path = Path(directory)
         meta, _ = read_model(path, _NAME, FORMAT)
         members = {name: member_class(name).load(path / name) for name in meta["members"]}

@@ -268,3 +268,19 @@ class Popularity:
         model.category_ptr_ = arrays["category_ptr"]
         model.category_items_ = arrays["category_items"]
         return model
+
+
+class PopularityAnswers:
+    """A fitted :class:`Popularity` behind the history-recommender API, so that evaluation
+    and benchmarks rank it like the personalised models: every shopper gets the same list,
+    less their history when `exclude_seen`."""
+
+    def __init__(self, model: Popularity) -> None:
+        self.model = model
+
+    def recommend(
+        self, histories: Sequence[Sequence[Any]], *, k: int = 10, exclude_seen: bool = True
+    ) -> list[list[Scored]]:
+        return [
+            self.model.recommend(k, exclude={e.item_id for e in h} if exclude_seen else ()) for h in histories
+        ]

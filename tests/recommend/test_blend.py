@@ -11,6 +11,7 @@ from cartwise.errors import ValidationError
 from cartwise.evaluate.metrics import hit_rate
 from cartwise.evaluate.splits import leave_last_out
 from cartwise.recommend import ItemKNN
+from cartwise.recommend import registry as recommenders
 from cartwise.recommend.base import histories_by_user
 from cartwise.recommend.blend import BlendRecommender
 from cartwise.recommend.textknn import TextKNN
@@ -89,7 +90,7 @@ def test_blend_saves_loads_and_is_deterministic(tmp_path):
     second = BlendRecommender(members=_members(text)).fit(split.train, validation=split.validation)
     assert first.weights_ == second.weights_
     first.save(tmp_path / "blend")
-    loaded = BlendRecommender.load(tmp_path / "blend")
+    loaded = recommenders.get("blend").load(tmp_path / "blend")  # members found in the registry
     histories = histories_by_user(split.train, split.test["user_id"].to_list()[:20])
     assert loaded.weights_ == first.weights_
     assert [[s.item_id for s in a] for a in loaded.recommend(histories, k=5)] == [
