@@ -45,6 +45,9 @@ _DERIVING_SUFFIXES = ("er", "ers", "ing", "ed", "y")
 _MIN_HEAD_SHARE = 0.1
 # A word of a query that may be an item id: letters, digits and the joiners ids use.
 _ID_WORD = re.compile(r"[^\s,;:#()\[\]\"']+")
+# Words that announce an id, so a bare number after them is read as one.
+_ID_CUES = frozenset({"item", "sku", "code", "id", "no", "nr", "art", "article", "ref", "product", "stockcode",
+                      "货号", "编号", "型号", "商品"})
 
 
 @dataclass(frozen=True)
@@ -350,8 +353,15 @@ class LexicalIndex:
         key = query.strip().casefold()
         rows = list(self._rows_of_id.get(key, ()))
         if not rows:
-            for word in _ID_WORD.findall(key):
-                if word != key and len(word) >= 4 and any(c.isdigit() for c in word):
+            words = _ID_WORD.findall(key)
+            # Among other words a bare number is more often a quantity or a year ("1000 piece
+            # puzzle", "calendar 2024") than an id: it names an item only after a cue ("item
+            # 22197", "sku 21733", "#21733"). A code of letters and digits ("85099b") needs none.
+            cued = "#" in key or any(word.rstrip(".") in _ID_CUES for word in words)
+            for word in words:
+                if word != key and len(word) >= 4 and any(c.isdigit() for c in word) and (
+                    cued or not word.isdigit()
+                ):
                     rows.extend(self._rows_of_id.get(word, ()))
         return np.array(sorted(set(rows)), dtype=np.int64)
 

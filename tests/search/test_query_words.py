@@ -98,6 +98,14 @@ def test_short_words_and_numbers_that_are_no_id_pin_nothing(lexical):
     assert lexical.id_rows("JUMBO BAG RED RETROSPOT").size == 0
 
 
+def test_a_bare_number_among_words_is_an_id_only_after_a_cue(lexical):
+    # "1000 piece puzzle" or "calendar 2024" must not pin items whose ids are 1000 or 2024.
+    assert lexical.id_rows("popcorn holder 22197").size == 0
+    assert lexical.id_rows("22197 popcorn holders").size == 0
+    assert lexical.id_rows("#22197").size == 1 and lexical.id_rows("item no. 22197").size == 1
+    assert lexical.id_rows("货号 22197").size == 1
+
+
 # -- point 6: typo correction -------------------------------------------------------------
 
 
