@@ -11,6 +11,7 @@ import polars as pl
 import typer
 from rich.table import Table
 
+from cartwise.cli.output import console, err
 from cartwise.engine import DEFAULT_STORE, Engine
 from cartwise.errors import NotTrained, ValidationError
 from cartwise.evaluate.recs import MODELS, evaluate_recommenders
@@ -68,8 +69,6 @@ def evaluate_recs(
     runs_dir: Annotated[Path | None, typer.Option(help="where runs are recorded (default STORE/runs)")] = None,
 ) -> None:
     """Fit each model on a split and rank the full catalog for every test user."""
-    from cartwise.cli.main import console, err
-
     chosen = models or ["popularity", "itemknn", "als"]
     text_vectors = None
     with tempfile.TemporaryDirectory() as tmp:
@@ -131,7 +130,6 @@ def evaluate_search_command(
     """Search quality on judged queries: NDCG@10, recall@depth, MRR and latency."""
     import json
 
-    from cartwise.cli.main import console, err
     from cartwise.evaluate.search import evaluate_search, read_judgments
 
     engine = Engine.open(store, create=False)
@@ -170,8 +168,6 @@ def runs(
     last: Annotated[int, typer.Option(min=1, help="how many runs to show")] = 10,
 ) -> None:
     """List recorded evaluation runs, newest first."""
-    from cartwise.cli.main import console
-
     recorded = list_runs(runs_dir)[:last]
     if not recorded:
         console.print(f"[yellow]no runs in {runs_dir}[/yellow]")

@@ -12,16 +12,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from cartwise.access import ApiKey, NewKey, Scope
+from cartwise.cli.output import console, err
 from cartwise.engine import DEFAULT_STORE, Engine
 from cartwise.errors import ValidationError
 
 keys_app = typer.Typer(help="API keys for the HTTP API: create, list, revoke.", no_args_is_help=True)
-console = Console()
-err = Console(stderr=True)
 
 StoreOption = Annotated[
     Path, typer.Option("--store", "-s", envvar="CARTWISE_STORE", help="store directory", show_default=True)

@@ -5,14 +5,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -23,14 +19,22 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
-from rich.text import Text
 
 from cartwise.api.limits import DEFAULT_MAX_BODY_BYTES
+from cartwise.cli.output import (
+    ProgressLines,
+    console,
+    duration,
+    err,
+    print_error,
+    print_ingest_report,
+    print_items,
+    show_progress,
+)
 from cartwise.encode import DEFAULT_ENCODER
 from cartwise.engine import DEFAULT_STORE, Engine
 from cartwise.errors import CartwiseError, ValidationError
-from cartwise.ingest import ColumnMapping, IngestReport
-from cartwise.results import ItemResult
+from cartwise.ingest import ColumnMapping
 
 app = typer.Typer(
     name="cartwise",
@@ -41,9 +45,6 @@ app = typer.Typer(
 )
 ingest_app = typer.Typer(help="Load a catalog or behaviour events into the store.", no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")
-
-console = Console()
-err = Console(stderr=True)
 
 StoreOption = Annotated[
     Path, typer.Option("--store", "-s", envvar="CARTWISE_STORE", help="store directory", show_default=True)
@@ -70,100 +71,6 @@ def _open(store: Path, *, create: bool = False) -> Engine:
     return Engine.open(store, create=create)
 
 
-def _duration(seconds: float) -> str:
-    seconds = max(seconds, 0.0)
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes} min {rest:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
-
-
-class _Lines:
-    """Progress for a log file or a pipe, where a progress bar shows nothing: a plain,
-    flushed line per stage, per epoch, and every `every` seconds of a long count, each
-    with the time elapsed and, where it can be known, the time left."""
-
-    def __init__(self, console: Console, *, every: float = 10.0) -> None:
-        self.console, self.every = console, every
-        self.started = time.perf_counter()
-        self._count_started = self._last = self.started
-
-    def line(self, text: str) -> None:
-        elapsed = _duration(time.perf_counter() - self.started)
-        self.console.print(f"[{elapsed}] {text}", markup=False, highlight=False, soft_wrap=True)
-        self.console.file.flush()
-
-    def stage(self, text: str) -> None:
-        self._count_started = self._last = time.perf_counter()
-        self.line(text)
-
-    def count(self, label: str, done: int, total: int) -> None:
-        now = time.perf_counter()
-        if now - self._last < self.every and not (total and done >= total):
-            return
-        self._last = now
-        left = ""
-        if total and 0 < done < total:
-            left = f", about {_duration((now - self._count_started) * (total - done) / done)} left"
-        self.line(f"{label}: {done:,}" + (f" of {total:,} ({done / total:.0%}){left}" if total else ""))
-
-
-@contextmanager
-def _progress(description: str) -> Iterator[object]:
-    """A Rich progress bar fed by the ingest pipeline's (done, total) callback; plain
-    lines when stderr is not a terminal."""
-    if not err.is_terminal:
-        lines = _Lines(err)
-        lines.stage(description)
-        yield lambda done, total: lines.count(description, done, total)
-        return
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    ) as progress:
-        task = progress.add_task(description, total=None)
-
-        def update(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total or None)
-
-        yield update
-
-
-def _print_report(report: IngestReport, as_json: bool) -> None:
-    if as_json:
-        console.print_json(json.dumps(report.to_dict(), default=str))
-        return
-    table = Table(title=f"ingest {report.kind}: {report.source}", show_header=False)
-    rate = report.rows_read / report.seconds if report.seconds else 0.0
-    for label, value in [
-        ("rows read", f"{report.rows_read:,}"),
-        ("written", f"{report.rows_written:,}"),
-        ("duplicates (unchanged)", f"{report.rows_duplicate:,}"),
-        ("rejected", f"{report.rows_rejected:,}"),
-        ("kept with warning", f"{report.warnings:,}"),
-        ("users flagged as bots", f"{len(report.flagged_users):,}"),
-        ("time", f"{report.seconds:.2f} s ({rate:,.0f} rows/s)"),
-        ("report", str(report.report_path or "-")),
-    ]:
-        table.add_row(label, value)
-    console.print(table)
-    for note in report.notes:
-        console.print(f"warning: {note}", style="yellow", markup=False, soft_wrap=True)
-    if report.rejected_by_reason:
-        why = Table(title="rejected rows by reason")
-        why.add_column("reason")
-        why.add_column("rows", justify="right")
-        ranked = sorted(report.rejected_by_reason.items(), key=lambda kv: -kv[1])
-        for reason, count in ranked[:15]:
-            why.add_row(reason, f"{count:,}")
-        console.print(why)
-
-
 def _mapping(maps: list[str] | None, constants: list[str] | None) -> ColumnMapping | None:
     if not maps and not constants:
         return None
@@ -182,11 +89,11 @@ def ingest_items_command(
 ) -> None:
     """Load or update the catalog. Re-running with the same file changes nothing."""
     engine = _open(store, create=True)
-    with _progress("ingesting items") as update:
+    with show_progress("ingesting items") as update:
         result = engine.ingest_items(
             path, format=format, mapping=_mapping(map, set), report_path=report, on_progress=update
         )
-    _print_report(result, as_json)
+    print_ingest_report(result, as_json)
 
 
 @ingest_app.command("events")
@@ -209,7 +116,7 @@ def ingest_events_command(
     if unknown_items not in ("keep", "reject"):
         raise ValidationError("--unknown-items must be keep or reject", field="unknown_items")
     engine = _open(store, create=True)
-    with _progress("ingesting events") as update:
+    with show_progress("ingesting events") as update:
         result = engine.ingest_events(
             path,
             format=format,
@@ -219,7 +126,7 @@ def ingest_events_command(
             report_path=report,
             on_progress=update,
         )
-    _print_report(result, as_json)
+    print_ingest_report(result, as_json)
 
 
 @app.command()
@@ -266,7 +173,7 @@ def train(
     ) as progress:
         task = progress.add_task("training", total=None)
         # A log file or a pipe gets plain lines instead of the bar.
-        lines = None if err.is_terminal else _Lines(err)
+        lines = None if err.is_terminal else ProgressLines(err)
         step_name = ["training"]
 
         def on_step(step: str) -> None:
@@ -292,8 +199,8 @@ def train(
                 likely, most = log.likely_seconds_left, log.most_seconds_left
                 # Early stopping makes the end uncertain: the likely end (no further
                 # improvement) and the cap (epochs or time budget), not one made-up figure.
-                left = (f"; {_duration(likely)} left if it stops improving, at most {_duration(most)}"
-                        if likely < most else f"; at most {_duration(most)} left")
+                left = (f"; {duration(likely)} left if it stops improving, at most {duration(most)}"
+                        if likely < most else f"; at most {duration(most)} left")
             text = (f"{step_name[0]}: epoch {log.epoch} of at most {log.epochs} ({log.seconds:.1f} s), "
                     f"loss {log.loss:.3f}{score}, best epoch {log.best_epoch}{left}")
             # The epoch cap is not the expected end (early stopping): no bar towards it.
@@ -354,22 +261,6 @@ def train(
     console.print(table)
 
 
-def _print_items(title: str, items: list[ItemResult]) -> None:
-    table = Table(title=title)
-    table.add_column("#", justify="right")
-    table.add_column("item")
-    table.add_column("title")
-    table.add_column("price", justify="right")
-    table.add_column("score", justify="right")
-    table.add_column("why")
-    for rank, item in enumerate(items, 1):
-        price = f"{item.price:,.2f} {item.currency or ''}".strip() if item.price is not None else "-"
-        table.add_row(str(rank), item.item_id, item.title, price, f"{item.score:.3f}", item.reason)
-    console.print(table)
-    if not items:
-        console.print("[yellow]no results[/yellow]")
-
-
 ModeOption = Annotated[
     str, typer.Option(help="hybrid (words + meaning, default), lexical (BM25) or semantic (meaning only)")
 ]
@@ -406,7 +297,7 @@ def search(
     if as_json:
         console.print_json(result.model_dump_json())
         return
-    _print_items(
+    print_items(
         f"search: {result.query!r} · {result.mode} · {result.total:,} matching ({result.took_ms:.1f} ms)",
         result.items,
     )
@@ -458,7 +349,7 @@ def recommend(
     if as_json:
         console.print_json(result.model_dump_json())
     else:
-        _print_items(f"for user {user_id} ({result.strategy}, {result.took_ms:.1f} ms)", result.items)
+        print_items(f"for user {user_id} ({result.strategy}, {result.took_ms:.1f} ms)", result.items)
 
 
 @app.command()
@@ -474,7 +365,7 @@ def similar(
     if as_json:
         console.print_json(result.model_dump_json())
     else:
-        _print_items(f"similar to {item_id} ({result.took_ms:.1f} ms)", result.items)
+        print_items(f"similar to {item_id} ({result.took_ms:.1f} ms)", result.items)
 
 
 @app.command("predict-rating")
@@ -722,10 +613,10 @@ def demo(
     engine = _open(store, create=True)
     catalog = build_catalog(source, built)
     purchases = build_purchases(source, store / DEMO_DIR / "purchases.csv")
-    with _progress("catalog") as update:
-        _print_report(engine.ingest_items(catalog, on_progress=update), False)
-    with _progress("purchases") as update:
-        _print_report(
+    with show_progress("catalog") as update:
+        print_ingest_report(engine.ingest_items(catalog, on_progress=update), False)
+    with show_progress("purchases") as update:
+        print_ingest_report(
             engine.ingest_events(purchases, mapping=EVENT_MAPPING, unknown_items="reject", on_progress=update), False
         )
     info = engine.model_info()
@@ -753,16 +644,6 @@ def _register_subcommands() -> None:
 
 
 _register_subcommands()
-
-
-def print_error(exc: CartwiseError, console: Console) -> None:
-    """``error [field]: message`` and the hint, as plain Text: Rich markup would take
-    ``[field]`` (or brackets in the message) for a style tag and drop it, and soft wrap
-    keeps each line whole for whatever reads it from a pipe or a narrow terminal."""
-    where = f" [{exc.field}]" if exc.field else ""
-    console.print(Text.assemble((f"error{where}:", "bold red"), " ", exc.message), soft_wrap=True)
-    if exc.hint:
-        console.print(Text(f"hint: {exc.hint}", style="dim"), soft_wrap=True)
 
 
 def main() -> None:
