@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from cartwise.search.autocomplete import Suggestion
 from cartwise.search.facets import Facets
+from cartwise.search.understand import Chip
 
 
 class ItemResult(BaseModel):
@@ -26,16 +27,6 @@ class ItemResult(BaseModel):
     in_stock: bool = True
     lexical_score: float | None = Field(default=None, description="BM25 score (search answers)")
     semantic_score: float | None = Field(default=None, description="cosine of query and item text (search answers)")
-
-
-class Chip(BaseModel):
-    """Something the engine read out of the query, for a front end to show as a removable chip."""
-
-    kind: str = Field(description="price, category, brand, colour or size")
-    label: str
-    text: str = Field(description="the exact part of the query it came from")
-    value: dict[str, Any]
-    applied: str = Field(description="'filter' (or 'filter, converted to GBP at ...'), 'boost', or why it was not applied")
 
 
 class SearchResponse(BaseModel):

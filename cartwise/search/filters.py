@@ -162,6 +162,34 @@ def parse_filters(expressions: Sequence[str]) -> SearchFilters:
     )
 
 
+def describe_filters(filters: SearchFilters | None) -> dict[str, Any]:
+    """The conditions in force, as the answers' ``filters`` field: only those set, brands as a list."""
+    if filters is None:
+        return {}
+    described: dict[str, Any] = {}
+    for name in ("category", "brands", "price_min", "price_max", "in_stock"):
+        value = getattr(filters, name, None)
+        if value not in (None, (), []):
+            described[name] = list(value) if isinstance(value, tuple) else value
+    return described
+
+
+def filter_expressions(filters: SearchFilters | None) -> str:
+    """The same conditions in words a shopper can read back (and :func:`parse_filters` reads):
+    ``"category=Home, brand=Acme,Other, price>=5, price<=20, in_stock=true"``."""
+    parts = []
+    for name, value in describe_filters(filters).items():
+        if name == "category" and value:
+            parts.append(f"category={value}")
+        elif name == "brands":
+            parts.append(f"brand={','.join(value)}")
+        elif name in ("price_min", "price_max"):
+            parts.append(f"price{'>=' if name == 'price_min' else '<='}{value:g}")
+        elif name == "in_stock":
+            parts.append(f"in_stock={str(value).lower()}")
+    return ", ".join(parts)
+
+
 def _example(name: str) -> str:
     return {"category": "category=Home > Kitchen", "brand": "brand=Acme", "price": "price=5..20",
             "in_stock": "in_stock=true"}[name]
@@ -316,4 +344,4 @@ def _codes(values: list[str | None], normalise: Callable[[str | None], str | Non
     return codes, distinct
 
 
-__all__ = ["EXAMPLES", "FilterColumns", "SearchFilters", "parse_filters"]
+__all__ = ["EXAMPLES", "FilterColumns", "SearchFilters", "describe_filters", "filter_expressions", "parse_filters"]

@@ -19,10 +19,10 @@ from numpy.typing import NDArray
 from cartwise.search.crosslingual import QueryTranslator, translate_parsed
 from cartwise.search.currency import ExchangeRates
 from cartwise.search.facets import Facets, count_facets
-from cartwise.search.filters import SearchFilters
+from cartwise.search.filters import SearchFilters, filter_expressions
 from cartwise.search.hybrid import HybridHits, HybridSearcher
 from cartwise.search.lexical import SearchHit
-from cartwise.search.understand import ParsedQuery, QueryUnderstanding
+from cartwise.search.understand import Chip, ParsedQuery, QueryUnderstanding
 
 
 @dataclass
@@ -36,7 +36,7 @@ class SearchOutcome:
     total: int
     filters: SearchFilters | None
     facets: Facets | None = None
-    chips: list[dict[str, Any]] = field(default_factory=list)
+    chips: list[Chip] = field(default_factory=list)
     relaxed: list[str] = field(default_factory=list)
     corrections: dict[str, str] = field(default_factory=dict)
     lexical_scores: dict[str, float] = field(default_factory=dict)
@@ -124,7 +124,7 @@ class CatalogSearch:
             if query_filters != filters:
                 attempts.append((filters, mode, "ignored the price in your query"))
             if filters is not None and not filters.is_empty:
-                attempts.append((None, mode, f"removed your filters ({_describe(filters)})"))
+                attempts.append((None, mode, f"removed your filters ({filter_expressions(filters)})"))
             if mode == "lexical" and self.searcher.semantic:
                 attempts.append((None, "semantic", "no product has these words: showing products close in meaning"))
         relaxed: list[str] = []
@@ -163,14 +163,15 @@ class CatalogSearch:
 
     def understood_filters(
         self, parsed: ParsedQuery | None, filters: SearchFilters | None
-    ) -> tuple[SearchFilters | None, list[dict[str, Any]]]:
-        """The caller's filters plus the query's price range, and the chips to show."""
+    ) -> tuple[SearchFilters | None, list[Chip]]:
+        """The caller's filters plus the query's price range, and the chips to show (each
+        saying in `applied` how it was used)."""
         if parsed is None:
             return filters, []
         base = filters or SearchFilters()
         explicit_price = base.price_min is not None or base.price_max is not None
         written, rate = parsed.price_currency, self._rate(parsed.price_currency)
-        chips = []
+        chips: list[Chip] = []
         for chip in parsed.chips:
             applied = "boost"
             if chip.kind == "price":
@@ -184,7 +185,7 @@ class CatalogSearch:
                     applied = "filter"
             elif chip.kind == "translation":
                 applied = "searched"
-            chips.append({"kind": chip.kind, "label": chip.label, "text": chip.text, "value": chip.value, "applied": applied})
+            chips.append(replace(chip, applied=applied))
         if explicit_price or rate is None or (parsed.price_min is None and parsed.price_max is None):
             return filters, chips
         low, high = _converted(parsed.price_min, rate), _converted(parsed.price_max, rate)
@@ -227,21 +228,6 @@ class CatalogSearch:
 
 def _converted(amount: float | None, rate: float) -> float | None:
     return None if amount is None else (amount if rate == 1.0 else round(amount * rate, 2))
-
-
-def _describe(filters: SearchFilters) -> str:
-    parts = []
-    if filters.category:
-        parts.append(f"category={filters.category}")
-    if filters.brands:
-        parts.append(f"brand={','.join(filters.brands)}")
-    if filters.price_min is not None:
-        parts.append(f"price>={filters.price_min:g}")
-    if filters.price_max is not None:
-        parts.append(f"price<={filters.price_max:g}")
-    if filters.in_stock is not None:
-        parts.append(f"in_stock={str(filters.in_stock).lower()}")
-    return ", ".join(parts)
 
 
 __all__ = ["CatalogSearch", "SearchOutcome"]

@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import ConfigDict, Field
 
 
 @dataclass(frozen=True, slots=True)
 class Chip:
-    """One removable constraint read from the query.
+    """Something the engine read out of the query, for a front end to show as a removable chip."""
 
-    ``kind`` is ``"price"``, ``"category"``, ``"brand"``, ``"colour"`` or ``"size"``; ``text`` is
-    the exact substring of the original query it came from; ``value`` is the machine form, e.g.
-    ``{"max": 200.0}``, ``{"category": "Home > Kitchen"}``, ``{"colour": "red"}``.
-    """
+    # The one chip type: the parser fills the first four fields and leaves `applied` empty;
+    # the search page (cartwise.search.service) says how it used the chip, and the answers
+    # (cartwise.results.SearchResponse) carry it as is. In an answer `applied` is always set,
+    # so the response schema marks it required.
+    __pydantic_config__ = ConfigDict(json_schema_serialization_defaults_required=True)
 
-    kind: str
+    kind: Annotated[str, Field(description="price, category, brand, colour or size")]
     label: str
-    text: str
+    text: Annotated[str, Field(description="the exact part of the query it came from")]
+    # The machine form, e.g. {"max": 200.0}, {"category": "Home > Kitchen"}, {"colour": "red"}.
     value: dict[str, Any] = field(hash=False)
+    applied: Annotated[
+        str,
+        Field(description="'filter' (or 'filter, converted to GBP at ...'), 'boost', or why it was not applied"),
+    ] = ""
 
 
 @dataclass(frozen=True, slots=True)
