@@ -30,7 +30,8 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         "access ingest encode vectors demo",
         "search recommend",
         "results evaluate training versions",
-        "engine",
+        "live",
+        "engine live serving",
         "api cli web cartwise",
     )
 )
@@ -179,11 +180,12 @@ def test_no_import_cycles() -> None:
 
 
 def test_no_upward_imports() -> None:
-    upward = [
-        str(e)
-        for e in EDGES
-        if (_layer(e.source) or 0) < (_layer(e.target) or 0) and (e.source, e.target) not in ALLOWED_UPWARD
-    ]
+    upward = []
+    for e in EDGES:
+        source, target = _layer(e.source), _layer(e.target)
+        # A module without a layer fails test_every_top_level_module_has_a_layer instead.
+        if source is not None and target is not None and source < target and (e.source, e.target) not in ALLOWED_UPWARD:
+            upward.append(str(e))
     assert not upward, "imports from a higher layer (see LAYERS):\n" + "\n".join(upward)
 
 
@@ -196,5 +198,6 @@ def test_the_checks_see_what_they_should() -> None:
     assert _cycles([Edge("a", "b", 1, False), Edge("b", "c", 1, False), Edge("c", "a", 1, False)]) == [
         ["a", "b", "c"]
     ]
-    assert _layer("cartwise.store.sqlite") == 2 and _layer("cartwise.engine") == 6
-    assert (_layer("cartwise.recommend.base") or 0) < (_layer("cartwise.evaluate.recs") or 0)
+    layers = [_layer(m) for m in ("cartwise.errors", "cartwise.store.sqlite", "cartwise.recommend.base",
+                                  "cartwise.evaluate.recs", "cartwise.engine", "cartwise.cli.main")]
+    assert None not in layers and layers == sorted(set(layers))
