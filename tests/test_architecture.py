@@ -36,14 +36,10 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
     )
 )
 
-# Known upward imports, each with what will remove it. Each one is also left out of the
-# cycle check. An entry that no longer occurs is harmless; delete it when its fix lands.
-ALLOWED_UPWARD: dict[tuple[str, str], str] = {
-    # BlendRecommender.load finds its members' classes through the model versions
-    # module; the recommender registry (cartwise/recommend/registry.py, issue 10 point 3)
-    # replaces that lookup.
-    ("cartwise.recommend.blend", "cartwise.versions"): "recommender registry, issue 10.3",
-}
+# Known upward imports, each with what will remove it: (importer, imported) -> why. Each
+# one is also left out of the cycle check. None today: the last one, recommend.blend ->
+# the model versions module, went with the recommender registry (issue 10 point 3).
+ALLOWED_UPWARD: dict[tuple[str, str], str] = {}
 
 
 @dataclass(frozen=True)
