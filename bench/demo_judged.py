@@ -23,8 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cartwise import Engine
-from cartwise.errors import ValidationError
-from cartwise.evaluate.search import Judgments, evaluate_search, read_judgments
+from cartwise.evaluate.search import Judgments, evaluate_search, read_judgments, searcher
 
 JUDGED = Path(__file__).resolve().parent / "queries" / "demo_judged.csv"
 
@@ -42,25 +41,16 @@ def by_category(judged: Judgments) -> dict[str, Judgments]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--store", type=Path, required=True, help="a trained demo store")
+    parser.add_argument("--store", required=True, help="a trained demo store (directory or store URL)")
     parser.add_argument("--judgments", type=Path, default=JUDGED)
     parser.add_argument("--out", type=Path, help="also write the figures as JSON")
     args = parser.parse_args()
     engine = Engine.open(args.store, create=False)
 
-    def searcher(mode: str):  # type: ignore[no-untyped-def]
-        def search(query: str, k: int) -> list[str]:
-            try:
-                return [item.item_id for item in engine.search(query, k=k, mode=mode, facets=False).items]
-            except ValidationError:
-                return []
-
-        return search
-
     results: dict[str, dict[str, dict[str, float]]] = {}
     for mode in ("lexical", "semantic", "hybrid"):
         for name, group in by_category(read_judgments(args.judgments)).items():
-            results.setdefault(name, {})[mode] = evaluate_search(group, searcher(mode))
+            results.setdefault(name, {})[mode] = evaluate_search(group, searcher(engine, mode))
     table = Table(title=f"NDCG@10 (MRR) on {args.judgments.name}")
     table.add_column("category")
     table.add_column("queries", justify="right")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +16,10 @@ from cartwise.errors import NotTrained, ValidationError
 from cartwise.evaluate.recs import MODELS, evaluate_recommenders
 from cartwise.evaluate.report import write_report
 from cartwise.evaluate.runs import RunRecord, list_runs
+from cartwise.workspace import Workspace
+
+# Where `evaluate recs` records runs on the default store.
+DEFAULT_RUNS = Workspace(Path(DEFAULT_STORE)).runs_dir
 
 evaluate_app = typer.Typer(help="Measure recommendation quality offline and compare runs.", no_args_is_help=True)
 
@@ -51,9 +54,9 @@ def _print_run(console: object, run: RunRecord) -> None:
 
 @evaluate_app.command("recs")
 def evaluate_recs(
-    store: Annotated[Path, typer.Option("--store", "-s", envvar="CARTWISE_STORE", help="store to evaluate on")] = (
-        DEFAULT_STORE
-    ),
+    store: Annotated[
+        str, typer.Option("--store", "-s", envvar="CARTWISE_STORE", help="store (directory or URL) to evaluate on")
+    ] = DEFAULT_STORE,
     data: Annotated[
         Path | None, typer.Option(help="evaluate on this events file instead of the store (e.g. a benchmark)")
     ] = None,
@@ -107,7 +110,7 @@ def evaluate_recs(
                 item_text_vectors=text_vectors,
                 on_step=lambda step: status.update(step),
             )
-    directory = runs_dir or (store / "runs" if data is None else Path("cartwise-runs"))
+    directory = runs_dir or (engine.workspace.runs_dir if data is None else Path("cartwise-runs"))
     saved = run.save(directory)
     _print_run(console, run)
     err.print(f"run recorded in {saved}")
@@ -118,9 +121,9 @@ def evaluate_recs(
 @evaluate_app.command("search")
 def evaluate_search_command(
     judgments: Annotated[Path, typer.Option(help="CSV/TSV with query_id, query, item_id, relevance")],
-    store: Annotated[Path, typer.Option("--store", "-s", envvar="CARTWISE_STORE", help="a trained store")] = (
-        DEFAULT_STORE
-    ),
+    store: Annotated[
+        str, typer.Option("--store", "-s", envvar="CARTWISE_STORE", help="a trained store (directory or URL)")
+    ] = DEFAULT_STORE,
     depth: Annotated[int, typer.Option(min=10, max=1000, help="results fetched per query (recall depth)")] = 100,
     modes: Annotated[
         list[str] | None, typer.Option("--mode", help="lexical, semantic, hybrid (repeatable; default all three)")
@@ -130,25 +133,16 @@ def evaluate_search_command(
     """Search quality on judged queries: NDCG@10, recall@depth, MRR and latency."""
     import json
 
-    from cartwise.evaluate.search import evaluate_search, read_judgments
+    from cartwise.evaluate.search import evaluate_search, read_judgments, searcher
 
     engine = Engine.open(store, create=False)
     judged = read_judgments(judgments)
-
-    def searcher(mode: str) -> Callable[[str, int], list[str]]:
-        def search(query: str, k: int) -> list[str]:
-            try:
-                return [item.item_id for item in engine.search(query, k=k, mode=mode, facets=False).items]
-            except ValidationError:
-                return []
-
-        return search
 
     scores = {}
     with err.status("evaluating") as status:
         for mode in modes or ["lexical", "semantic", "hybrid"]:
             status.update(f"evaluating {mode} search on {len(judged.relevance):,} queries")
-            scores[mode] = evaluate_search(judged, searcher(mode), depth=depth)
+            scores[mode] = evaluate_search(judged, searcher(engine, mode), depth=depth)
     if as_json:
         console.print_json(json.dumps(scores))
         return
@@ -164,7 +158,7 @@ def evaluate_search_command(
 
 @evaluate_app.command("runs")
 def runs(
-    runs_dir: Annotated[Path, typer.Option(help="directory of recorded runs")] = DEFAULT_STORE / "runs",
+    runs_dir: Annotated[Path, typer.Option(help="directory of recorded runs")] = DEFAULT_RUNS,
     last: Annotated[int, typer.Option(min=1, help="how many runs to show")] = 10,
 ) -> None:
     """List recorded evaluation runs, newest first."""

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -58,6 +59,25 @@ def graded_ndcg(ranked: Sequence[str], grades: dict[str, float], k: int) -> floa
     ideal_gains = np.sort(np.array([2.0**g - 1.0 for g in grades.values()]))[::-1][:k]
     ideal = float((ideal_gains / np.log2(np.arange(2, ideal_gains.size + 2))).sum())
     return float((gains * discounts).sum() / ideal) if ideal > 0 else 0.0
+
+
+class Searches(Protocol):
+    """Anything with the engine's `search` (kept as a protocol: evaluation sits below the engine)."""
+
+    def search(self, query: str, *, k: int, mode: str, facets: bool) -> Any: ...
+
+
+def searcher(engine: Searches, mode: str) -> Callable[[str, int], list[str]]:
+    """`engine`'s search in `mode` as `evaluate_search` calls it: a query the engine refuses
+    (empty once cleaned, say) answers nothing instead of stopping the evaluation."""
+
+    def search(query: str, k: int) -> list[str]:
+        try:
+            return [item.item_id for item in engine.search(query, k=k, mode=mode, facets=False).items]
+        except ValidationError:
+            return []
+
+    return search
 
 
 def evaluate_search(

@@ -9,8 +9,7 @@ import pytest
 
 from cartwise import Engine
 from cartwise.demo import EVENT_MAPPING, build_catalog, build_purchases, packaged_slice
-from cartwise.errors import ValidationError
-from cartwise.evaluate.search import evaluate_search, read_judgments
+from cartwise.evaluate.search import evaluate_search, read_judgments, searcher
 
 pytestmark = pytest.mark.slow
 
@@ -29,16 +28,6 @@ def demo(tmp_path_factory) -> Engine:
     return engine
 
 
-def _search(engine: Engine, mode: str):
-    def search(query: str, k: int) -> list[str]:
-        try:
-            return [item.item_id for item in engine.search(query, k=k, mode=mode, facets=False).items]
-        except ValidationError:
-            return []
-
-    return search
-
-
 def test_every_judged_item_is_in_the_demo_catalog(demo):
     judged = read_judgments(JUDGED)
     missing = {i for grades in judged.relevance.values() for i in grades} - demo.store.item_ids()
@@ -47,8 +36,8 @@ def test_every_judged_item_is_in_the_demo_catalog(demo):
 
 def test_judged_demo_queries_hold_their_quality(demo):
     judged = read_judgments(JUDGED)
-    hybrid = evaluate_search(judged, _search(demo, "hybrid"))
+    hybrid = evaluate_search(judged, searcher(demo, "hybrid"))
     assert hybrid["NDCG@10"] >= 0.70 and hybrid["MRR"] >= 0.85, hybrid
     skus = {q: g for q, g in judged.relevance.items() if q.startswith("sku-")}
     for query_id, grades in skus.items():
-        assert _search(demo, "hybrid")(judged.queries[query_id], 1)[0] in grades, judged.queries[query_id]
+        assert searcher(demo, "hybrid")(judged.queries[query_id], 1)[0] in grades, judged.queries[query_id]
