@@ -16,6 +16,7 @@ from cartwise.evaluate.metrics import rmse
 from cartwise.evaluate.splits import leave_last_out
 from cartwise.events.event import EventType
 from cartwise.recommend import ItemKNN, Popularity, RatingPredictor
+from cartwise.recommend import registry as recommenders
 from cartwise.results import RatingModelReport, TrainReport
 from cartwise.search import LexicalIndex
 from cartwise.search.semantic import embed_catalog
@@ -28,8 +29,6 @@ Progress = Callable[[str], None]
 # (items encoded so far, items to encode) while item embeddings are computed.
 EncodeProgress = Callable[[int, int], None]
 
-# Members of the blend besides item-kNN (and TextKNN when the catalog has text vectors).
-BLEND_MEMBERS = ("sequential",)
 # Settings that differ from a model's class defaults when `train` fits it on a store:
 # the sequential model's benchmark settings (bench/sequential.py) and a time budget so
 # that training on a large store ends.
@@ -45,9 +44,6 @@ TRAIN_SETTINGS: dict[str, dict[str, float]] = {
 # 4,096 shoppers or more keep the default batch.
 MIN_STEPS_PER_EPOCH = 16
 MIN_BATCH_SIZE = 32
-# Models that hold out each user's last event to stop training early (the blend also
-# chooses its members' weights on it).
-VALIDATED = ("sequential", "twotower", "blend")
 # The rating predictor is fitted only on at least this many ratings from at least this
 # many users and items: fewer cannot tell a user's bias from an item's.
 MIN_RATINGS = 20
@@ -69,37 +65,32 @@ def _new_recommender(
     Neural models save their training state in the workspace's checkpoints after every
     epoch, so a `train` that crashed or was stopped resumes where it was. With the
     store's number of `users`, their batch is sized by :func:`batch_size_for`."""
+    spec = recommenders.get(name)
     text = vectors.id_vectors() if vectors is not None and len(vectors) else None
-    if name in ("sequential", "twotower"):
-        settings: dict[str, object] = {**TRAIN_SETTINGS[name], **runtime}
-        if users is not None:
-            default = inspect.signature(recommender_class(name)).parameters["batch_size"].default
-            settings["batch_size"] = batch_size_for(users, default)
-        if on_epoch is not None:
-            settings["on_epoch"] = on_epoch
-        if workspace is not None:
-            settings["checkpoint_dir"] = workspace.checkpoints_dir(name)
-        if text is not None:
-            # Text vectors let the model score items that had no events in training.
-            settings["item_text_vectors"] = text
-        return recommender_class(name)(**settings)
-    if name == "textknn":
-        if text is None:
-            raise NotTrained(
-                "the textknn recommender needs item text embeddings",
-                hint="train with a text encoder: `cartwise train --recommender textknn` without --encoder none",
-            )
-        return recommender_class(name)(item_text_vectors=text)
-    if name == "blend":
-        members = {"itemknn": ItemKNN(), **{m: _new_recommender(m, vectors=vectors, runtime=runtime,
-                                                                  on_epoch=on_epoch, workspace=workspace,
-                                                                  users=users)
-                                            for m in BLEND_MEMBERS}}
-        if text is not None:
-            members["textknn"] = _new_recommender("textknn", vectors=vectors, runtime=runtime, on_epoch=None)
-        seed = runtime.get("seed")
-        return recommender_class(name)(members=members, seed=seed if isinstance(seed, int) else 0)
-    return recommender_class(name)(**{**TRAIN_SETTINGS.get(name, {}), **runtime})
+    if spec.composite:
+        members = recommenders.build_members(
+            spec,
+            lambda member: _new_recommender(member.name, vectors=vectors, runtime=runtime, on_epoch=on_epoch,
+                                            workspace=workspace, users=users),
+            text=text is not None,
+        )
+        return spec.build(members=members, **spec.settings_from(runtime))
+    if spec.needs_text and text is None:
+        raise NotTrained(
+            f"the {name} recommender needs item text embeddings",
+            hint=f"train with a text encoder: `cartwise train --recommender {name}` without --encoder none",
+        )
+    offered: dict[str, object] = {
+        **runtime,
+        "on_epoch": on_epoch,
+        "checkpoint_dir": workspace.checkpoints_dir(name) if workspace is not None else None,
+        # Text vectors let the model score items that had no events in training.
+        "item_text_vectors": text,
+    }
+    if users is not None and "batch_size" in spec.settings:
+        default = inspect.signature(spec.model_class()).parameters["batch_size"].default
+        offered["batch_size"] = batch_size_for(users, default)
+    return spec.build(**{**TRAIN_SETTINGS.get(name, {}), **spec.settings_from(offered)})
 
 
 def batch_size_for(users: int, default: int) -> int:
@@ -195,7 +186,7 @@ def train(
             model = _new_recommender(recommender, vectors=vectors, runtime=runtime, on_epoch=on_epoch,
                                      workspace=store.workspace,
                                      users=item_events["user_id"].n_unique())
-            if recommender in VALIDATED:
+            if recommenders.get(recommender).needs_validation:
                 # Each user's last event is held out to stop early (and, for the blend, to
                 # choose weights); everything before it trains.
                 try:
@@ -208,8 +199,9 @@ def train(
                         hint="ingest more events, or train the default item-kNN (`cartwise train`)",
                     ) from exc
                 personal = model.fit(pl.concat([split.train, split.validation]), validation=split.test)
-                if recommender == "blend":
-                    # Weights are chosen; item-kNN, cheap to fit, then serves from every event.
+                if recommenders.get(recommender).composite and "itemknn" in personal.members:  # type: ignore[attr-defined]
+                    # A composite's weights are chosen; item-kNN, cheap to fit, then serves
+                    # from every event.
                     personal.members["itemknn"] = itemknn
             else:
                 personal = model.fit(item_events)
