@@ -8,7 +8,6 @@ from __future__ import annotations
 import ipaddress
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,12 +16,14 @@ from rich.table import Table
 from cartwise.access import ApiKey, NewKey, Scope
 from cartwise.cli.output import console, err
 from cartwise.engine import DEFAULT_STORE, Engine
-from cartwise.errors import ValidationError
+from cartwise.errors import StoreError, ValidationError
 
 keys_app = typer.Typer(help="API keys for the HTTP API: create, list, revoke.", no_args_is_help=True)
 
 StoreOption = Annotated[
-    Path, typer.Option("--store", "-s", envvar="CARTWISE_STORE", help="store directory", show_default=True)
+    str,
+    typer.Option("--store", "-s", envvar="CARTWISE_STORE", help="store directory or URL (sqlite:///DIR)",
+                 show_default=True),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="print JSON for machines instead of a table")]
 DEMO_KEY_NAMES = {Scope.SEARCH: "demo search", Scope.EVENTS: "demo events", Scope.ADMIN: "demo admin"}
@@ -46,7 +47,16 @@ def create(
     as_json: JsonOption = False,
 ) -> None:
     """Create a key and print its secret: the only time it is shown."""
-    new = Engine.open(store, create=True).create_key(Scope.parse(scope), name=name)
+    wanted = Scope.parse(scope)
+    try:
+        engine = Engine.open(store, create=False)
+    except StoreError:
+        # Keys may come before the catalog (it can be sent over HTTP with an admin key), but
+        # a mistyped --store must not pass unnoticed: say that a new store was made.
+        engine = Engine.open(store, create=True)
+        err.print(f"note: there was no store at {store}; created an empty one for this key "
+                  "(pass --store or set CARTWISE_STORE if you meant another)", markup=False)
+    new = engine.create_key(wanted, name=name)
     if as_json:
         console.print_json(json.dumps({"secret": new.secret, **_as_dict(new.key)}))
         return

@@ -201,7 +201,10 @@ def test_cli_creates_lists_and_revokes_keys(tmp_path):
     created = runner.invoke(cli_app, ["keys", "create", "--scope", "search", "--name", "shop", "--store", store,
                                       "--json"], catch_exceptions=False)
     assert created.exit_code == 0, created.output
+    assert "no store at" in created.stderr  # a mistyped --store is noticed
     new = json.loads(created.stdout)
+    again = runner.invoke(cli_app, ["keys", "create", "--scope", "events", "--store", store], catch_exceptions=False)
+    assert again.exit_code == 0 and "no store at" not in again.stderr
     assert new["secret"].startswith("cw_search_") and new["scope"] == "search" and new["name"] == "shop"
     listed = runner.invoke(cli_app, ["keys", "list", "--store", store], catch_exceptions=False)
     assert new["prefix"] in listed.output and new["secret"] not in listed.output
