@@ -24,7 +24,7 @@ ROOT = Path(cartwise.__file__).parent
 LAYERS: tuple[frozenset[str], ...] = tuple(
     frozenset(layer.split())
     for layer in (
-        "errors",
+        "errors limits",
         "events catalog metrics",
         "store workspace",
         "access ingest encode vectors demo",

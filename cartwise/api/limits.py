@@ -13,9 +13,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-# Bounds the memory one request can take while its JSON is read (about 5 to 10 times the
-# body once parsed). 32 MiB fits a full batch of 10,000 items of about 3 KB of JSON each.
-DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+from cartwise.limits import DEFAULT_MAX_BODY_BYTES, MAX_BATCH
 
 
 class BodyTooLarge(HTTPException):
@@ -30,7 +28,7 @@ def too_large_body(limit: int) -> dict[str, str]:
         "error": "PayloadTooLarge",
         "message": f"the request body is larger than the limit of {limit:,} bytes",
         "field": "body",
-        "hint": "send smaller batches (at most 10,000 rows each), or raise `cartwise serve --max-body-bytes`",
+        "hint": f"send smaller batches (at most {MAX_BATCH:,} rows each), or raise `cartwise serve --max-body-bytes`",
     }
 
 
@@ -73,3 +71,7 @@ class BodyLimit:
                         (b"connection", b"close")],
         })
         await send({"type": "http.response.body", "body": body})
+
+
+# DEFAULT_MAX_BODY_BYTES is defined in cartwise.limits and re-exported here for the server.
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "BodyLimit", "BodyTooLarge", "too_large_body"]

@@ -7,11 +7,9 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from cartwise.catalog.item import Item
-from cartwise.engine import MAX_RATED_ITEMS
-from cartwise.events.event import MAX_ID_LENGTH, Event
+from cartwise.events.event import Event
+from cartwise.limits import MAX_BATCH, MAX_ID_LENGTH, MAX_RATED_ITEMS
 from cartwise.results import RatingPrediction
-
-MAX_BATCH = 10_000
 
 
 class ItemBatch(BaseModel):

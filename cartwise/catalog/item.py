@@ -11,11 +11,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from cartwise.events.event import ID_PATTERN, MAX_ID_LENGTH, parse_timestamp_ms
+from cartwise.events.event import ID_PATTERN, parse_timestamp_ms
+from cartwise.limits import MAX_DESCRIPTION_LENGTH, MAX_ID_LENGTH, MAX_TITLE_LENGTH
 
 CATEGORY_SEPARATOR = ">"
-MAX_TITLE_LENGTH = 1_000
-MAX_DESCRIPTION_LENGTH = 20_000
 
 
 def split_category(path: str | None) -> list[str]:

@@ -20,7 +20,6 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from cartwise.api.limits import DEFAULT_MAX_BODY_BYTES
 from cartwise.cli.output import (
     ProgressLines,
     console,
@@ -35,6 +34,7 @@ from cartwise.encode import DEFAULT_ENCODER
 from cartwise.engine import DEFAULT_STORE, Engine
 from cartwise.errors import CartwiseError, ValidationError
 from cartwise.ingest import ColumnMapping
+from cartwise.limits import DEFAULT_MAX_BODY_BYTES, MAX_K, MAX_SUGGESTIONS
 
 app = typer.Typer(
     name="cartwise",
@@ -49,7 +49,7 @@ app.add_typer(ingest_app, name="ingest")
 StoreOption = Annotated[
     Path, typer.Option("--store", "-s", envvar="CARTWISE_STORE", help="store directory", show_default=True)
 ]
-KOption = Annotated[int, typer.Option("--k", "-k", min=1, max=1000, help="number of results")]
+KOption = Annotated[int, typer.Option("--k", "-k", min=1, max=MAX_K, help="number of results")]
 JsonOption = Annotated[bool, typer.Option("--json", help="print JSON for machines instead of a table")]
 MapOption = Annotated[
     list[str] | None,
@@ -320,7 +320,7 @@ def search(
 def autocomplete(
     prefix: Annotated[str, typer.Argument(help="what the shopper has typed so far")],
     store: StoreOption = DEFAULT_STORE,
-    k: Annotated[int, typer.Option(min=1, max=50, help="number of suggestions")] = 8,
+    k: Annotated[int, typer.Option(min=1, max=MAX_SUGGESTIONS, help="number of suggestions")] = 8,
     as_json: JsonOption = False,
 ) -> None:
     """Search-box suggestions: popular past searches, categories, brands and titles."""

@@ -14,17 +14,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from cartwise.limits import MAX_CONTEXT_LENGTH, MAX_ID_LENGTH, MAX_TEXT_LENGTH
+
 MIN_TIMESTAMP_MS = int(datetime(1990, 1, 1, tzinfo=UTC).timestamp() * 1000)
 # Clocks drift; an event a few minutes "in the future" is real, one a day ahead is not.
 FUTURE_TOLERANCE_MS = 24 * 3600 * 1000
-MAX_ID_LENGTH = 256
 # Ids are printable text: a NUL, newline or escape in an id is a broken export (or an
 # attack on whatever prints it), never a product or a shopper. The C0 and C1 control
 # characters and DEL, written as ranges that pydantic, polars and JavaScript (the
 # OpenAPI schema) all read the same way.
 CONTROL_CHARACTER = r"[\x00-\x1f\x7f-\x9f]"
 ID_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
-MAX_TEXT_LENGTH = 2000
 
 
 class EventType(StrEnum):
@@ -121,8 +121,8 @@ class Event(BaseModel):
     @field_validator("context")
     @classmethod
     def _context_size(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and len(json.dumps(value, default=str)) > 10_000:
-            raise ValueError("context is larger than 10,000 characters of JSON")
+        if value is not None and len(json.dumps(value, default=str)) > MAX_CONTEXT_LENGTH:
+            raise ValueError(f"context is larger than {MAX_CONTEXT_LENGTH:,} characters of JSON")
         return value
 
     @model_validator(mode="after")

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import polars as pl
 
-from cartwise.events.event import EVENT_TYPES, MAX_ID_LENGTH, MAX_TEXT_LENGTH, EventType
+from cartwise.events.event import EVENT_TYPES, EventType
 from cartwise.ingest import parsers
 from cartwise.ingest.items import control_characters
 from cartwise.ingest.report import LINE
 from cartwise.ingest.rules import Rule, split_rejects
+from cartwise.limits import MAX_CONTEXT_LENGTH, MAX_ID_LENGTH, MAX_TEXT_LENGTH
 
 EVENT_FIELDS: tuple[str, ...] = (
     "user_id",
@@ -28,7 +29,6 @@ EVENT_FIELDS: tuple[str, ...] = (
     "event_id",
 )
 EVENT_REQUIRED: tuple[tuple[str, ...], ...] = (("user_id",), ("event_type",), ("timestamp",), ("item_id", "query"))
-MAX_CONTEXT_LENGTH = 10_000  # as Event's context validator
 _NO_NEGATIVE = [EventType.PURCHASE.value, EventType.ADD_TO_CART.value, EventType.RATING.value]
 VALID_EVENT_COLUMNS = ("user_id", "item_id", "event_type", "ts", "session_id", "value", "query", "context", "event_id")
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import polars as pl
 
-from cartwise.catalog.item import MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH
-from cartwise.events.event import CONTROL_CHARACTER, MAX_ID_LENGTH
+from cartwise.events.event import CONTROL_CHARACTER
 from cartwise.ingest import parsers
 from cartwise.ingest.report import LINE
 from cartwise.ingest.rules import Rule, split_rejects
+from cartwise.limits import MAX_DESCRIPTION_LENGTH, MAX_ID_LENGTH, MAX_TITLE_LENGTH
 from cartwise.store.frames import ITEM_SCHEMA
 
 ITEM_FIELDS: tuple[str, ...] = (

@@ -20,13 +20,12 @@ from numpy.typing import NDArray
 
 from cartwise.errors import NotTrained, ValidationError
 from cartwise.events.event import EVENT_WEIGHTS
+from cartwise.limits import HISTORY_LENGTH
 
 if TYPE_CHECKING:
     from cartwise.vectors import VectorIndex
 
 DAY_MS = 24 * 3600 * 1000
-# A user's newest events that recommenders read at answer time.
-HISTORY_LENGTH = 50
 # Above this many ids a lookup goes through polars instead of a Python dict.
 _VECTOR_LOOKUP = 2_000
 _FIXED_POINT = float(2**20)

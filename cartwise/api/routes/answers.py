@@ -14,7 +14,16 @@ from cartwise.api.schemas import (
     RatingPredictionRequest,
     RatingPredictionResponse,
 )
-from cartwise.engine import MAX_K, MAX_QUERY_LENGTH, Engine
+from cartwise.engine import Engine
+from cartwise.limits import (
+    MAX_FILTER_LENGTH,
+    MAX_ID_LENGTH,
+    MAX_K,
+    MAX_OFFSET,
+    MAX_PREFIX_LENGTH,
+    MAX_QUERY_LENGTH,
+    MAX_SUGGESTIONS,
+)
 from cartwise.results import (
     AutocompleteResponse,
     RecommendationResponse,
@@ -39,13 +48,13 @@ def search(
     engine: Annotated[Engine, Depends(get_engine)],
     q: Annotated[str, Query(max_length=MAX_QUERY_LENGTH, description="what the shopper typed")] = "",
     k: K = 10,
-    offset: Annotated[int, Query(ge=0, le=10 * MAX_K)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     filter: Annotated[
         list[str] | None,
         Query(description="repeatable: category=Home > Kitchen, brand=Acme, price<=20, price=5..20, in_stock=true"),
     ] = None,
-    category: Annotated[str | None, Query(max_length=1000)] = None,
-    brand: Annotated[str | None, Query(max_length=1000, description="one brand or a comma-separated list")] = None,
+    category: Annotated[str | None, Query(max_length=MAX_FILTER_LENGTH)] = None,
+    brand: Annotated[str | None, Query(max_length=MAX_FILTER_LENGTH, description="one brand or a comma-separated list")] = None,
     price_min: Annotated[float | None, Query(ge=0)] = None,
     price_max: Annotated[float | None, Query(ge=0)] = None,
     in_stock: bool | None = None,
@@ -91,8 +100,8 @@ def search(
 @router.get("/autocomplete", response_model=AutocompleteResponse, responses=ERRORS)
 async def autocomplete(
     engine: Annotated[Engine, Depends(get_engine)],
-    q: Annotated[str, Query(max_length=200, description="what the shopper has typed so far")] = "",
-    k: Annotated[int, Query(ge=1, le=50)] = 8,
+    q: Annotated[str, Query(max_length=MAX_PREFIX_LENGTH, description="what the shopper has typed so far")] = "",
+    k: Annotated[int, Query(ge=1, le=MAX_SUGGESTIONS)] = 8,
 ) -> AutocompleteResponse:
     """Suggestions from popular past searches, categories, brands and product titles."""
     return engine.autocomplete(q, k=k)
@@ -101,7 +110,7 @@ async def autocomplete(
 # Ids are `:path` parameters so that ids with a slash (SKU/123) can be asked about.
 @router.get("/users/{user_id:path}/recommendations", response_model=RecommendationResponse, responses=ERRORS)
 async def recommendations(
-    user_id: Annotated[str, Path(min_length=1, max_length=256)],
+    user_id: Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)],
     engine: Annotated[Engine, Depends(get_engine)],
     k: K = 10,
     exclude_seen: bool = True,
@@ -112,7 +121,7 @@ async def recommendations(
 
 @router.get("/items/{item_id:path}/similar", response_model=SimilarResponse, responses=ERRORS)
 async def similar(
-    item_id: Annotated[str, Path(min_length=1, max_length=256)],
+    item_id: Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)],
     engine: Annotated[Engine, Depends(get_engine)],
     k: K = 10,
 ) -> SimilarResponse:

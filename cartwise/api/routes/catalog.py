@@ -12,6 +12,7 @@ from cartwise.api.deps import get_engine
 from cartwise.api.routes.ingest_response import to_response
 from cartwise.api.schemas import ErrorBody, IngestResponse, ItemBatch
 from cartwise.engine import Engine
+from cartwise.limits import MAX_ID_LENGTH
 
 router = APIRouter(
     prefix="/v1/items", tags=["catalog"], route_class=KeyFirstRoute, dependencies=[require(Scope.ADMIN)]
@@ -29,7 +30,7 @@ def upsert_items(batch: ItemBatch, response: Response, engine: Annotated[Engine,
 # `:path`, so that ids with a slash (SKU/123, sent as SKU/123 or SKU%2F123) work here too.
 @router.delete("/{item_id:path}", status_code=204, responses={404: {"model": ErrorBody}})
 def delete_item(
-    item_id: Annotated[str, Path(min_length=1, max_length=256)], engine: Annotated[Engine, Depends(get_engine)]
+    item_id: Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)], engine: Annotated[Engine, Depends(get_engine)]
 ) -> Response:
     """Remove an item from the catalog (its events are kept); it vanishes from answers at once."""
     engine.delete_item(item_id)
