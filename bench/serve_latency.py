@@ -43,7 +43,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def targets(store_path: Path, *, seed: int = 0) -> dict[str, list[str]]:
+def targets(store_path: Path | str, *, seed: int = 0) -> dict[str, list[str]]:
     """Realistic requests: title fragments as queries, active users, sold items."""
     rng = random.Random(seed)
     store = open_store(store_path, create=False)
@@ -139,7 +139,7 @@ def drive(endpoint: str, host: str, rate: float, seconds: int, workdir: Path, ta
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--store", type=Path, required=True, help="a trained store")
+    parser.add_argument("--store", required=True, help="a trained store (directory or store URL)")
     parser.add_argument("--rate", type=float, default=50.0, help="requests per second per endpoint")
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--driver", choices=["wrk", "locust"], default="wrk")

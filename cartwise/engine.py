@@ -62,7 +62,8 @@ from cartwise.training import train
 from cartwise.vectors import VectorIndex
 from cartwise.versions import ModelSet, ModelVersions
 
-DEFAULT_STORE = Path("cartwise-data")
+# A directory of the embedded SQLite store; any store URL can be passed instead.
+DEFAULT_STORE = "cartwise-data"
 _log = logging.getLogger("cartwise")
 _BECAUSE = {
     EventType.VIEW: "because you viewed '{}'",

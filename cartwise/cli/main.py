@@ -47,7 +47,9 @@ ingest_app = typer.Typer(help="Load a catalog or behaviour events into the store
 app.add_typer(ingest_app, name="ingest")
 
 StoreOption = Annotated[
-    Path, typer.Option("--store", "-s", envvar="CARTWISE_STORE", help="store directory", show_default=True)
+    str,
+    typer.Option("--store", "-s", envvar="CARTWISE_STORE", help="store directory or URL (sqlite:///DIR)",
+                 show_default=True),
 ]
 KOption = Annotated[int, typer.Option("--k", "-k", min=1, max=MAX_K, help="number of results")]
 JsonOption = Annotated[bool, typer.Option("--json", help="print JSON for machines instead of a table")]
@@ -67,7 +69,7 @@ ReportOption = Annotated[
 ]
 
 
-def _open(store: Path, *, create: bool = False) -> Engine:
+def _open(store: Path | str, *, create: bool = False) -> Engine:
     return Engine.open(store, create=create)
 
 
@@ -557,15 +559,10 @@ def serve(
            max_body_bytes=max_body_bytes, page_key=page_key)
 
 
-# Where `cartwise demo` keeps the files it derived from Online Retail inside the store;
-# its presence marks a store as the demo's.
-DEMO_DIR = "demo"
-
-
-def _print_next_steps(store: Path) -> None:
+def _print_next_steps(store: Path | str) -> None:
     from cartwise.demo import EXAMPLE_ITEM, EXAMPLE_USER
 
-    default = store == DEFAULT_STORE or os.environ.get("CARTWISE_STORE") == str(store)
+    default = str(store) in (str(DEFAULT_STORE), os.environ.get("CARTWISE_STORE"))
     where = "" if default else f" --store {store}"
     lines = [
         f'cartwise search "red heart t-light holder" --k 5{where}',
@@ -602,17 +599,18 @@ def demo(
     from cartwise.demo import EVENT_MAPPING, build_catalog, build_purchases, packaged_slice
 
     source = data or packaged_slice()
-    built = store / DEMO_DIR / "catalog.parquet"
-    if not built.exists() and (store / "cartwise.db").exists() and _open(store).stats().items:
+    engine = _open(store, create=True)
+    # The demo's derived files in the workspace mark a store as the demo's.
+    built = engine.workspace.demo_dir / "catalog.parquet"
+    if not built.exists() and engine.store.stats().items:
         raise ValidationError(
             f"{store} already holds a catalog that is not the demo's; the demo will not mix its products in",
             field="store",
             hint="build the demo elsewhere: `cartwise demo --store cartwise-demo` (then pass --store cartwise-demo "
             "or set CARTWISE_STORE=cartwise-demo for the other commands)",
         )
-    engine = _open(store, create=True)
     catalog = build_catalog(source, built)
-    purchases = build_purchases(source, store / DEMO_DIR / "purchases.csv")
+    purchases = build_purchases(source, engine.workspace.demo_dir / "purchases.csv")
     with show_progress("catalog") as update:
         print_ingest_report(engine.ingest_items(catalog, on_progress=update), False)
     with show_progress("purchases") as update:
