@@ -16,10 +16,17 @@ from cartwise.errors import NotTrained, ValidationError
 from cartwise.evaluate.recs import MODELS, evaluate_recommenders
 from cartwise.evaluate.report import write_report
 from cartwise.evaluate.runs import RunRecord, list_runs
+from cartwise.recommend import registry as recommenders
 from cartwise.workspace import Workspace
 
 # Where `evaluate recs` records runs on the default store.
 DEFAULT_RUNS = Workspace(Path(DEFAULT_STORE)).runs_dir
+# The models that read the store's item text embeddings, from the recommender registry.
+TEXT_MODELS = tuple(name for name in MODELS if recommenders.get(name).reads_text)
+
+
+def _and(names: tuple[str, ...]) -> str:
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
 
 evaluate_app = typer.Typer(help="Measure recommendation quality offline and compare runs.", no_args_is_help=True)
 
@@ -62,7 +69,7 @@ def evaluate_recs(
     ] = None,
     format: Annotated[str, typer.Option("--format", "-f", help="format of --data: auto, csv, jsonl, parquet, sequences")] = "auto",
     models: Annotated[
-        list[str] | None, typer.Option("--model", "-m", help=f"repeatable; one of {', '.join(MODELS)} (sequential, twotower, textknn and blend read the store's item text embeddings)")
+        list[str] | None, typer.Option("--model", "-m", help=f"repeatable; one of {', '.join(MODELS)} ({_and(TEXT_MODELS)} read the store's item text embeddings)")
     ] = None,
     split: Annotated[str, typer.Option(help="leave-last-out, time or cold-items")] = "leave-last-out",
     k: Annotated[list[int] | None, typer.Option("--k", "-k", help="cut-offs (repeatable)")] = None,
@@ -86,7 +93,7 @@ def evaluate_recs(
             engine = Engine.open(store, create=False)
             events = engine.store.events()
             items = engine.store.items()
-            text_models = {"sequential", "twotower", "textknn", "blend"} & set(chosen)
+            text_models = set(TEXT_MODELS) & set(chosen)
             if text_models:
                 try:
                     text_vectors = engine.item_text_vectors()

@@ -174,3 +174,17 @@ def test_beats_popularity_on_the_planted_pattern(spec: RecommenderSpec, model, d
     model_hr = hit_rate(ranks(answers, targets), K)
     assert pop_hr <= 0.2, pop_hr
     assert model_hr - pop_hr >= 0.4, (spec.name, model_hr, pop_hr)
+
+
+def test_training_evaluation_cli_and_benchmark_read_the_registry() -> None:
+    """One table: a model registered there is trainable, evaluable and benchmarked."""
+    from bench.recommenders import ALL_MODELS, LABELS
+    from cartwise.cli.evaluate import TEXT_MODELS
+    from cartwise.evaluate.recs import MODELS
+    from cartwise.versions import RECOMMENDERS, recommender_class
+
+    assert tuple(MODELS) == recommenders.names() == ALL_MODELS
+    assert RECOMMENDERS == recommenders.names(personal=True)
+    assert all(recommender_class(n) is recommenders.get(n).model_class() for n in RECOMMENDERS)
+    assert set(TEXT_MODELS) == {n for n in recommenders.names() if recommenders.get(n).reads_text}
+    assert all(LABELS[n] == recommenders.get(n).label for n in ALL_MODELS)
