@@ -35,6 +35,7 @@ from cartwise.engine import DEFAULT_STORE, Engine
 from cartwise.errors import CartwiseError, ValidationError
 from cartwise.ingest import ColumnMapping
 from cartwise.limits import DEFAULT_MAX_BODY_BYTES, MAX_K, MAX_SUGGESTIONS
+from cartwise.recommend import registry as recommenders
 
 app = typer.Typer(
     name="cartwise",
@@ -137,9 +138,8 @@ def train(
     recommender: Annotated[
         str,
         typer.Option(
-            help="personalised model: itemknn (default), als, bpr, sequential (Transformer), twotower, "
-            "textknn (by item text) or blend (item-kNN, sequential and textknn fused, weights tuned on each "
-            "user's last event)"
+            help="personalised model, one of the registered recommenders: "
+            + recommenders.describe([recommenders.get(name) for name in recommenders.names(personal=True)])
         ),
     ] = "itemknn",
     encoder: Annotated[
