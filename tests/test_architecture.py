@@ -31,7 +31,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         "search recommend",
         "results evaluate training versions",
         "live",
-        "engine live serving",
+        "engine serving",
         "api cli web cartwise",
     )
 )
