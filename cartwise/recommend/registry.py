@@ -3,8 +3,9 @@ which settings of a run it takes, and its one-line help.
 
 Training, the model versions, evaluation, the CLI and ``bench/recommenders.py`` all read
 this table, so a model, the blend (a composite of other registered models) included, is
-defined once; every registered model must pass ``tests/recommend/test_contract.py``. Model
-classes are imported when first asked for: the neural ones load PyTorch.
+defined once; every registered model must pass
+``tests/recommend/test_recommender_contract.py``. Model classes are imported when first
+asked for: the neural ones load PyTorch.
 """
 
 from __future__ import annotations
