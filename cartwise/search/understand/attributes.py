@@ -7,11 +7,11 @@ from __future__ import annotations
 import re
 
 from cartwise.search.understand.text import (
-    _FOLD_WIDTH,
-    _SPACE_OR_CONTROL,
-    _fmt,
-    _has_han,
-    _lower_same_length,
+    FOLD_WIDTH,
+    SPACE_OR_CONTROL,
+    fmt_number,
+    has_han,
+    lower_same_length,
 )
 
 _COLOUR_WORDS: dict[str, tuple[str, ...]] = {
@@ -33,12 +33,12 @@ _COLOUR_WORDS: dict[str, tuple[str, ...]] = {
 }
 _COLOUR_ZH_LABEL = {canonical: forms[1] for canonical, forms in _COLOUR_WORDS.items() if canonical != "navy"}
 _COLOUR_ZH_LABEL["navy"] = "藏青色"
-_BUILTIN_COLOURS: dict[str, str] = {form: canonical for canonical, forms in _COLOUR_WORDS.items() for form in forms}
+BUILTIN_COLOURS: dict[str, str] = {form: canonical for canonical, forms in _COLOUR_WORDS.items() for form in forms}
 # One-character Chinese colours ("红连衣裙") count only at the start of a run of Han characters
 # followed by more Han characters, and not in these everyday words that merely start with one.
-_SINGLE_CHAR_COLOURS = {form: canonical for form, canonical in _BUILTIN_COLOURS.items() if len(form) == 1
-                        and _has_han(form)}
-_SINGLE_CHAR_EXCEPTIONS = frozenset({
+SINGLE_CHAR_COLOURS = {form: canonical for form, canonical in BUILTIN_COLOURS.items() if len(form) == 1
+                        and has_han(form)}
+SINGLE_CHAR_EXCEPTIONS = frozenset({
     "白酒", "红酒", "黄酒", "黑客", "白菜", "绿茶", "红茶", "黑茶", "白茶", "黄金", "白金", "粉丝",
     "紫菜", "红包", "黄油", "白糖", "红糖", "黑糖", "黄瓜", "红薯", "紫薯", "红枣", "黑莓", "蓝莓",
     "蓝牙", "白板", "黑板", "粉底", "粉饼", "粉刺", "灰度", "红外", "白领", "蓝天", "白天", "黑夜",
@@ -48,7 +48,7 @@ _SINGLE_CHAR_EXCEPTIONS = frozenset({
     "红娘", "粉末",
 })
 
-_SIZE_CANONICAL = {
+SIZE_CANONICAL = {
     "xxs": "XXS", "xs": "XS", "s": "S", "m": "M", "l": "L", "xl": "XL", "xxl": "XXL", "2xl": "XXL",
     "xxxl": "XXXL", "3xl": "XXXL", "xxxxl": "4XL", "4xl": "4XL", "5xl": "5XL",
     "小号": "S", "小码": "S", "中号": "M", "中码": "M", "大号": "L", "加大号": "XL", "加大码": "XL",
@@ -56,7 +56,7 @@ _SIZE_CANONICAL = {
 }
 _SIZE_LETTERS = r"xxxxl|xxxl|xxl|xxs|xs|xl|[2-5]xl|s|m|l"
 _SIZE_CUE = r"(?:sizes?|sz|尺码|尺寸|码数|码号|码)"
-_SIZE_PATTERNS: tuple[re.Pattern[str], ...] = (
+SIZE_PATTERNS: tuple[re.Pattern[str], ...] = (
     # "size XL", "size: m", "尺码 L", "size 42", "尺码42", "size 9.5"
     re.compile(rf"(?<![A-Za-z0-9]){_SIZE_CUE}\s{{0,2}}[:=]?\s{{0,2}}"
                rf"(?P<size>(?:{_SIZE_LETTERS})(?![A-Za-z0-9])|\d{{1,3}}(?:\.5)?(?![\d.]))", re.IGNORECASE),
@@ -76,28 +76,28 @@ def canonical_colour(value: str) -> str | None:
     """The built-in canonical English name of a colour word (``"红色"`` -> ``"red"``), else None."""
     if not isinstance(value, str):
         return None
-    key = " ".join(_SPACE_OR_CONTROL.split(_lower_same_length(value.translate(_FOLD_WIDTH)).strip()))
-    return _BUILTIN_COLOURS.get(key)
+    key = " ".join(SPACE_OR_CONTROL.split(lower_same_length(value.translate(FOLD_WIDTH)).strip()))
+    return BUILTIN_COLOURS.get(key)
 
 
 def canonical_size(value: str) -> str | None:
     """The canonical form of a size (``"2xl"`` -> ``"XXL"``, ``"大号"`` -> ``"L"``, ``"42.0"`` -> ``"42"``), else None."""
     if not isinstance(value, str):
         return None
-    key = value.translate(_FOLD_WIDTH).strip().lower()
-    if key.endswith("码") and len(key) > 1 and key not in _SIZE_CANONICAL:
+    key = value.translate(FOLD_WIDTH).strip().lower()
+    if key.endswith("码") and len(key) > 1 and key not in SIZE_CANONICAL:
         key = key[:-1].strip()
-    if key in _SIZE_CANONICAL:
-        return _SIZE_CANONICAL[key]
+    if key in SIZE_CANONICAL:
+        return SIZE_CANONICAL[key]
     if re.fullmatch(r"\d{1,3}(?:\.\d+)?", key):
         number = float(key)
         if number * 2 == int(number * 2):  # whole and half sizes only
-            return _fmt(number)
+            return fmt_number(number)
     return None
 
 
 # Common words that are never read as a brand, even when a catalog has a brand spelled that way.
-_BRAND_STOPWORDS = frozenset({
+BRAND_STOPWORDS = frozenset({
     "a", "an", "the", "and", "or", "of", "for", "with", "to", "in", "on", "at", "by", "from", "new", "best", "top",
     "one", "all", "any", "more", "most", "pro", "plus", "max", "mini", "big", "small", "little", "tiny", "good",
     "great", "basic", "basics", "essential", "essentials", "classic", "original", "premium", "luxury", "style",
@@ -110,23 +110,23 @@ _BRAND_STOPWORDS = frozenset({
     "wool", "leather", "silk", "steel", "wood", "glass", "water", "air", "sun", "star", "love", "happy", "light",
     "dark"
 })
-_GENERIC_CATEGORY_WORDS = frozenset({
+GENERIC_CATEGORY_WORDS = frozenset({
     "home", "other", "others", "misc", "miscellaneous", "general", "all", "more", "new", "sale", "default",
     "uncategorized", "uncategorised", "product", "products", "item", "items", "good", "goods", "stuff", "various",
     "everything", "其他", "其它", "全部", "默认", "商品", "未分类", "更多", "其他商品"
 })
-_CATEGORY_NAME_SPLIT = re.compile(r"\s*(?:&|/|,|\+|\band\b)\s*", re.IGNORECASE)
+CATEGORY_NAME_SPLIT = re.compile(r"\s*(?:&|/|,|\+|\band\b)\s*", re.IGNORECASE)
 
 
-def _label_brand(value: str, chinese: bool) -> str:
+def label_brand(value: str, chinese: bool) -> str:
     return f"品牌: {value}" if chinese else f"brand: {value}"
 
 
-def _label_colour(value: str, chinese: bool) -> str:
+def label_colour(value: str, chinese: bool) -> str:
     if chinese:
         return f"颜色: {_COLOUR_ZH_LABEL.get(value, value)}"
     return f"colour: {value}"
 
 
-def _label_size(value: str, chinese: bool) -> str:
+def label_size(value: str, chinese: bool) -> str:
     return f"尺码: {value}" if chinese else f"size: {value}"

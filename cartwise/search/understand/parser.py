@@ -9,44 +9,44 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from cartwise.search.understand.attributes import (
-    _BRAND_STOPWORDS,
-    _BUILTIN_COLOURS,
-    _CATEGORY_NAME_SPLIT,
-    _GENERIC_CATEGORY_WORDS,
-    _SINGLE_CHAR_COLOURS,
-    _SINGLE_CHAR_EXCEPTIONS,
-    _SIZE_CANONICAL,
-    _SIZE_PATTERNS,
-    _label_brand,
-    _label_colour,
-    _label_size,
+    BRAND_STOPWORDS,
+    BUILTIN_COLOURS,
+    CATEGORY_NAME_SPLIT,
+    GENERIC_CATEGORY_WORDS,
+    SINGLE_CHAR_COLOURS,
+    SINGLE_CHAR_EXCEPTIONS,
+    SIZE_CANONICAL,
+    SIZE_PATTERNS,
     canonical_colour,
     canonical_size,
+    label_brand,
+    label_colour,
+    label_size,
 )
 from cartwise.search.understand.parsed import Chip, ParsedQuery
 from cartwise.search.understand.phrases import (
-    _CharPhrases,
-    _drop_overlapping,
-    _Mention,
-    _Spans,
-    _WordPhrases,
+    CharPhrases,
+    Mention,
+    Spans,
+    WordPhrases,
+    drop_overlapping,
 )
 from cartwise.search.understand.prices import (
-    _find_prices,
-    _price_label,
-    _price_value,
-    _strip_spans,
+    find_prices,
+    price_label,
+    price_value,
+    strip_spans,
 )
 from cartwise.search.understand.text import (
-    _FOLD_WIDTH,
-    _SPACE_OR_CONTROL,
-    _TOKEN,
-    _chinese,
-    _fold_word,
-    _has_han,
-    _lower_same_length,
-    _singular,
-    _words,
+    FOLD_WIDTH,
+    SPACE_OR_CONTROL,
+    TOKEN,
+    fold_word,
+    has_han,
+    is_chinese,
+    lower_same_length,
+    name_words,
+    singular,
 )
 
 logger = logging.getLogger("cartwise.search.understand")
@@ -70,24 +70,24 @@ class QueryUnderstanding:
 
     def __init__(self, *, categories: Iterable[str] = (), brands: Iterable[str] = (),
                  colours: Iterable[str] = (), sizes: Iterable[str] = ()) -> None:
-        self._colour_words = _WordPhrases()
-        self._colour_chars = _CharPhrases()
-        self._size_words = _WordPhrases()
-        self._size_chars = _CharPhrases()
-        self._brand_words = _WordPhrases()
-        self._brand_chars = _CharPhrases()
-        self._category_words = _WordPhrases()
-        self._category_chars = _CharPhrases()
+        self._colour_words = WordPhrases()
+        self._colour_chars = CharPhrases()
+        self._size_words = WordPhrases()
+        self._size_chars = CharPhrases()
+        self._brand_words = WordPhrases()
+        self._brand_chars = CharPhrases()
+        self._category_words = WordPhrases()
+        self._category_chars = CharPhrases()
         self._has_categories = False
         colours = _strings(colours)
         sizes = _strings(sizes)
 
-        for form, canonical in _BUILTIN_COLOURS.items():
-            if _has_han(form):
+        for form, canonical in BUILTIN_COLOURS.items():
+            if has_han(form):
                 if len(form) > 1:
                     self._colour_chars.add(form, canonical)
             else:
-                self._colour_words.add(tuple(_words(form)), canonical)
+                self._colour_words.add(tuple(name_words(form)), canonical)
         for colour in colours:
             if canonical_colour(colour) is not None:
                 continue
@@ -99,11 +99,11 @@ class QueryUnderstanding:
             self._add_name(size, size, self._size_words, self._size_chars, min_length=2)
 
         # Words that are never a brand: stopwords, colour and size words, the catalog's category names.
-        not_brands: set[str] = set(_BRAND_STOPWORDS)
-        not_brands.update(_fold_word(form) for form in _BUILTIN_COLOURS)
-        not_brands.update(_fold_word(colour) for colour in colours)
-        not_brands.update(_SIZE_CANONICAL)
-        not_brands.update(_fold_word(size) for size in sizes)
+        not_brands: set[str] = set(BRAND_STOPWORDS)
+        not_brands.update(fold_word(form) for form in BUILTIN_COLOURS)
+        not_brands.update(fold_word(colour) for colour in colours)
+        not_brands.update(SIZE_CANONICAL)
+        not_brands.update(fold_word(size) for size in sizes)
 
         paths: dict[str, None] = {}
         for raw in _strings(categories):
@@ -117,14 +117,14 @@ class QueryUnderstanding:
         self._has_categories = bool(paths)
 
         for brand in _strings(brands):
-            compact = "".join(_words(brand)) if not _has_han(brand) else brand.strip()
+            compact = "".join(name_words(brand)) if not has_han(brand) else brand.strip()
             if len(compact) < 2 or compact.isdigit():
                 continue
-            words = tuple(_words(brand))
-            if not _has_han(brand) and " ".join(words) in not_brands:
+            words = tuple(name_words(brand))
+            if not has_han(brand) and " ".join(words) in not_brands:
                 continue
-            if _has_han(brand) and (_lower_same_length(brand.strip()) in not_brands
-                                    or brand.strip() in _BUILTIN_COLOURS):
+            if has_han(brand) and (lower_same_length(brand.strip()) in not_brands
+                                    or brand.strip() in BUILTIN_COLOURS):
                 continue
             self._add_name(brand, brand.strip(), self._brand_words, self._brand_chars, min_length=2,
                            joined_variant=True)
@@ -134,15 +134,15 @@ class QueryUnderstanding:
     # -- construction helpers ---------------------------------------------------------------
 
     @staticmethod
-    def _add_name(name: str, payload: Any, words_index: _WordPhrases, chars_index: _CharPhrases, *,
+    def _add_name(name: str, payload: Any, words_index: WordPhrases, chars_index: CharPhrases, *,
                   min_length: int, joined_variant: bool = False) -> None:
         name = name.strip()
-        if _has_han(name):
-            key = " ".join(_SPACE_OR_CONTROL.split(_lower_same_length(name.translate(_FOLD_WIDTH))))
+        if has_han(name):
+            key = " ".join(SPACE_OR_CONTROL.split(lower_same_length(name.translate(FOLD_WIDTH))))
             if len(key) >= 2:
                 chars_index.add(key, payload)
             return
-        words = tuple(_words(name))
+        words = tuple(name_words(name))
         if len("".join(words)) < min_length:
             return
         words_index.add(words, payload)
@@ -152,11 +152,11 @@ class QueryUnderstanding:
 
     def _add_category_segment(self, segment: str, node: str, not_brands: set[str]) -> None:
         names = [segment]
-        names += [part for part in _CATEGORY_NAME_SPLIT.split(segment) if part and part != segment]
+        names += [part for part in CATEGORY_NAME_SPLIT.split(segment) if part and part != segment]
         for name in names:
-            if _has_han(name):
-                key = " ".join(_SPACE_OR_CONTROL.split(_lower_same_length(name.translate(_FOLD_WIDTH)).strip()))
-                if len(key) < 2 or key in _GENERIC_CATEGORY_WORDS:
+            if has_han(name):
+                key = " ".join(SPACE_OR_CONTROL.split(lower_same_length(name.translate(FOLD_WIDTH)).strip()))
+                if len(key) < 2 or key in GENERIC_CATEGORY_WORDS:
                     continue
                 nodes = self._category_chars.get(key)
                 if nodes is None:
@@ -164,13 +164,13 @@ class QueryUnderstanding:
                 elif node not in nodes:
                     nodes.append(node)
                 continue
-            words = tuple(_singular(w) for w in _words(name))
+            words = tuple(singular(w) for w in name_words(name))
             letters = "".join(words)
-            if len(letters) < 3 or not any(c.isalpha() for c in letters) or " ".join(words) in _GENERIC_CATEGORY_WORDS:
+            if len(letters) < 3 or not any(c.isalpha() for c in letters) or " ".join(words) in GENERIC_CATEGORY_WORDS:
                 continue
             # A brand spelled like a category name, or like the head noun of one ("Boots" next to
             # "Hiking Boots"), would turn every mention of those products into a brand filter.
-            plain_words = _words(name)
+            plain_words = name_words(name)
             not_brands.update((" ".join(words), " ".join(plain_words), words[-1], plain_words[-1]))
             nodes = self._category_words.get(words)
             if nodes is None:
@@ -188,7 +188,7 @@ class QueryUnderstanding:
             return self._parse(query)
         except Exception:  # a search box must keep working whatever the parser trips on
             logger.exception("query understanding failed; searching the plain text")
-            text = " ".join(_SPACE_OR_CONTROL.split(query)).strip()
+            text = " ".join(SPACE_OR_CONTROL.split(query)).strip()
             return ParsedQuery(query, text, None, None, (), (), (), (), ())
 
     def _parse(self, query: str) -> ParsedQuery:
@@ -196,50 +196,50 @@ class QueryUnderstanding:
         if len(query) > _MAX_ANALYSED_CHARS:
             cut = query.rfind(" ", _MAX_ANALYSED_CHARS // 2, _MAX_ANALYSED_CHARS)
             analysed = query[: cut if cut > 0 else _MAX_ANALYSED_CHARS]
-        folded = analysed.translate(_FOLD_WIDTH)
-        lowered = _lower_same_length(folded)
-        prices = _find_prices(folded)
-        price_spans = _Spans()
+        folded = analysed.translate(FOLD_WIDTH)
+        lowered = lower_same_length(folded)
+        prices = find_prices(folded)
+        price_spans = Spans()
         for price in prices:
             price_spans.add(price.start, price.end)
 
-        tokens = [(m.start(), m.end(), None if m.group("han") else _fold_word(m.group("word")))
-                  for m in _TOKEN.finditer(folded)]
+        tokens = [(m.start(), m.end(), None if m.group("han") else fold_word(m.group("word")))
+                  for m in TOKEN.finditer(folded)]
         keys: list[str | None] = [key for _, _, key in tokens]
 
-        def word_mentions(index: _WordPhrases, kind: str, words: list[str | None]) -> list[_Mention]:
+        def word_mentions(index: WordPhrases, kind: str, words: list[str | None]) -> list[Mention]:
             if not index:
                 return []
-            return [_Mention(kind, tokens[i][0], tokens[j - 1][1], tuple(payload) if isinstance(payload, list)
+            return [Mention(kind, tokens[i][0], tokens[j - 1][1], tuple(payload) if isinstance(payload, list)
                              else (payload,)) for i, j, payload in index.scan(words)]
 
-        def char_mentions(index: _CharPhrases, kind: str) -> list[_Mention]:
-            return [_Mention(kind, s, e, tuple(payload) if isinstance(payload, list) else (payload,))
+        def char_mentions(index: CharPhrases, kind: str) -> list[Mention]:
+            return [Mention(kind, s, e, tuple(payload) if isinstance(payload, list) else (payload,))
                     for s, e, payload in index.scan(lowered)]
 
-        def free(mentions: list[_Mention], *blocked: _Spans) -> list[_Mention]:
+        def free(mentions: list[Mention], *blocked: Spans) -> list[Mention]:
             kept = [m for m in mentions if not any(b.overlaps(m.start, m.end) for b in blocked)]
             kept.sort(key=lambda m: (m.start, m.start - m.end))
             return kept
 
-        brands = _drop_overlapping(free(word_mentions(self._brand_words, "brand", keys)
+        brands = drop_overlapping(free(word_mentions(self._brand_words, "brand", keys)
                                         + char_mentions(self._brand_chars, "brand"), price_spans))
-        brand_spans = _Spans()
+        brand_spans = Spans()
         for mention in brands:
             brand_spans.add(mention.start, mention.end)
 
-        categories: list[_Mention] = []
+        categories: list[Mention] = []
         if self._has_categories:
-            singular_keys = [None if key is None else _singular(key) for key in keys]
+            singular_keys = [None if key is None else singular(key) for key in keys]
             categories = [m for m in free(word_mentions(self._category_words, "category", singular_keys)
                                           + char_mentions(self._category_chars, "category"), price_spans)
                           if not brand_spans.contains(m.start, m.end)]
 
         colours = free(word_mentions(self._colour_words, "colour", keys) + char_mentions(self._colour_chars, "colour")
                        + self._single_char_colours(folded), price_spans, brand_spans)
-        colours = _drop_overlapping(colours)
+        colours = drop_overlapping(colours)
         sizes = free(self._size_mentions(folded, tokens, keys, lowered), price_spans, brand_spans)
-        sizes = _drop_overlapping(sizes)
+        sizes = drop_overlapping(sizes)
 
         chips: list[tuple[int, Chip]] = []
         seen_prices: set[tuple[float | None, float | None]] = set()
@@ -248,11 +248,11 @@ class QueryUnderstanding:
                 continue  # "under 50 ... under 50": one constraint, one chip
             seen_prices.add((price.low, price.high))
             span = query[price.start:price.end]
-            chips.append((price.start, Chip("price", _price_label(price, _chinese(span)), span,
-                                            _price_value(price))))
-        brand_names = self._collect(brands, "brand", query, chips, _label_brand)
-        colour_names = self._collect(colours, "colour", query, chips, _label_colour)
-        size_names = self._collect(sizes, "size", query, chips, _label_size)
+            chips.append((price.start, Chip("price", price_label(price, is_chinese(span)), span,
+                                            price_value(price))))
+        brand_names = self._collect(brands, "brand", query, chips, label_brand)
+        colour_names = self._collect(colours, "colour", query, chips, label_colour)
+        size_names = self._collect(sizes, "size", query, chips, label_size)
         category_paths = self._resolve_categories(categories, query, chips)
         chips.sort(key=lambda item: item[0])
 
@@ -264,7 +264,7 @@ class QueryUnderstanding:
             price_min, price_max = price_max, price_min
         return ParsedQuery(
             original=query,
-            text=_strip_spans(query, folded, prices),
+            text=strip_spans(query, folded, prices),
             price_min=price_min,
             price_max=price_max,
             categories=category_paths,
@@ -275,38 +275,38 @@ class QueryUnderstanding:
             price_currency=next((p.code for p in prices if p.code is not None), None),
         )
 
-    def _single_char_colours(self, folded: str) -> list[_Mention]:
+    def _single_char_colours(self, folded: str) -> list[Mention]:
         out = []
-        for run in _TOKEN.finditer(folded):
+        for run in TOKEN.finditer(folded):
             han = run.group("han")
             if not han or len(han) < 2:
                 continue
             first = han[0]
-            canonical = _SINGLE_CHAR_COLOURS.get(first)
-            if canonical is None or han[:2] in _SINGLE_CHAR_EXCEPTIONS or han[1] == "色":
+            canonical = SINGLE_CHAR_COLOURS.get(first)
+            if canonical is None or han[:2] in SINGLE_CHAR_EXCEPTIONS or han[1] == "色":
                 continue
             if self._colour_chars.get(han[:2]) is not None:  # 粉红, 深蓝: the two-character form already matches
                 continue
-            out.append(_Mention("colour", run.start(), run.start() + 1, (canonical,)))
+            out.append(Mention("colour", run.start(), run.start() + 1, (canonical,)))
         return out
 
     def _size_mentions(self, folded: str, tokens: list[tuple[int, int, str | None]], keys: list[str | None],
-                       lowered: str) -> list[_Mention]:
+                       lowered: str) -> list[Mention]:
         out = []
-        for pattern in _SIZE_PATTERNS:
+        for pattern in SIZE_PATTERNS:
             for match in pattern.finditer(folded):
                 size = canonical_size(match.group("size"))
                 if size is not None:
-                    out.append(_Mention("size", match.start(), match.end(), (size,)))
+                    out.append(Mention("size", match.start(), match.end(), (size,)))
         if self._size_words or self._size_chars:
             for i, j, payload in self._size_words.scan(keys):
-                out.append(_Mention("size", tokens[i][0], tokens[j - 1][1], (payload,)))
+                out.append(Mention("size", tokens[i][0], tokens[j - 1][1], (payload,)))
             for start, end, payload in self._size_chars.scan(lowered):
-                out.append(_Mention("size", start, end, (payload,)))
+                out.append(Mention("size", start, end, (payload,)))
         return out
 
     @staticmethod
-    def _collect(mentions: list[_Mention], kind: str, query: str, chips: list[tuple[int, Chip]],
+    def _collect(mentions: list[Mention], kind: str, query: str, chips: list[tuple[int, Chip]],
                  label: Callable[[str, bool], str]) -> tuple[str, ...]:
         seen: dict[str, None] = {}
         for mention in mentions:
@@ -315,16 +315,16 @@ class QueryUnderstanding:
                 continue
             seen[value] = None
             span = query[mention.start:mention.end]
-            chips.append((mention.start, Chip(kind, label(value, _chinese(span)), span, {kind: value})))
+            chips.append((mention.start, Chip(kind, label(value, is_chinese(span)), span, {kind: value})))
         return tuple(seen)
 
     @staticmethod
-    def _resolve_categories(mentions: list[_Mention], query: str, chips: list[tuple[int, Chip]]) -> tuple[str, ...]:
+    def _resolve_categories(mentions: list[Mention], query: str, chips: list[tuple[int, Chip]]) -> tuple[str, ...]:
         if not mentions:
             return ()
         # Non-overlapping, longest first at each position.
-        chosen: list[_Mention] = []
-        taken = _Spans()
+        chosen: list[Mention] = []
+        taken = Spans()
         for mention in sorted(mentions, key=lambda m: (m.start - m.end, m.start)):
             if not taken.overlaps(mention.start, mention.end):
                 taken.add(mention.start, mention.end)
@@ -345,7 +345,7 @@ class QueryUnderstanding:
                 return True
             return any(owners.get(ancestor, set()) - {index} for ancestor in _ancestors(node))
 
-        picks: list[tuple[str, _Mention]] = []
+        picks: list[tuple[str, Mention]] = []
         for index, mention in enumerate(chosen):
             candidates = mention.candidates
             if len(candidates) > 1:
@@ -354,7 +354,7 @@ class QueryUnderstanding:
             for node in candidates[:_MAX_PATHS_PER_MENTION]:
                 picks.append((node, mention))
         picked_ancestors = {ancestor for node, _ in picks for ancestor in _ancestors(node)}
-        result: dict[str, _Mention] = {}
+        result: dict[str, Mention] = {}
         for node, mention in picks:
             if node not in result and node not in picked_ancestors:
                 result[node] = mention
@@ -363,7 +363,7 @@ class QueryUnderstanding:
             span = query[mention.start:mention.end]
             leaf = node.rsplit(" > ", 1)[-1]
             shown = node if leaves.count(leaf) > 1 else leaf
-            label = f"类目: {shown}" if _chinese(span) else f"category: {shown}"
+            label = f"类目: {shown}" if is_chinese(span) else f"category: {shown}"
             chips.append((mention.start, Chip("category", label, span, {"category": node})))
         return tuple(result)
 

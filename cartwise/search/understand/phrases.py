@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 
-class _Spans:
+class Spans:
     """Non-overlapping [start, end) spans with a logarithmic overlap test."""
 
     __slots__ = ("_ends", "_starts")
@@ -34,7 +34,7 @@ class _Spans:
         return index > 0 and self._ends[index - 1] >= end
 
 
-class _WordPhrases:
+class WordPhrases:
     """Phrases of folded Latin words -> payload, matched longest-first on a query's word list."""
 
     __slots__ = ("_lengths", "_phrases")
@@ -81,7 +81,7 @@ class _WordPhrases:
         return out
 
 
-class _CharPhrases:
+class CharPhrases:
     """Names containing Han characters -> payload, matched as substrings (greedy, longest first)."""
 
     __slots__ = ("_first", "_lengths", "_names")
@@ -144,16 +144,16 @@ class _CharPhrases:
 
 
 @dataclass(slots=True)
-class _Mention:
+class Mention:
     kind: str
     start: int
     end: int
     candidates: tuple[str, ...] = ()
 
 
-def _drop_overlapping(mentions: list[_Mention]) -> list[_Mention]:
-    kept: list[_Mention] = []
-    taken = _Spans()
+def drop_overlapping(mentions: list[Mention]) -> list[Mention]:
+    kept: list[Mention] = []
+    taken = Spans()
     for mention in sorted(mentions, key=lambda m: (m.start - m.end, m.start)):
         if not taken.overlaps(mention.start, mention.end):
             taken.add(mention.start, mention.end)

@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from cartwise.search.understand.phrases import _Spans
-from cartwise.search.understand.text import _SPACE_OR_CONTROL, _fmt
+from cartwise.search.understand.phrases import Spans
+from cartwise.search.understand.text import SPACE_OR_CONTROL, fmt_number
 
 _MAX_PRICE = 1e9
 
@@ -261,22 +261,22 @@ def _price_from_match(match: re.Match[str], kind: str, query: str, has_price_wor
     return _Price(match.start(), match.end(), low, high, symbol, code)
 
 
-def _price_label(price: _Price, chinese: bool) -> str:
+def price_label(price: _Price, chinese: bool) -> str:
     currency = price.currency
 
     def money(value: float) -> str:
         if currency == "元":
-            return f"{_fmt(value)} 元" if chinese else f"\u00a5{_fmt(value)}"
+            return f"{fmt_number(value)} 元" if chinese else f"\u00a5{fmt_number(value)}"
         if currency:
-            return f"{currency}{_fmt(value)}"
-        return f"{_fmt(value)} 元" if chinese else _fmt(value)
+            return f"{currency}{fmt_number(value)}"
+        return f"{fmt_number(value)} 元" if chinese else fmt_number(value)
 
     low, high = price.low, price.high
     if low is not None and high is not None:
         if low == high:
             return money(low)
         if chinese and (currency in (None, "元")):
-            return f"{_fmt(low)}\u2013{_fmt(high)} 元"
+            return f"{fmt_number(low)}\u2013{fmt_number(high)} 元"
         return f"{money(low)} \u2013 {money(high)}"
     if high is not None:
         return f"\u2264 {money(high)}" if chinese else f"under {money(high)}"
@@ -284,7 +284,7 @@ def _price_label(price: _Price, chinese: bool) -> str:
     return f"\u2265 {money(low)}" if chinese else f"over {money(low)}"
 
 
-def _find_prices(folded: str) -> list[_Price]:
+def find_prices(folded: str) -> list[_Price]:
     has_price_word = _PRICE_WORDS.search(folded) is not None
     is_denomination = _DENOMINATION_WORDS.search(folded) is not None
     found: list[_Price] = []
@@ -296,7 +296,7 @@ def _find_prices(folded: str) -> list[_Price]:
     # Longest phrases first, then earliest; keep the ones that do not overlap.
     found.sort(key=lambda p: (p.start - p.end, p.start))
     chosen: list[_Price] = []
-    taken = _Spans()
+    taken = Spans()
     for price in found:
         if not taken.overlaps(price.start, price.end):
             taken.add(price.start, price.end)
@@ -305,7 +305,7 @@ def _find_prices(folded: str) -> list[_Price]:
     return chosen
 
 
-def _price_value(price: _Price) -> dict[str, Any]:
+def price_value(price: _Price) -> dict[str, Any]:
     value: dict[str, Any] = {}
     if price.low is not None:
         value["min"] = float(price.low)
@@ -314,7 +314,7 @@ def _price_value(price: _Price) -> dict[str, Any]:
     return value
 
 
-def _strip_spans(query: str, folded: str, prices: list[_Price]) -> str:
+def strip_spans(query: str, folded: str, prices: list[_Price]) -> str:
     """The query without its price phrases (and fillers glued to them), whitespace collapsed."""
     pieces: list[str] = []
     cursor = 0
@@ -329,4 +329,4 @@ def _strip_spans(query: str, folded: str, prices: list[_Price]) -> str:
         pieces.append(query[cursor:max(cursor, start)])
         cursor = max(cursor, end)
     pieces.append(query[cursor:])
-    return " ".join(_SPACE_OR_CONTROL.split(" ".join(pieces))).strip()
+    return " ".join(SPACE_OR_CONTROL.split(" ".join(pieces))).strip()

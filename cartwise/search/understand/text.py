@@ -14,16 +14,16 @@ _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
 _HAN_CHAR = re.compile(f"[{_HAN}]")
 # Full-width ASCII (Ｕｎｄｅｒ ５０, ２００元, ～) and the ideographic space map one-to-one onto
 # ASCII, so offsets into the folded string are offsets into the original.
-_FOLD_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
-_FOLD_WIDTH[0x3000] = 0x20
-_FOLD_WIDTH[0xFFE5] = 0xA5  # ￥ -> ¥
+FOLD_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
+FOLD_WIDTH[0x3000] = 0x20
+FOLD_WIDTH[0xFFE5] = 0xA5  # ￥ -> ¥
 # Latin words (with inner apostrophes: "levi's") and runs of Han characters, with their offsets.
-_TOKEN = re.compile(rf"(?P<han>[{_HAN}]+)|(?P<word>[^\W_{_HAN}]+(?:['\u2019\u02bc][^\W_{_HAN}]+)*)")
+TOKEN = re.compile(rf"(?P<han>[{_HAN}]+)|(?P<word>[^\W_{_HAN}]+(?:['\u2019\u02bc][^\W_{_HAN}]+)*)")
 _APOSTROPHES = str.maketrans("", "", "'\u2019\u02bc")
-_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")
+SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")
 
 
-def _fold_word(word: str) -> str:
+def fold_word(word: str) -> str:
     """Lower case, apostrophes dropped, accents stripped: ``"Nestlé"`` -> ``"nestle"``."""
     word = word.lower().translate(_APOSTROPHES)
     if not word.isascii():
@@ -31,7 +31,7 @@ def _fold_word(word: str) -> str:
     return word
 
 
-def _singular(word: str) -> str:
+def singular(word: str) -> str:
     """Crude English plural folding used for category names: teapots, boxes, accessories."""
     if len(word) <= 3 or not word.isalpha() or not word.isascii():
         return word
@@ -44,27 +44,27 @@ def _singular(word: str) -> str:
     return word
 
 
-def _words(text: str) -> list[str]:
+def name_words(text: str) -> list[str]:
     """Folded Latin words of a catalog name; empty if it contains Han characters."""
-    return [_fold_word(m.group("word")) for m in _TOKEN.finditer(text.translate(_FOLD_WIDTH)) if m.group("word")]
+    return [fold_word(m.group("word")) for m in TOKEN.finditer(text.translate(FOLD_WIDTH)) if m.group("word")]
 
 
-def _lower_same_length(text: str) -> str:
+def lower_same_length(text: str) -> str:
     lowered = text.lower()
     if len(lowered) == len(text):
         return lowered
     return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
 
 
-def _has_han(text: str) -> bool:
+def has_han(text: str) -> bool:
     return _HAN_CHAR.search(text) is not None
 
 
-def _fmt(value: float) -> str:
+def fmt_number(value: float) -> str:
     if value == int(value):
         return str(int(value))
     return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
-def _chinese(span: str) -> bool:
-    return _has_han(span) or "\u00a5" in span or "\uffe5" in span
+def is_chinese(span: str) -> bool:
+    return has_han(span) or "\u00a5" in span or "\uffe5" in span
