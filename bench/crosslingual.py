@@ -59,7 +59,8 @@ def language(judgments: Judgments, prefix: str) -> Judgments:
 
 def measure(engine: Engine, judgments: Judgments, mode: str, *, translate: bool) -> dict[str, float]:
     engine.warm_up()
-    _, _, _, service = engine._current_search()
+    assert engine.state is not None
+    service = engine.state.search
     translator = service.translator
 
     def search(query: str, depth: int) -> list[str]:
@@ -76,7 +77,9 @@ def measure(engine: Engine, judgments: Judgments, mode: str, *, translate: bool)
 def run_set(name: str, work: Path, *, fresh: bool) -> dict[str, Any]:
     load, path = SETS[name]
     engine = build_store(f"{name}", load(), work, fresh=fresh, encoder=DEFAULT_ENCODER)
-    _, _, _, service = engine._current_search()
+    engine.warm_up()
+    assert engine.state is not None
+    service = engine.state.search
     if service.translator is None:
         raise SystemExit(f"{name}: the catalog was not recognised as English; nothing to compare")
     judgments = read_judgments(path)

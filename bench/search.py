@@ -101,8 +101,8 @@ def run_mode(
 ) -> tuple[list[list[str]], dict[str, float]]:
     ranked, times = [], []
     engine.warm_up()
-    assert engine._search is not None
-    engine._search.searcher.clear_query_cache()  # every timed query pays for its encoding
+    assert engine.state is not None
+    engine.state.search.searcher.clear_query_cache()  # every timed query pays for its encoding
     for query, exclude in zip(data.queries, data.exclude):
         started = time.perf_counter()
         result = engine.search(query, k=DEPTH + 1, mode=mode, facets=False, understand=understand)
@@ -139,7 +139,8 @@ def quality_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         rows["rrf(bm25s,dense)"] = quality([[i for i, _ in row] for row in rrf(bm25, dense)], data)
         lexical = [[(i, 0.0) for i in row] for row in ranked["lexical"]]
         rows["rrf(lexical,dense)"] = quality([[i for i, _ in row] for row in rrf(lexical, dense)], data)
-        base = engine._search.searcher  # the live searcher: same indexes, other fusion settings
+        assert engine.state is not None
+        base = engine.state.search.searcher  # the live searcher: same indexes, other fusion settings
         assert base is not None
         ablation = base.with_fusion(Fusion(lexical_weight=1.0))
         rows["lexical+codes"] = quality(run_searcher(ablation, data), data)
@@ -226,8 +227,8 @@ def index_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     for mode in ("lexical", "semantic", "hybrid"):
         times = []
         engine.warm_up()
-        assert engine._search is not None
-        engine._search.searcher.clear_query_cache()
+        assert engine.state is not None
+        engine.state.search.searcher.clear_query_cache()
         for query in wdc.queries:
             started = time.perf_counter()
             engine.search(query, k=10, mode=mode)

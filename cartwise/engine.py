@@ -8,8 +8,6 @@ events at request time is what makes a new event count at once, without retraini
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -21,12 +19,7 @@ from numpy.typing import NDArray
 
 from cartwise.access import ApiKey, KeyRing, NewKey, Scope
 from cartwise.catalog import CatalogSnapshot
-from cartwise.encode import (
-    DEFAULT_ENCODER,
-    EncoderUnavailable,
-    TextEncoder,
-    load_encoder,
-)
+from cartwise.encode import DEFAULT_ENCODER
 from cartwise.errors import NotFound, NotTrained, ValidationError
 from cartwise.events.event import EVENT_WEIGHTS, EventType
 from cartwise.ingest import (
@@ -37,9 +30,9 @@ from cartwise.ingest import (
     ingest_item_records,
     ingest_items,
 )
+from cartwise.live import LiveState, StatePublisher, open_feed
 from cartwise.recommend import Interaction, Scored
-from cartwise.recommend.base import HISTORY_LENGTH, follow_catalog
-from cartwise.recommend.textknn import TextKNN
+from cartwise.recommend.base import HISTORY_LENGTH
 from cartwise.results import (
     AutocompleteResponse,
     ItemResult,
@@ -50,21 +43,18 @@ from cartwise.results import (
     SimilarResponse,
     TrainReport,
 )
-from cartwise.search import LexicalIndex, SearchFilters, SearchHit, parse_filters
+from cartwise.search import SearchFilters, SearchHit, parse_filters
 from cartwise.search.autocomplete import Autocomplete
 from cartwise.search.currency import ExchangeRates
 from cartwise.search.facets import Facets, count_facets
-from cartwise.search.hybrid import MODES, HybridSearcher
-from cartwise.search.semantic import embed_catalog
-from cartwise.search.service import CatalogSearch, SearchOutcome
+from cartwise.search.hybrid import MODES
+from cartwise.search.service import SearchOutcome
 from cartwise.store import Store, StoreStats, open_store
 from cartwise.training import train
-from cartwise.vectors import VectorIndex
-from cartwise.versions import ModelSet, ModelVersions
+from cartwise.versions import ModelVersions
 
 # A directory of the embedded SQLite store; any store URL can be passed instead.
 DEFAULT_STORE = "cartwise-data"
-_log = logging.getLogger("cartwise")
 _BECAUSE = {
     EventType.VIEW: "because you viewed '{}'",
     EventType.CLICK: "because you clicked on '{}'",
@@ -75,8 +65,6 @@ _BECAUSE = {
 MAX_K = 1000
 MAX_RATED_ITEMS = 1000
 MAX_QUERY_LENGTH = 1000
-# How often a request may look for a new model version or catalog change (seconds).
-REFRESH_INTERVAL = 1.0
 AUTOCOMPLETE_REFRESH_S = 600
 
 
@@ -98,26 +86,20 @@ def _check_id(value: str, field: str) -> str:
 class Engine:
     """One store and its trained models, ready to answer."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, feed: str = "polling") -> None:
+        """`feed`: the registered change feed (:mod:`cartwise.live.feed`) that tells the
+        engine when the store's models or catalog changed."""
         self.store = store
         # The store's files (models, embeddings, checkpoints, reports, runs).
         self.workspace = store.workspace
         self._versions = ModelVersions(models_dir=self.workspace.models_dir, store_id=store.store_id)
-        self._lock = threading.RLock()
-        self._models: ModelSet | None = None
-        self._catalog: CatalogSnapshot | None = None
-        self._lexical: LexicalIndex | None = None
-        self._vectors: VectorIndex | None = None
-        self._text_profile: TextKNN | None = None
-        self._encoder: TextEncoder | None = None
-        self._search: CatalogSearch | None = None
-        self._autocomplete: tuple[tuple[str, int, int], Autocomplete] | None = None
-        self._lexical_version = -1
-        self._rebuilding = False
-        self._checked_at = 0.0
-        self._stats: tuple[float, StoreStats] | None = None
         # Price phrases in another currency than the catalog's are converted with these.
-        self.exchange_rates = ExchangeRates.from_environment()
+        self._live = StatePublisher(
+            store, versions=self._versions, feed=open_feed(feed, store, self._versions), workspace=self.workspace,
+            rates=ExchangeRates.from_environment(),
+        )
+        self._autocomplete: tuple[tuple[str, int, int, int], Autocomplete] | None = None
+        self._stats: tuple[float, StoreStats] | None = None
         self.keys = KeyRing(store)
 
     @classmethod
@@ -127,7 +109,28 @@ class Engine:
         return cls(open_store(path, create=create))
 
     def close(self) -> None:
+        self._live.feed.close()
         self.store.close()
+
+    # live state ----------------------------------------------------------------------
+
+    @property
+    def state(self) -> LiveState | None:
+        """The published live state (models, catalog, indexes, text profile) that answers
+        read, as it stands: None before the first answer or :meth:`refresh` of a trained
+        store. Read it once and keep the object: it never changes, it is replaced."""
+        return self._live.state
+
+    def refresh(self) -> bool:
+        """Publish a new live state now if the store changed (a new model version, catalog
+        changes: answers otherwise look at most once a second), and let autocomplete read
+        the latest past queries. Whether a new state was published."""
+        self._autocomplete = None
+        return self._live.refresh()
+
+    @property
+    def exchange_rates(self) -> ExchangeRates:
+        return self._live.rates
 
     # data in -------------------------------------------------------------------------
 
@@ -151,7 +154,7 @@ class Engine:
         item_id = _check_id(item_id, "item_id")
         if not self.store.delete_items([item_id]):
             raise NotFound(f"item {item_id!r} is not in the catalog", field="item_id")
-        self._refresh(force=True)
+        self.refresh()
 
     def train(
         self,
@@ -177,7 +180,7 @@ class Engine:
             threads=threads,
             seed=seed,
         )
-        self._refresh(force=True)
+        self.refresh()
         return report
 
     # answers -------------------------------------------------------------------------
@@ -216,7 +219,8 @@ class Engine:
             )
         query = _clean_text(query)
         search_filters = filters if isinstance(filters, SearchFilters) or filters is None else parse_filters(filters)
-        models, catalog, lexical, service = self._current_search()
+        state = self._current()
+        catalog, service = state.catalog, state.search
         parsed = service.parse(query) if understand else None
         if not query or (parsed is not None and not parsed.text and parsed.chips):
             # Nothing to match on (no query, or only "under 50"): browse the filtered items.
@@ -229,8 +233,7 @@ class Engine:
             # A price the page could not apply (another currency, no rate) browses everything;
             # its chip says why.
             browse_filters = browse_filters or SearchFilters()
-            results, total, page_facets = self._browse(models, catalog, lexical, browse_filters, k=k, offset=offset,
-                                                      facets=facets)
+            results, total, page_facets = self._browse(state, browse_filters, k=k, offset=offset, facets=facets)
             return SearchResponse(
                 query=query,
                 mode="browse",
@@ -268,10 +271,7 @@ class Engine:
         """Rates for price phrases in another currency than the catalog's ("under $10" on a
         GBP catalog); without a rate such a phrase is not applied and its chip says so.
         The default comes from ``CARTWISE_RATES`` (``USD:GBP=0.79,CNY:GBP=0.11``)."""
-        with self._lock:
-            self.exchange_rates = rates
-            if self._search is not None:
-                self._search.rates = rates
+        self._live.set_rates(rates)
 
     def autocomplete(self, prefix: str, *, k: int = 8) -> AutocompleteResponse:
         """Suggestions for a half-typed query: popular past searches, categories, brands, titles."""
@@ -283,8 +283,8 @@ class Engine:
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 50:
             raise ValidationError(f"k must be an integer from 1 to 50, got {k!r}", field="k")
         prefix = _clean_text(prefix)
-        models, catalog, lexical = self._current()
-        suggestions = self._suggester(models, catalog, lexical).suggest(prefix, k=k) if prefix else []
+        state = self._current()
+        suggestions = self._suggester(state).suggest(prefix, k=k) if prefix else []
         return AutocompleteResponse(
             q=prefix, suggestions=suggestions, took_ms=round((time.perf_counter() - started) * 1000, 3)
         )
@@ -295,9 +295,9 @@ class Engine:
         started = time.perf_counter()
         user_id = _check_id(user_id, "user_id")
         _check_k(k)
-        models, catalog, _ = self._current()
+        state = self._current()
         history = _history(self.store.user_events(user_id, limit=HISTORY_LENGTH))
-        items, strategy = self._recommend_one(models, catalog, history, k=k, exclude_seen=exclude_seen)
+        items, strategy = self._recommend_one(state, history, k=k, exclude_seen=exclude_seen)
         return RecommendationResponse(
             user_id=user_id,
             k=k,
@@ -316,14 +316,12 @@ class Engine:
         """
         _check_k(k)
         ids = [_check_id(u, "user_id") for u in user_ids]
-        models, catalog, _ = self._current()
+        state = self._current()
         by_user = {u: _history(self.store.user_events(u, limit=HISTORY_LENGTH)) for u in dict.fromkeys(ids)}
         responses = []
         for user_id in ids:
             started = time.perf_counter()
-            items, strategy = self._recommend_one(
-                models, catalog, by_user.get(user_id, []), k=k, exclude_seen=exclude_seen
-            )
+            items, strategy = self._recommend_one(state, by_user.get(user_id, []), k=k, exclude_seen=exclude_seen)
             responses.append(
                 RecommendationResponse(
                     user_id=user_id,
@@ -342,13 +340,14 @@ class Engine:
         started = time.perf_counter()
         item_id = _check_id(item_id, "item_id")
         _check_k(k)
-        models, catalog, _ = self._current()
+        state = self._current()
+        models, catalog = state.models, state.catalog
         card = catalog.get(item_id)
         if card is None:
             raise NotFound(f"item {item_id!r} is not in the catalog", field="item_id")
         pool = k * 2 + 10
         together = {s.item_id: s.score for s in models.itemknn.similar([item_id], k=pool)[0]}
-        alike = self._text_neighbours(item_id, pool)
+        alike = _text_neighbours(state, item_id, pool)
         blended = _blend_similar(together, alike)
         chosen: list[ItemResult] = []
         seen = {item_id}
@@ -384,7 +383,7 @@ class Engine:
                 f"item_ids must hold 1 to {MAX_RATED_ITEMS} item ids, got {len(item_ids)}", field="item_ids"
             )
         items = [_check_id(item_id, "item_ids") for item_id in item_ids]
-        models, _, _ = self._current()
+        models = self._current().models
         predictor = models.ratings
         if predictor is None:
             raise NotTrained(
@@ -430,17 +429,16 @@ class Engine:
         """Load the live models and the text encoder now, so the first request does not pay
         for it (servers call this before accepting traffic). A store not trained yet is fine."""
         try:
-            self._current()
+            service = self._current().search
         except NotTrained:
             return
-        service = self._search
-        if service is not None and service.searcher.semantic:
+        if service.searcher.semantic:
             service.searcher.encoder.encode_queries(["warm up"])  # type: ignore[union-attr]
 
     def model_info(self) -> dict[str, Any] | None:
         """The live model version's manifest, or None before the first `train`."""
         try:
-            models, _, _ = self._current()
+            models = self._current().models
         except NotTrained:
             return None
         return {"version": models.version, **models.manifest}
@@ -449,21 +447,15 @@ class Engine:
         """The catalog's text embeddings as ``(item ids, matrix)``, including items added
         since training once the background re-index has embedded them; None when the
         store was trained without a text encoder."""
-        _, _, _, service = self._current_search()
-        vectors = service.searcher.vectors
+        vectors = self._current().search.searcher.vectors
         return vectors.id_vectors() if vectors is not None else None
 
     # internals -----------------------------------------------------------------------
 
     def _recommend_one(
-        self,
-        models: ModelSet,
-        catalog: CatalogSnapshot,
-        history: list[Interaction],
-        *,
-        k: int,
-        exclude_seen: bool,
+        self, state: LiveState, history: list[Interaction], *, k: int, exclude_seen: bool
     ) -> tuple[list[ItemResult], str]:
+        models, catalog = state.models, state.catalog
         seen = {event.item_id for event in history} if exclude_seen else set()
         chosen: list[ItemResult] = []
         taken = set(seen)
@@ -490,7 +482,7 @@ class Engine:
                 # Items described like the user's recent ones: reaches new products, and users
                 # whose items have no co-occurrence neighbours yet, before falling back to
                 # what is popular.
-                for item_id, score, like in self._text_profile_neighbours(history, k * 2 + len(taken)):
+                for item_id, score, like in _text_profile_neighbours(state, history, k * 2 + len(taken)):
                     if len(chosen) >= k:
                         break
                     self._take(chosen, taken, Scored(item_id=item_id, score=score, reason="", because=(like,)),
@@ -551,16 +543,9 @@ class Engine:
         )
 
     def _browse(
-        self,
-        models: ModelSet,
-        catalog: CatalogSnapshot,
-        lexical: LexicalIndex,
-        filters: SearchFilters,
-        *,
-        k: int,
-        offset: int,
-        facets: bool,
+        self, state: LiveState, filters: SearchFilters, *, k: int, offset: int, facets: bool
     ) -> tuple[list[ItemResult], int, Facets | None]:
+        models, catalog, lexical = state.models, state.catalog, state.lexical
         allowed = lexical.allowed(filters)
         rows = np.flatnonzero(allowed)
         ids = lexical.item_ids_[rows].tolist()
@@ -571,37 +556,17 @@ class Engine:
         for item_id, score in ranked[offset : offset + k]:
             self._take(results, taken, Scored(item_id=item_id, score=float(score), reason=""), catalog,
                        reason="matches your filters; ordered by popularity")
-        assert self._search is not None
         page_facets = (
-            count_facets(lexical.filter_columns_, rows, brand_names=self._search.brand_names) if facets else None
+            count_facets(lexical.filter_columns_, rows, brand_names=state.search.brand_names) if facets else None
         )
         return results, len(ids), page_facets
 
-    def _text_profile_neighbours(self, history: list[Interaction], k: int) -> list[tuple[str, float, str]]:
-        """(item, cosine, closest history item) for the `k` items whose text embeddings are
-        closest to the user's recent history (:class:`TextKNN` over the search index)."""
-        profile = self._text_profile
-        if profile is None:
-            return []
-        return [(s.item_id, s.score, s.because[0]) for s in profile.recommend([history], k=k)[0]]
-
-    def _text_neighbours(self, item_id: str, k: int) -> dict[str, float]:
-        """Cosine of the `k` items whose text embeddings are closest to `item_id`'s."""
-        vectors = self._vectors
-        if vectors is None or item_id not in vectors:
-            return {}
-        found = vectors.search(vectors.vectors([item_id]), k + 1)
-        catalog = self._catalog
-        return {
-            str(other): float(score)
-            for other, score in zip(found.ids[0], found.scores[0])
-            if other is not None and other != item_id and (catalog is None or other in catalog)
-        }
-
-    def _suggester(self, models: ModelSet, catalog: CatalogSnapshot, lexical: LexicalIndex) -> Autocomplete:
-        """The autocomplete index for the live model and catalog versions, built on first use
-        and again every :data:`AUTOCOMPLETE_REFRESH_S` seconds to pick up new past queries."""
-        key = (models.version, catalog.version, int(time.monotonic() // AUTOCOMPLETE_REFRESH_S))
+    def _suggester(self, state: LiveState) -> Autocomplete:
+        """The autocomplete index for the live model, catalog and index versions, built on
+        first use and again every :data:`AUTOCOMPLETE_REFRESH_S` seconds to pick up new past
+        queries."""
+        models, catalog, lexical = state.models, state.catalog, state.lexical
+        key = (models.version, catalog.version, state.generation, int(time.monotonic() // AUTOCOMPLETE_REFRESH_S))
         cached = self._autocomplete
         if cached is not None and cached[0] == key:
             return cached[1]
@@ -614,9 +579,8 @@ class Engine:
             leaf = columns.categories[code]
             categories[leaf] = categories.get(leaf, 0.0) + 1.0
         brand_counts = np.bincount(columns.brand_codes[columns.brand_codes >= 0], minlength=len(columns.brands))
-        assert self._search is not None
         brands = [
-            (self._search.brand_names.get(name, name), float(count))
+            (state.search.brand_names.get(name, name), float(count))
             for name, count in zip(columns.brands, brand_counts.tolist())
         ]
         index = Autocomplete.build(
@@ -625,109 +589,32 @@ class Engine:
         self._autocomplete = (key, index)
         return index
 
-    def _current(self) -> tuple[ModelSet, CatalogSnapshot, LexicalIndex]:
-        models, catalog, lexical, _ = self._current_search()
-        return models, catalog, lexical
+    def _current(self) -> LiveState:
+        """The published live state, after picking up store changes the feed reports."""
+        return self._live.current()
 
-    def _current_search(self) -> tuple[ModelSet, CatalogSnapshot, LexicalIndex, CatalogSearch]:
-        """The live models, catalog snapshot, lexical index and search service, read together
-        (a background re-index swaps them under the same lock)."""
-        self._refresh()
-        with self._lock:
-            models, catalog, lexical, service = self._models, self._catalog, self._lexical, self._search
-        if models is None or catalog is None or lexical is None or service is None:
-            raise NotTrained("this store has no trained models yet", hint="run `cartwise train`")
-        return models, catalog, lexical, service
 
-    def _refresh(self, *, force: bool = False) -> None:
-        """Pick up a newly trained model version and catalog changes (at most once a second)."""
-        now = time.monotonic()
-        if not force and now - self._checked_at < REFRESH_INTERVAL and self._models is not None:
-            return
-        with self._lock:
-            self._checked_at = now
-            version = self._versions.current_version()
-            if version is None:
-                return
-            if self._models is None or self._models.version != version:
-                models = self._versions.load(version)
-                encoder_name = models.manifest.get("encoder")
-                self._encoder = None
-                if encoder_name and models.vectors is not None:
-                    try:
-                        self._encoder = load_encoder(encoder_name)
-                    except EncoderUnavailable as exc:
-                        # Keep answering: every search mode falls back to lexical and says so.
-                        _log.warning("semantic search is off: %s (%s)", exc, exc.hint)
-                self._models = models
-                self._lexical = models.lexical
-                self._lexical_version = int(models.manifest.get("catalog_version", -1))
-                self._catalog = None
-            catalog_version, _ = self.store.versions()
-            if self._catalog is None or self._catalog.version != catalog_version:
-                self._catalog = CatalogSnapshot(self.store.items(), version=catalog_version)
-                assert self._lexical is not None
-                self._lexical.remove([i for i in self._lexical.item_ids_ if i not in self._catalog])
-            if self._search is None or self._search.searcher.lexical is not self._lexical:
-                assert self._models is not None and self._lexical is not None
-                self._install(self._lexical, self._models.vectors)
-            # Checked on every refresh, not only when the snapshot changes: a change that
-            # lands while a re-index runs must start another one when that one ends.
-            if self._lexical_version != catalog_version:
-                self._rebuild_indexes(catalog_version)
+def _text_profile_neighbours(state: LiveState, history: list[Interaction], k: int) -> list[tuple[str, float, str]]:
+    """(item, cosine, closest history item) for the `k` items whose text embeddings are
+    closest to the user's recent history (:class:`TextKNN` over the search index)."""
+    profile = state.text_profile
+    if profile is None:
+        return []
+    return [(s.item_id, s.score, s.because[0]) for s in profile.recommend([history], k=k)[0]]
 
-    def _install(self, lexical: LexicalIndex, vectors: VectorIndex | None) -> None:
-        """Make `lexical` and `vectors` the live search indexes (caller holds the lock)."""
-        searcher = HybridSearcher(lexical=lexical, vectors=vectors, encoder=self._encoder)
-        columns = lexical.filter_columns_
-        assert self._catalog is not None, "the catalog snapshot is read before indexes are installed"
-        spelled = self._catalog.brand_spellings()
-        brands = [spelled.get(name, name) for name in columns.brands]
-        self._search = CatalogSearch.for_catalog(
-            searcher, categories=columns.categories, brands=brands, currency=self._catalog.main_currency(),
-            rates=self.exchange_rates,
-        )
-        self._lexical = lexical
-        self._vectors = vectors
-        self._text_profile = TextKNN.over(vectors) if vectors is not None and len(vectors) else None
-        self._autocomplete = None
 
-    def _rebuild_indexes(self, catalog_version: int) -> None:
-        """Re-index the catalog in the background so new and edited items become searchable
-        (by words at once, by meaning once their text is embedded) without a full `train`;
-        the old indexes keep answering meanwhile."""
-        if self._rebuilding:
-            return
-        self._rebuilding = True
-        encoder = self._encoder
-        model_version = self._models.version if self._models is not None else None
-
-        def work() -> None:
-            try:
-                items = self.store.items()
-                index = LexicalIndex().fit(items)
-                vectors = None
-                if encoder is not None:
-                    vectors, _ = embed_catalog(
-                        items, encoder=encoder, directory=self.workspace.embeddings_dir(encoder.name)
-                    )
-                with self._lock:
-                    current = self._models.version if self._models is not None else None
-                    if current != model_version or self._encoder is not encoder:
-                        return  # a new model version arrived meanwhile: its indexes are newer
-                    # Items deleted while this ran are hidden at once, as deletes always are.
-                    if self._catalog is not None:
-                        index.remove([i for i in index.item_ids_.tolist() if i not in self._catalog])
-                    self._install(index, vectors)
-                    self._lexical_version = catalog_version
-                    if vectors is not None and self._models is not None:
-                        follow_catalog(self._models.recommender, vectors)
-            except Exception:  # noqa: BLE001 - a background thread: log it, keep serving the old indexes
-                _log.exception("background re-index failed; the previous indexes keep answering")
-            finally:
-                self._rebuilding = False
-
-        threading.Thread(target=work, name="cartwise-reindex", daemon=True).start()
+def _text_neighbours(state: LiveState, item_id: str, k: int) -> dict[str, float]:
+    """Cosine of the `k` items whose text embeddings are closest to `item_id`'s."""
+    vectors = state.vectors
+    if vectors is None or item_id not in vectors:
+        return {}
+    found = vectors.search(vectors.vectors([item_id]), k + 1)
+    catalog = state.catalog
+    return {
+        str(other): float(score)
+        for other, score in zip(found.ids[0], found.scores[0])
+        if other is not None and other != item_id and other in catalog
+    }
 
 
 def _blend_similar(together: dict[str, float], alike: dict[str, float]) -> list[tuple[str, float]]:

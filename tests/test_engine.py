@@ -15,7 +15,7 @@ def wait_for_reindex(engine, done, what: str, seconds: float = 60) -> None:
     re-index embeds new items), failing with `what` after `seconds`."""
     deadline = time.monotonic() + seconds
     while True:
-        engine._checked_at = 0.0
+        engine.refresh()
         engine.search("mug")
         if done():
             return
@@ -138,7 +138,7 @@ def test_new_model_version_is_picked_up(engine, tmp_path):
     reader = Engine.open(engine.store.path)
     before = reader.model_info()["version"]
     engine.train()
-    reader._refresh(force=True)
+    reader.refresh()
     assert reader.model_info()["version"] != before
 
 
@@ -174,7 +174,7 @@ def test_new_items_become_searchable_without_retraining(engine):
     deadline = time.monotonic() + 20
     while "kettle" not in ids(engine.search("kettle")) and time.monotonic() < deadline:
         time.sleep(0.2)
-        engine._checked_at = 0.0
+        engine.refresh()
     assert ids(engine.search("kettle"))[0] == "kettle"
     assert ids(engine.search("kettle", mode="lexical")) == ["kettle"]
 
@@ -186,7 +186,7 @@ def test_text_aware_recommender_scores_items_added_after_training(engine):
     engine.train(recommender="twotower")
     engine.upsert_items([{"item_id": "mug-green", "title": "Green ceramic mug", "category": "Home > Kitchen > Mugs",
                           "brand": "Acme", "price": 8.5}])
-    wait_for_reindex(engine, lambda: "mug-green" in engine._models.recommender.item_ids_, "the new item never reached the recommender")
+    wait_for_reindex(engine, lambda: "mug-green" in engine.state.models.recommender.item_ids_, "the new item never reached the recommender")
     answer = engine.recommend("mug-0", k=9, exclude_seen=False)
     assert "mug-green" in [item.item_id for item in answer.items]
 
@@ -200,24 +200,25 @@ def test_blend_is_trained_saved_served_and_takes_new_items(engine):
     assert report.validation["sequential"]["best_epoch"] >= 1
     assert engine.model_info()["validation"] == report.validation
     reader = Engine.open(engine.store.path)
-    blend = reader._current()[0].recommender
+    reader.refresh()
+    blend = reader.state.models.recommender
     assert set(blend.members) == {"itemknn", "sequential", "textknn"}
     assert sum(blend.weights_.values()) == pytest.approx(1.0)
     assert reader.recommend("tea-3", k=3).items
     engine.upsert_items([{"item_id": "mug-green", "title": "Green ceramic mug", "category": "Home > Kitchen > Mugs",
                           "brand": "Acme", "price": 8.5}])
-    wait_for_reindex(engine, lambda: "mug-green" in engine._models.recommender.members["textknn"].item_ids_, "the new item never reached the blend's text member")
+    wait_for_reindex(engine, lambda: "mug-green" in engine.state.models.recommender.members["textknn"].item_ids_, "the new item never reached the blend's text member")
 
 
 def test_textknn_follows_new_and_edited_item_texts_without_retraining(engine):
     engine.train(recommender="textknn")
-    before = engine._models.recommender.matrix_[engine._models.recommender.item_ids_.get("teapot")].copy()
+    before = engine.state.models.recommender.matrix_[engine.state.models.recommender.item_ids_.get("teapot")].copy()
     engine.upsert_items([
         {"item_id": "mug-green", "title": "Green ceramic mug", "category": "Home > Kitchen > Mugs", "price": 8.5},
         {"item_id": "teapot", "title": "Cast iron kettle for the stove", "category": "Home > Kitchen"},
     ])
-    wait_for_reindex(engine, lambda: "mug-green" in engine._models.recommender.item_ids_, "the new item never reached TextKNN")
-    model = engine._models.recommender
+    wait_for_reindex(engine, lambda: "mug-green" in engine.state.models.recommender.item_ids_, "the new item never reached TextKNN")
+    model = engine.state.models.recommender
     after = model.matrix_[model.item_ids_.get("teapot")]
     assert float(before @ after) < 0.99  # the edited text's vector, not the trained one
     assert engine.recommend("mug-0", k=5).items
@@ -248,7 +249,7 @@ def test_users_of_items_without_neighbours_get_items_described_alike(engine):
     # The green mug is new: no co-occurrence yet, so item-kNN has nothing; text does.
     engine.upsert_items([{"item_id": "mug-green", "title": "Green ceramic mug", "category": "Home > Kitchen > Mugs",
                           "brand": "Acme", "price": 8.5}])
-    wait_for_reindex(engine, lambda: engine._vectors is not None and "mug-green" in engine._vectors,
+    wait_for_reindex(engine, lambda: engine.state.vectors is not None and "mug-green" in engine.state.vectors,
                      "the new item was never embedded")
     engine.add_events([{"user_id": "newbie", "item_id": "mug-green", "event_type": "view",
                         "timestamp": 1_700_200_000}])

@@ -123,7 +123,7 @@ def test_zero_results_fall_back_to_meaning(engine):
 def test_autocomplete_from_titles_categories_brands_and_past_queries(engine):
     engine.add_events([{"user_id": f"s{i}", "event_type": "search", "query": "teapot glass", "timestamp": 1_700_000_000 + i}
                        for i in range(5)])
-    engine._autocomplete = None
+    engine.refresh()  # autocomplete reads the new past queries
     suggestions = engine.autocomplete("tea").suggestions
     texts = [s.text for s in suggestions]
     assert "teapot glass" in texts and suggestions[0].kind == "query"
@@ -140,7 +140,7 @@ def test_similar_items_by_text_for_an_item_without_interactions(engine):
                           "brand": "Acme", "price": 8.5}])
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        engine._checked_at = 0.0
+        engine.refresh()
         result = engine.similar("mug-green", k=3)
         if any("described like" in item.reason for item in result.items):
             break
@@ -157,7 +157,7 @@ def test_updates_and_deletes_reach_semantic_results(engine):
     while "flask" not in ids(engine.search("keep my coffee hot", mode="semantic", k=3)):
         assert time.monotonic() < deadline, "the new item never became searchable by meaning"
         time.sleep(0.2)
-        engine._checked_at = 0.0
+        engine.refresh()
 
 
 def test_indexes_and_embeddings_persist_across_restarts(tmp_path):

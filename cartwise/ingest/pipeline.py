@@ -33,6 +33,7 @@ from cartwise.ingest.report import (
     write_rejects,
 )
 from cartwise.store.base import IngestRun, Store
+from cartwise.store.commits import committed
 from cartwise.store.frames import EVENT_SCHEMA, ITEM_SCHEMA
 
 ProgressCallback = Callable[[int, int], None]
@@ -149,6 +150,8 @@ def _finish(
                 report_path=str(store_report or report_path or "") or None,
             )
         )
+    # After the commit, never inside it: a listener that reads the store sees the rows.
+    committed(store.store_id, run.kind)
     if store_report is not None:
         write_rejects(rejects, run.source, store_report)
     if report_path is not None:

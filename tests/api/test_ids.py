@@ -22,7 +22,7 @@ def client(engine):
 
 @pytest.mark.parametrize("encode", [lambda i: i, lambda i: i.replace("/", "%2F")], ids=["plain", "%2F"])
 def test_ids_with_a_slash_can_be_created_asked_about_and_deleted(client, encode, monkeypatch):
-    monkeypatch.setattr("cartwise.engine.REFRESH_INTERVAL", 0.0)  # see new items at once, not within a second
+    monkeypatch.setattr("cartwise.live.feed.REFRESH_INTERVAL", 0.0)  # see new items at once, not within a second
     created = client.post("/v1/items", json={"items": [
         {"item_id": "SKU/123", "title": "Glass teapot, large", "category": "Home > Kitchen > Tea"},
         {"item_id": "a/similar", "title": "Tea cosy, striped"},

@@ -99,7 +99,7 @@ def test_translation_is_reported(electronics):
 
 @pytest.mark.parametrize("mode", ["hybrid", "lexical", "semantic"])
 def test_english_queries_are_unchanged(electronics, mode):
-    service = electronics._search
+    service = electronics.state.search
     assert service is not None and service.translator is not None
     for query in ("sony headphones", "Dell graphics card", "printer under 200", "WH-1000XM4"):
         with_translation = electronics.search(query, mode=mode)
@@ -107,7 +107,7 @@ def test_english_queries_are_unchanged(electronics, mode):
         try:
             without = electronics.search(query, mode=mode)
         finally:
-            service.translator = electronics._search.translator or QueryTranslator()
+            service.translator = electronics.state.search.translator or QueryTranslator()
         assert [(i.item_id, i.score) for i in with_translation.items] == [(i.item_id, i.score) for i in without.items]
         assert with_translation.chips == without.chips
         assert not any(c.kind == "translation" for c in with_translation.chips)
@@ -115,8 +115,8 @@ def test_english_queries_are_unchanged(electronics, mode):
 
 def test_chinese_catalog_is_not_translated(engine):
     # tests/conftest.py's catalog has Chinese items: Chinese queries match them as before.
-    assert engine._search is not None
-    assert engine._search.translator is None
+    assert engine.state is not None
+    assert engine.state.search.translator is None
     response = engine.search("红色连衣裙")
     assert _ids(response)[0] == "dress-zh"
     assert not any(c.kind == "translation" for c in response.chips)
@@ -128,7 +128,7 @@ def test_mostly_chinese_catalog_gets_no_translator(tmp_path):
     engine = Engine.open(tmp_path / "store")
     engine.upsert_items(items)
     engine.train(encoder=None)
-    assert engine._search is not None and engine._search.translator is None
+    assert engine.state is not None and engine.state.search.translator is None
 
 
 def test_translator_searches_the_word_the_catalog_uses_most():

@@ -1,0 +1,239 @@
+"""What the engine answers from, as one immutable snapshot swapped by reference.
+
+A :class:`LiveState` bundles the live model version, the catalog snapshot, the search
+indexes and service, and the text profile built over them. Requests read the published
+state once (``state = publisher.state``) and use only it, so they take no lock and never
+see half an update; :class:`StatePublisher` builds each new state off to the side and
+publishes it with a single assignment (writers serialise among themselves with a lock).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+from dataclasses import dataclass, replace
+
+from cartwise.catalog import CatalogSnapshot
+from cartwise.encode import EncoderUnavailable, TextEncoder, load_encoder
+from cartwise.errors import NotTrained
+from cartwise.live.feed import ChangeFeed, StoreVersion
+from cartwise.recommend.base import follow_catalog
+from cartwise.recommend.textknn import TextKNN
+from cartwise.search import LexicalIndex
+from cartwise.search.currency import ExchangeRates
+from cartwise.search.hybrid import HybridSearcher
+from cartwise.search.semantic import embed_catalog
+from cartwise.search.service import CatalogSearch
+from cartwise.store import Store
+from cartwise.vectors import VectorIndex
+from cartwise.versions import ModelSet, ModelVersions
+from cartwise.workspace import Workspace
+
+_log = logging.getLogger("cartwise")
+
+
+@dataclass(frozen=True, slots=True)
+class LiveState:
+    """One consistent view of everything an answer reads (see the module docstring)."""
+
+    models: ModelSet
+    catalog: CatalogSnapshot
+    lexical: LexicalIndex
+    """The search index: the trained one, or a background re-index of a newer catalog,
+    with the items this catalog lacks hidden."""
+    vectors: VectorIndex | None
+    search: CatalogSearch
+    text_profile: TextKNN | None
+    """Items described like a user's recent ones (:class:`TextKNN` over `vectors`)."""
+    encoder: TextEncoder | None
+    indexed_version: int
+    """The catalog version the indexes were built from; behind `catalog.version` until a
+    background re-index catches up."""
+    generation: int
+    """Counts index installs (a new model version or a finished re-index), so caches
+    built from the indexes (autocomplete) know when to rebuild."""
+
+
+def _installed(
+    models: ModelSet,
+    catalog: CatalogSnapshot,
+    lexical: LexicalIndex,
+    vectors: VectorIndex | None,
+    *,
+    encoder: TextEncoder | None,
+    rates: ExchangeRates,
+    indexed_version: int,
+    generation: int,
+) -> LiveState:
+    """A state answering from `lexical` and `vectors` (new indexes: a new search service)."""
+    searcher = HybridSearcher(lexical=lexical, vectors=vectors, encoder=encoder)
+    spelled = catalog.brand_spellings()
+    brands = [spelled.get(name, name) for name in lexical.filter_columns_.brands]
+    search = CatalogSearch.for_catalog(
+        searcher, categories=lexical.filter_columns_.categories, brands=brands, currency=catalog.main_currency(),
+        rates=rates,
+    )
+    return LiveState(
+        models=models,
+        catalog=catalog,
+        lexical=lexical,
+        vectors=vectors,
+        search=search,
+        text_profile=TextKNN.over(vectors) if vectors is not None and len(vectors) else None,
+        encoder=encoder,
+        indexed_version=indexed_version,
+        generation=generation,
+    )
+
+
+def _with_catalog(state: LiveState, catalog: CatalogSnapshot) -> LiveState:
+    """`state` answering over a newer catalog: its indexes stay, items the catalog no
+    longer holds are hidden in a copy of the lexical index (the old state is untouched)."""
+    gone = [i for i in state.lexical.item_ids_ if i not in catalog]
+    lexical = state.lexical
+    search = state.search
+    if gone:
+        lexical = copy.copy(state.lexical)
+        lexical.remove(gone)
+        searcher = copy.copy(search.searcher)
+        searcher.lexical = lexical
+        search = copy.copy(search)
+        search.searcher = searcher
+    return replace(state, catalog=catalog, lexical=lexical, search=search)
+
+
+class StatePublisher:
+    """Builds and publishes :class:`LiveState` snapshots as the change feed reports store
+    changes: a new model version is loaded, a new catalog snapshot taken, and a catalog
+    that moved past the indexes is re-indexed in the background (new and edited items
+    become searchable without a `train`; the old indexes answer meanwhile)."""
+
+    def __init__(
+        self, store: Store, *, versions: ModelVersions, feed: ChangeFeed, workspace: Workspace, rates: ExchangeRates
+    ) -> None:
+        self.store = store
+        self.versions = versions
+        self.feed = feed
+        self.workspace = workspace
+        self.rates = rates
+        self.state: LiveState | None = None
+        """The published snapshot: read it once per request, never lock it."""
+        self._cursor: StoreVersion | None = None
+        self._lock = threading.RLock()  # writers only
+        self._rebuilding = False
+        self._generation = 0
+
+    def current(self) -> LiveState:
+        """The published state, after publishing a newer one if the feed reports a change
+        (a request never waits for another thread's refresh: it answers from the state
+        published so far)."""
+        state = self.state
+        if state is None:
+            self.refresh()
+            state = self.state
+            if state is None:
+                raise NotTrained("this store has no trained models yet", hint="run `cartwise train`")
+            return state
+        moved = self.feed.changes_since(self._cursor)
+        behind = state.indexed_version != state.catalog.version and not self._rebuilding
+        if (moved is not None or behind) and self._lock.acquire(blocking=False):
+            try:
+                self._advance(moved or self._cursor)
+            finally:
+                self._lock.release()
+        return self.state or state
+
+    def refresh(self) -> bool:
+        """Publish a new state now if the store changed; whether one was published."""
+        with self._lock:
+            before = self.state
+            self._advance(self.feed.current())
+            return self.state is not before
+
+    def set_rates(self, rates: ExchangeRates) -> None:
+        with self._lock:
+            self.rates = rates
+            state = self.state
+            if state is not None:
+                search = copy.copy(state.search)
+                search.rates = rates
+                self.state = replace(state, search=search)
+
+    def _advance(self, seen: StoreVersion | None) -> None:
+        """Publish the state for `seen` (caller holds the lock)."""
+        if seen is None or seen.models is None:
+            return
+        self._cursor = seen
+        state = self.state
+        if state is None or state.models.version != seen.models:
+            models = self.versions.load(seen.models)
+            encoder = self._encoder(models)
+            catalog = CatalogSnapshot(self.store.items(), version=seen.catalog)
+            lexical = models.lexical
+            lexical.remove([i for i in lexical.item_ids_ if i not in catalog])
+            self._generation += 1
+            state = _installed(
+                models, catalog, lexical, models.vectors, encoder=encoder, rates=self.rates,
+                indexed_version=int(models.manifest.get("catalog_version", -1)), generation=self._generation,
+            )
+        elif state.catalog.version != seen.catalog:
+            state = _with_catalog(state, CatalogSnapshot(self.store.items(), version=seen.catalog))
+        if state is not self.state:
+            self.state = state
+        # Checked on every refresh, not only when the snapshot changes: a change that
+        # lands while a re-index runs must start another one when that one ends.
+        if state.indexed_version != state.catalog.version:
+            self._reindex(state)
+
+    @staticmethod
+    def _encoder(models: ModelSet) -> TextEncoder | None:
+        name = models.manifest.get("encoder")
+        if not name or models.vectors is None:
+            return None
+        try:
+            return load_encoder(name)
+        except EncoderUnavailable as exc:
+            # Keep answering: every search mode falls back to lexical and says so.
+            _log.warning("semantic search is off: %s (%s)", exc, exc.hint)
+            return None
+
+    def _reindex(self, state: LiveState) -> None:
+        """Re-index the catalog in a background thread and publish the new indexes, unless
+        a new model version (with newer indexes of its own) arrived meanwhile."""
+        if self._rebuilding:
+            return
+        self._rebuilding = True
+        encoder = state.encoder
+        model_version = state.models.version
+        catalog_version = state.catalog.version
+
+        def work() -> None:
+            try:
+                items = self.store.items()
+                index = LexicalIndex().fit(items)
+                vectors = None
+                if encoder is not None:
+                    vectors, _ = embed_catalog(items, encoder=encoder, directory=self.workspace.embeddings_dir(encoder.name))
+                with self._lock:
+                    current = self.state
+                    if current is None or current.models.version != model_version or current.encoder is not encoder:
+                        return  # a new model version arrived meanwhile: its indexes are newer
+                    # Items deleted while this ran are hidden at once, as deletes always are.
+                    index.remove([i for i in index.item_ids_.tolist() if i not in current.catalog])
+                    if vectors is not None:
+                        follow_catalog(current.models.recommender, vectors)
+                    self._generation += 1
+                    self.state = _installed(
+                        current.models, current.catalog, index, vectors, encoder=encoder, rates=self.rates,
+                        indexed_version=catalog_version, generation=self._generation,
+                    )
+            except Exception:  # noqa: BLE001 - a background thread: log it, keep serving the old indexes
+                _log.exception("background re-index failed; the previous indexes keep answering")
+            finally:
+                self._rebuilding = False
+
+        threading.Thread(target=work, name="cartwise-reindex", daemon=True).start()
+
+
+__all__ = ["LiveState", "StatePublisher"]

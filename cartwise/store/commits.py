@@ -1,0 +1,54 @@
+"""In-process notice that a write to a store has committed.
+
+Ingest calls :func:`committed` after its transaction; a change feed in the same process
+(:mod:`cartwise.live.feed`) listens with :func:`on_commit` and wakes at once instead of at
+its next poll. Other processes still learn of the write from the store's versions.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections.abc import Callable
+from inspect import ismethod
+
+# (store_id, what was written: "items", "events", ...)
+CommitListener = Callable[[str, str], None]
+
+_log = logging.getLogger("cartwise")
+# Each listener as a callable returning it (None once a listening object is gone).
+_listeners: list[Callable[[], CommitListener | None]] = []
+_lock = threading.Lock()
+
+
+def on_commit(listener: CommitListener) -> Callable[[], None]:
+    """Call `listener` after every commit in this process; returns what unsubscribes it.
+    A bound method is held weakly: an engine never closed does not stay alive for it."""
+    ref: Callable[[], CommitListener | None] = weakref.WeakMethod(listener) if ismethod(listener) else lambda: listener
+    with _lock:
+        _listeners.append(ref)
+
+    def unsubscribe() -> None:
+        with _lock:
+            if ref in _listeners:
+                _listeners.remove(ref)
+
+    return unsubscribe
+
+
+def committed(store_id: str, what: str) -> None:
+    """Tell this process's listeners that a write of `what` to `store_id` committed."""
+    with _lock:
+        found = [(ref, ref()) for ref in _listeners]
+        _listeners[:] = [ref for ref, listener in found if listener is not None]
+    for _, listener in found:
+        if listener is None:
+            continue
+        try:
+            listener(store_id, what)
+        except Exception:  # noqa: BLE001 - a listener's failure must not fail the write that committed
+            _log.exception("a commit listener failed")
+
+
+__all__ = ["CommitListener", "committed", "on_commit"]
