@@ -86,17 +86,53 @@ def test_the_same_attack_spread_over_the_month_moves_it_at_most_one_place(demo):
 
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: identities with full_trust_items distinct items count in full "
-                   "and are never part of a burst, so two decoy items per fake identity defeat every defence")
-def test_fake_shoppers_with_two_decoy_items_each_do_not_buy_first_place(demo):
+def decoy_shoppers(target: str, ids: list[str], decoys: int, start: int, step: int, gap: int) -> pl.DataFrame:
+    """10,000 fresh identities, the i-th arriving at `start + i * step`, each buying `target`
+    and then `decoys` random other items, `gap` ms apart: full history trust, not newcomers."""
+    rng = np.random.default_rng(0)
+    return fakes([(f"fake-{i}", item, start + i * step + j * gap) for i in range(10_000)
+                  for j, item in enumerate([target, *rng.choice(ids, decoys, replace=False)])])
+
+
+@pytest.mark.parametrize(("decoys", "step", "gap"), [(2, 300, 1), (4, 6 * DAY // 10_000, 6 * HOUR)],
+                         ids=["3-items-in-an-hour", "5-items-over-a-week"])
+def test_fake_shoppers_with_decoy_items_do_not_buy_a_place(demo, decoys, step, gap):
+    # Decoys make each identity "established" (3 or 5 distinct items); the 5-item fakes
+    # arrive over six days and each spends a day on its purchases. What gives them away is
+    # their cohort: thousands of ids first seen in a few days, nearly all on one item.
     events, items = demo
     clean = ranked(Popularity().fit(events, items))
     target, ids = clean[4], items["item_id"].to_list()
     newest = int(events["ts"].max())
-    rng = np.random.default_rng(0)
-    rows = [(f"fake-{i}", item, newest - HOUR + i * 300 + j)
-            for i in range(10_000) for j, item in enumerate([target, *rng.choice(ids, 2, replace=False)])]
-    assert ranked(Popularity().fit(with_(events, fakes(rows)), items)).index(target) + 1 >= 4
+    start = newest - HOUR if decoys == 2 else newest - 7 * DAY
+    attacked = with_(events, decoy_shoppers(target, ids, decoys, start, step, gap))
+    assert ranked(Popularity(trust=None).fit(attacked, items))[0] == target  # the attack works untrusted
+
+    model = Popularity().fit(attacked, items)
+    assert ranked(model).index(target) + 1 >= 5
+    report = model.trust_report_
+    assert report["cohort_burst_items"] == 1
+    (burst,) = report["bursts"]
+    assert burst["item_id"] == target and burst["kind"] == "cohort" and burst["new_users"] >= 10_000
+    assert burst["median_items"] == decoys + 1 and burst["score_reduction"] > 0.95
+    assert report["items_reduced"][0]["item_id"] == target
+
+
+def test_a_surge_of_real_new_customers_is_not_a_burst(demo):
+    # 1,000 new ids in one day (about 17 days' worth of arrivals), each with a real
+    # customer's basket: many ids first seen together, but on items at the rates the rest
+    # of the store buys them, so no cohort is flagged and the ranking is untrusted's.
+    events, items = demo
+    baskets = events.group_by("user_id").agg(pl.col("item_id").unique().sort()).sort("user_id")["item_id"]
+    newest = int(events["ts"].max())
+    picks = np.random.default_rng(1).choice(len(baskets), 1000)
+    rows = [(f"new-{i}", item, newest - DAY + i * 60_000 + j)
+            for i, k in enumerate(picks.tolist()) for j, item in enumerate(baskets[k])]
+    surged = with_(events, fakes(rows))
+    model = Popularity().fit(surged, items)
+    assert model.trust_report_["bursts"] == []
+    assert ranked(model)[:10] == ranked(Popularity(trust=None).fit(surged, items))[:10]
+
 
 def test_without_trust_the_attack_buys_first_place(demo):
     events, items = demo
