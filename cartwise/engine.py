@@ -4,6 +4,8 @@ It owns no algorithm of its own: it opens a store, routes data in through the in
 pipeline, trains through :mod:`cartwise.training`, and answers by combining the live
 model version with the live catalog and each user's latest events. Reading the user's
 events at request time is what makes a new event count at once, without retraining.
+What it answers from is one published snapshot (:mod:`cartwise.live`); recommendations
+and similar items are built by the configured stages of :mod:`cartwise.serving`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from cartwise.access import ApiKey, KeyRing, NewKey, Scope
 from cartwise.catalog import CatalogSnapshot
 from cartwise.encode import DEFAULT_ENCODER
 from cartwise.errors import NotFound, NotTrained, ValidationError
-from cartwise.events.event import EVENT_WEIGHTS, EventType
+from cartwise.events.event import EventType
 from cartwise.ingest import (
     ColumnMapping,
     IngestReport,
@@ -31,7 +33,7 @@ from cartwise.ingest import (
     ingest_items,
 )
 from cartwise.live import LiveState, StatePublisher, open_feed
-from cartwise.recommend import Interaction, Scored
+from cartwise.recommend import Interaction
 from cartwise.recommend.base import HISTORY_LENGTH
 from cartwise.results import (
     AutocompleteResponse,
@@ -49,19 +51,13 @@ from cartwise.search.currency import ExchangeRates
 from cartwise.search.facets import Facets, count_facets
 from cartwise.search.hybrid import MODES
 from cartwise.search.service import SearchOutcome
+from cartwise.serving import PIPELINES, Cascade, Pipeline, Request, is_personal
 from cartwise.store import Store, StoreStats, open_store
 from cartwise.training import train
 from cartwise.versions import ModelVersions
 
 # A directory of the embedded SQLite store; any store URL can be passed instead.
 DEFAULT_STORE = "cartwise-data"
-_BECAUSE = {
-    EventType.VIEW: "because you viewed '{}'",
-    EventType.CLICK: "because you clicked on '{}'",
-    EventType.ADD_TO_CART: "because you put '{}' in your cart",
-    EventType.PURCHASE: "because you bought '{}'",
-    EventType.RATING: "because you rated '{}'",
-}
 MAX_K = 1000
 MAX_RATED_ITEMS = 1000
 MAX_QUERY_LENGTH = 1000
@@ -86,9 +82,13 @@ def _check_id(value: str, field: str) -> str:
 class Engine:
     """One store and its trained models, ready to answer."""
 
-    def __init__(self, store: Store, *, feed: str = "polling") -> None:
+    def __init__(
+        self, store: Store, *, feed: str = "polling", pipelines: Mapping[str, Cascade] | None = None
+    ) -> None:
         """`feed`: the registered change feed (:mod:`cartwise.live.feed`) that tells the
-        engine when the store's models or catalog changed."""
+        engine when the store's models or catalog changed. `pipelines`: cascades of
+        serving stages by answer ("recommend", "similar") replacing the defaults of
+        :mod:`cartwise.serving.config`."""
         self.store = store
         # The store's files (models, embeddings, checkpoints, reports, runs).
         self.workspace = store.workspace
@@ -98,6 +98,7 @@ class Engine:
             store, versions=self._versions, feed=open_feed(feed, store, self._versions), workspace=self.workspace,
             rates=ExchangeRates.from_environment(),
         )
+        self._pipelines = {name: Pipeline(cascade) for name, cascade in {**PIPELINES, **(pipelines or {})}.items()}
         self._autocomplete: tuple[tuple[str, int, int, int], Autocomplete] | None = None
         self._stats: tuple[float, StoreStats] | None = None
         self.keys = KeyRing(store)
@@ -341,32 +342,11 @@ class Engine:
         item_id = _check_id(item_id, "item_id")
         _check_k(k)
         state = self._current()
-        models, catalog = state.models, state.catalog
-        card = catalog.get(item_id)
+        card = state.catalog.get(item_id)
         if card is None:
             raise NotFound(f"item {item_id!r} is not in the catalog", field="item_id")
-        pool = k * 2 + 10
-        together = {s.item_id: s.score for s in models.itemknn.similar([item_id], k=pool)[0]}
-        alike = _text_neighbours(state, item_id, pool)
-        blended = _blend_similar(together, alike)
-        chosen: list[ItemResult] = []
-        seen = {item_id}
-        for other, score in blended:
-            if len(chosen) >= k:
-                break
-            if other in together and other in alike:
-                reason = f"often chosen together with '{card.title}', and alike"
-            elif other in together:
-                reason = f"often chosen together with '{card.title}'"
-            else:
-                reason = f"described like '{card.title}'"
-            self._take(chosen, seen, Scored(item_id=other, score=score, reason="", because=(item_id,)), catalog,
-                       reason=reason)
-        if len(chosen) < k and card.category:
-            for scored in models.popularity.recommend(k * 2 + len(seen), category=card.category, exclude=seen):
-                if len(chosen) >= k:
-                    break
-                self._take(chosen, seen, scored, catalog, reason=f"popular in {card.category}")
+        request = Request(state=state, k=k, item_id=item_id, card=card, taken={item_id})
+        chosen = self._pipelines["similar"].answer(request)
         return SimilarResponse(
             item_id=item_id, k=k, items=chosen, took_ms=round((time.perf_counter() - started) * 1000, 3)
         )
@@ -455,69 +435,13 @@ class Engine:
     def _recommend_one(
         self, state: LiveState, history: list[Interaction], *, k: int, exclude_seen: bool
     ) -> tuple[list[ItemResult], str]:
-        models, catalog = state.models, state.catalog
         seen = {event.item_id for event in history} if exclude_seen else set()
-        chosen: list[ItemResult] = []
-        taken = set(seen)
-        if history:
-            # The strongest event on each history item names what the user did with it.
-            strongest: dict[str, str] = {}
-            for event in history:
-                current = strongest.get(event.item_id)
-                if current is None or EVENT_WEIGHTS.get(event.event_type, 0) > EVENT_WEIGHTS.get(current, 0):
-                    strongest[event.item_id] = event.event_type
-            for scored in models.recommender.recommend([history], k=k * 2 + 10, exclude_seen=exclude_seen)[0]:
-                if len(chosen) >= k:
-                    break
-                because = scored.because[0] if scored.because else None
-                reason = (
-                    _BECAUSE.get(strongest.get(because, ""), "because you looked at '{}'").format(
-                        catalog.title(because)
-                    )
-                    if because
-                    else scored.reason
-                )
-                self._take(chosen, taken, scored, catalog, reason=reason)
-            if len(chosen) < k:
-                # Items described like the user's recent ones: reaches new products, and users
-                # whose items have no co-occurrence neighbours yet, before falling back to
-                # what is popular.
-                for item_id, score, like in _text_profile_neighbours(state, history, k * 2 + len(taken)):
-                    if len(chosen) >= k:
-                        break
-                    self._take(chosen, taken, Scored(item_id=item_id, score=score, reason="", because=(like,)),
-                               catalog, reason=f"described like '{catalog.title(like)}'")
-        personal = len(chosen)
-        if len(chosen) < k:
-            for scored in models.popularity.recommend(k * 2 + len(taken), exclude=taken):
-                if len(chosen) >= k:
-                    break
-                self._take(chosen, taken, scored, catalog, reason="popular with shoppers right now")
+        request = Request(state=state, k=k, history=history, exclude_seen=exclude_seen, taken=seen)
+        pipeline = self._pipelines["recommend"]
+        chosen = pipeline.answer(request)
+        personal = sum(1 for candidate in request.chosen if is_personal(candidate.stage))
         strategy = "personalised" if personal == len(chosen) and personal else "popular" if not personal else "mixed"
         return chosen, strategy
-
-    @staticmethod
-    def _take(
-        chosen: list[ItemResult], taken: set[str], scored: Scored, catalog: CatalogSnapshot, *, reason: str
-    ) -> None:
-        card = catalog.get(scored.item_id)
-        if card is None or not card.in_stock or scored.item_id in taken:
-            return
-        taken.add(scored.item_id)
-        chosen.append(
-            ItemResult(
-                item_id=card.item_id,
-                title=card.title,
-                score=round(float(scored.score), 6),
-                reason=reason,
-                because=list(getattr(scored, "because", ()) or ()),
-                category=card.category,
-                brand=card.brand,
-                price=card.price,
-                currency=card.currency,
-                in_stock=card.in_stock,
-            )
-        )
 
     def _search_result(self, hit: SearchHit, catalog: CatalogSnapshot, outcome: SearchOutcome) -> ItemResult:
         card = catalog.get(hit.item_id)
@@ -540,6 +464,7 @@ class Engine:
             in_stock=card.in_stock,
             lexical_score=_rounded(outcome.lexical_scores.get(hit.item_id)),
             semantic_score=_rounded(cosine),
+            stage=outcome.mode,
         )
 
     def _browse(
@@ -554,8 +479,24 @@ class Engine:
         results: list[ItemResult] = []
         taken: set[str] = set()
         for item_id, score in ranked[offset : offset + k]:
-            self._take(results, taken, Scored(item_id=item_id, score=float(score), reason=""), catalog,
-                       reason="matches your filters; ordered by popularity")
+            card = catalog.get(item_id)
+            if card is None or not card.in_stock or item_id in taken:
+                continue
+            taken.add(item_id)
+            results.append(
+                ItemResult(
+                    item_id=card.item_id,
+                    title=card.title,
+                    score=round(float(score), 6),
+                    reason="matches your filters; ordered by popularity",
+                    category=card.category,
+                    brand=card.brand,
+                    price=card.price,
+                    currency=card.currency,
+                    in_stock=card.in_stock,
+                    stage="browse",
+                )
+            )
         page_facets = (
             count_facets(lexical.filter_columns_, rows, brand_names=state.search.brand_names) if facets else None
         )
@@ -592,46 +533,6 @@ class Engine:
     def _current(self) -> LiveState:
         """The published live state, after picking up store changes the feed reports."""
         return self._live.current()
-
-
-def _text_profile_neighbours(state: LiveState, history: list[Interaction], k: int) -> list[tuple[str, float, str]]:
-    """(item, cosine, closest history item) for the `k` items whose text embeddings are
-    closest to the user's recent history (:class:`TextKNN` over the search index)."""
-    profile = state.text_profile
-    if profile is None:
-        return []
-    return [(s.item_id, s.score, s.because[0]) for s in profile.recommend([history], k=k)[0]]
-
-
-def _text_neighbours(state: LiveState, item_id: str, k: int) -> dict[str, float]:
-    """Cosine of the `k` items whose text embeddings are closest to `item_id`'s."""
-    vectors = state.vectors
-    if vectors is None or item_id not in vectors:
-        return {}
-    found = vectors.search(vectors.vectors([item_id]), k + 1)
-    catalog = state.catalog
-    return {
-        str(other): float(score)
-        for other, score in zip(found.ids[0], found.scores[0])
-        if other is not None and other != item_id and other in catalog
-    }
-
-
-def _blend_similar(together: dict[str, float], alike: dict[str, float]) -> list[tuple[str, float]]:
-    """Co-occurrence and text similarity, each scaled to [0, 1] by its best candidate,
-    mixed 60/40; an item found by only one side keeps that side's share."""
-    def scaled(scores: dict[str, float]) -> dict[str, float]:
-        if not scores:
-            return {}
-        values = np.array(list(scores.values()), dtype=np.float64)
-        low, high = float(values.min()), float(values.max())
-        spread = high - low
-        return {i: (v - low) / spread if spread > 0 else 1.0 for i, v in scores.items()}
-
-    a, b = scaled(together), scaled(alike)
-    weight = 0.6 if a else 0.0
-    combined = {i: weight * a.get(i, 0.0) + (1 - weight) * b.get(i, 0.0) for i in {*a, *b}}
-    return sorted(combined.items(), key=lambda pair: (-pair[1], pair[0]))
 
 
 def _clean_text(text: str) -> str:

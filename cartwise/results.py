@@ -27,6 +27,12 @@ class ItemResult(BaseModel):
     in_stock: bool = True
     lexical_score: float | None = Field(default=None, description="BM25 score (search answers)")
     semantic_score: float | None = Field(default=None, description="cosine of query and item text (search answers)")
+    stage: str | None = Field(
+        default=None,
+        description="the serving stage that produced the item: history, text_profile or popularity "
+        "(recommendations); together, alike, together+alike or category_popularity (similar items); "
+        "lexical, semantic, hybrid or browse (search); or the name of a configured custom stage",
+    )
 
 
 class SearchResponse(BaseModel):

@@ -1,0 +1,17 @@
+"""The answers the engine runs, as configured cascades of stage names. A new stage is a
+class registered with :func:`cartwise.serving.stage.register_stage` and its name here
+(or in the `pipelines` an :class:`~cartwise.Engine` is given)."""
+
+from __future__ import annotations
+
+from cartwise.serving.pipeline import Cascade, Tier
+
+# The user's recommender, then items described like their recent ones, then what is popular.
+RECOMMEND = Cascade(tiers=(Tier(("history",)), Tier(("text_profile",)), Tier(("popularity",))))
+# Items chosen together with the asked one blended with items described alike, then
+# popular items of its category.
+SIMILAR = Cascade(tiers=(Tier(("together", "alike"), rank="blend_similar"), Tier(("category_popularity",))))
+
+PIPELINES: dict[str, Cascade] = {"recommend": RECOMMEND, "similar": SIMILAR}
+
+__all__ = ["PIPELINES", "RECOMMEND", "SIMILAR"]
