@@ -32,9 +32,18 @@ from cartwise.ingest import (
     ingest_item_records,
     ingest_items,
 )
+from cartwise.limits import (
+    HISTORY_LENGTH,
+    MAX_ID_LENGTH,
+    MAX_K,
+    MAX_OFFSET,
+    MAX_PREFIX_LENGTH,
+    MAX_QUERY_LENGTH,
+    MAX_RATED_ITEMS,
+    MAX_SUGGESTIONS,
+)
 from cartwise.live import LiveState, StatePublisher, open_feed
 from cartwise.recommend import Interaction
-from cartwise.recommend.base import HISTORY_LENGTH
 from cartwise.results import (
     AutocompleteResponse,
     ItemResult,
@@ -49,8 +58,10 @@ from cartwise.search import SearchFilters, SearchHit, parse_filters
 from cartwise.search.autocomplete import Autocomplete
 from cartwise.search.currency import ExchangeRates
 from cartwise.search.facets import Facets, count_facets
+from cartwise.search.filters import describe_filters
 from cartwise.search.hybrid import MODES
 from cartwise.search.service import SearchOutcome
+from cartwise.search.understand import Chip
 from cartwise.serving import PIPELINES, Cascade, Pipeline, Request, is_personal
 from cartwise.store import Store, StoreStats, open_store
 from cartwise.training import train
@@ -58,24 +69,21 @@ from cartwise.versions import ModelVersions
 
 # A directory of the embedded SQLite store; any store URL can be passed instead.
 DEFAULT_STORE = "cartwise-data"
-MAX_K = 1000
-MAX_RATED_ITEMS = 1000
-MAX_QUERY_LENGTH = 1000
 AUTOCOMPLETE_REFRESH_S = 600
 
 
 def _check_k(k: int, *, offset: int = 0) -> None:
     if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
         raise ValidationError(f"k must be an integer from 1 to {MAX_K}, got {k!r}", field="k")
-    if not isinstance(offset, int) or offset < 0 or offset > 10 * MAX_K:
-        raise ValidationError(f"offset must be an integer from 0 to {10 * MAX_K}, got {offset!r}", field="offset")
+    if not isinstance(offset, int) or offset < 0 or offset > MAX_OFFSET:
+        raise ValidationError(f"offset must be an integer from 0 to {MAX_OFFSET}, got {offset!r}", field="offset")
 
 
 def _check_id(value: str, field: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(f"{field} must be a non-empty string", field=field)
-    if len(value) > 256:
-        raise ValidationError(f"{field} is longer than 256 characters", field=field)
+    if len(value) > MAX_ID_LENGTH:
+        raise ValidationError(f"{field} is longer than {MAX_ID_LENGTH} characters", field=field)
     return value.strip()
 
 
@@ -226,7 +234,7 @@ class Engine:
         if not query or (parsed is not None and not parsed.text and parsed.chips):
             # Nothing to match on (no query, or only "under 50"): browse the filtered items.
             browse_filters = search_filters
-            chips: list[dict[str, Any]] = []
+            chips: list[Chip] = []
             if parsed is not None:
                 browse_filters, chips = service.understood_filters(parsed, search_filters)
             if (browse_filters is None or browse_filters.is_empty) and not chips:
@@ -241,7 +249,7 @@ class Engine:
                 k=k,
                 offset=offset,
                 total=total,
-                filters=_describe(browse_filters),
+                filters=describe_filters(browse_filters),
                 chips=chips,
                 facets=page_facets,
                 items=results,
@@ -259,7 +267,7 @@ class Engine:
             k=k,
             offset=offset,
             total=outcome.total,
-            filters=_describe(outcome.filters),
+            filters=describe_filters(outcome.filters),
             chips=outcome.chips,
             relaxed=outcome.relaxed,
             corrections=outcome.corrections,
@@ -279,10 +287,10 @@ class Engine:
         started = time.perf_counter()
         if not isinstance(prefix, str):
             raise ValidationError("q must be text", field="q")
-        if len(prefix) > 200:
-            raise ValidationError(f"q is {len(prefix)} characters long; the limit is 200", field="q")
-        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 50:
-            raise ValidationError(f"k must be an integer from 1 to 50, got {k!r}", field="k")
+        if len(prefix) > MAX_PREFIX_LENGTH:
+            raise ValidationError(f"q is {len(prefix)} characters long; the limit is {MAX_PREFIX_LENGTH}", field="q")
+        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_SUGGESTIONS:
+            raise ValidationError(f"k must be an integer from 1 to {MAX_SUGGESTIONS}, got {k!r}", field="k")
         prefix = _clean_text(prefix)
         state = self._current()
         suggestions = self._suggester(state).suggest(prefix, k=k) if prefix else []
@@ -558,17 +566,6 @@ def _history(events: pl.DataFrame) -> list[Interaction]:
         pl.col("item_id").is_not_null() & (pl.col("event_type") != EventType.SEARCH.value)
     ).select("item_id", "event_type", "ts")
     return [Interaction(item_id=i, event_type=t, ts=ts) for i, t, ts in rows.iter_rows()]
-
-
-def _describe(filters: SearchFilters | None) -> dict[str, Any]:
-    if filters is None:
-        return {}
-    described: dict[str, Any] = {}
-    for name in ("category", "brands", "price_min", "price_max", "in_stock"):
-        value = getattr(filters, name, None)
-        if value not in (None, (), []):
-            described[name] = list(value) if isinstance(value, tuple) else value
-    return described
 
 
 __all__ = ["DEFAULT_STORE", "Engine"]
