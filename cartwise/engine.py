@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import polars as pl
@@ -23,7 +23,11 @@ from cartwise.access import ApiKey, KeyRing, NewKey, Scope
 from cartwise.catalog import CatalogSnapshot
 from cartwise.encode import DEFAULT_ENCODER
 from cartwise.errors import NotFound, NotTrained, ValidationError
-from cartwise.events.event import EventType
+from cartwise.events.event import EventType, now_ms
+from cartwise.feedback import AttributionWindows, FeedbackReport, Impression, ImpressionLog, ShownItem, new_request_id
+from cartwise.feedback import feedback_report as _feedback_report
+from cartwise.feedback.client import read_impressions
+from cartwise.feedback.impression import PLACEMENT_PATTERN
 from cartwise.ingest import (
     ColumnMapping,
     IngestReport,
@@ -67,6 +71,8 @@ from cartwise.store import Store, StoreStats, open_store
 from cartwise.training import train
 from cartwise.versions import ModelVersions
 
+ResponseT = TypeVar("ResponseT", SearchResponse, RecommendationResponse, SimilarResponse)
+
 # A directory of the embedded SQLite store; any store URL can be passed instead.
 DEFAULT_STORE = "cartwise-data"
 AUTOCOMPLETE_REFRESH_S = 600
@@ -91,12 +97,18 @@ class Engine:
     """One store and its trained models, ready to answer."""
 
     def __init__(
-        self, store: Store, *, feed: str = "polling", pipelines: Mapping[str, Cascade] | None = None
+        self,
+        store: Store,
+        *,
+        feed: str = "polling",
+        pipelines: Mapping[str, Cascade] | None = None,
+        log_impressions: bool = True,
     ) -> None:
         """`feed`: the registered change feed (:mod:`cartwise.live.feed`) that tells the
         engine when the store's models or catalog changed. `pipelines`: cascades of
         serving stages by answer ("recommend", "similar") replacing the defaults of
-        :mod:`cartwise.serving.config`."""
+        :mod:`cartwise.serving.config`. `log_impressions`: record every answer given as an
+        impression (:mod:`cartwise.feedback`); off for tools whose answers no shopper sees."""
         self.store = store
         # The store's files (models, embeddings, checkpoints, reports, runs).
         self.workspace = store.workspace
@@ -110,14 +122,17 @@ class Engine:
         self._autocomplete: tuple[tuple[str, int, int, int], Autocomplete] | None = None
         self._stats: tuple[float, StoreStats] | None = None
         self.keys = KeyRing(store)
+        self.impressions = ImpressionLog(store) if log_impressions else None
 
     @classmethod
-    def open(cls, path: Path | str = DEFAULT_STORE, *, create: bool = True) -> Engine:
+    def open(cls, path: Path | str = DEFAULT_STORE, *, create: bool = True, log_impressions: bool = True) -> Engine:
         """Open (or create) the store at `path`: a directory of the embedded SQLite store
         or a store URL such as ``sqlite:///srv/shop`` (see :func:`cartwise.store.open_store`)."""
-        return cls(open_store(path, create=create))
+        return cls(open_store(path, create=create), log_impressions=log_impressions)
 
     def close(self) -> None:
+        if self.impressions is not None:
+            self.impressions.close()
         self._live.feed.close()
         self.store.close()
 
@@ -205,6 +220,7 @@ class Engine:
         understand: bool = True,
         fallback: bool = True,
         facets: bool = True,
+        user_id: str | None = None,
     ) -> SearchResponse:
         """Products matching `query`, best first, within `filters`.
 
@@ -215,9 +231,12 @@ class Engine:
         fallback: when nothing matches, relax filters and then search by meaning only,
         reporting what was relaxed. An empty query with filters lists the filtered items
         by popularity (browsing).
+        user_id: the shopper searching, when known: credits their later clicks to this answer.
         """
         started = time.perf_counter()
         _check_k(k, offset=offset)
+        if user_id is not None:
+            user_id = _check_id(user_id, "user_id")
         if not isinstance(query, str):
             raise ValidationError("query must be text", field="q")
         if mode not in MODES:
@@ -243,7 +262,7 @@ class Engine:
             # its chip says why.
             browse_filters = browse_filters or SearchFilters()
             results, total, page_facets = self._browse(state, browse_filters, k=k, offset=offset, facets=facets)
-            return SearchResponse(
+            return self._shown(state, "search", SearchResponse(
                 query=query,
                 mode="browse",
                 k=k,
@@ -254,13 +273,13 @@ class Engine:
                 facets=page_facets,
                 items=results,
                 took_ms=round((time.perf_counter() - started) * 1000, 3),
-            )
+            ), user_id=user_id, query=query)
         outcome = service.answer(
             query, mode=mode, k=k, offset=offset, filters=search_filters, understand=understand, fallback=fallback,
             facets=facets, parsed=parsed,
         )
         results = [self._search_result(hit, catalog, outcome) for hit in outcome.hits if hit.item_id in catalog]
-        return SearchResponse(
+        return self._shown(state, "search", SearchResponse(
             query=query,
             searched=outcome.text if outcome.text != query else None,
             mode=outcome.mode,
@@ -274,7 +293,7 @@ class Engine:
             facets=outcome.facets,
             items=results,
             took_ms=round((time.perf_counter() - started) * 1000, 3),
-        )
+        ), user_id=user_id, query=query)
 
     def set_exchange_rates(self, rates: ExchangeRates) -> None:
         """Rates for price phrases in another currency than the catalog's ("under $10" on a
@@ -307,23 +326,28 @@ class Engine:
         state = self._current()
         history = _history(self.store.user_events(user_id, limit=HISTORY_LENGTH))
         items, strategy = self._recommend_one(state, history, k=k, exclude_seen=exclude_seen)
-        return RecommendationResponse(
+        response = RecommendationResponse(
             user_id=user_id,
             k=k,
             strategy=strategy,
             items=items,
             took_ms=round((time.perf_counter() - started) * 1000, 3),
         )
+        return self._shown(state, "recommend", response, user_id=user_id)
 
     def recommend_batch(
-        self, user_ids: Sequence[str], *, k: int = 10, exclude_seen: bool = True
+        self, user_ids: Sequence[str], *, k: int = 10, exclude_seen: bool = True, placement: str | None = None
     ) -> list[RecommendationResponse]:
         """Recommendations for many users at once (offline evaluation, e-mail campaigns).
 
         Each user's history is one indexed read, exactly as in :meth:`recommend`, so a
-        batch answer is always the answer a single request would get.
+        batch answer is always the answer a single request would get. `placement`: the
+        name under which the answers are shown to shoppers (an e-mail campaign), to log
+        them as impressions with a request_id each; None (offline work): not logged.
         """
         _check_k(k)
+        if placement is not None:
+            placement = _check_placement(placement)
         ids = [_check_id(u, "user_id") for u in user_ids]
         state = self._current()
         by_user = {u: _history(self.store.user_events(u, limit=HISTORY_LENGTH)) for u in dict.fromkeys(ids)}
@@ -331,23 +355,27 @@ class Engine:
         for user_id in ids:
             started = time.perf_counter()
             items, strategy = self._recommend_one(state, by_user.get(user_id, []), k=k, exclude_seen=exclude_seen)
-            responses.append(
-                RecommendationResponse(
-                    user_id=user_id,
-                    k=k,
-                    strategy=strategy,
-                    items=items,
-                    took_ms=round((time.perf_counter() - started) * 1000, 3),
-                )
+            response = RecommendationResponse(
+                user_id=user_id,
+                k=k,
+                strategy=strategy,
+                items=items,
+                took_ms=round((time.perf_counter() - started) * 1000, 3),
             )
+            if placement is not None:
+                response = self._shown(state, placement, response, user_id=user_id)
+            responses.append(response)
         return responses
 
-    def similar(self, item_id: str, *, k: int = 10) -> SimilarResponse:
+    def similar(self, item_id: str, *, k: int = 10, user_id: str | None = None) -> SimilarResponse:
         """Items often bought or viewed with `item_id`, blended with items whose text is
         closest to it (so a new item with no interactions has similar items too), then
-        popular items of its category."""
+        popular items of its category. `user_id`: the shopper looking, when known (credits
+        their later clicks to this answer)."""
         started = time.perf_counter()
         item_id = _check_id(item_id, "item_id")
+        if user_id is not None:
+            user_id = _check_id(user_id, "user_id")
         _check_k(k)
         state = self._current()
         card = state.catalog.get(item_id)
@@ -355,9 +383,10 @@ class Engine:
             raise NotFound(f"item {item_id!r} is not in the catalog", field="item_id")
         request = Request(state=state, k=k, item_id=item_id, card=card, taken={item_id})
         chosen = self._pipelines["similar"].answer(request)
-        return SimilarResponse(
+        response = SimilarResponse(
             item_id=item_id, k=k, items=chosen, took_ms=round((time.perf_counter() - started) * 1000, 3)
         )
+        return self._shown(state, "similar", response, user_id=user_id)
 
     def predict_ratings(self, user_id: str, item_ids: Sequence[str]) -> list[RatingPrediction]:
         """The rating `user_id` would give each of `item_ids`, in order, from the rating
@@ -386,6 +415,32 @@ class Engine:
             RatingPrediction(item_id=item_id, rating=round(float(rating), 4), basis=_rating_basis(user_known, known))
             for item_id, rating, known in zip(items, ratings.tolist(), item_known.tolist(), strict=True)
         ]
+
+    # the feedback loop ---------------------------------------------------------------
+
+    def add_impressions(self, records: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Record lists a front end rendered itself (fields as in
+        :class:`cartwise.feedback.client.ClientImpression`), written before returning;
+        their request ids in order (a record without one gets a new id). Raises
+        ValidationError naming the record and field of the first problem, writing nothing."""
+        impressions = read_impressions(records, now=now_ms())
+        heads, shown = impressions
+        self.store.insert_impressions(heads, shown)
+        return heads["request_id"].to_list()
+
+    def feedback(
+        self,
+        *,
+        since_ms: int | None = None,
+        by: Sequence[str] = ("placement", "model_version"),
+        windows: AttributionWindows | None = None,
+    ) -> FeedbackReport:
+        """Click-through, add-to-cart and conversion rates of the answers shown (with 95%
+        intervals), per placement and model version (or variant), after attributing each
+        click, add-to-cart and purchase to the answer that showed the item."""
+        if self.impressions is not None:
+            self.impressions.flush()
+        return _feedback_report(self.store, since_ms=since_ms, by=by, windows=windows)
 
     # access keys (checked by the HTTP API; the Python API itself is not guarded) -----
 
@@ -439,6 +494,31 @@ class Engine:
         return vectors.id_vectors() if vectors is not None else None
 
     # internals -----------------------------------------------------------------------
+
+    def _shown(
+        self,
+        state: LiveState,
+        placement: str,
+        response: ResponseT,
+        *,
+        user_id: str | None = None,
+        query: str | None = None,
+    ) -> ResponseT:
+        """`response` with a new request_id, logged as an impression when logging is on."""
+        response.request_id = new_request_id()
+        if self.impressions is not None:
+            self.impressions.record(
+                Impression(
+                    request_id=response.request_id,
+                    ts=now_ms(),
+                    placement=placement,
+                    items=tuple(ShownItem(i.item_id, i.stage, i.score) for i in response.items),
+                    user_id=user_id,
+                    model_version=state.models.version,
+                    query=query,
+                )
+            )
+        return response
 
     def _recommend_one(
         self, state: LiveState, history: list[Interaction], *, k: int, exclude_seen: bool
@@ -541,6 +621,15 @@ class Engine:
     def _current(self) -> LiveState:
         """The published live state, after picking up store changes the feed reports."""
         return self._live.current()
+
+
+def _check_placement(placement: str) -> str:
+    if not isinstance(placement, str) or not PLACEMENT_PATTERN.match(placement):
+        raise ValidationError(
+            f"placement must be 1 to 40 lower-case letters, digits, '_', '.' or '-', got {placement!r}",
+            field="placement",
+        )
+    return placement
 
 
 def _clean_text(text: str) -> str:

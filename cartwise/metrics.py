@@ -127,3 +127,18 @@ def rmse(truth: ArrayLike, predicted: ArrayLike) -> float:
 def mae(truth: ArrayLike, predicted: ArrayLike) -> float:
     diff = np.asarray(truth, dtype=np.float64) - np.asarray(predicted, dtype=np.float64)
     return float(np.mean(np.abs(diff)))
+
+
+def wilson_interval(successes: int, trials: int, *, z: float = 1.959964) -> tuple[float, float]:
+    """The Wilson score interval of a rate (95% by default): sound for the small counts and
+    rates near 0 that click logs are made of, where the normal approximation is not.
+    (0, 1) when there are no trials."""
+    if trials <= 0:
+        return (0.0, 1.0)
+    if not 0 <= successes <= trials:
+        raise ValueError(f"successes must be between 0 and trials ({trials}), got {successes}")
+    p = successes / trials
+    z2 = z * z
+    centre = (p + z2 / (2 * trials)) / (1 + z2 / trials)
+    spread = z * np.sqrt(p * (1 - p) / trials + z2 / (4 * trials * trials)) / (1 + z2 / trials)
+    return (max(0.0, float(centre - spread)), min(1.0, float(centre + spread)))

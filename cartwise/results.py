@@ -49,6 +49,11 @@ class SearchResponse(BaseModel):
     facets: Facets | None = None
     items: list[ItemResult]
     took_ms: float
+    request_id: str | None = Field(
+        default=None,
+        description="names this answer: send it (with the item's position) on the click, add-to-cart or purchase "
+        "events it leads to, so they are credited to it",
+    )
 
 
 class AutocompleteResponse(BaseModel):
@@ -63,6 +68,11 @@ class RecommendationResponse(BaseModel):
     strategy: str = Field(description="'personalised', 'popular' (cold user) or a mix of both")
     items: list[ItemResult]
     took_ms: float
+    request_id: str | None = Field(
+        default=None,
+        description="names this answer: send it (with the item's position) on the click, add-to-cart or purchase "
+        "events it leads to, so they are credited to it",
+    )
 
 
 class SimilarResponse(BaseModel):
@@ -70,6 +80,11 @@ class SimilarResponse(BaseModel):
     k: int
     items: list[ItemResult]
     took_ms: float
+    request_id: str | None = Field(
+        default=None,
+        description="names this answer: send it (with the item's position) on the click, add-to-cart or purchase "
+        "events it leads to, so they are credited to it",
+    )
 
 
 RatingBasis = Literal["user and item", "item only", "user only", "global mean"]

@@ -29,7 +29,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         "store workspace",
         "access ingest encode vectors demo",
         "search recommend",
-        "results evaluate training versions",
+        "results evaluate training versions feedback",
         "live",
         "engine serving",
         "api cli web cartwise",

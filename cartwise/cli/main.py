@@ -25,6 +25,7 @@ from cartwise.cli.output import (
     console,
     duration,
     err,
+    feedback_table,
     print_error,
     print_ingest_report,
     print_items,
@@ -70,8 +71,10 @@ ReportOption = Annotated[
 ]
 
 
-def _open(store: Path | str, *, create: bool = False) -> Engine:
-    return Engine.open(store, create=create)
+def _open(store: Path | str, *, create: bool = False, serving: bool = False) -> Engine:
+    """`serving`: answers go to shoppers, so each is logged as an impression; a command
+    a developer runs (search, recommend, similar) logs nothing."""
+    return Engine.open(store, create=create, log_impressions=serving)
 
 
 def _mapping(maps: list[str] | None, constants: list[str] | None) -> ColumnMapping | None:
@@ -482,8 +485,12 @@ def stats(store: StoreOption = DEFAULT_STORE, as_json: JsonOption = False) -> No
     engine = _open(store)
     numbers = engine.stats()
     info = engine.model_info()
+    feedback = engine.feedback() if numbers.impressions else None
     if as_json:
-        console.print_json(json.dumps({"store": numbers.__dict__, "model": info}, default=str))
+        console.print_json(json.dumps(
+            {"store": numbers.__dict__, "model": info, "feedback": feedback.model_dump() if feedback else None},
+            default=str,
+        ))
         return
     table = Table(title=f"store {engine.store.path}", show_header=False)
     table.add_row("items", f"{numbers.items:,} (+{numbers.deleted_items:,} deleted)")
@@ -491,6 +498,7 @@ def stats(store: StoreOption = DEFAULT_STORE, as_json: JsonOption = False) -> No
     for kind, count in sorted(numbers.events_by_type.items()):
         table.add_row(f"  {kind}", f"{count:,}")
     table.add_row("users", f"{numbers.users:,} ({numbers.flagged_users:,} flagged as bots)")
+    table.add_row("answers shown", f"{numbers.impressions:,}")
     table.add_row("model version", info["version"] if info else "[yellow]not trained: run `cartwise train`[/yellow]")
     table.add_row("schema version", str(numbers.schema_version))
     console.print(table)
@@ -505,6 +513,8 @@ def stats(store: StoreOption = DEFAULT_STORE, as_json: JsonOption = False) -> No
                 f"{run.rows_duplicate:,}", f"{run.rows_rejected:,}",
             )
         console.print(history)
+    if feedback is not None:
+        console.print(feedback_table(feedback))
 
 
 def _serve(
@@ -555,7 +565,7 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the HTTP API and the demo page. Requests need an API key (`cartwise keys create`)."""
-    _serve(_open(store), host, port, anonymous_reads=allow_anonymous_reads, cors_origins=cors_origin,
+    _serve(_open(store, serving=True), host, port, anonymous_reads=allow_anonymous_reads, cors_origins=cors_origin,
            max_body_bytes=max_body_bytes, page_key=page_key)
 
 
@@ -599,7 +609,7 @@ def demo(
     from cartwise.demo import EVENT_MAPPING, build_catalog, build_purchases, packaged_slice
 
     source = data or packaged_slice()
-    engine = _open(store, create=True)
+    engine = _open(store, create=True, serving=True)
     # The demo's derived files in the workspace mark a store as the demo's.
     built = engine.workspace.demo_dir / "catalog.parquet"
     if not built.exists() and engine.store.stats().items:

@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cartwise.errors import CartwiseError
+from cartwise.feedback import FeedbackReport, Rate
 from cartwise.ingest import IngestReport
 from cartwise.results import ItemResult
 
@@ -147,3 +148,26 @@ def print_error(exc: CartwiseError, console: Console) -> None:
     console.print(Text.assemble((f"error{where}:", "bold red"), " ", exc.message), soft_wrap=True)
     if exc.hint:
         console.print(Text(f"hint: {exc.hint}", style="dim"), soft_wrap=True)
+
+
+def _rate(rate: Rate) -> str:
+    return f"{rate.rate:.2%} [dim]({rate.low:.2%}–{rate.high:.2%})[/dim]"
+
+
+def feedback_table(report: FeedbackReport) -> Table:
+    """Rates per placement and model version, each with its 95% interval."""
+    table = Table(
+        title=f"what the answers shown led to ({report.impressions:,} answers, {report.items_shown:,} items; "
+        "95% intervals)"
+    )
+    for name in report.by:
+        table.add_column(name.replace("_", " "))
+    for column in ("answers", "items shown", "CTR", "add to cart", "conversion"):
+        table.add_column(column, justify="right")
+    for group in report.groups:
+        keys = [str(getattr(group, name) or "-") for name in report.by]
+        table.add_row(
+            *keys, f"{group.answers:,}", f"{group.items_shown:,}", _rate(group.ctr), _rate(group.add_to_cart_rate),
+            _rate(group.conversion),
+        )
+    return table

@@ -108,6 +108,15 @@ class Event(BaseModel):
     query: str | None = Field(default=None, max_length=MAX_TEXT_LENGTH)
     context: dict[str, Any] | None = None
     event_id: str | None = Field(default=None, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)
+    request_id: str | None = Field(
+        default=None,
+        max_length=MAX_ID_LENGTH,
+        pattern=ID_PATTERN,
+        description="the request_id of the answer the shopper acted on (search, recommendations, similar items)",
+    )
+    position: int | None = Field(
+        default=None, ge=1, le=10_000, description="the item's position in that answer, 1 for the first"
+    )
 
     @field_validator("timestamp", mode="before")
     @classmethod

@@ -27,10 +27,17 @@ EVENT_FIELDS: tuple[str, ...] = (
     "query",
     "context",
     "event_id",
+    "request_id",
+    "position",
 )
 EVENT_REQUIRED: tuple[tuple[str, ...], ...] = (("user_id",), ("event_type",), ("timestamp",), ("item_id", "query"))
 _NO_NEGATIVE = [EventType.PURCHASE.value, EventType.ADD_TO_CART.value, EventType.RATING.value]
-VALID_EVENT_COLUMNS = ("user_id", "item_id", "event_type", "ts", "session_id", "value", "query", "context", "event_id")
+VALID_EVENT_COLUMNS = (
+    "user_id", "item_id", "event_type", "ts", "session_id", "value", "query", "context", "event_id", "request_id",
+    "position",
+)
+# The highest position an event may name (answers hold at most a few hundred items).
+MAX_POSITION = 10_000
 
 
 def _too_long(name: str, limit: int) -> Rule:
@@ -45,6 +52,7 @@ def validate_events(frame: pl.DataFrame, *, now_ms: int) -> tuple[pl.DataFrame, 
         pl.col("event_type").str.to_lowercase().alias("__event_type"),
         parsers.number("value").alias("__value"),
         parsers.json_object_text("context").alias("__context"),
+        parsers.number("position").alias("__position"),
     )
     stamps = parsers.timestamps(work["timestamp"], now_ms=now_ms)
     work = work.with_columns(stamps["ms"].alias("__ts"), stamps["problem"].alias("__ts_problem"))
@@ -87,6 +95,19 @@ def validate_events(frame: pl.DataFrame, *, now_ms: int) -> tuple[pl.DataFrame, 
         ),
         _too_long("event_id", MAX_ID_LENGTH),
         control_characters("event_id"),
+        _too_long("request_id", MAX_ID_LENGTH),
+        control_characters("request_id"),
+        Rule(
+            "position",
+            pl.col("position").is_not_null()
+            & (
+                pl.col("__position").is_null()
+                | (pl.col("__position") != pl.col("__position").floor())
+                | (pl.col("__position") < 1)
+                | (pl.col("__position") > MAX_POSITION)
+            ).fill_null(True),
+            f"position must be a whole number from 1 (the first item shown) to {MAX_POSITION:,}",
+        ),
     ]
     valid, rejects = split_rejects(work, rules)
     valid = valid.select(
@@ -100,5 +121,7 @@ def validate_events(frame: pl.DataFrame, *, now_ms: int) -> tuple[pl.DataFrame, 
         pl.col("query"),
         pl.col("__context").alias("context"),
         pl.col("event_id"),
+        pl.col("request_id"),
+        pl.col("__position").cast(pl.Int64).alias("position"),
     )
     return valid, rejects

@@ -62,6 +62,7 @@ class StoreStats:
     schema_version: int = 0
     catalog_version: int = 0
     events_version: int = 0
+    impressions: int = 0
 
 
 class Store(Protocol):
@@ -94,6 +95,21 @@ class Store(Protocol):
 
     def insert_events(self, events: pl.DataFrame) -> int:
         """Append events, ignoring those whose event_key is already stored; returns rows added."""
+        ...
+
+    def insert_impressions(self, impressions: pl.DataFrame, items: pl.DataFrame) -> int:
+        """Append answers shown to shoppers (IMPRESSION_SCHEMA) and their items in order
+        (IMPRESSION_ITEM_SCHEMA), in one transaction; an impression whose request_id is
+        already stored is ignored. Returns impressions added. Models do not change with
+        impressions, so no version is bumped."""
+        ...
+
+    def impressions(self, *, since_ms: int | None = None) -> pl.DataFrame:
+        """Impressions shown at or after `since_ms` (all when None), oldest first."""
+        ...
+
+    def impression_items(self, *, since_ms: int | None = None) -> pl.DataFrame:
+        """The items of those impressions, by request and position."""
         ...
 
     def flag_users(self, flags: pl.DataFrame) -> int:

@@ -34,6 +34,31 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
     "value": pl.Float64(),
     "query": pl.Utf8(),
     "context": pl.Utf8(),
+    "request_id": pl.Utf8(),
+    "position": pl.Int64(),
+}
+
+# One answer shown to a shopper (ts: epoch milliseconds; source: "engine" for answers
+# Cartwise gave, "client" for lists a front end rendered and reported).
+IMPRESSION_SCHEMA: dict[str, pl.DataType] = {
+    "request_id": pl.Utf8(),
+    "ts": pl.Int64(),
+    "placement": pl.Utf8(),
+    "user_id": pl.Utf8(),
+    "model_version": pl.Utf8(),
+    "query": pl.Utf8(),
+    "variant": pl.Utf8(),
+    "source": pl.Utf8(),
+}
+
+# The items of an impression in the order shown (position 1 first), with the serving stage
+# that proposed each and its score when Cartwise answered.
+IMPRESSION_ITEM_SCHEMA: dict[str, pl.DataType] = {
+    "request_id": pl.Utf8(),
+    "position": pl.Int64(),
+    "item_id": pl.Utf8(),
+    "stage": pl.Utf8(),
+    "score": pl.Float64(),
 }
 
 

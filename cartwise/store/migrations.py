@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Each entry upgrades the schema from version i to i + 1. Never edit a released entry:
 # append a new one, so stores created by older releases upgrade in place.
@@ -70,6 +70,32 @@ MIGRATIONS: list[str] = [
         revoked_ms INTEGER
     );
     INSERT OR IGNORE INTO meta (key, value) VALUES ('keys_version', '0');
+    """,
+    # 3: the feedback loop. An event may name the answer (request_id) and the position it
+    # acted on; every answer shown is one impression with its items in order.
+    """
+    ALTER TABLE events ADD COLUMN request_id TEXT;
+    ALTER TABLE events ADD COLUMN position INTEGER;
+    CREATE TABLE impressions (
+        request_id TEXT PRIMARY KEY,
+        ts INTEGER NOT NULL,
+        placement TEXT NOT NULL,
+        user_id TEXT,
+        model_version TEXT,
+        query TEXT,
+        variant TEXT,
+        source TEXT NOT NULL
+    );
+    CREATE INDEX impressions_by_ts ON impressions (ts);
+    CREATE TABLE impression_items (
+        request_id TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        item_id TEXT NOT NULL,
+        stage TEXT,
+        score REAL,
+        PRIMARY KEY (request_id, position)
+    );
+    CREATE INDEX impression_items_by_item ON impression_items (item_id);
     """,
 ]
 

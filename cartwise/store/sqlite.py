@@ -29,7 +29,13 @@ import polars as pl
 from cartwise.errors import StoreError
 from cartwise.events.event import now_ms
 from cartwise.store.base import IngestRun, StoredKey, StoreStats
-from cartwise.store.frames import EVENT_SCHEMA, ITEM_SCHEMA, conform
+from cartwise.store.frames import (
+    EVENT_SCHEMA,
+    IMPRESSION_ITEM_SCHEMA,
+    IMPRESSION_SCHEMA,
+    ITEM_SCHEMA,
+    conform,
+)
 from cartwise.store.migrations import MIGRATIONS, SCHEMA_VERSION
 from cartwise.store.registry import register_store
 from cartwise.workspace import Workspace
@@ -242,6 +248,43 @@ class SQLiteStore:
                 self._bump("events_version")
         return added
 
+    def insert_impressions(self, impressions: pl.DataFrame, items: pl.DataFrame) -> int:
+        if impressions.is_empty():
+            return 0
+        head = conform(impressions, IMPRESSION_SCHEMA)
+        shown = conform(items, IMPRESSION_ITEM_SCHEMA)
+        with self.transaction():
+            conn = self._conn
+            before = conn.total_changes
+            conn.executemany(
+                f"INSERT OR IGNORE INTO impressions ({', '.join(IMPRESSION_SCHEMA)}) "
+                f"VALUES ({', '.join('?' for _ in IMPRESSION_SCHEMA)})",
+                _rows(head),
+            )
+            added = conn.total_changes - before
+            conn.executemany(
+                f"INSERT OR IGNORE INTO impression_items ({', '.join(IMPRESSION_ITEM_SCHEMA)}) "
+                f"VALUES ({', '.join('?' for _ in IMPRESSION_ITEM_SCHEMA)})",
+                _rows(shown),
+            )
+        return added
+
+    def impressions(self, *, since_ms: int | None = None) -> pl.DataFrame:
+        return self._frame(
+            f"SELECT {', '.join(IMPRESSION_SCHEMA)} FROM impressions WHERE ts >= ? ORDER BY ts, request_id",
+            (since_ms if since_ms is not None else -(2**62),),
+            IMPRESSION_SCHEMA,
+        )
+
+    def impression_items(self, *, since_ms: int | None = None) -> pl.DataFrame:
+        columns = ", ".join(f"s.{c}" for c in IMPRESSION_ITEM_SCHEMA)
+        return self._frame(
+            f"SELECT {columns} FROM impression_items s JOIN impressions i ON i.request_id = s.request_id "
+            "WHERE i.ts >= ? ORDER BY i.ts, s.request_id, s.position",
+            (since_ms if since_ms is not None else -(2**62),),
+            IMPRESSION_ITEM_SCHEMA,
+        )
+
     def flag_users(self, flags: pl.DataFrame) -> int:
         if flags.is_empty():
             return 0
@@ -378,6 +421,7 @@ class SQLiteStore:
         users = conn.execute("SELECT COUNT(DISTINCT user_id) FROM events").fetchone()[0]
         by_type = dict(conn.execute("SELECT event_type, COUNT(*) FROM events GROUP BY event_type").fetchall())
         flagged = conn.execute("SELECT COUNT(*) FROM flagged_users").fetchone()[0]
+        impressions = conn.execute("SELECT COUNT(*) FROM impressions").fetchone()[0]
         catalog_version, events_version = self.versions()
         return StoreStats(
             items=int(items),
@@ -391,6 +435,7 @@ class SQLiteStore:
             schema_version=int(self._meta("schema_version") or 0),
             catalog_version=catalog_version,
             events_version=events_version,
+            impressions=int(impressions),
         )
 
     # API keys ----------------------------------------------------------------------

@@ -41,6 +41,14 @@ router = APIRouter(
 
 ERRORS = {404: {"model": ErrorBody}, 409: {"model": ErrorBody}, 422: {"model": ErrorBody}}
 K = Annotated[int, Query(ge=1, le=MAX_K, description="number of results")]
+UserId = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=MAX_ID_LENGTH,
+        description="the shopper, when known: their later clicks are credited to this answer without a request_id",
+    ),
+]
 
 
 @router.get("/search", response_model=SearchResponse, responses=ERRORS)
@@ -67,6 +75,7 @@ def search(
     ] = True,
     fallback: Annotated[bool, Query(description="when nothing matches, relax filters, then search by meaning")] = True,
     facets: Annotated[bool, Query(description="count categories, brands, price buckets and stock")] = True,
+    user_id: UserId = None,
 ) -> SearchResponse:
     """Product search in English and Chinese: BM25 and a multilingual text encoder fused,
     with query understanding (reported as `chips`), facets, typo tolerance and a
@@ -94,6 +103,7 @@ def search(
         understand=understand,
         fallback=fallback,
         facets=facets,
+        user_id=user_id,
     )
 
 
@@ -124,9 +134,10 @@ async def similar(
     item_id: Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)],
     engine: Annotated[Engine, Depends(get_engine)],
     k: K = 10,
+    user_id: UserId = None,
 ) -> SimilarResponse:
     """Items chosen together with this one, then popular items of its category."""
-    return engine.similar(item_id, k=k)
+    return engine.similar(item_id, k=k, user_id=user_id)
 
 
 @router.post("/ratings/predict", response_model=RatingPredictionResponse, responses=ERRORS)
