@@ -120,6 +120,10 @@ class TrainReport(BaseModel):
     version: str
     recommender: str = "itemknn"
     items: int
+    items_registered_from_events: int = Field(
+        default=0,
+        description="items that events named and the catalog did not hold, registered with their id as title",
+    )
     events: int
     users: int
     excluded_flagged_users: int

@@ -15,6 +15,7 @@ from cartwise.errors import NotTrained, ValidationError
 from cartwise.evaluate.metrics import rmse
 from cartwise.evaluate.splits import leave_last_out
 from cartwise.events.event import EventType
+from cartwise.ingest.event_items import register_event_items
 from cartwise.recommend import ItemKNN, Popularity, RatingPredictor
 from cartwise.recommend import registry as recommenders
 from cartwise.results import RatingModelReport, TrainReport
@@ -136,13 +137,18 @@ def train(
     catalog_version, events_version = store.versions()
 
     step("loading catalog and events")
+    events = store.events(exclude_flagged=True)
+    # Items that events name and the catalog never held (a store without a catalog, an
+    # export that missed some) are registered with their id as title.
+    registered = register_event_items(store, events)
+    if registered:
+        catalog_version, events_version = store.versions()
     items = store.items()
     if items.is_empty():
         raise NotTrained(
-            "the catalog is empty: there is nothing to train on",
-            hint="ingest a catalog first: `cartwise ingest items catalog.csv`",
+            "the catalog is empty and no event names an item: there is nothing to train on",
+            hint="ingest a catalog (`cartwise ingest items catalog.csv`) or events (`cartwise ingest events ...`)",
         )
-    events = store.events(exclude_flagged=True)
     flagged = store.flagged_users().height
     item_events = events.filter(pl.col("item_id").is_not_null() & (pl.col("event_type") != EventType.SEARCH.value))
     seconds["load"] = time.perf_counter() - started
@@ -227,6 +233,7 @@ def train(
             "encoder": text_encoder.name if text_encoder is not None else None,
             "items_encoded": encoded,
             "items_sharing_an_encoded_text": reused,
+            "items_registered_from_events": registered,
             "validation": _validation_summary(personal),
             "ratings": rating_report.model_dump() if rating_report is not None else None,
             # What trust discounted: low-history shoppers, bursts of new ids (recommend.trust).
@@ -253,6 +260,7 @@ def train(
         version=version,
         recommender=recommender,
         items=items.height,
+        items_registered_from_events=registered,
         events=item_events.height,
         users=int(manifest["users"]),
         excluded_flagged_users=flagged,

@@ -227,6 +227,12 @@ def train(
         return
     table = Table(title=f"trained model version {report.version} ({report.recommender})", show_header=False)
     table.add_row("items", f"{report.items:,}")
+    if report.items_registered_from_events:
+        table.add_row(
+            "items registered from events",
+            f"{report.items_registered_from_events:,}: named by events but not in the catalog; their id is their "
+            "title until a catalog with their text is ingested",
+        )
     table.add_row("events", f"{report.events:,}")
     table.add_row("users", f"{report.users:,}")
     table.add_row("users excluded as bots", f"{report.excluded_flagged_users:,}")
