@@ -31,7 +31,11 @@ class ItemResult(BaseModel):
         default=None,
         description="the serving stage that produced the item: history, text_profile or popularity "
         "(recommendations); together, alike, together+alike or category_popularity (similar items); "
-        "lexical, semantic, hybrid or browse (search); or the name of a configured custom stage",
+        "lexical, semantic, hybrid or browse (search); sponsored (a paid slot); or the name of a configured "
+        "custom stage",
+    )
+    sponsored: bool = Field(
+        default=False, description="a paid placement: the item's seller bid for it (shown with a label)"
     )
 
 

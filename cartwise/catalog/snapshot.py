@@ -35,6 +35,15 @@ class CatalogSnapshot:
             row[0]: ItemCard(*row[:-1], in_stock=bool(row[-1]) if row[-1] is not None else True)
             for row in items.select(columns).iter_rows()
         }
+        # What an advertiser pays per click on a sponsored slot: the item attribute "bid"
+        # (a positive number, in the item's currency); items without one are never ads.
+        self.bids: dict[str, float] = {}
+        if "attributes" in items.columns and items.height:
+            bids = items.select(
+                "item_id",
+                pl.col("attributes").str.json_path_match("$.bid").cast(pl.Float64, strict=False).alias("bid"),
+            ).filter(pl.col("bid").is_finite() & (pl.col("bid") > 0))
+            self.bids = dict(bids.iter_rows())
 
     def __len__(self) -> int:
         return len(self._cards)

@@ -59,6 +59,11 @@ class FeedbackReport(BaseModel):
     ctr_by_position: dict[str, Rate] = Field(
         default_factory=dict, description="CTR at positions 1-10 over all placements (position bias)"
     )
+    sponsored: dict[str, Rate] = Field(
+        default_factory=dict,
+        description="CTR of sponsored slots and of the organic items beside them, over all placements "
+        "(present when an answer held a sponsored item)",
+    )
     windows_s: dict[str, float]
 
 
@@ -127,6 +132,15 @@ def feedback_report(
         str(p): Rate.of(int(c), int(n))
         for p, n, c in positions.join(clicks_at, on="position", how="left").fill_null(0).sort("position").iter_rows()
     }
+    sponsored: dict[str, Rate] = {}
+    paid = items.filter(pl.col("stage") == "sponsored").select("request_id", "position")
+    if paid.height:
+        clicked = acted.filter(pl.col("event_type") == EventType.CLICK.value).select("request_id", "position")
+        paid_clicks = clicked.join(paid, on=["request_id", "position"], how="semi").height
+        sponsored = {
+            "sponsored": Rate.of(paid_clicks, paid.height),
+            "organic": Rate.of(clicked.height - paid_clicks, shown.height - paid.height),
+        }
     return FeedbackReport(
         since_ms=since_ms,
         by=keys,
@@ -136,6 +150,7 @@ def feedback_report(
         attributed_by={how: int((credited["how"] == how).sum()) for how in ("request_id", "window")},
         groups=groups,
         ctr_by_position=by_position,
+        sponsored=sponsored,
         windows_s={"click": windows.click_s, "add_to_cart": windows.add_to_cart_s, "purchase": windows.purchase_s},
     )
 

@@ -7,10 +7,24 @@ from __future__ import annotations
 from cartwise.serving.pipeline import Cascade, Tier
 
 # The user's recommender, then items described like their recent ones, then what is popular.
-RECOMMEND = Cascade(tiers=(Tier(("history",)), Tier(("text_profile",)), Tier(("popularity",))))
+# An item with a bid may take the sponsored slot (serving/sponsored.py): the third place,
+# filled from the tier that reaches it.
+_AD = ("sponsored",)
+RECOMMEND = Cascade(
+    tiers=(
+        Tier(("history",), rerank=_AD),
+        Tier(("text_profile",), rerank=_AD),
+        Tier(("popularity",), rerank=_AD),
+    )
+)
 # Items chosen together with the asked one blended with items described alike, then
 # popular items of its category.
-SIMILAR = Cascade(tiers=(Tier(("together", "alike"), rank="blend_similar"), Tier(("category_popularity",))))
+SIMILAR = Cascade(
+    tiers=(
+        Tier(("together", "alike"), rank="blend_similar", rerank=_AD),
+        Tier(("category_popularity",), rerank=_AD),
+    )
+)
 
 PIPELINES: dict[str, Cascade] = {"recommend": RECOMMEND, "similar": SIMILAR}
 

@@ -21,6 +21,8 @@ class Tier:
 
     candidates: tuple[str, ...]
     rank: str = "identity"
+    rerank: tuple[str, ...] = ()
+    """Rank stages applied after `rank`, in order (the sponsored slot)."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,11 @@ class Pipeline:
     def __init__(self, cascade: Cascade) -> None:
         self.cascade = cascade
         self.tiers = [
-            ([make_stage(name) for name in tier.candidates], make_stage(tier.rank)) for tier in cascade.tiers
+            (
+                [make_stage(name) for name in tier.candidates],
+                [make_stage(name) for name in (tier.rank, *tier.rerank)],
+            )
+            for tier in cascade.tiers
         ]
         self.rules = [make_stage(name) for name in cascade.rules]
         self.explain = make_stage(cascade.explain)
@@ -46,13 +52,14 @@ class Pipeline:
     def run(self, request: Request) -> list[Candidate]:
         """The chosen candidates, explained, best first."""
         chosen, taken = request.chosen, request.taken
-        for sources, rank in self.tiers:
+        for sources, ranks in self.tiers:
             if len(chosen) >= request.k:
                 break
             candidates: Iterator[Candidate] = iter(())
             for stage in sources:
                 candidates = stage.apply(request, candidates)
-            candidates = rank.apply(request, candidates)
+            for rank in ranks:
+                candidates = rank.apply(request, candidates)
             for rule in self.rules:
                 candidates = rule.apply(request, candidates)
             for candidate in candidates:
@@ -83,6 +90,7 @@ class Pipeline:
                     currency=card.currency,
                     in_stock=card.in_stock,
                     stage=candidate.label,
+                    sponsored=candidate.label == "sponsored",
                 )
             )
         return items
