@@ -190,13 +190,17 @@ class Engine:
         on_epoch: Callable[[Any], None] | None = None,
         threads: int | None = None,
         seed: int | None = None,
+        budget_s: float | None = None,
     ) -> TrainReport:
         """Fit all models; `recommender` picks the personalised model (itemknn, als, bpr,
-        sequential, ...), `encoder` the text encoder for semantic search (None: lexical
-        search only). Answers switch to the new version once it is complete."""
+        sequential, blend, ..., or "auto": the best the data and `budget_s` allow, with the
+        reasons in the report), `encoder` the text encoder for semantic search (None:
+        lexical search only). `budget_s` caps the neural models' training time. Answers
+        switch to the new version once it is complete."""
         report = train(
             self.store,
             recommender=recommender,
+            budget_s=budget_s,
             encoder=encoder,
             on_step=on_step,
             on_encode=on_encode,

@@ -124,6 +124,10 @@ class TrainReport(BaseModel):
     version: str
     recommender: str = "itemknn"
     items: int
+    chosen_because: list[str] = Field(
+        default_factory=list,
+        description="why this recommender was chosen, when `train` chose it (recommender 'auto')",
+    )
     items_registered_from_events: int = Field(
         default=0,
         description="items that events named and the catalog did not hold, registered with their id as title",

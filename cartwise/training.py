@@ -18,6 +18,7 @@ from cartwise.events.event import EventType
 from cartwise.ingest.event_items import register_event_items
 from cartwise.recommend import ItemKNN, Popularity, RatingPredictor
 from cartwise.recommend import registry as recommenders
+from cartwise.recommend.plan import DEFAULT_BUDGET_S, StoreShape, TrainingPlan, plan_training
 from cartwise.results import RatingModelReport, TrainReport
 from cartwise.search import LexicalIndex
 from cartwise.search.semantic import embed_catalog
@@ -43,6 +44,8 @@ TRAIN_SETTINGS: dict[str, dict[str, float]] = {
 # the batch (down to 32) until there are this many steps costs the same per epoch and
 # converges in fewer: 17 epochs at batch 64, same blend validation NDCG@10. Stores of
 # 4,096 shoppers or more keep the default batch.
+# The recommender name that lets `train` choose (cartwise.recommend.plan).
+AUTO = "auto"
 MIN_STEPS_PER_EPOCH = 16
 MIN_BATCH_SIZE = 32
 # The rating predictor is fitted only on at least this many ratings from at least this
@@ -113,6 +116,7 @@ def train(
     on_epoch: Callable[[object], None] | None = None,
     threads: int | None = None,
     seed: int | None = None,
+    budget_s: float | None = None,
 ) -> TrainReport:
     """Fit the lexical index, item embeddings for semantic search (unless `encoder` is
     None), popularity, item-kNN and the chosen personalised recommender on the store;
@@ -121,7 +125,10 @@ def train(
     The sequential model holds out each user's last event to stop training early; the
     held-out events still reach it as input at answer time, read from the store.
     """
-    recommender_class(recommender)  # an unknown name fails before any work
+    if recommender != AUTO:
+        recommender_class(recommender)  # an unknown name fails before any work
+    if budget_s is not None and not (isinstance(budget_s, (int, float)) and budget_s > 0):
+        raise ValidationError(f"budget must be a positive number of seconds, got {budget_s!r}", field="budget")
     # CPU threads and seed for the models that take them (neural models, ALS, BPR).
     runtime: dict[str, object] = {}
     if threads is not None:
@@ -152,6 +159,15 @@ def train(
     flagged = store.flagged_users().height
     item_events = events.filter(pl.col("item_id").is_not_null() & (pl.col("event_type") != EventType.SEARCH.value))
     seconds["load"] = time.perf_counter() - started
+    plan = None
+    if recommender == AUTO:
+        plan = _plan(item_events, items=items.height, has_text=text_encoder is not None, budget_s=budget_s)
+        recommender = plan.recommender
+        if plan.max_seconds is not None:
+            runtime.setdefault("max_seconds", plan.max_seconds)
+        step(f"chose the {recommender} recommender")
+    elif budget_s is not None:
+        runtime.setdefault("max_seconds", budget_s)
 
     versions = ModelVersions(models_dir=store.workspace.models_dir, store_id=store.store_id)
     version, staging = versions.new_staging_dir()
@@ -234,6 +250,7 @@ def train(
             "items_encoded": encoded,
             "items_sharing_an_encoded_text": reused,
             "items_registered_from_events": registered,
+            "plan": list(plan.reasons) if plan is not None else None,
             "validation": _validation_summary(personal),
             "ratings": rating_report.model_dump() if rating_report is not None else None,
             # What trust discounted: low-history shoppers, bursts of new ids (recommend.trust).
@@ -261,6 +278,7 @@ def train(
         recommender=recommender,
         items=items.height,
         items_registered_from_events=registered,
+        chosen_because=list(plan.reasons) if plan is not None else [],
         events=item_events.height,
         users=int(manifest["users"]),
         excluded_flagged_users=flagged,
@@ -271,6 +289,19 @@ def train(
         validation=manifest.get("validation", {}),
         trust=manifest["trust"],
     )
+
+
+def _plan(item_events: pl.DataFrame, *, items: int, has_text: bool, budget_s: float | None) -> TrainingPlan:
+    """The recommender `train` fits when asked for "auto" (:mod:`cartwise.recommend.plan`)."""
+    per_user = item_events.group_by("user_id").len()
+    shape = StoreShape(
+        events=item_events.height,
+        users=per_user.height,
+        items=items,
+        shoppers_with_history=int((per_user["len"] >= 2).sum()),
+        has_text=has_text,
+    )
+    return plan_training(shape, budget_s=budget_s or DEFAULT_BUDGET_S, available=recommenders.names(personal=True))
 
 
 def _validation_summary(model: object) -> dict[str, Any]:

@@ -141,10 +141,18 @@ def train(
     recommender: Annotated[
         str,
         typer.Option(
-            help="personalised model, one of the registered recommenders: "
+            help="personalised model: auto (the default: the best the data and --budget allow, and why) or one of "
+            "the registered recommenders: "
             + recommenders.describe([recommenders.get(name) for name in recommenders.names(personal=True)])
         ),
-    ] = "itemknn",
+    ] = "auto",
+    budget: Annotated[
+        float | None,
+        typer.Option(
+            min=1,
+            help="training time budget in seconds for the neural models (auto: 900, and it picks a model that fits)",
+        ),
+    ] = None,
     encoder: Annotated[
         str,
         typer.Option(
@@ -221,10 +229,13 @@ def train(
             on_epoch=on_epoch,
             threads=threads,
             seed=seed,
+            budget_s=budget,
         )
     if as_json:
         console.print_json(report.model_dump_json())
         return
+    for reason in report.chosen_because:
+        err.print(f"chose {report.recommender}: {reason}", markup=False, soft_wrap=True)
     table = Table(title=f"trained model version {report.version} ({report.recommender})", show_header=False)
     table.add_row("items", f"{report.items:,}")
     if report.items_registered_from_events:
