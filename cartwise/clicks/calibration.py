@@ -183,9 +183,16 @@ def resample_weights(labels: ArrayLike, *, resamples: int, seed: int = 0,
         w = np.zeros((size, y.size))
         for rows in groups:
             if rows.size:
-                w[:, rows] = rng.multinomial(rows.size, np.full(rows.size, 1.0 / rows.size), size=size)
+                w[:, rows] = draw_counts(rng, rows.size, size)
         out.append(w)
     return out
+
+
+def draw_counts(rng: np.random.Generator, n: int, resamples: int) -> NDArray[np.float64]:
+    """How often each of `n` rows is drawn in each of `resamples` draws of n rows with
+    replacement (resamples x n)."""
+    picks = rng.integers(0, n, size=(resamples, n)) + np.arange(resamples)[:, None] * n
+    return np.bincount(picks.ravel(), minlength=resamples * n).reshape(resamples, n).astype(np.float64)
 
 
 def _check_metric(metric: str) -> None:

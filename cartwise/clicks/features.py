@@ -193,10 +193,10 @@ class FeatureEncoder:
     def _histories(self, column: pl.Series) -> NDArray[np.int64]:
         lists = column.list.tail(self.spec.max_history)
         lengths = lists.list.len().fill_null(0).to_numpy().astype(np.int64)
-        flat = _as_strings(lists.explode())
-        # explode gives one null row for an empty (or null) list: drop those.
-        keep = np.repeat(lengths > 0, np.maximum(lengths, 1))
-        codes = _lookup(flat, self.items_)[keep]
+        codes = _lookup(_as_strings(lists.explode()), self.items_)
+        if codes.size != lengths.sum():
+            # This polars gives one null row for an empty (or null) list: drop those.
+            codes = codes[np.repeat(lengths > 0, np.maximum(lengths, 1))]
         out = np.zeros((len(lengths), max(int(lengths.max(initial=0)), 1)), dtype=np.int64)
         rows = np.repeat(np.arange(len(lengths)), lengths)
         cols = np.arange(codes.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from cartwise.clicks.calibration import draw_counts
 from cartwise.errors import ValidationError
 
 
@@ -43,7 +44,7 @@ def _bootstrap(numerator: NDArray[np.float64], denominator: NDArray[np.float64] 
     n = numerator.size
     draws = []
     for start in range(0, resamples, 100):
-        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=min(100, resamples - start)).astype(np.float64)
+        counts = draw_counts(rng, n, min(100, resamples - start))
         top = counts @ numerator
         bottom = counts @ denominator if denominator is not None else np.full(counts.shape[0], float(n))
         with np.errstate(invalid="ignore", divide="ignore"):
