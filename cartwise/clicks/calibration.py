@@ -61,20 +61,27 @@ def _log_loss(y: NDArray[np.float64], p: NDArray[np.float64], w: NDArray[np.floa
     return (w @ losses) / w.sum(axis=1)
 
 
-def _bin_index(p: NDArray[np.float64], bins: int) -> NDArray[np.int64]:
-    # Equal-width bins on [0, 1]; 1.0 falls in the last bin.
-    return np.minimum((p * bins).astype(np.int64), bins - 1)
+def _edges(p: NDArray[np.float64], bins: int, strategy: str) -> NDArray[np.float64]:
+    if strategy == "uniform":
+        return np.linspace(0.0, 1.0, bins + 1)
+    if strategy == "quantile":
+        edges = np.unique(np.quantile(p, np.linspace(0.0, 1.0, bins + 1)))
+        edges[0], edges[-1] = 0.0, 1.0
+        return edges if edges.size > 1 else np.array([0.0, 1.0])
+    raise ValidationError(f"strategy must be 'uniform' or 'quantile', got {strategy!r}", field="strategy")
 
 
-def _binned(y: NDArray[np.float64], p: NDArray[np.float64], w: NDArray[np.float64], bins: int
-            ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    onehot = np.zeros((p.size, bins))
-    onehot[np.arange(p.size), _bin_index(p, bins)] = 1.0
-    return w @ onehot, (w * p) @ onehot, (w * y) @ onehot
+def _bin_index(p: NDArray[np.float64], edges: NDArray[np.float64]) -> NDArray[np.int64]:
+    # Bins are [low, high); 1.0 falls in the last bin.
+    return np.clip(np.searchsorted(edges, p, side="right") - 1, 0, len(edges) - 2)
 
 
-def _ece(y: NDArray[np.float64], p: NDArray[np.float64], w: NDArray[np.float64], bins: int) -> NDArray[np.float64]:
-    count, predicted, observed = _binned(y, p, w, bins)
+def _ece(y: NDArray[np.float64], p: NDArray[np.float64], w: NDArray[np.float64], bins: int,
+         strategy: str = "uniform") -> NDArray[np.float64]:
+    edges = _edges(p, bins, strategy)
+    onehot = np.zeros((p.size, len(edges) - 1))
+    onehot[np.arange(p.size), _bin_index(p, edges)] = 1.0
+    count, predicted, observed = w @ onehot, (w * p) @ onehot, (w * y) @ onehot
     return np.abs(predicted - observed).sum(axis=1) / count.sum(axis=1)
 
 
@@ -93,11 +100,14 @@ def log_loss(labels: ArrayLike, probabilities: ArrayLike, *, weights: ArrayLike 
 
 
 def expected_calibration_error(labels: ArrayLike, probabilities: ArrayLike, *, bins: int = 10,
-                               weights: ArrayLike | None = None) -> float:
-    """ECE over `bins` equal-width bins of the predicted probability: the sum over bins of
-    (rows in bin / rows) x |mean predicted - observed click rate| (Naeini et al., 2015)."""
+                               strategy: str = "uniform", weights: ArrayLike | None = None) -> float:
+    """ECE over `bins` bins of the predicted probability: the sum over bins of
+    (rows in bin / rows) x |mean predicted - observed click rate| (Naeini et al., 2015).
+    `strategy` "uniform" cuts [0, 1] into equal widths; "quantile" puts about as many rows
+    in each bin (adaptive ECE: with rare clicks nearly every prediction falls in the first
+    equal-width bin, which then only compares the mean prediction with the click rate)."""
     y, p = _arrays(labels, probabilities)
-    return float(_ece(y, p, _weights(weights, y.size), bins)[0])
+    return float(_ece(y, p, _weights(weights, y.size), bins, strategy)[0])
 
 
 @dataclass(frozen=True)
@@ -116,14 +126,8 @@ def reliability_curve(labels: ArrayLike, probabilities: ArrayLike, *, bins: int 
     equal widths; "quantile" puts about as many rows in each bin (better when, as with
     clicks, nearly every prediction is small)."""
     y, p = _arrays(labels, probabilities)
-    if strategy == "uniform":
-        edges = np.linspace(0.0, 1.0, bins + 1)
-    elif strategy == "quantile":
-        edges = np.unique(np.quantile(p, np.linspace(0.0, 1.0, bins + 1)))
-        edges[0], edges[-1] = 0.0, 1.0
-    else:
-        raise ValidationError(f"strategy must be 'uniform' or 'quantile', got {strategy!r}", field="strategy")
-    index = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, len(edges) - 2)
+    edges = _edges(p, bins, strategy)
+    index = _bin_index(p, edges)
     out = []
     for b in range(len(edges) - 1):
         mask = index == b
@@ -133,12 +137,12 @@ def reliability_curve(labels: ArrayLike, probabilities: ArrayLike, *, bins: int 
     return out
 
 
-METRICS: dict[str, Callable[[int], Metric]] = {
-    "auc": lambda bins: _auc,
-    "log_loss": lambda bins: _log_loss,
-    "ece": lambda bins: (lambda y, p, w: _ece(y, p, w, bins)),
+METRICS: dict[str, Callable[[int, str], Metric]] = {
+    "auc": lambda bins, strategy: _auc,
+    "log_loss": lambda bins, strategy: _log_loss,
+    "ece": lambda bins, strategy: (lambda y, p, w: _ece(y, p, w, bins, strategy)),
 }
-"""Metric name -> the vectorised metric (given the ECE's bin count)."""
+"""Metric name -> the vectorised metric (given the ECE's bin count and strategy)."""
 
 
 @dataclass(frozen=True)
@@ -201,12 +205,13 @@ def _check_metric(metric: str) -> None:
 
 
 def bootstrap_interval(metric: str, labels: ArrayLike, probabilities: ArrayLike, *, resamples: int = 1000,
-                       level: float = 0.95, bins: int = 10, seed: int = 0) -> Interval:
+                       level: float = 0.95, bins: int = 10, strategy: str = "uniform", seed: int = 0) -> Interval:
     """`metric` ("auc", "log_loss" or "ece") on all rows, with a percentile bootstrap
-    interval at `level` from `resamples` stratified resamples."""
+    interval at `level` from `resamples` stratified resamples (ECE bins as in
+    :func:`expected_calibration_error`; quantile edges are fixed on all rows)."""
     _check_metric(metric)
     y, p = _arrays(labels, probabilities)
-    score = METRICS[metric](bins)
+    score = METRICS[metric](bins, strategy)
     value = float(score(y, p, np.ones((1, y.size)))[0])
     draws = np.concatenate([score(y, p, w) for w in resample_weights(y, resamples=resamples, seed=seed)])
     tail = (1 - level) / 2 * 100
@@ -215,13 +220,14 @@ def bootstrap_interval(metric: str, labels: ArrayLike, probabilities: ArrayLike,
 
 
 def paired_bootstrap(metric: str, labels: ArrayLike, probabilities_a: ArrayLike, probabilities_b: ArrayLike, *,
-                     resamples: int = 1000, level: float = 0.95, bins: int = 10, seed: int = 0) -> PairedDifference:
+                     resamples: int = 1000, level: float = 0.95, bins: int = 10, strategy: str = "uniform",
+                     seed: int = 0) -> PairedDifference:
     """B - A of `metric` on the same rows; each resample draws the same rows for both
     models, so the interval reflects the difference, not each model's own noise."""
     _check_metric(metric)
     y, pa = _arrays(labels, probabilities_a)
     _, pb = _arrays(labels, probabilities_b)
-    score = METRICS[metric](bins)
+    score = METRICS[metric](bins, strategy)
     ones = np.ones((1, y.size))
     a, b = float(score(y, pa, ones)[0]), float(score(y, pb, ones)[0])
     diffs = np.concatenate([score(y, pb, w) - score(y, pa, w)

@@ -70,3 +70,10 @@ def test_bad_input_is_rejected() -> None:
         log_loss([0, 1], [0.2, 1.3])
     with pytest.raises(ValidationError):
         bootstrap_interval("accuracy", Y, P)
+
+
+def test_quantile_ece() -> None:
+    # Two equal-mass bins: {.1, .35} (mean .225, observed .5) and {.4, .8} (mean .6, observed .5).
+    assert expected_calibration_error(Y, P, bins=2, strategy="quantile") == pytest.approx(
+        0.5 * abs(0.225 - 0.5) + 0.5 * abs(0.6 - 0.5))
+    assert [b.count for b in reliability_curve(Y, P, bins=2, strategy="quantile")] == [2, 2]
