@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import polars as pl
+import pytest
 
 from cartwise.clicks import registry
 from cartwise.clicks.calibration import auc
+from cartwise.clicks.features import FeatureSpec
 from tests.clicks.planted import PURCHASE_SPEC, purchase_log
 
 
@@ -24,3 +29,21 @@ def test_esmm_learns_purchases_through_clicks() -> None:
     np.testing.assert_allclose(ctcvr, model.predict_ctr(test, logged_position=True)
                                * model.predict_cvr(test, logged_position=True),
                                rtol=1e-5)
+
+
+ALI_CCP = Path(__file__).resolve().parents[3] / "shared" / "data" / "ctr_samples" / "torchrechub"
+
+
+@pytest.mark.skipif(not ALI_CCP.exists(), reason="the shared CTR samples are not on this machine")
+def test_esmm_reads_the_real_ali_ccp_sample() -> None:
+    """Smoke test on the Ali-CCP sample's real schema (click and purchase labels, 23 sparse
+    and 8 dense fields; 100 rows, 1 purchase: too small to judge quality)."""
+    train = pl.read_csv(ALI_CCP / "ali-ccp_ali_ccp_train_sample.csv")
+    test = pl.read_csv(ALI_CCP / "ali-ccp_ali_ccp_test_sample.csv")
+    dense = tuple(c for c in train.columns if c.startswith("D"))
+    sparse = tuple(c for c in train.columns if c not in dense and c not in ("click", "purchase"))
+    spec = FeatureSpec(numeric=dense, categorical=sparse)
+    model = registry.get("esmm").build(spec, threads=1, epochs=2).fit(train, label="click", conversion="purchase")
+    ctcvr, ctr = model.predict(test), model.predict_ctr(test)
+    assert ctcvr.shape == (test.height,) and np.all((ctcvr > 0) & (ctcvr < 1))
+    assert np.all(ctcvr <= ctr)
