@@ -4,9 +4,10 @@ intervals, and the paired bootstrap of two models scored on the same impressions
 
 Every metric takes optional per-row weights, which is how the bootstrap works: a resample
 is a vector of counts (how often each row was drawn), so every resample is scored with the
-same vectorised code and no row is copied. Resampling is stratified by label (positives
-and negatives drawn separately, in their observed numbers), so a resample of a log with
-few clicks always has both classes and the AUC is always defined.
+same vectorised code and no row is copied. For the AUC, resampling is stratified by label
+(positives and negatives drawn separately, in their observed numbers), so a resample of a
+log with few clicks always has both classes; log loss and ECE resample rows plainly, so
+their intervals include the variation of the click rate itself.
 """
 
 from __future__ import annotations
@@ -174,13 +175,13 @@ class PairedDifference:
         return self.low > 0 or self.high < 0
 
 
-def resample_weights(labels: ArrayLike, *, resamples: int, seed: int = 0,
+def resample_weights(labels: ArrayLike, *, resamples: int, seed: int = 0, stratified: bool = True,
                      chunk: int = 100) -> list[NDArray[np.float64]]:
     """Bootstrap resamples of the rows as count vectors (chunks of resamples x rows),
-    stratified by label."""
+    stratified by label unless not `stratified`."""
     y = np.asarray(labels, dtype=np.float64)
     rng = np.random.default_rng(seed)
-    groups = [np.flatnonzero(y == 1), np.flatnonzero(y == 0)]
+    groups = [np.flatnonzero(y == 1), np.flatnonzero(y == 0)] if stratified else [np.arange(y.size)]
     out = []
     for start in range(0, resamples, chunk):
         size = min(chunk, resamples - start)
@@ -207,13 +208,14 @@ def _check_metric(metric: str) -> None:
 def bootstrap_interval(metric: str, labels: ArrayLike, probabilities: ArrayLike, *, resamples: int = 1000,
                        level: float = 0.95, bins: int = 10, strategy: str = "uniform", seed: int = 0) -> Interval:
     """`metric` ("auc", "log_loss" or "ece") on all rows, with a percentile bootstrap
-    interval at `level` from `resamples` stratified resamples (ECE bins as in
+    interval at `level` from `resamples` resamples (stratified for the AUC; ECE bins as in
     :func:`expected_calibration_error`; quantile edges are fixed on all rows)."""
     _check_metric(metric)
     y, p = _arrays(labels, probabilities)
     score = METRICS[metric](bins, strategy)
     value = float(score(y, p, np.ones((1, y.size)))[0])
-    draws = np.concatenate([score(y, p, w) for w in resample_weights(y, resamples=resamples, seed=seed)])
+    weights = resample_weights(y, resamples=resamples, seed=seed, stratified=metric == "auc")
+    draws = np.concatenate([score(y, p, w) for w in weights])
     tail = (1 - level) / 2 * 100
     low, high = np.nanpercentile(draws, [tail, 100 - tail])
     return Interval(value, float(low), float(high), level)
@@ -230,8 +232,8 @@ def paired_bootstrap(metric: str, labels: ArrayLike, probabilities_a: ArrayLike,
     score = METRICS[metric](bins, strategy)
     ones = np.ones((1, y.size))
     a, b = float(score(y, pa, ones)[0]), float(score(y, pb, ones)[0])
-    diffs = np.concatenate([score(y, pb, w) - score(y, pa, w)
-                            for w in resample_weights(y, resamples=resamples, seed=seed)])
+    weights = resample_weights(y, resamples=resamples, seed=seed, stratified=metric == "auc")
+    diffs = np.concatenate([score(y, pb, w) - score(y, pa, w) for w in weights])
     tail = (1 - level) / 2 * 100
     low, high = np.nanpercentile(diffs, [tail, 100 - tail])
     observed = b - a

@@ -109,7 +109,7 @@ register(ClickModelSpec(
     "gbdt", "GBDT (LightGBM)", "gradient-boosted trees on the same features", _gbdt, settings=("threads", "seed"),
 ))
 register(ClickModelSpec(
-    "deep", "DeepFM+DIN", "DeepFM, with attention over the shopper's recent items when there is a history",
+    "deep", "DeepFM (+DIN)", "DeepFM, with attention over the shopper's recent items when there is a history",
     _deep, settings=RUN_SETTINGS,
 ))
 register(ClickModelSpec(
