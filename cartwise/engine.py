@@ -50,6 +50,7 @@ from cartwise.live import LiveState, StatePublisher, open_feed
 from cartwise.recommend import Interaction
 from cartwise.results import (
     AutocompleteResponse,
+    ClickPrediction,
     ItemResult,
     RatingBasis,
     RatingPrediction,
@@ -446,6 +447,37 @@ class Engine:
             self.impressions.flush()
         return _feedback_report(self.store, since_ms=since_ms, by=by, windows=windows)
 
+    def predict_clicks(
+        self, user_id: str, item_ids: Sequence[str], *, placement: str = "recommend"
+    ) -> ClickPrediction:
+        """The probability that `user_id` clicks each of `item_ids` if shown now in
+        `placement`, from the live click model (as if each were shown in the same place)."""
+        user_id = _check_id(user_id, "user_id")
+        placement = _check_placement(placement)
+        if isinstance(item_ids, str) or not isinstance(item_ids, Sequence):
+            raise ValidationError("item_ids must be a list of item ids", field="item_ids")
+        if not 1 <= len(item_ids) <= MAX_RATED_ITEMS:
+            raise ValidationError(
+                f"item_ids must hold 1 to {MAX_RATED_ITEMS} item ids, got {len(item_ids)}", field="item_ids"
+            )
+        items = [_check_id(item_id, "item_ids") for item_id in item_ids]
+        models = self._current().models
+        if models.clicks is None:
+            raise NotTrained(
+                f"model version {models.version} has no click model: the store held fewer than 2,000 item events, or "
+                "too few of them were a shopper's next step among the candidates, when it was trained",
+                hint="ingest more events (or impressions with clicks), then re-train with `cartwise train`",
+            )
+        history = _history(self.store.user_events(user_id, limit=HISTORY_LENGTH))
+        probabilities = models.clicks.predict(history, items, placement=placement)
+        return ClickPrediction(
+            user_id=user_id,
+            placement=placement,
+            model_version=models.version,
+            source=models.clicks.report.source,
+            items=[{"item_id": i, "probability": round(float(p), 6)} for i, p in zip(items, probabilities, strict=True)],
+        )
+
     # access keys (checked by the HTTP API; the Python API itself is not guarded) -----
 
     def create_key(self, scope: Scope | str, *, name: str | None = None) -> NewKey:
@@ -516,7 +548,9 @@ class Engine:
                     request_id=response.request_id,
                     ts=now_ms(),
                     placement=placement,
-                    items=tuple(ShownItem(i.item_id, i.stage, i.score) for i in response.items),
+                    items=tuple(
+                        ShownItem(i.item_id, i.stage, i.score, i.lexical_score, i.semantic_score) for i in response.items
+                    ),
                     user_id=user_id,
                     model_version=state.models.version,
                     query=query,

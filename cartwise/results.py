@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from cartwise.feedback.click_model import ClickModelReport
 from cartwise.search.autocomplete import Suggestion
 from cartwise.search.facets import Facets
 from cartwise.search.understand import Chip
@@ -91,6 +92,21 @@ class SimilarResponse(BaseModel):
     )
 
 
+class ClickedItem(BaseModel):
+    item_id: str
+    probability: float = Field(description="predicted probability of a click if shown now")
+
+
+class ClickPrediction(BaseModel):
+    """Predicted click-through rates of items for one shopper and placement."""
+
+    user_id: str
+    placement: str
+    model_version: str
+    source: str = Field(description="what the click model learnt from: impressions (logged clicks) or events")
+    items: list[ClickedItem]
+
+
 RatingBasis = Literal["user and item", "item only", "user only", "global mean"]
 
 
@@ -138,6 +154,11 @@ class TrainReport(BaseModel):
     seconds: dict[str, float]
     catalog_version: int
     events_version: int
+    clicks: ClickModelReport | None = Field(
+        default=None,
+        description="the click model: what it learnt from (impressions or events), its AUC, log loss and calibration "
+        "on the latest fifth of the data against logistic regression",
+    )
     ratings: RatingModelReport | None = Field(
         default=None, description="the rating predictor, when the store held enough rating events"
     )

@@ -15,6 +15,7 @@ from cartwise.errors import NotTrained, ValidationError
 from cartwise.evaluate.metrics import rmse
 from cartwise.evaluate.splits import leave_last_out
 from cartwise.events.event import EventType
+from cartwise.feedback.click_model import train_click_model
 from cartwise.ingest.event_items import register_event_items
 from cartwise.recommend import ItemKNN, Popularity, RatingPredictor
 from cartwise.recommend import registry as recommenders
@@ -46,6 +47,8 @@ TRAIN_SETTINGS: dict[str, dict[str, float]] = {
 # 4,096 shoppers or more keep the default batch.
 # The recommender name that lets `train` choose (cartwise.recommend.plan).
 AUTO = "auto"
+# A click model is trained from this many item events on (below, too few positives).
+MIN_EVENTS_FOR_CLICKS = 2_000
 MIN_STEPS_PER_EPOCH = 16
 MIN_BATCH_SIZE = 32
 # The rating predictor is fitted only on at least this many ratings from at least this
@@ -237,6 +240,16 @@ def train(
             seconds["ratings"] = time.perf_counter() - mark
 
         mark = time.perf_counter()
+        clicks = None
+        if item_events.height >= MIN_EVENTS_FOR_CLICKS:
+            step("training the click model")
+            clicks = train_click_model(
+                events=events, items=items, impressions=store.impressions(),
+                impression_items=store.impression_items(), seed=seed or 0, threads=threads,
+            )
+            seconds["clicks"] = time.perf_counter() - mark
+
+        mark = time.perf_counter()
         step("saving models")
         manifest = {
             "trained_ms": int(time.time() * 1000),
@@ -251,6 +264,7 @@ def train(
             "items_sharing_an_encoded_text": reused,
             "items_registered_from_events": registered,
             "plan": list(plan.reasons) if plan is not None else None,
+            "clicks": clicks.report.model_dump() if clicks is not None else None,
             "validation": _validation_summary(personal),
             "ratings": rating_report.model_dump() if rating_report is not None else None,
             # What trust discounted: low-history shoppers, bursts of new ids (recommend.trust).
@@ -266,6 +280,7 @@ def train(
                 itemknn=itemknn,
                 recommender=personal,  # type: ignore[arg-type]
                 ratings=ratings,
+                clicks=clicks,
             ),
             staging,
         )
@@ -279,6 +294,7 @@ def train(
         items=items.height,
         items_registered_from_events=registered,
         chosen_because=list(plan.reasons) if plan is not None else [],
+        clicks=clicks.report if clicks is not None else None,
         events=item_events.height,
         users=int(manifest["users"]),
         excluded_flagged_users=flagged,

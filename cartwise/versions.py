@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from cartwise.errors import ModelMismatch, NotTrained, ValidationError
+from cartwise.feedback.click_model import ClickPredictor
 from cartwise.recommend import HistoryRecommender, ItemKNN, Popularity
 from cartwise.recommend import registry as recommenders
 from cartwise.recommend.rating import RatingPredictor
@@ -59,6 +60,9 @@ class ModelSet:
     recommender: HistoryRecommender
     """The model behind personalised recommendations (``manifest["recommender"]``);
     the item-kNN itself unless another was chosen at training time."""
+    clicks: ClickPredictor | None = None
+    """Predicts click-through of candidates (``manifest["clicks"]``); None when the store
+    held too little behaviour to learn it."""
     ratings: RatingPredictor | None = None
     """Predicts explicit star ratings (``manifest["ratings"]``); None when the store held
     too few rating events, and in versions saved before rating prediction existed."""
@@ -172,6 +176,8 @@ class ModelVersions:
             models.recommender.save(staging / "recommender")
         if models.ratings is not None:
             models.ratings.save(staging / "ratings")
+        if models.clicks is not None:
+            models.clicks.save(staging / "clicks")
         manifest = {**models.manifest, "format_version": FORMAT_VERSION, "store_id": self.store_id}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
         final = self.models_dir / models.version
@@ -217,6 +223,7 @@ class ModelVersions:
             itemknn=itemknn,
             recommender=recommender,
             ratings=RatingPredictor.load(path / "ratings") if (path / "ratings").exists() else None,
+            clicks=ClickPredictor.load(path / "clicks") if (path / "clicks").exists() else None,
         )
 
     def prune(self, *, keep: int) -> None:

@@ -59,6 +59,16 @@ class RatingPredictionRequest(BaseModel):
     )
 
 
+class ClickPredictionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    user_id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
+    item_ids: list[Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]] = Field(
+        min_length=1, max_length=MAX_RATED_ITEMS, description=f"1 to {MAX_RATED_ITEMS} candidate item ids"
+    )
+    placement: str = Field(default="recommend", description="where the items would be shown")
+
+
 class RatingPredictionResponse(BaseModel):
     user_id: str
     items: list[RatingPrediction] = Field(description="one prediction per requested item, in request order")

@@ -268,6 +268,14 @@ def train(
             else "not validated: too few repeat raters"
         )
         table.add_row("rating model", f"trained on {fitted.ratings:,} ratings; {quality}")
+    if report.clicks is not None:
+        fitted, own, base = report.clicks, report.clicks.model_scores, report.clicks.baseline_scores
+        table.add_row(
+            "click model",
+            f"{fitted.model} learnt from {fitted.source} ({fitted.rows:,} rows, {fitted.positives:,} positive); on "
+            f"{fitted.test_rows:,} later rows AUC {own.auc:.3f}, log loss {own.log_loss:.4f}, ECE {own.ece:.4f} "
+            f"(logistic regression: AUC {base.auc:.3f}, log loss {base.log_loss:.4f}, ECE {base.ece:.4f})",
+        )
     checked = report.validation
     if "weights" in checked:
         weights = ", ".join(f"{name} {weight:.1f}" for name, weight in checked["weights"].items())

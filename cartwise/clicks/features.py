@@ -127,8 +127,25 @@ def _vocabulary(values: pl.Series, min_count: int) -> list[str]:
     return sorted(kept[values.name].to_list())
 
 
+_MAPPINGS: dict[int, tuple[Sequence[str], dict[str, int]]] = {}
+# Up to this many values are looked up in Python: a request's few hundred candidates would
+# otherwise pay for handing the whole vocabulary to polars on every call.
+_SMALL = 2_000
+
+
+def _mapping(vocabulary: Sequence[str]) -> dict[str, int]:
+    """value -> index (1-based), built once per vocabulary object."""
+    cached = _MAPPINGS.get(id(vocabulary))
+    if cached is None or cached[0] is not vocabulary:
+        cached = (vocabulary, {value: i + 1 for i, value in enumerate(vocabulary)})
+        _MAPPINGS[id(vocabulary)] = cached
+    return cached[1]
+
+
 def _lookup(values: pl.Series, vocabulary: Sequence[str]) -> NDArray[np.int64]:
-    mapping = {value: i + 1 for i, value in enumerate(vocabulary)}
+    mapping = _mapping(vocabulary)
+    if values.len() <= _SMALL:
+        return np.fromiter((mapping.get(v, UNKNOWN) for v in values.to_list()), dtype=np.int64, count=values.len())
     return values.replace_strict(mapping, default=UNKNOWN, return_dtype=pl.Int64).fill_null(UNKNOWN).to_numpy()
 
 

@@ -34,6 +34,8 @@ class ShownItem:
     item_id: str
     stage: str | None = None
     score: float | None = None
+    lexical_score: float | None = None
+    semantic_score: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +62,7 @@ def to_frames(impressions: Iterable[Impression]) -> tuple[pl.DataFrame, pl.DataF
             (imp.request_id, imp.ts, imp.placement, imp.user_id, imp.model_version, imp.query, imp.variant, imp.source)
         )
         shown.extend(
-            (imp.request_id, position, item.item_id, item.stage, item.score)
+            (imp.request_id, position, item.item_id, item.stage, item.score, item.lexical_score, item.semantic_score)
             for position, item in enumerate(imp.items, start=1)
         )
     return (

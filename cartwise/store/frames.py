@@ -52,13 +52,16 @@ IMPRESSION_SCHEMA: dict[str, pl.DataType] = {
 }
 
 # The items of an impression in the order shown (position 1 first), with the serving stage
-# that proposed each and its score when Cartwise answered.
+# that proposed each and its score when Cartwise answered (and, for a search, the query's
+# BM25 score and cosine with the item: features of the click model).
 IMPRESSION_ITEM_SCHEMA: dict[str, pl.DataType] = {
     "request_id": pl.Utf8(),
     "position": pl.Int64(),
     "item_id": pl.Utf8(),
     "stage": pl.Utf8(),
     "score": pl.Float64(),
+    "lexical_score": pl.Float64(),
+    "semantic_score": pl.Float64(),
 }
 
 

@@ -93,6 +93,8 @@ MIGRATIONS: list[str] = [
         item_id TEXT NOT NULL,
         stage TEXT,
         score REAL,
+        lexical_score REAL,
+        semantic_score REAL,
         PRIMARY KEY (request_id, position)
     );
     CREATE INDEX impression_items_by_item ON impression_items (item_id);

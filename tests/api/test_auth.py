@@ -31,6 +31,7 @@ NEEDS = {
     ("DELETE", "/v1/items/{item_id}"): Scope.ADMIN,
     ("GET", "/v1/stats"): Scope.ADMIN,
     ("POST", "/v1/impressions"): Scope.EVENTS,
+    ("POST", "/v1/clicks/predict"): Scope.SEARCH,
     ("GET", "/v1/feedback"): Scope.ADMIN,
 }
 OPEN = {("GET", "/v1/health"), ("GET", "/"), ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")}
@@ -38,6 +39,7 @@ BODIES = {
     "/v1/items": {"items": [{"item_id": "lamp", "title": "Desk lamp"}]},
     "/v1/events": {"events": [{"user_id": "u", "item_id": "teapot", "event_type": "view", "timestamp": 1_700_000_000}]},
     "/v1/ratings/predict": {"user_id": "tea-1", "item_ids": ["teapot"]},
+    "/v1/clicks/predict": {"user_id": "tea-1", "item_ids": ["teapot"]},
     "/v1/impressions": {"impressions": [{"placement": "home_top", "items": ["teapot"]}]},
 }
 PARAMS = {"q": "tea"}

@@ -10,6 +10,7 @@ from cartwise.access import Scope
 from cartwise.api.auth import KeyFirstRoute, require
 from cartwise.api.deps import get_engine
 from cartwise.api.schemas import (
+    ClickPredictionRequest,
     ErrorBody,
     RatingPredictionRequest,
     RatingPredictionResponse,
@@ -26,6 +27,7 @@ from cartwise.limits import (
 )
 from cartwise.results import (
     AutocompleteResponse,
+    ClickPrediction,
     RecommendationResponse,
     SearchResponse,
     SimilarResponse,
@@ -147,3 +149,10 @@ async def predict_ratings(
     """The star rating a user would give each item, from the rating predictor that
     `cartwise train` fits on `rating` events (409 when the live model has none)."""
     return RatingPredictionResponse(user_id=body.user_id, items=engine.predict_ratings(body.user_id, body.item_ids))
+
+
+@router.post("/clicks/predict", response_model=ClickPrediction, responses=ERRORS)
+def predict_clicks(body: ClickPredictionRequest, engine: Annotated[Engine, Depends(get_engine)]) -> ClickPrediction:
+    """The probability that the shopper clicks each item if shown now in `placement`, from
+    the click model `cartwise train` fits (409 when the live version has none)."""
+    return engine.predict_clicks(body.user_id, body.item_ids, placement=body.placement)
