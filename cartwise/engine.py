@@ -4,14 +4,15 @@ It owns no algorithm of its own: it opens a store, routes data in through the in
 pipeline, trains through :mod:`cartwise.training`, and answers by combining the live
 model version with the live catalog and each user's latest events. Reading the user's
 events at request time is what makes a new event count at once, without retraining.
-What it answers from is one published snapshot (:mod:`cartwise.live`); recommendations
-and similar items are built by the configured stages of :mod:`cartwise.serving`.
+What it answers from is one published snapshot (:mod:`cartwise.live`); recommendations,
+similar items and search pages are built by the configured stages of :mod:`cartwise.serving`.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,7 +21,6 @@ import polars as pl
 from numpy.typing import NDArray
 
 from cartwise.access import ApiKey, KeyRing, NewKey, Scope
-from cartwise.catalog import CatalogSnapshot
 from cartwise.encode import DEFAULT_ENCODER
 from cartwise.errors import NotFound, NotTrained, ValidationError
 from cartwise.events.event import EventType, now_ms
@@ -36,16 +36,7 @@ from cartwise.ingest import (
     ingest_item_records,
     ingest_items,
 )
-from cartwise.limits import (
-    HISTORY_LENGTH,
-    MAX_ID_LENGTH,
-    MAX_K,
-    MAX_OFFSET,
-    MAX_PREFIX_LENGTH,
-    MAX_QUERY_LENGTH,
-    MAX_RATED_ITEMS,
-    MAX_SUGGESTIONS,
-)
+from cartwise.limits import HISTORY_LENGTH, MAX_ID_LENGTH, MAX_PREFIX_LENGTH, MAX_RATED_ITEMS, MAX_SUGGESTIONS
 from cartwise.live import LiveState, StatePublisher, open_feed
 from cartwise.recommend import Interaction
 from cartwise.results import (
@@ -59,15 +50,11 @@ from cartwise.results import (
     SimilarResponse,
     TrainReport,
 )
-from cartwise.search import SearchFilters, SearchHit, parse_filters
-from cartwise.search.autocomplete import Autocomplete
+from cartwise.search import SearchFilters, parse_filters
+from cartwise.search.autocomplete import Autocomplete, build_autocomplete
 from cartwise.search.currency import ExchangeRates
-from cartwise.search.facets import Facets, count_facets
-from cartwise.search.filters import describe_filters
-from cartwise.search.hybrid import MODES
-from cartwise.search.service import SearchOutcome
-from cartwise.search.understand import Chip
-from cartwise.serving import PIPELINES, Cascade, Pipeline, Request, is_personal
+from cartwise.search.request import SearchRequest, check_page, clean_text
+from cartwise.serving import PIPELINES, Cascade, Pipeline, Request, SearchPages, is_personal
 from cartwise.store import Store, StoreStats, open_store
 from cartwise.training import train
 from cartwise.versions import ModelVersions
@@ -79,11 +66,7 @@ DEFAULT_STORE = "cartwise-data"
 AUTOCOMPLETE_REFRESH_S = 600
 
 
-def _check_k(k: int, *, offset: int = 0) -> None:
-    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
-        raise ValidationError(f"k must be an integer from 1 to {MAX_K}, got {k!r}", field="k")
-    if not isinstance(offset, int) or offset < 0 or offset > MAX_OFFSET:
-        raise ValidationError(f"offset must be an integer from 0 to {MAX_OFFSET}, got {offset!r}", field="offset")
+_check_k = check_page
 
 
 def _check_id(value: str, field: str) -> str:
@@ -107,7 +90,7 @@ class Engine:
     ) -> None:
         """`feed`: the registered change feed (:mod:`cartwise.live.feed`) that tells the
         engine when the store's models or catalog changed. `pipelines`: cascades of
-        serving stages by answer ("recommend", "similar") replacing the defaults of
+        serving stages by answer ("recommend", "similar", "search", "browse") replacing the defaults of
         :mod:`cartwise.serving.config`. `log_impressions`: record every answer given as an
         impression (:mod:`cartwise.feedback`); off for tools whose answers no shopper sees."""
         self.store = store
@@ -120,6 +103,7 @@ class Engine:
             rates=ExchangeRates.from_environment(),
         )
         self._pipelines = {name: Pipeline(cascade) for name, cascade in {**PIPELINES, **(pipelines or {})}.items()}
+        self._search = SearchPages(self._pipelines["search"], self._pipelines["browse"])
         self._autocomplete: tuple[tuple[str, int, int, int], Autocomplete] | None = None
         self._stats: tuple[float, StoreStats] | None = None
         self.keys = KeyRing(store)
@@ -216,7 +200,7 @@ class Engine:
 
     def search(
         self,
-        query: str,
+        query: str = "",
         *,
         k: int = 10,
         offset: int = 0,
@@ -225,6 +209,7 @@ class Engine:
         understand: bool = True,
         fallback: bool = True,
         facets: bool = True,
+        request: SearchRequest | None = None,
         user_id: str | None = None,
     ) -> SearchResponse:
         """Products matching `query`, best first, within `filters`.
@@ -235,70 +220,25 @@ class Engine:
         (prices become filters, the rest boosts; all reported as `chips`).
         fallback: when nothing matches, relax filters and then search by meaning only,
         reporting what was relaxed. An empty query with filters lists the filtered items
-        by popularity (browsing).
+        by popularity (browsing). `filters` may be given as ``price<=20`` strings.
+        request: the whole request, typed (:class:`~cartwise.search.SearchRequest`);
+        the other arguments are then ignored. Built by the "search" and "browse"
+        pipelines of :mod:`cartwise.serving.config`.
         user_id: the shopper searching, when known: credits their later clicks to this answer.
         """
         started = time.perf_counter()
-        _check_k(k, offset=offset)
         if user_id is not None:
             user_id = _check_id(user_id, "user_id")
-        if not isinstance(query, str):
-            raise ValidationError("query must be text", field="q")
-        if mode not in MODES:
-            raise ValidationError(f"mode must be one of {', '.join(MODES)}, got {mode!r}", field="mode")
-        if len(query) > MAX_QUERY_LENGTH:
-            raise ValidationError(
-                f"query is {len(query)} characters long; the limit is {MAX_QUERY_LENGTH}", field="q"
+        if request is None:
+            request = SearchRequest(
+                query, k=k, offset=offset, mode=mode, understand=understand, fallback=fallback, facets=facets
             )
-        query = _clean_text(query)
-        search_filters = filters if isinstance(filters, SearchFilters) or filters is None else parse_filters(filters)
+            if filters is not None:
+                typed = filters if isinstance(filters, SearchFilters) else parse_filters(filters)
+                request = replace(request, filters=typed)
         state = self._current()
-        catalog, service = state.catalog, state.search
-        parsed = service.parse(query) if understand else None
-        if not query or (parsed is not None and not parsed.text and parsed.chips):
-            # Nothing to match on (no query, or only "under 50"): browse the filtered items.
-            browse_filters = search_filters
-            chips: list[Chip] = []
-            if parsed is not None:
-                browse_filters, chips = service.understood_filters(parsed, search_filters)
-            if (browse_filters is None or browse_filters.is_empty) and not chips:
-                raise ValidationError("query is empty", field="q", hint="type some words or give a filter")
-            # A price the page could not apply (another currency, no rate) browses everything;
-            # its chip says why.
-            browse_filters = browse_filters or SearchFilters()
-            results, total, page_facets = self._browse(state, browse_filters, k=k, offset=offset, facets=facets)
-            return self._shown(state, "search", SearchResponse(
-                query=query,
-                mode="browse",
-                k=k,
-                offset=offset,
-                total=total,
-                filters=describe_filters(browse_filters),
-                chips=chips,
-                facets=page_facets,
-                items=results,
-                took_ms=round((time.perf_counter() - started) * 1000, 3),
-            ), user_id=user_id, query=query)
-        outcome = service.answer(
-            query, mode=mode, k=k, offset=offset, filters=search_filters, understand=understand, fallback=fallback,
-            facets=facets, parsed=parsed,
-        )
-        results = [self._search_result(hit, catalog, outcome) for hit in outcome.hits if hit.item_id in catalog]
-        return self._shown(state, "search", SearchResponse(
-            query=query,
-            searched=outcome.text if outcome.text != query else None,
-            mode=outcome.mode,
-            k=k,
-            offset=offset,
-            total=outcome.total,
-            filters=describe_filters(outcome.filters),
-            chips=outcome.chips,
-            relaxed=outcome.relaxed,
-            corrections=outcome.corrections,
-            facets=outcome.facets,
-            items=results,
-            took_ms=round((time.perf_counter() - started) * 1000, 3),
-        ), user_id=user_id, query=query)
+        response = self._search.answer(state, request, started=started)
+        return self._shown(state, "search", response, user_id=user_id, query=response.query)
 
     def set_exchange_rates(self, rates: ExchangeRates) -> None:
         """Rates for price phrases in another currency than the catalog's ("under $10" on a
@@ -315,7 +255,7 @@ class Engine:
             raise ValidationError(f"q is {len(prefix)} characters long; the limit is {MAX_PREFIX_LENGTH}", field="q")
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_SUGGESTIONS:
             raise ValidationError(f"k must be an integer from 1 to {MAX_SUGGESTIONS}, got {k!r}", field="k")
-        prefix = _clean_text(prefix)
+        prefix = clean_text(prefix)
         state = self._current()
         suggestions = self._suggester(state).suggest(prefix, k=k) if prefix else []
         return AutocompleteResponse(
@@ -569,65 +509,6 @@ class Engine:
         strategy = "personalised" if personal == len(chosen) and personal else "popular" if not personal else "mixed"
         return chosen, strategy
 
-    def _search_result(self, hit: SearchHit, catalog: CatalogSnapshot, outcome: SearchOutcome) -> ItemResult:
-        card = catalog.get(hit.item_id)
-        assert card is not None
-        reasons = []
-        if hit.matched_terms:
-            reasons.append("matches " + ", ".join(hit.matched_terms))
-        cosine = outcome.semantic_scores.get(hit.item_id)
-        if cosine is not None and outcome.mode != "lexical":
-            reasons.append(f"close in meaning (similarity {cosine:.2f})")
-        return ItemResult(
-            item_id=card.item_id,
-            title=card.title,
-            score=round(float(hit.score), 6),
-            reason="; ".join(reasons) or "matches your search",
-            category=card.category,
-            brand=card.brand,
-            price=card.price,
-            currency=card.currency,
-            in_stock=card.in_stock,
-            lexical_score=_rounded(outcome.lexical_scores.get(hit.item_id)),
-            semantic_score=_rounded(cosine),
-            stage=outcome.mode,
-        )
-
-    def _browse(
-        self, state: LiveState, filters: SearchFilters, *, k: int, offset: int, facets: bool
-    ) -> tuple[list[ItemResult], int, Facets | None]:
-        models, catalog, lexical = state.models, state.catalog, state.lexical
-        allowed = lexical.allowed(filters)
-        rows = np.flatnonzero(allowed)
-        ids = lexical.item_ids_[rows].tolist()
-        order = models.popularity.score(ids)
-        ranked = sorted(zip(ids, order, strict=True), key=lambda pair: (-pair[1], pair[0]))
-        results: list[ItemResult] = []
-        taken: set[str] = set()
-        for item_id, score in ranked[offset : offset + k]:
-            card = catalog.get(item_id)
-            if card is None or not card.in_stock or item_id in taken:
-                continue
-            taken.add(item_id)
-            results.append(
-                ItemResult(
-                    item_id=card.item_id,
-                    title=card.title,
-                    score=round(float(score), 6),
-                    reason="matches your filters; ordered by popularity",
-                    category=card.category,
-                    brand=card.brand,
-                    price=card.price,
-                    currency=card.currency,
-                    in_stock=card.in_stock,
-                    stage="browse",
-                )
-            )
-        page_facets = (
-            count_facets(lexical.filter_columns_, rows, brand_names=state.search.brand_names) if facets else None
-        )
-        return results, len(ids), page_facets
-
     def _suggester(self, state: LiveState) -> Autocomplete:
         """The autocomplete index for the live model, catalog and index versions, built on
         first use and again every :data:`AUTOCOMPLETE_REFRESH_S` seconds to pick up new past
@@ -637,21 +518,9 @@ class Engine:
         cached = self._autocomplete
         if cached is not None and cached[0] == key:
             return cached[1]
-        ids = [i for i in lexical.item_ids_.tolist() if i in catalog]
-        popularity = models.popularity.score(ids)
-        titles = [(catalog.title(i), float(p)) for i, p in zip(ids, popularity, strict=True)]
-        columns = lexical.filter_columns_
-        categories: dict[str, float] = {}
-        for code in columns.category_codes[columns.category_codes >= 0].tolist():
-            leaf = columns.categories[code]
-            categories[leaf] = categories.get(leaf, 0.0) + 1.0
-        brand_counts = np.bincount(columns.brand_codes[columns.brand_codes >= 0], minlength=len(columns.brands))
-        brands = [
-            (state.search.brand_names.get(name, name), float(count))
-            for name, count in zip(columns.brands, brand_counts.tolist())
-        ]
-        index = Autocomplete.build(
-            titles=titles, categories=categories.items(), brands=brands, queries=self.store.popular_queries(limit=5000)
+        index = build_autocomplete(
+            lexical, catalog, models.popularity, brand_names=state.search.brand_names,
+            queries=self.store.popular_queries(limit=5000),
         )
         self._autocomplete = (key, index)
         return index
@@ -670,21 +539,12 @@ def _check_placement(placement: str) -> str:
     return placement
 
 
-def _clean_text(text: str) -> str:
-    """Typed text with control characters as spaces and runs of space collapsed."""
-    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
-
-
 def _rating_basis(user_known: bool, item_known: bool) -> RatingBasis:
     if user_known and item_known:
         return "user and item"
     if item_known:
         return "item only"
     return "user only" if user_known else "global mean"
-
-
-def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(float(value), 6)
 
 
 def _history(events: pl.DataFrame) -> list[Interaction]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -52,12 +53,26 @@ def planted_events() -> list[dict]:
     return events
 
 
-@pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    engine = Engine.open(tmp_path / "store")
+@pytest.fixture(scope="session")
+def trained_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The planted store, loaded and trained once per session (closed: copy it, never open it)."""
+    path = tmp_path_factory.mktemp("trained") / "store"
+    engine = Engine.open(path)
     report = engine.upsert_items(CATALOG)
     assert report.rows_rejected == 0, report.rejects
     report = engine.add_events(planted_events())
     assert report.rows_rejected == 0, report.rejects
     engine.train()
+    engine.close()
+    return path
+
+
+@pytest.fixture
+def engine(trained_store: Path, tmp_path: Path) -> Engine:
+    """The planted store, trained: each test gets its own copy of the session's store
+    (database, models, embeddings), so it may ingest, train or delete freely."""
+    path = tmp_path / "store"
+    shutil.copytree(trained_store, path)
+    engine = Engine.open(path, create=False)
+    engine.refresh()  # published, as training left it
     return engine

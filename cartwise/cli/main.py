@@ -20,6 +20,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from cartwise.access import Scope
+from cartwise.cli.evaluate import evaluate_app
+from cartwise.cli.keys import check_serving, create_demo_keys, keys_app, print_demo_keys
 from cartwise.cli.output import (
     ProgressLines,
     console,
@@ -31,12 +34,17 @@ from cartwise.cli.output import (
     print_items,
     show_progress,
 )
+from cartwise.demo import EVENT_MAPPING, EXAMPLE_ITEM, EXAMPLE_USER, build_catalog, build_purchases, packaged_slice
 from cartwise.encode import DEFAULT_ENCODER
 from cartwise.engine import DEFAULT_STORE, Engine
 from cartwise.errors import CartwiseError, ValidationError
 from cartwise.ingest import ColumnMapping
+from cartwise.ingest.report import default_report_path, rejects_from_rows, write_rejects
 from cartwise.limits import DEFAULT_MAX_BODY_BYTES, MAX_K, MAX_SUGGESTIONS
 from cartwise.recommend import registry as recommenders
+from cartwise.search.currency import ExchangeRates
+from cartwise.search.filters import parse_filters
+from cartwise.search.request import SearchRequest
 
 app = typer.Typer(
     name="cartwise",
@@ -320,10 +328,11 @@ def search(
     """Search the catalog."""
     engine = _open(store)
     if rate:
-        from cartwise.search.currency import ExchangeRates
-
         engine.set_exchange_rates(ExchangeRates.parse(rate))
-    result = engine.search(query, k=k, offset=offset, filters=filter or None, mode=mode, understand=understand)
+    request = SearchRequest(
+        query, k=k, offset=offset, filters=parse_filters(filter) if filter else None, mode=mode, understand=understand
+    )
+    result = engine.search(request=request)
     if as_json:
         console.print_json(result.model_dump_json())
         return
@@ -464,8 +473,6 @@ def search_batch(
     A line without a tab is skipped and a query the search refuses (too long, say) gets
     no items; both are listed with their line numbers in a report under STORE/reports/,
     as ingest does, and the rest of the file still runs."""
-    from cartwise.ingest.report import default_report_path, rejects_from_rows, write_rejects
-
     engine = _open(store)
     rows: list[tuple[int, str, str]] = []
     rejected: list[tuple[int, str | None, str, str | None]] = []
@@ -552,10 +559,10 @@ def _serve(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     page_key: str | None = None,
 ) -> None:
+    # The web server's modules load only when serving: every other command starts faster.
     import uvicorn
 
     from cartwise.api import create_app
-    from cartwise.cli.keys import check_serving
 
     check_serving(engine, host, anonymous_reads=anonymous_reads, page_key=page_key)
     with err.status("loading models"):
@@ -595,8 +602,6 @@ def serve(
 
 
 def _print_next_steps(store: Path | str) -> None:
-    from cartwise.demo import EXAMPLE_ITEM, EXAMPLE_USER
-
     default = str(store) in (str(DEFAULT_STORE), os.environ.get("CARTWISE_STORE"))
     where = "" if default else f" --store {store}"
     lines = [
@@ -631,8 +636,6 @@ def demo(
     so they work on it next; a store holding another catalog is left alone, and a demo
     store already built is reused (re-ingesting changes nothing; it is retrained only if
     its data changed)."""
-    from cartwise.demo import EVENT_MAPPING, build_catalog, build_purchases, packaged_slice
-
     source = data or packaged_slice()
     engine = _open(store, create=True, serving=True)
     # The demo's derived files in the workspace mark a store as the demo's.
@@ -659,24 +662,14 @@ def demo(
     else:
         train(store=store, recommender="itemknn", as_json=False)
     _print_next_steps(store)
-    from cartwise.access import Scope
-    from cartwise.cli.keys import create_demo_keys, print_demo_keys
-
     keys = create_demo_keys(engine)
     print_demo_keys(keys, f"http://{host}:{port}/")
     if serve_api:
         _serve(engine, host, port, page_key=keys[Scope.SEARCH].secret)
 
 
-def _register_subcommands() -> None:
-    from cartwise.cli.evaluate import evaluate_app
-    from cartwise.cli.keys import keys_app
-
-    app.add_typer(evaluate_app, name="evaluate")
-    app.add_typer(keys_app, name="keys")
-
-
-_register_subcommands()
+app.add_typer(evaluate_app, name="evaluate")
+app.add_typer(keys_app, name="keys")
 
 
 def main() -> None:

@@ -43,7 +43,7 @@ EVENT_MAPPING = ColumnMapping.parse(
 
 # A shopper of the packaged slice with a rich history (15 orders, 35 products, mostly
 # Christmas decorations), shown by the demo page and `cartwise demo` as the example user;
-# tests/test_demo.py checks that the page names it and that it is in the demo's events.
+# tests/demo/test_demo.py checks that the page names it and that it is in the demo's events.
 EXAMPLE_USER = "12971"
 # WHITE HANGING HEART T-LIGHT HOLDER, among the slice's best sellers.
 EXAMPLE_ITEM = "85123A"

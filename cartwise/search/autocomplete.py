@@ -10,10 +10,16 @@ from __future__ import annotations
 import bisect
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
+
 from pydantic import BaseModel
+
+from cartwise.catalog import CatalogSnapshot
+from cartwise.search.browse import ItemScores
+from cartwise.search.lexical import LexicalIndex
 
 MAX_WORDS = 6
 MAX_SUGGESTION_CHARS = 80
@@ -113,4 +119,29 @@ class Autocomplete:
         return out
 
 
-__all__ = ["Autocomplete", "Suggestion"]
+
+def build_autocomplete(
+    lexical: LexicalIndex,
+    catalog: CatalogSnapshot,
+    popularity: ItemScores,
+    *,
+    brand_names: Mapping[str, str],
+    queries: Iterable[tuple[str, float]] = (),
+) -> Autocomplete:
+    """The suggestions of one catalog: titles of the indexed catalog items weighted by
+    `popularity`, category leaves and brands weighted by their item counts (brands spelt
+    as the catalog spells them, `brand_names`), and popular past `queries`."""
+    ids = [i for i in lexical.item_ids_.tolist() if i in catalog]
+    scores = popularity.score(ids)
+    titles = [(catalog.title(i), float(p)) for i, p in zip(ids, scores, strict=True)]
+    columns = lexical.filter_columns_
+    categories: dict[str, float] = {}
+    for code in columns.category_codes[columns.category_codes >= 0].tolist():
+        leaf = columns.categories[code]
+        categories[leaf] = categories.get(leaf, 0.0) + 1.0
+    brand_counts = np.bincount(columns.brand_codes[columns.brand_codes >= 0], minlength=len(columns.brands))
+    brands = [(brand_names.get(name, name), float(count)) for name, count in zip(columns.brands, brand_counts.tolist())]
+    return Autocomplete.build(titles=titles, categories=categories.items(), brands=brands, queries=queries)
+
+
+__all__ = ["Autocomplete", "Suggestion", "build_autocomplete"]

@@ -1,7 +1,9 @@
 """Structured filters on search results: category, brand, price range and stock.
 
 :class:`SearchFilters` is what a shopper asked for; :func:`parse_filters` reads it from
-the ``field=value`` strings of the CLI and the HTTP API; :class:`FilterColumns` holds the
+the ``field=value`` strings typed into the CLI and the HTTP API's ``filter=`` (once, at the
+edge: typed fields such as ``price_min=`` are built into filters directly and combined with
+:func:`combine_filters`); :class:`FilterColumns` holds the
 indexed items' filterable columns as numpy arrays, so a filter becomes a few vectorised
 comparisons per query instead of a loop over items.
 """
@@ -159,6 +161,35 @@ def parse_filters(expressions: Sequence[str]) -> SearchFilters:
                 price_max = high if price_max is None else min(price_max, high)
     return SearchFilters(
         category=category, brands=tuple(brands), price_min=price_min, price_max=price_max, in_stock=in_stock
+    )
+
+
+def combine_filters(first: SearchFilters, second: SearchFilters) -> SearchFilters:
+    """Both sets of conditions at once, as :func:`parse_filters` combines expressions: the
+    brands of both (any one matches), the tighter price bounds; two different categories,
+    or in_stock both true and false, are refused."""
+    category = first.category
+    if second.category is not None:
+        if category is not None and second.category.casefold() != category.casefold():
+            raise ValidationError(
+                f"two different category filters ({category!r} and {second.category!r}); an item has one category "
+                "path, so give one, e.g. 'category=Home'",
+                field="category",
+                hint="give the common prefix instead, e.g. 'category=Home'",
+            )
+        category = second.category
+    brands = list(first.brands)
+    brands.extend(b for b in second.brands if b.casefold() not in {x.casefold() for x in brands})
+    if first.in_stock is not None and second.in_stock is not None and first.in_stock != second.in_stock:
+        raise ValidationError(
+            "in_stock is given both as true and as false; give one, e.g. 'in_stock=true'", field="in_stock"
+        )
+    in_stock = first.in_stock if second.in_stock is None else second.in_stock
+    lows = [v for v in (first.price_min, second.price_min) if v is not None]
+    highs = [v for v in (first.price_max, second.price_max) if v is not None]
+    return SearchFilters(
+        category=category, brands=tuple(brands), price_min=max(lows) if lows else None,
+        price_max=min(highs) if highs else None, in_stock=in_stock,
     )
 
 
@@ -344,4 +375,12 @@ def _codes(values: list[str | None], normalise: Callable[[str | None], str | Non
     return codes, distinct
 
 
-__all__ = ["EXAMPLES", "FilterColumns", "SearchFilters", "describe_filters", "filter_expressions", "parse_filters"]
+__all__ = [
+    "EXAMPLES",
+    "FilterColumns",
+    "SearchFilters",
+    "combine_filters",
+    "describe_filters",
+    "filter_expressions",
+    "parse_filters",
+]

@@ -79,6 +79,28 @@ class HybridHits:
     semantic_scores: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass
+class Retrieval:
+    """One query's candidates from each side, over the lexical index's rows, as the
+    retrieval steps leave them for fusion (see :meth:`HybridSearcher.retrieve`)."""
+
+    query: str
+    mode: str
+    """The mode searched: lexical when the searcher has no dense side."""
+    allowed: NDArray[np.bool_]
+    pool: int
+    """How many candidates each side proposes (at least the page's end)."""
+    query_vector: NDArray[np.float32] | None = None
+    dense_rows: NDArray[np.int64] = field(default_factory=lambda: _EMPTY)
+    dense_scores: NDArray[np.float32] = field(default_factory=lambda: np.empty(0, np.float32))
+    lexical: QueryScores | None = None
+    lex_rows: NDArray[np.int64] = field(default_factory=lambda: _EMPTY)
+    pinned: NDArray[np.int64] = field(default_factory=lambda: _EMPTY)
+    corrections: dict[str, str] = field(default_factory=dict)
+    matching: NDArray[np.int64] = field(default_factory=lambda: _EMPTY)
+    """Rows of every matching item (totals, facets), set by fusion."""
+
+
 class HybridSearcher:
     """Answers queries in lexical, semantic or hybrid mode over one catalog.
 
@@ -156,36 +178,106 @@ class HybridSearcher:
         exclude: Collection[str] = (),
         boost: NDArray[np.float32] | None = None,
     ) -> HybridHits:
-        """One page of results for `query`.
+        """One page of results for `query`: :meth:`retrieve`, :meth:`fuse`, then the page.
 
         boost: optional value per lexical row in [0, 1] (0 = neutral), e.g. the share of
         the brands, categories and colours the query mentions that the item has; adds
         ``fusion.boost_weight`` times it to the mode's normalised score.
         """
+        retrieval = self.retrieve(query, mode=mode, k=k, offset=offset, filters=filters, exclude=exclude)
+        rows, final = self.fuse(retrieval, boost)
+        order = np.lexsort((rows, -final))
+        page = order[offset : offset + k]
+        lexical = retrieval.lexical
+        query_scores = lexical if lexical is not None else QueryScores(np.zeros(0, np.float32), (), {}, {})
+        hits = self.lexical.hits(rows[page], final[page], query_scores)
+        result = HybridHits(
+            hits=hits, mode=retrieval.mode, matching=retrieval.matching, corrections=retrieval.corrections
+        )
+        if lexical is not None:
+            result.lexical_scores = {h.item_id: float(lexical.scores[r]) for h, r in zip(hits, rows[page])}
+        if retrieval.query_vector is not None:
+            cosines = self.cosines(retrieval.query_vector, rows[page])
+            result.semantic_scores = {h.item_id: float(c) for h, c in zip(hits, cosines) if np.isfinite(c)}
+        return result
+
+    def retrieve(
+        self,
+        query: str,
+        *,
+        mode: str = "hybrid",
+        k: int = 10,
+        offset: int = 0,
+        filters: SearchFilters | None = None,
+        exclude: Collection[str] = (),
+    ) -> Retrieval:
+        """What fusion starts from: the allowed rows and the pool size for a page, then
+        :meth:`retrieve_semantic` and :meth:`retrieve_lexical` (in that order: a typo
+        correction is checked against the items close in meaning)."""
         if mode not in MODES:
             raise ValidationError(f"mode must be one of {', '.join(MODES)}, got {mode!r}", field="mode")
+        retrieval = self.start(query, mode=mode, k=k, offset=offset, filters=filters, exclude=exclude)
+        self.retrieve_semantic(retrieval)
+        self.retrieve_lexical(retrieval)
+        return retrieval
+
+    def start(
+        self,
+        query: str,
+        *,
+        mode: str = "hybrid",
+        k: int = 10,
+        offset: int = 0,
+        filters: SearchFilters | None = None,
+        exclude: Collection[str] = (),
+    ) -> Retrieval:
+        """An empty :class:`Retrieval` for one page of `query` (the mode is lexical when
+        this searcher has no dense side)."""
         if mode != "lexical" and not self.semantic:
             mode = "lexical"
-        allowed = self.lexical.allowed(filters, exclude)
-        need = offset + k
-        pool = max(self.fusion.candidates, need)
-        query_vector = self.query_vector(query) if mode != "lexical" else None
-        dense_rows, dense_scores = (
-            self._dense(query_vector, allowed, pool) if query_vector is not None else (_EMPTY, np.empty(0, np.float32))
+        return Retrieval(
+            query=query,
+            mode=mode,
+            allowed=self.lexical.allowed(filters, exclude),
+            pool=max(self.fusion.candidates, offset + k),
         )
-        lexical = self.lexical.score(query) if mode != "semantic" else None
-        if lexical is not None and lexical.corrections and dense_rows.size:
-            doubtful = self._unsupported_corrections(lexical, dense_rows, dense_scores)
-            if doubtful:
-                lexical = self.lexical.score(query, keep=doubtful)
-        lex_rows = _top_rows(lexical.scores, allowed, pool) if lexical is not None else _EMPTY
+
+    def retrieve_semantic(self, retrieval: Retrieval) -> None:
+        """The dense candidates: the `pool` allowed items closest in meaning (not in lexical mode)."""
+        if retrieval.mode == "lexical":
+            return
+        retrieval.query_vector = self.query_vector(retrieval.query)
+        retrieval.dense_rows, retrieval.dense_scores = self._dense(
+            retrieval.query_vector, retrieval.allowed, retrieval.pool
+        )
+
+    def retrieve_lexical(self, retrieval: Retrieval) -> None:
+        """The BM25 scores of every item and the `pool` best allowed ones (not in semantic
+        mode), and the items whose id the query names."""
+        query = retrieval.query
+        if retrieval.mode != "semantic":
+            lexical = self.lexical.score(query)
+            if lexical.corrections and retrieval.dense_rows.size:
+                doubtful = self._unsupported_corrections(lexical, retrieval.dense_rows, retrieval.dense_scores)
+                if doubtful:
+                    lexical = self.lexical.score(query, keep=doubtful)
+            retrieval.lexical = lexical
+            retrieval.lex_rows = _top_rows(lexical.scores, retrieval.allowed, retrieval.pool)
+            retrieval.corrections = dict(lexical.corrections)
         # An item id typed into the box ("85123A", "item 22197") names that item: first.
         pinned = self.lexical.id_rows(query)
-        pinned = pinned[allowed[pinned]] if pinned.size else pinned
+        retrieval.pinned = pinned[retrieval.allowed[pinned]] if pinned.size else pinned
 
+    def fuse(
+        self, retrieval: Retrieval, boost: NDArray[np.float32] | None = None
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """Every candidate row and its final score (unordered), by the retrieval's mode;
+        sets `retrieval.matching`, the rows that count as matches (totals, facets)."""
+        mode, lexical, allowed = retrieval.mode, retrieval.lexical, retrieval.allowed
+        dense_rows, dense_scores = retrieval.dense_rows, retrieval.dense_scores
         if mode == "lexical":
             assert lexical is not None
-            rows, final = lex_rows, lexical.scores[lex_rows].astype(np.float64)
+            rows, final = retrieval.lex_rows, lexical.scores[retrieval.lex_rows].astype(np.float64)
             matching = np.flatnonzero((lexical.scores > 0) & allowed)
         elif mode == "semantic":
             rows, final = dense_rows, dense_scores.astype(np.float64)
@@ -198,9 +290,9 @@ class HybridSearcher:
                 matching = dense_rows
         else:
             assert lexical is not None
-            rows, final = self._fuse(lexical.scores, lex_rows, dense_rows, dense_scores, query_vector)
+            rows, final = self._fuse(lexical.scores, retrieval.lex_rows, dense_rows, dense_scores, retrieval.query_vector)
             if self.fusion.method == "weighted" and self.fusion.identifier_weight and rows.size:
-                final = final + self.fusion.identifier_weight * self.lexical.code_matches(query, rows)
+                final = final + self.fusion.identifier_weight * self.lexical.code_matches(retrieval.query, rows)
             # A candidate with no matching word and the weakest similarity adds nothing.
             keep = final > 0
             rows, final = rows[keep], final[keep]
@@ -217,28 +309,19 @@ class HybridSearcher:
                 floor = self._floor(dense_scores)
                 final = np.clip((final - floor) / max(float(final.max()) - floor, 1e-9), 0.0, None)
             final = final + self.fusion.boost_weight * boost[rows]
+        pinned = retrieval.pinned
         if pinned.size:
             top = float(final.max()) if final.size else 0.0
             others = ~np.isin(rows, pinned)
             rows = np.concatenate([pinned, rows[others]])
             final = np.concatenate([np.full(pinned.size, top + 1.0), final[others]])
             matching = np.union1d(matching, pinned)
-        order = np.lexsort((rows, -final))
-        page = order[offset:need]
-        query_scores = lexical if lexical is not None else QueryScores(np.zeros(0, np.float32), (), {}, {})
-        hits = self.lexical.hits(rows[page], final[page], query_scores)
-        result = HybridHits(
-            hits=hits,
-            mode=mode,
-            matching=matching,
-            corrections=dict(lexical.corrections) if lexical is not None else {},
-        )
-        if lexical is not None:
-            result.lexical_scores = {h.item_id: float(lexical.scores[r]) for h, r in zip(hits, rows[page])}
-        if query_vector is not None:
-            cosines = self._cosines(query_vector, rows[page])
-            result.semantic_scores = {h.item_id: float(c) for h, c in zip(hits, cosines) if np.isfinite(c)}
-        return result
+        retrieval.matching = matching
+        return rows, final
+
+    def cosines(self, query_vector: NDArray[np.float32], rows: NDArray[np.int64]) -> NDArray[np.float32]:
+        """Cosine of the query with each lexical row's vector (-inf where it has none)."""
+        return self._cosines(query_vector, rows)
 
     # internals ------------------------------------------------------------------------
 
@@ -329,4 +412,4 @@ def _top_rows(scores: NDArray[np.float32], allowed: NDArray[np.bool_], n: int) -
     return candidates[np.lexsort((candidates, -scores[candidates]))]
 
 
-__all__ = ["MODES", "Fusion", "HybridHits", "HybridSearcher", "Mode"]
+__all__ = ["MODES", "Fusion", "HybridHits", "HybridSearcher", "Mode", "Retrieval"]

@@ -1,46 +1,25 @@
-"""One search page: query understanding, hybrid retrieval, facets and the zero-result fallback.
+"""The search side of one catalog version: its hybrid searcher and what the query says.
 
-:class:`CatalogSearch` is what the engine calls per request. It reads prices, brands,
-categories, colours and sizes out of the query (:mod:`cartwise.search.understand`), turns
-prices into filters and the rest into boosts, runs the hybrid searcher, and when nothing
-matches relaxes the query's own filters first, then the caller's, then falls back to
-semantic search, saying at each step what it relaxed.
+:class:`CatalogSearch` reads prices, brands, categories, colours and sizes out of a query
+(:mod:`cartwise.search.understand`), turning prices into filters (converted to the
+catalog's currency) and the rest into a boost per item, each reported as a chip. The
+page itself (retrieval, fusion, relaxing what matched nothing) is built by the search
+stages of :mod:`cartwise.serving`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import replace
 
 import numpy as np
 from numpy.typing import NDArray
 
 from cartwise.search.crosslingual import QueryTranslator, translate_parsed
 from cartwise.search.currency import ExchangeRates
-from cartwise.search.facets import Facets, count_facets
-from cartwise.search.filters import SearchFilters, filter_expressions
-from cartwise.search.hybrid import HybridHits, HybridSearcher
-from cartwise.search.lexical import SearchHit
+from cartwise.search.filters import SearchFilters
+from cartwise.search.hybrid import HybridSearcher
 from cartwise.search.understand import Chip, ParsedQuery, QueryUnderstanding
-
-
-@dataclass
-class SearchOutcome:
-    """Everything a search page shows, before item cards are attached."""
-
-    text: str
-    """The text that was searched (the query without its price phrases)."""
-    hits: list[SearchHit]
-    mode: str
-    total: int
-    filters: SearchFilters | None
-    facets: Facets | None = None
-    chips: list[Chip] = field(default_factory=list)
-    relaxed: list[str] = field(default_factory=list)
-    corrections: dict[str, str] = field(default_factory=dict)
-    lexical_scores: dict[str, float] = field(default_factory=dict)
-    semantic_scores: dict[str, float] = field(default_factory=dict)
 
 
 class CatalogSearch:
@@ -98,69 +77,6 @@ class CatalogSearch:
             parsed = translate_parsed(parsed, self.translator, self.understanding)
         return parsed
 
-    def answer(
-        self,
-        query: str,
-        *,
-        mode: str = "hybrid",
-        k: int = 10,
-        offset: int = 0,
-        filters: SearchFilters | None = None,
-        understand: bool = True,
-        fallback: bool = True,
-        facets: bool = True,
-        parsed: ParsedQuery | None = None,
-    ) -> SearchOutcome:
-        """`parsed`: the query already read by :meth:`parse` (read here when None)."""
-        if understand and parsed is None:
-            parsed = self.parse(query)
-        elif not understand:
-            parsed = None
-        text = parsed.text if parsed is not None else query
-        query_filters, chips = self.understood_filters(parsed, filters)
-        boost = self._boost(parsed)
-        attempts: list[tuple[SearchFilters | None, str, str | None]] = [(query_filters, mode, None)]
-        if fallback:
-            if query_filters != filters:
-                attempts.append((filters, mode, "ignored the price in your query"))
-            if filters is not None and not filters.is_empty:
-                attempts.append((None, mode, f"removed your filters ({filter_expressions(filters)})"))
-            if mode == "lexical" and self.searcher.semantic:
-                attempts.append((None, "semantic", "no product has these words: showing products close in meaning"))
-        relaxed: list[str] = []
-        first: HybridHits | None = None
-        result: HybridHits | None = None
-        used = query_filters
-        for attempt_filters, attempt_mode, note in attempts:
-            if note is not None:
-                relaxed.append(note)
-            used = attempt_filters
-            result = self.searcher.search(
-                text or query, mode=attempt_mode, k=k, offset=offset, filters=attempt_filters, boost=boost
-            )
-            first = first or result
-            if result.hits or offset > 0:
-                break
-        assert result is not None and first is not None
-        if not result.hits:
-            # Nothing helped: report the query as asked, not the last thing tried.
-            relaxed, result, used = [], first, query_filters
-        return SearchOutcome(
-            text=text,
-            hits=result.hits,
-            mode=result.mode,
-            total=int(result.matching.size),
-            filters=used,
-            facets=count_facets(self.searcher.lexical.filter_columns_, result.matching, brand_names=self.brand_names)
-            if facets
-            else None,
-            chips=chips,
-            relaxed=relaxed,
-            corrections=result.corrections,
-            lexical_scores=result.lexical_scores,
-            semantic_scores=result.semantic_scores,
-        )
-
     def understood_filters(
         self, parsed: ParsedQuery | None, filters: SearchFilters | None
     ) -> tuple[SearchFilters | None, list[Chip]]:
@@ -201,7 +117,7 @@ class CatalogSearch:
             return 1.0
         return self.rates.rate(written, self.currency)
 
-    def _boost(self, parsed: ParsedQuery | None) -> NDArray[np.float32] | None:
+    def boost(self, parsed: ParsedQuery | None) -> NDArray[np.float32] | None:
         """Per index row, the share of the brands, categories, colours and sizes the query
         names that the item has (None when the query names none)."""
         if parsed is None:
@@ -230,4 +146,4 @@ def _converted(amount: float | None, rate: float) -> float | None:
     return None if amount is None else (amount if rate == 1.0 else round(amount * rate, 2))
 
 
-__all__ = ["CatalogSearch", "SearchOutcome"]
+__all__ = ["CatalogSearch"]

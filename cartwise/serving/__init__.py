@@ -1,13 +1,16 @@
 """The serving pipeline: answers built by small stages (candidates, rank, rules, explain)
 named in configuration (:mod:`cartwise.serving.config`)."""
 
-from cartwise.serving import candidates, explain, rank, rules, sponsored  # noqa: F401 - registers the stages
-from cartwise.serving.config import PIPELINES, RECOMMEND, SIMILAR
-from cartwise.serving.pipeline import Cascade, Pipeline, Tier, is_personal
+# Importing the stage modules registers their stages.
+from cartwise.serving import candidates, explain, merge, rank, retrieval, rules, sponsored  # noqa: F401
+from cartwise.serving.config import BROWSE, PIPELINES, RECOMMEND, SEARCH, SIMILAR
+from cartwise.serving.pipeline import Cascade, Pipeline, Tier, is_personal, item_results
+from cartwise.serving.search import SearchPages
 from cartwise.serving.stage import (
     Candidate,
     CandidateStage,
     Request,
+    SearchTask,
     Stage,
     make_stage,
     register_stage,
@@ -15,17 +18,22 @@ from cartwise.serving.stage import (
 )
 
 __all__ = [
+    "BROWSE",
     "PIPELINES",
     "RECOMMEND",
+    "SEARCH",
     "SIMILAR",
     "Candidate",
     "CandidateStage",
     "Cascade",
     "Pipeline",
     "Request",
+    "SearchPages",
+    "SearchTask",
     "Stage",
     "Tier",
     "is_personal",
+    "item_results",
     "make_stage",
     "register_stage",
     "stage_names",

@@ -26,6 +26,17 @@ SIMILAR = Cascade(
     )
 )
 
-PIPELINES: dict[str, Cascade] = {"recommend": RECOMMEND, "similar": SIMILAR}
+# Items close in meaning, then BM25 (in this order: a typo correction must be backed by an
+# item close in meaning), fused into one ranking; a learned ranker replaces "identity".
+# The rules and explanations run on the page shown (an out-of-stock item is still found).
+SEARCH = Cascade(
+    tiers=(Tier(("semantic", "lexical"), merge="fusion", rank="identity", rerank=_AD),),
+    rules=("in_catalog",),
+    explain="search_reasons",
+)
+# No text to match: the filtered items, most popular first.
+BROWSE = Cascade(tiers=(Tier(("filtered_popularity",)),), rules=("available", "unique"))
 
-__all__ = ["PIPELINES", "RECOMMEND", "SIMILAR"]
+PIPELINES: dict[str, Cascade] = {"recommend": RECOMMEND, "similar": SIMILAR, "search": SEARCH, "browse": BROWSE}
+
+__all__ = ["BROWSE", "PIPELINES", "RECOMMEND", "SEARCH", "SIMILAR"]

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import ClassVar
 
-from cartwise.serving.stage import Candidate, Request, register_stage
+import numpy as np
+
+from cartwise.serving.stage import Candidate, Request, SearchTask, register_stage
 
 
 @register_stage
@@ -24,4 +26,36 @@ class Reasons:
             yield candidate
 
 
-__all__ = ["Reasons"]
+@register_stage
+class SearchReasons:
+    """Why a search result was found: the query words it matches and, unless the search
+    was by words only, how close it is in meaning ("matches heart, lantern; close in
+    meaning (similarity 0.83)")."""
+
+    name: ClassVar[str] = "search_reasons"
+    kind: ClassVar[str] = "explain"
+
+    def apply(self, request: Request, candidates: Iterator[Candidate]) -> Iterator[Candidate]:
+        assert isinstance(request, SearchTask) and request.retrieval is not None
+        chosen = list(candidates)
+        lexical = request.retrieval.lexical
+        matched: list[tuple[str, ...]] = [()] * len(chosen)
+        if lexical is not None and chosen:
+            rows = np.array([candidate.row for candidate in chosen], dtype=np.int64)
+            scores = np.array([candidate.scored.score for candidate in chosen], dtype=np.float64)
+            hits = request.state.search.searcher.lexical.hits(rows, scores, lexical)
+            matched = [hit.matched_terms for hit in hits]
+        for candidate, terms in zip(chosen, matched, strict=True):
+            reasons = []
+            if terms:
+                reasons.append("matches " + ", ".join(terms))
+            cosine = candidate.features.get("semantic")
+            if cosine is not None and request.mode != "lexical":
+                reasons.append(f"close in meaning (similarity {cosine:.2f})")
+            candidate.reason = "; ".join(reasons) or "matches your search"
+            if candidate.label == "sponsored":
+                candidate.reason = "sponsored; " + candidate.reason
+            yield candidate
+
+
+__all__ = ["Reasons", "SearchReasons"]

@@ -21,6 +21,9 @@ class Tier:
 
     candidates: tuple[str, ...]
     rank: str = "identity"
+    merge: str | None = None
+    """A stage that makes one list of what the candidate stages retrieved (search's
+    fusion); None: their candidates one after the other."""
     rerank: tuple[str, ...] = ()
     """Rank stages applied after `rank`, in order (the sponsored slot)."""
 
@@ -42,6 +45,7 @@ class Pipeline:
         self.tiers = [
             (
                 [make_stage(name) for name in tier.candidates],
+                make_stage(tier.merge) if tier.merge is not None else None,
                 [make_stage(name) for name in (tier.rank, *tier.rerank)],
             )
             for tier in cascade.tiers
@@ -49,55 +53,79 @@ class Pipeline:
         self.rules = [make_stage(name) for name in cascade.rules]
         self.explain = make_stage(cascade.explain)
 
+    def ranked(self, request: Request, tier: int = 0) -> Iterator[Candidate]:
+        """One tier's candidates, merged and ranked, before the rules."""
+        sources, merge, ranks = self.tiers[tier]
+        candidates: Iterator[Candidate] = iter(())
+        for stage in sources:
+            candidates = stage.apply(request, candidates)
+        if merge is not None:
+            candidates = merge.apply(request, candidates)
+        for rank in ranks:
+            candidates = rank.apply(request, candidates)
+        return candidates
+
     def run(self, request: Request) -> list[Candidate]:
-        """The chosen candidates, explained, best first."""
+        """The chosen candidates, explained, best first: tier after tier until `k`."""
+        for tier in range(len(self.tiers)):
+            if len(request.chosen) >= request.k:
+                break
+            self._choose(request, self.ranked(request, tier))
+        return list(self.explain.apply(request, iter(request.chosen)))
+
+    def page(self, request: Request, ranked: list[Candidate]) -> list[Candidate]:
+        """One page of ranked candidates (search) through the rules, explained: the rules
+        look at the page only, so every page shows its own slice of the ranking."""
+        self._choose(request, iter(ranked))
+        return list(self.explain.apply(request, iter(request.chosen)))
+
+    def _choose(self, request: Request, candidates: Iterator[Candidate]) -> None:
         chosen, taken = request.chosen, request.taken
-        for sources, ranks in self.tiers:
+        for rule in self.rules:
+            candidates = rule.apply(request, candidates)
+        for candidate in candidates:
+            taken.add(candidate.scored.item_id)
+            chosen.append(candidate)
             if len(chosen) >= request.k:
                 break
-            candidates: Iterator[Candidate] = iter(())
-            for stage in sources:
-                candidates = stage.apply(request, candidates)
-            for rank in ranks:
-                candidates = rank.apply(request, candidates)
-            for rule in self.rules:
-                candidates = rule.apply(request, candidates)
-            for candidate in candidates:
-                taken.add(candidate.scored.item_id)
-                chosen.append(candidate)
-                if len(chosen) >= request.k:
-                    break
-        return list(self.explain.apply(request, iter(chosen)))
 
     def answer(self, request: Request) -> list[ItemResult]:
         """:meth:`run`, as the items of a response (each naming the stage it came from)."""
-        catalog = request.state.catalog
-        items = []
-        for candidate in self.run(request):
-            scored = candidate.scored
-            card = catalog.get(scored.item_id)
-            assert card is not None, "the rules keep catalog items only"
-            items.append(
-                ItemResult(
-                    item_id=card.item_id,
-                    title=card.title,
-                    score=round(float(scored.score), 6),
-                    reason=candidate.reason,
-                    because=list(scored.because or ()),
-                    category=card.category,
-                    brand=card.brand,
-                    price=card.price,
-                    currency=card.currency,
-                    in_stock=card.in_stock,
-                    stage=candidate.label,
-                    sponsored=candidate.label == "sponsored",
-                )
+        return item_results(request, self.run(request))
+
+
+def item_results(request: Request, candidates: list[Candidate]) -> list[ItemResult]:
+    """The chosen candidates as the items of a response, with their catalog cards."""
+    catalog = request.state.catalog
+    items = []
+    for candidate in candidates:
+        scored = candidate.scored
+        card = catalog.get(scored.item_id)
+        assert card is not None, "the rules keep catalog items only"
+        lexical, semantic = candidate.features.get("lexical"), candidate.features.get("semantic")
+        items.append(
+            ItemResult(
+                item_id=card.item_id,
+                title=card.title,
+                score=round(float(scored.score), 6),
+                reason=candidate.reason,
+                because=list(scored.because or ()),
+                category=card.category,
+                brand=card.brand,
+                price=card.price,
+                currency=card.currency,
+                in_stock=card.in_stock,
+                lexical_score=None if lexical is None else round(float(lexical), 6),
+                semantic_score=None if semantic is None else round(float(semantic), 6),
+                stage=candidate.label,
+                sponsored=candidate.label == "sponsored",
             )
-        return items
+        )
+    return items
 
 
 def is_personal(stage: Stage) -> bool:
     return bool(getattr(stage, "personal", False))
 
 
-__all__ = ["Cascade", "Pipeline", "Tier", "is_personal"]
+__all__ = ["Cascade", "Pipeline", "Tier", "is_personal", "item_results"]

@@ -25,6 +25,21 @@ class Available:
 
 
 @register_stage
+class InCatalog:
+    """Only items in the live catalog (search: an item out of stock is still found; the
+    shopper filters on stock)."""
+
+    name: ClassVar[str] = "in_catalog"
+    kind: ClassVar[str] = "rules"
+
+    def apply(self, request: Request, candidates: Iterator[Candidate]) -> Iterator[Candidate]:
+        catalog = request.state.catalog
+        for candidate in candidates:
+            if candidate.scored.item_id in catalog:
+                yield candidate
+
+
+@register_stage
 class Unique:
     """No item twice, none the user has seen (when excluded), never the asked item."""
 
@@ -38,4 +53,4 @@ class Unique:
                 yield candidate
 
 
-__all__ = ["Available", "Unique"]
+__all__ = ["Available", "InCatalog", "Unique"]

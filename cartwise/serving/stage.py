@@ -12,23 +12,38 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+import numpy as np
+from numpy.typing import NDArray
+
 from cartwise.catalog.snapshot import ItemCard
 from cartwise.errors import ValidationError
 from cartwise.live import LiveState
 from cartwise.recommend import Interaction, Scored
+from cartwise.search.filters import SearchFilters
+from cartwise.search.hybrid import Retrieval
 
 
 class Candidate:
     """One proposed item: the model's scored answer, the stage that proposed it (which
-    explains it), and the label the answer shows as the item's ``stage``."""
+    explains it), and the label the answer shows as the item's ``stage``.
 
-    __slots__ = ("label", "reason", "scored", "stage")
+    A search candidate also carries its score from each source (`features`: "lexical",
+    the BM25 score; "semantic", the cosine with the query; absent where that source did
+    not run or the item has no vector) and its `row` in the lexical index: what a rank
+    stage reads."""
 
-    def __init__(self, scored: Scored, stage: Stage, label: str | None = None) -> None:
+    __slots__ = ("features", "label", "reason", "row", "scored", "stage")
+
+    def __init__(
+        self, scored: Scored, stage: Stage, label: str | None = None, *, row: int = -1,
+        features: dict[str, float] | None = None,
+    ) -> None:
         self.scored = scored
         self.stage = stage
         self.label = label or stage.name
         self.reason = ""
+        self.row = row
+        self.features = features if features is not None else {}
 
 
 @dataclass(slots=True)
@@ -51,16 +66,35 @@ class Request:
     """What a stage worked out once per request for later stages (its explanations)."""
 
 
+@dataclass(slots=True)
+class SearchTask(Request):
+    """One search or browse page as its stages see it: the text searched, the mode and
+    filters of the current attempt (a relaxed attempt changes them), and what retrieval
+    left for the merge (`retrieval`) or browsing for the facets (`matching`)."""
+
+    text: str = ""
+    mode: str = "hybrid"
+    filters: SearchFilters | None = None
+    offset: int = 0
+    boost: NDArray[np.float32] | None = None
+    """Per lexical row, the share of the brands, categories, colours and sizes the query
+    names that the item has (None when it names none)."""
+    retrieval: Retrieval | None = None
+    matching: NDArray[np.int64] | None = None
+    """Lexical-index rows of every matching item, all pages (totals, facets)."""
+
+
 @runtime_checkable
 class Stage(Protocol):
     """One step of an answer. `apply` takes the candidates so far and returns the
     candidates after this stage: a candidate stage adds its own, a rank stage reorders,
     a rule stage drops some, an explain stage fills in reasons. Iterators, so a rule
-    looks only at as many candidates as the answer takes."""
+    looks only at as many candidates as the answer takes. A 'merge' stage turns what
+    its tier's candidate stages retrieved into one list (search's fusion)."""
 
     name: ClassVar[str]
     kind: ClassVar[str]
-    """'candidates', 'rank', 'rules' or 'explain'."""
+    """'candidates', 'merge', 'rank', 'rules' or 'explain'."""
 
     def apply(self, request: Request, candidates: Iterator[Candidate]) -> Iterator[Candidate]: ...
 
@@ -111,6 +145,7 @@ __all__ = [
     "Candidate",
     "CandidateStage",
     "Request",
+    "SearchTask",
     "Stage",
     "make_stage",
     "register_stage",

@@ -41,6 +41,24 @@ def test_search_with_filters(client):
     assert "boots" not in {i["item_id"] for i in body["items"]}
 
 
+def test_typed_filter_parameters_answer_as_filter_expressions(client):
+    typed = client.get("/v1/search", params={"q": "tea", "category": "Home", "brand": "Brew, acme", "price_max": 15,
+                                             "in_stock": "true"}).json()
+    written = client.get("/v1/search", params=[("q", "tea"), ("filter", "category=Home"), ("filter", "brand=Brew,acme"),
+                                               ("filter", "price<=15"), ("filter", "in_stock=true")]).json()
+    mixed = client.get("/v1/search", params=[("q", "tea"), ("filter", "category=Home"), ("filter", "price<=30"),
+                                             ("brand", "Brew,acme"), ("price_max", "15"), ("in_stock", "true")]).json()
+    for body in (typed, written, mixed):
+        body.pop("took_ms")
+        body.pop("request_id")  # each answer is its own request
+    assert typed == written == mixed
+    assert typed["filters"] == {"category": "Home", "brands": ["Brew", "acme"], "price_max": 15.0, "in_stock": True}
+    assert typed["items"][0]["item_id"] == "tea-cosy"
+    assert all(i["brand"] in ("Brew", "Acme") and i["price"] <= 15 for i in typed["items"])
+    clash = client.get("/v1/search", params=[("q", "tea"), ("filter", "category=Outdoor"), ("category", "Home")])
+    assert clash.status_code == 422 and "two different category filters" in clash.json()["message"]
+
+
 def test_bad_filter_is_422_naming_the_field(client):
     response = client.get("/v1/search", params=[("q", "mug"), ("filter", "colour=red")])
     assert response.status_code == 422

@@ -56,14 +56,14 @@ def test_a_reader_during_refreshes_sees_the_old_or_the_new_state_never_a_mix(eng
 def test_a_published_state_is_never_changed_by_a_later_one(engine):
     before = engine.state
     assert before is not None and "tea-cosy" in before.catalog
-    hits_before = before.search.answer("tea cosy", mode="lexical").hits
+    hits_before = before.search.searcher.search("tea cosy", mode="lexical").hits
     engine.delete_item("tea-cosy")
     after = engine.state
     assert after is not before
     assert "tea-cosy" not in after.catalog and "tea-cosy" in before.catalog
-    assert "tea-cosy" not in [h.item_id for h in after.search.answer("tea cosy", mode="lexical").hits]
+    assert "tea-cosy" not in [h.item_id for h in after.search.searcher.search("tea cosy", mode="lexical").hits]
     # The old snapshot answers as it did: a request that read it finishes on it.
-    assert [h.item_id for h in before.search.answer("tea cosy", mode="lexical").hits] == [h.item_id for h in hits_before]
+    assert [h.item_id for h in before.search.searcher.search("tea cosy", mode="lexical").hits] == [h.item_id for h in hits_before]
     assert not before.lexical.removed_[np.flatnonzero(before.lexical.item_ids_ == "tea-cosy")].any()
 
 

@@ -168,3 +168,27 @@ def test_direct_construction_is_validated():
         SearchFilters(price_max=math.inf)
     assert SearchFilters(brands="Acme").brands == ("Acme",)  # type: ignore[arg-type]
     assert SearchFilters().is_empty and not SearchFilters(in_stock=True).is_empty
+
+
+_EXPRESSIONS = st.sampled_from([
+    "category=Home", "category=home > kitchen", "category=Outdoor", "brand=Acme", "brand=acme,Other", "brand=Trail",
+    "price>=5", "price<=20", "price=3..8", "price=10", "in_stock=true", "in_stock=false",
+])
+
+
+@settings(max_examples=300, deadline=None)
+@given(first=st.lists(_EXPRESSIONS, max_size=3), second=st.lists(_EXPRESSIONS, max_size=3))
+def test_combining_filters_is_parsing_the_expressions_together(first, second):
+    """Typed filter fields (HTTP `price_min=`, ...) combine with parsed `filter=` strings
+    exactly as the expressions would combine in one parse: same filters, or both refused."""
+    from cartwise.search.filters import combine_filters
+
+    try:
+        together = parse_filters(first + second)
+    except ValidationError:
+        together = None
+    try:
+        combined = combine_filters(parse_filters(first), parse_filters(second))
+    except ValidationError:
+        combined = None
+    assert combined == together

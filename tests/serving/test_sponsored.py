@@ -86,3 +86,17 @@ def test_a_sponsored_answer_is_labelled_logged_and_reported_apart(engine: Engine
     assert report.sponsored["sponsored"].count == 1 and report.sponsored["sponsored"].rate == 1.0
     organic_shown = report.items_shown - 1  # two answers of five items, one of them the ad
     assert report.sponsored["organic"].count == 1 and report.sponsored["organic"].rate == pytest.approx(1 / organic_shown)
+
+
+def test_a_search_page_has_the_slot_too(engine: Engine):
+    organic = engine.search("mug tea", k=5, mode="lexical")
+    ids = [i.item_id for i in organic.items]
+    share = relevance([i.score for i in organic.items])
+    assert len(ids) >= 4 and share[3] >= Sponsored.floor * share[2]
+    card = next(item for item in CATALOG if item["item_id"] == ids[3])
+    engine.upsert_items([{**card, "attributes": json.dumps({"bid": 1.0})}])
+    engine.refresh()
+    answer = engine.search("mug tea", k=5, mode="lexical")
+    shown = [(i.item_id, i.sponsored) for i in answer.items]
+    assert shown[:4] == [(ids[0], False), (ids[1], False), (ids[3], True), (ids[2], False)]
+    assert answer.items[2].reason.startswith("sponsored; matches ")

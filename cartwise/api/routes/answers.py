@@ -15,7 +15,9 @@ from cartwise.api.schemas import (
     RatingPredictionRequest,
     RatingPredictionResponse,
 )
+from cartwise.catalog.item import normalise_category
 from cartwise.engine import Engine
+from cartwise.errors import ValidationError
 from cartwise.limits import (
     MAX_FILTER_LENGTH,
     MAX_ID_LENGTH,
@@ -32,6 +34,8 @@ from cartwise.results import (
     SearchResponse,
     SimilarResponse,
 )
+from cartwise.search.filters import SearchFilters, combine_filters, parse_filters
+from cartwise.search.request import SearchRequest
 
 router = APIRouter(
     prefix="/v1", tags=["answers"], route_class=KeyFirstRoute, dependencies=[require(Scope.SEARCH)]
@@ -53,9 +57,7 @@ UserId = Annotated[
 ]
 
 
-@router.get("/search", response_model=SearchResponse, responses=ERRORS)
-def search(
-    engine: Annotated[Engine, Depends(get_engine)],
+def search_request(
     q: Annotated[str, Query(max_length=MAX_QUERY_LENGTH, description="what the shopper typed")] = "",
     k: K = 10,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
@@ -77,6 +79,45 @@ def search(
     ] = True,
     fallback: Annotated[bool, Query(description="when nothing matches, relax filters, then search by meaning")] = True,
     facets: Annotated[bool, Query(description="count categories, brands, price buckets and stock")] = True,
+) -> SearchRequest:
+    """The query string as one typed request: the `filter=` expressions read once, the
+    typed filter fields added to them."""
+    filters = parse_filters(filter) if filter else None
+    fields = _filter_fields(category, brand, price_min, price_max, in_stock)
+    if fields is not None:
+        filters = combine_filters(filters, fields) if filters is not None else fields
+    return SearchRequest(
+        q, k=k, offset=offset, filters=filters, mode=mode, understand=understand, fallback=fallback, facets=facets
+    )
+
+
+def _filter_fields(
+    category: str | None, brand: str | None, price_min: float | None, price_max: float | None, in_stock: bool | None
+) -> SearchFilters | None:
+    """The typed filter parameters as filters (None when none is given); an empty
+    `category` or `brand` is no filter."""
+    if not category and not brand and price_min is None and price_max is None and in_stock is None:
+        return None
+    if category and not normalise_category(category):
+        raise ValidationError(
+            f"category filter 'category={category}' names no category; e.g. 'category=Home > Kitchen'",
+            field="category",
+        )
+    brands: dict[str, str] = {}  # the first spelling of each brand, ignoring case
+    for name in (brand or "").split(","):
+        if name.strip():
+            brands.setdefault(name.strip().casefold(), name.strip())
+    if brand and not brands:
+        raise ValidationError(f"filter 'brand={brand}' names no brand; e.g. 'brand=Acme,Other'", field="brand")
+    return SearchFilters(
+        category=category or None, brands=tuple(brands.values()), price_min=price_min, price_max=price_max, in_stock=in_stock
+    )
+
+
+@router.get("/search", response_model=SearchResponse, responses=ERRORS)
+def search(
+    engine: Annotated[Engine, Depends(get_engine)],
+    request: Annotated[SearchRequest, Depends(search_request)],
     user_id: UserId = None,
 ) -> SearchResponse:
     """Product search in English and Chinese: BM25 and a multilingual text encoder fused,
@@ -85,28 +126,7 @@ def search(
 
     A plain (threaded) handler, not `async`: encoding the query with the text model takes
     milliseconds of CPU, which would stall every other request on the event loop."""
-    expressions = list(filter or [])
-    if category:
-        expressions.append(f"category={category}")
-    if brand:
-        expressions.append(f"brand={brand}")
-    if price_min is not None:
-        expressions.append(f"price>={price_min}")
-    if price_max is not None:
-        expressions.append(f"price<={price_max}")
-    if in_stock is not None:
-        expressions.append(f"in_stock={'true' if in_stock else 'false'}")
-    return engine.search(
-        q,
-        k=k,
-        offset=offset,
-        filters=expressions or None,
-        mode=mode,
-        understand=understand,
-        fallback=fallback,
-        facets=facets,
-        user_id=user_id,
-    )
+    return engine.search(request=request, user_id=user_id)
 
 
 @router.get("/autocomplete", response_model=AutocompleteResponse, responses=ERRORS)

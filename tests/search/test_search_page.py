@@ -42,7 +42,7 @@ def test_chinese_queries(engine):
 
 @pytest.mark.parametrize(
     ("query", "price_max", "price_min"),
-    # The catalog is priced in euros: "元" and "dollars" would need a rate (tests/test_search_currency.py).
+    # The catalog is priced in euros: "元" and "dollars" would need a rate (tests/search/test_search_currency.py).
     [("mug under 10", 10.0, None), ("连衣裙 200以下", 200.0, None), ("boots over 50 euros", None, 50.0)],
 )
 def test_prices_in_the_query_become_filters_and_chips(engine, query, price_max, price_min):
