@@ -28,7 +28,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         "events catalog metrics",
         "store workspace",
         "access ingest encode vectors demo",
-        "search recommend",
+        "search recommend rank",
         "results evaluate training versions",
         "live",
         "engine serving",
