@@ -125,6 +125,7 @@ class CandidateFeatures:
             (np.ones(source.size, dtype=np.float32), (source, target)), shape=(n, n)
         )
         self.transitions_.sum_duplicates()
+        self._index_transitions()
         self.out_degree_ = np.asarray(self.transitions_.sum(axis=1)).ravel().astype(np.float32)
         self.category_ = np.full(n, -1, dtype=np.int32)
         if items is not None and "category" in items.columns:
@@ -158,12 +159,12 @@ class CandidateFeatures:
         lead: list[Scored] = []
         offsets = [0]
         cell_row: list[int] = []
-        cell_member: list[int] = []
-        cell_rank: list[int] = []
         cell_score: list[float] = []
-        cell_high: list[float] = []
-        cell_low: list[float] = []
-        cell_length: list[int] = []
+        # per answer (one member, one history): member, best and last score, length
+        answer_member: list[int] = []
+        answer_high: list[float] = []
+        answer_low: list[float] = []
+        answer_length: list[int] = []
         # per row: repeat count, since last interaction, steps since, category lookup key
         row_user: list[int] = []
         repeat_count: list[float] = []
@@ -204,8 +205,11 @@ class CandidateFeatures:
                 answer = member_answers[u]
                 if not answer:
                     continue
-                high = answer[0].score
-                low = answer[-1].score
+                answer_member.append(m)
+                answer_high.append(answer[0].score)
+                answer_low.append(answer[-1].score)
+                answer_length.append(len(answer))
+                cell_score.extend([scored.score for scored in answer])
                 for rank, scored in enumerate(answer):
                     row = rows.get(scored.item_id)
                     if row is None:
@@ -227,12 +231,6 @@ class CandidateFeatures:
                         best[row] = rank
                         lead[base + row] = scored
                     cell_row.append(base + row)
-                    cell_member.append(m)
-                    cell_rank.append(rank)
-                    cell_score.append(scored.score)
-                    cell_high.append(high)
-                    cell_low.append(low)
-                    cell_length.append(len(answer))
             offsets.append(base + len(rows))
         total = offsets[-1]
         features = np.full((total, len(self.names)), np.nan, dtype=np.float32)
@@ -242,15 +240,18 @@ class CandidateFeatures:
             features[:, m * len(PER_MEMBER) + 2] = MISSING_RANK
         if cell_row:
             row = np.asarray(cell_row, dtype=np.int64)
-            member = np.asarray(cell_member, dtype=np.int64)
-            rank = np.asarray(cell_rank, dtype=np.float64)
+            lengths = np.asarray(answer_length, dtype=np.int64)
+            member = np.repeat(np.asarray(answer_member, dtype=np.int64), lengths)
+            starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+            rank = (np.arange(row.size) - starts).astype(np.float64)
             score = np.asarray(cell_score, dtype=np.float64)
-            span = np.asarray(cell_high, dtype=np.float64) - np.asarray(cell_low, dtype=np.float64)
-            length = np.asarray(cell_length, dtype=np.float64)
+            low = np.repeat(np.asarray(answer_low, dtype=np.float64), lengths)
+            span = np.repeat(np.asarray(answer_high, dtype=np.float64), lengths) - low
+            length = np.repeat(lengths, lengths).astype(np.float64)
             flat = np.isfinite(span) & (span > 0)
             share = np.where(
                 flat,
-                (score - np.asarray(cell_low)) / np.where(flat, span, 1.0),
+                (score - low) / np.where(flat, span, 1.0),
                 1.0 - rank / np.maximum(length, 1.0),
             )
             share = np.clip(np.nan_to_num(share, nan=0.0), 0.0, 1.0)
@@ -301,13 +302,24 @@ class CandidateFeatures:
                 )
         return Candidates(items, np.asarray(offsets, dtype=np.int64), features, lead)
 
+    def _index_transitions(self) -> None:
+        """Sorted ``source * n + target`` keys of the transitions: one binary search finds
+        many pairs at once, several times faster per request than sparse indexing."""
+        t = self.transitions_
+        t.sort_indices()
+        rows = np.repeat(np.arange(t.shape[0], dtype=np.int64), np.diff(t.indptr))
+        self._keys = rows * t.shape[1] + t.indices.astype(np.int64)
+
     def _transitions(self, source: NDArray[np.int64], target: NDArray[np.int64]) -> NDArray[np.float32]:
         """How often `target` directly followed `source` in a training sequence (NaN
         where either is unknown)."""
         out = np.full(source.size, np.nan, dtype=np.float32)
         both = (source >= 0) & (target >= 0)
         if both.any():
-            out[both] = np.asarray(self.transitions_[source[both], target[both]]).ravel()
+            wanted = source[both] * self.transitions_.shape[1] + target[both]
+            at = np.minimum(np.searchsorted(self._keys, wanted), max(self._keys.size - 1, 0))
+            hit = self._keys[at] == wanted if self._keys.size else np.zeros(wanted.size, dtype=bool)
+            out[both] = np.where(hit, self.transitions_.data[at] if self._keys.size else 0.0, 0.0)
         return out
 
     # persistence ---------------------------------------------------------------------
@@ -337,6 +349,7 @@ class CandidateFeatures:
         model.category_ = arrays["category"]
         model.out_degree_ = arrays["out_degree"]
         model.transitions_ = sp.csr_matrix((arrays["t_data"], arrays["t_indices"], arrays["t_indptr"]), shape=(n, n))
+        model._index_transitions()
         return model
 
 
