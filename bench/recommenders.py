@@ -549,6 +549,9 @@ def run_model(name: str, ctx: Context) -> dict[str, Any]:
         out["weights"] = model.weights_
         out["tuning"] = model.tuning_
         out["members"] = list(model.members)
+    elif hasattr(model, "ranker_"):
+        out["training"] = model.training_
+        out["members"] = list(model.members)
     row = out["results"]["all items"]
     console.print(
         f"    fit {fit_s:.1f}s, rank {eval_s:.1f}s, all items HR@10 {row['HR@10']:.4f} NDCG@10 {row['NDCG@10']:.4f}, "
@@ -694,21 +697,43 @@ def print_tables(title: str, rows: dict[str, dict[str, Any]], published: Mapping
         console.print("* published numbers (not run here); sources under 'published' in the JSON")
 
 
-def comparisons(rows: dict[str, dict[str, Any]], protocol: str, reference: str) -> dict[str, Any]:
-    """Paired bootstrap of per-user NDCG@10: every model against `reference`."""
+def _per_user(ranks: np.ndarray, metric: str) -> np.ndarray:
+    if metric == "NDCG@10":
+        return per_user_ndcg(ranks, 10)
+    return ((ranks >= 0) & (ranks < 10)).astype(np.float64)
+
+
+def comparisons(
+    rows: dict[str, dict[str, Any]], protocol: str, reference: str, metrics_: Sequence[str] = ("NDCG@10",)
+) -> dict[str, Any]:
+    """Paired bootstrap of per-user NDCG@10 (and HR@10 when asked): every model against
+    `reference`."""
     if reference not in rows or "_ranks" not in rows[reference]:
         return {}
-    base = per_user_ndcg(rows[reference]["_ranks"][protocol], 10)
     out = {}
-    for name, row in rows.items():
-        if name == reference or "_ranks" not in row:
-            continue
-        c = compare(base, per_user_ndcg(row["_ranks"][protocol], 10))
-        out[f"{name} - {reference} (NDCG@10, {protocol})"] = {
-            "difference": c.difference, "ci_low": c.ci_low, "ci_high": c.ci_high,
-            "p_bootstrap": c.p_bootstrap, "significant": c.significant,
-        }
+    for metric in metrics_:
+        base = _per_user(rows[reference]["_ranks"][protocol], metric)
+        for name, row in rows.items():
+            if name == reference or "_ranks" not in row:
+                continue
+            c = compare(base, _per_user(row["_ranks"][protocol], metric))
+            out[f"{name} - {reference} ({metric}, {protocol})"] = {
+                "difference": c.difference, "ci_low": c.ci_low, "ci_high": c.ci_high,
+                "p_bootstrap": c.p_bootstrap, "p_ttest": c.p_ttest, "significant": c.significant,
+            }
     return out
+
+
+def print_comparisons(title: str, found: Mapping[str, Mapping[str, Any]], console: Console) -> None:
+    if not found:
+        return
+    table = Table(title=title, title_justify="left")
+    for column in ("comparison", "difference", "95% CI", "p (bootstrap)", "p (t-test)"):
+        table.add_column(column, justify="left" if column == "comparison" else "right")
+    for label, c in found.items():
+        table.add_row(label, f"{c['difference']:+.4f}", f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]",
+                      f"{c['p_bootstrap']:.4f}", f"{c['p_ttest']:.2g}")
+    console.print(table)
 
 
 def sources() -> dict[str, str]:
@@ -716,7 +741,7 @@ def sources() -> dict[str, str]:
     import hashlib
 
     out = {}
-    for path in sorted((ROOT / "cartwise" / "recommend").glob("*.py")):
+    for path in sorted([*(ROOT / "cartwise" / "recommend").glob("*.py"), *(ROOT / "cartwise" / "rank").glob("*.py")]):
         out[str(path.relative_to(ROOT))] = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
     return out
 
@@ -778,6 +803,13 @@ def run(data: Dataset, args: argparse.Namespace, console: Console) -> dict[str, 
     total = time.perf_counter() - started
     console.print(f"{data.name}: {total:.0f}s in all")
     reference = "sequential" if "_ranks" in rows.get("sequential", {}) else "itemknn"
+    against_blend = {
+        protocol: comparisons({n: r for n, r in rows.items() if n == "blend" or n == "fused" or n == reference},
+                              protocol, "blend", ("NDCG@10", "HR@10"))
+        for protocol in PROTOCOLS
+    }
+    for protocol, found in against_blend.items():
+        print_comparisons(f"{data.name}: paired bootstrap against the blend, {protocol}", found, console)
     return {
         "dataset": data.name,
         "split": "leave-last-out (last item test, second last validation), full catalog ranked",
@@ -802,6 +834,7 @@ def run(data: Dataset, args: argparse.Namespace, console: Console) -> dict[str, 
         "threads": args.threads,
         "models": strip(rows),
         "comparisons": comparisons(rows, data.primary, reference),
+        "comparisons_with_blend": against_blend,
         "published": published,
         "total_seconds": total,
     }

@@ -223,7 +223,9 @@ def train(
                         field="recommender",
                         hint="ingest more events, or train the default item-kNN (`cartwise train`)",
                     ) from exc
-                personal = model.fit(pl.concat([split.train, split.validation]), validation=split.test)
+                personal = recommenders.get(recommender).fit(
+                    model, pl.concat([split.train, split.validation]), items=items, validation=split.test
+                )
                 if recommenders.get(recommender).composite and "itemknn" in personal.members:  # type: ignore[attr-defined]
                     # A composite's weights are chosen; item-kNN, cheap to fit, then serves
                     # from every event.
@@ -322,12 +324,21 @@ def _plan(item_events: pl.DataFrame, *, items: int, has_text: bool, budget_s: fl
 
 def _validation_summary(model: object) -> dict[str, Any]:
     """Best epoch and validation NDCG@10 of neural models (the blend's sequential member
-    too) and the weights a blend chose, for the report and the manifest."""
+    too), the weights a blend chose and the ranker a fused model trained, for the report
+    and the manifest."""
     out: dict[str, Any] = {}
     if getattr(model, "best_validation_ndcg10_", None) is not None:
         out["best_epoch"] = int(model.best_epoch_)  # type: ignore[attr-defined]
         out["epochs_run"] = len(model.history_)  # type: ignore[attr-defined]
         out["validation_ndcg10"] = round(float(model.best_validation_ndcg10_), 6)  # type: ignore[attr-defined]
+    training = getattr(model, "training_", None)
+    if isinstance(training, dict) and hasattr(model, "ranker_"):
+        # The fused recommender: which ranker answers, learned or the fallback, and why.
+        out["ranker"] = {key: value for key, value in training.items() if key != "top_features"}
+        for name, member in getattr(model, "members", {}).items():
+            inner = _validation_summary(member)
+            if inner:
+                out[name] = inner
     if isinstance(getattr(model, "weights_", None), dict):
         out["weights"] = dict(model.weights_)  # type: ignore[attr-defined]
         tuning = getattr(model, "tuning_", {}) or {}

@@ -28,7 +28,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         "events catalog metrics",
         "store workspace",
         "access ingest encode vectors demo",
-        "search recommend clicks",
+        "search recommend clicks rank",
         "results evaluate training versions feedback",
         "live",
         "engine serving",

@@ -11,6 +11,7 @@ asked for: the neural ones load PyTorch.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,7 +94,9 @@ class RecommenderSpec:
         if not self.personal:
             return model.fit(events, items)
         if self.needs_validation:
-            return model.fit(events, validation=validation)
+            # A composite that reads the catalog (the fused ranker's categories) gets it.
+            extra = {"items": items} if items is not None and "items" in inspect.signature(model.fit).parameters else {}
+            return model.fit(events, validation=validation, **extra)
         return model.fit(events)
 
     def answers(self, model: Any) -> Any:
@@ -201,6 +204,12 @@ def _textknn() -> type:
     return TextKNN
 
 
+def _fused() -> type:
+    from cartwise.recommend.fused import FusedRecommender
+
+    return FusedRecommender
+
+
 def _blend() -> type:
     from cartwise.recommend.blend import BlendRecommender
 
@@ -238,4 +247,10 @@ register(RecommenderSpec(
     "item-kNN, sequential and textknn fused, weights tuned on each shopper's last event", _blend,
     settings=("seed", "exclude_seen"), reads_text=True, needs_validation=True,
     members=("itemknn", "sequential", "textknn"),
+))
+register(RecommenderSpec(
+    "fused", "Fused (LambdaRank)",
+    "every generator's candidates ranked by LightGBM LambdaRank trained on each shopper's last event", _fused,
+    settings=("seed", "threads", "exclude_seen"), reads_text=True, needs_validation=True,
+    members=("popularity", "itemknn", "als", "sequential", "textknn"),
 ))

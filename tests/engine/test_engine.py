@@ -210,6 +210,22 @@ def test_blend_is_trained_saved_served_and_takes_new_items(engine):
     wait_for_reindex(engine, lambda: "mug-green" in engine.state.models.recommender.members["textknn"].item_ids_, "the new item never reached the blend's text member")
 
 
+def test_fused_ranking_is_trained_saved_and_served(engine):
+    engine.add_events([{"user_id": f"mug-{u}", "item_id": "mug-red", "event_type": "view",
+                        "timestamp": 1_700_100_000 + u} for u in range(20)])
+    report = engine.train(recommender="fused")
+    assert report.recommender == "fused"
+    ranker = report.validation["ranker"]
+    # A tiny store: LambdaRank when enough shoppers' last items were among the candidates,
+    # else the equal-share fallback, saying why.
+    assert ranker["ranker"] == "lambdarank" or "fallback" in ranker
+    reader = Engine.open(engine.store.path)
+    reader.refresh()
+    fused = reader.state.models.recommender
+    assert set(fused.members) == {"popularity", "itemknn", "als", "sequential", "textknn"}
+    assert reader.recommend("tea-3", k=3).items
+
+
 def test_textknn_follows_new_and_edited_item_texts_without_retraining(engine):
     engine.train(recommender="textknn")
     before = engine.state.models.recommender.matrix_[engine.state.models.recommender.item_ids_.get("teapot")].copy()
