@@ -133,7 +133,10 @@ def answer(engine: Engine, query: str, options: dict[str, Any]) -> dict[str, Any
         return {"error": type(error).__name__, "message": str(error), "field": getattr(error, "field", None)}
     data = response.model_dump(mode="json")
     data.pop("took_ms")
-    data.pop("request_id", None)
+    data.pop("request_id", None)  # names each answer; new every time
+    for item in data.get("items", []):
+        if item.get("sponsored") is False:  # a field added since; only an ad says True
+            item.pop("sponsored")
     return data
 
 

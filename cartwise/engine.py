@@ -237,7 +237,8 @@ class Engine:
                 typed = filters if isinstance(filters, SearchFilters) else parse_filters(filters)
                 request = replace(request, filters=typed)
         state = self._current()
-        response = self._search.answer(state, request, started=started)
+        history = _history(self.store.user_events(user_id, limit=HISTORY_LENGTH)) if user_id is not None else []
+        response = self._search.answer(state, request, started=started, history=history)
         return self._shown(state, "search", response, user_id=user_id, query=response.query)
 
     def set_exchange_rates(self, rates: ExchangeRates) -> None:

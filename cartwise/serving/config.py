@@ -27,10 +27,11 @@ SIMILAR = Cascade(
 )
 
 # Items close in meaning, then BM25 (in this order: a typo correction must be backed by an
-# item close in meaning), fused into one ranking; a learned ranker replaces "identity".
+# item close in meaning), fused into one ranking, leaning towards the shopper's own items
+# when the search names a shopper with a history ("personal"; without one, unchanged).
 # The rules and explanations run on the page shown (an out-of-stock item is still found).
 SEARCH = Cascade(
-    tiers=(Tier(("semantic", "lexical"), merge="fusion", rank="identity", rerank=_AD),),
+    tiers=(Tier(("semantic", "lexical"), merge="fusion", rank="personal", rerank=_AD),),
     rules=("in_catalog",),
     explain="search_reasons",
 )

@@ -52,6 +52,8 @@ class SearchReasons:
             cosine = candidate.features.get("semantic")
             if cosine is not None and request.mode != "lexical":
                 reasons.append(f"close in meaning (similarity {cosine:.2f})")
+            if candidate.features.get("personal"):
+                reasons.append("goes with items you chose before")
             candidate.reason = "; ".join(reasons) or "matches your search"
             if candidate.label == "sponsored":
                 candidate.reason = "sponsored; " + candidate.reason

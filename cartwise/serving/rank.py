@@ -9,6 +9,7 @@ from typing import ClassVar
 import numpy as np
 
 from cartwise.recommend import Scored
+from cartwise.serving.sponsored import relevance
 from cartwise.serving.stage import Candidate, Request, register_stage
 
 
@@ -65,4 +66,41 @@ def _scaled(scores: dict[str, float]) -> dict[str, float]:
     return {i: (v - low) / spread if spread > 0 else 1.0 for i, v in scores.items()}
 
 
-__all__ = ["BlendSimilar", "Identity"]
+__all__ = ["BlendSimilar", "Identity", "PersonalSearch"]
+
+
+@register_stage
+class PersonalSearch:
+    """Search results leaning towards the shopper: with a history (the engine passes it
+    when the search names a `user_id` with events), each candidate's relevance (its score
+    as a share of the best) gains up to :attr:`weight` from how strongly it goes with the
+    shopper's recent items (item-kNN co-occurrence, as a share of the strongest); without
+    one, the ranking is left exactly as it is. Relevance stays first: an item that does
+    not match the query is never retrieved, and one that matches weakly moves up only past
+    items almost as weak."""
+
+    name: ClassVar[str] = "personal"
+    kind: ClassVar[str] = "rank"
+    weight: ClassVar[float] = 0.25
+    reach: ClassVar[int] = 500
+
+    def apply(self, request: Request, candidates: Iterator[Candidate]) -> Iterator[Candidate]:
+        if not request.history:
+            return candidates
+        ranked = list(candidates)
+        if len(ranked) < 2:
+            return iter(ranked)
+        related = request.state.models.itemknn.recommend([request.history], k=self.reach, exclude_seen=False)[0]
+        affinity = {s.item_id: s.score for s in related if s.score > 0}
+        if not affinity:
+            return iter(ranked)
+        strongest = max(affinity.values())
+        share = relevance([c.scored.score for c in ranked])
+        combined = []
+        for n, candidate in enumerate(ranked):
+            lean = affinity.get(candidate.scored.item_id, 0.0) / strongest
+            if lean > 0:
+                candidate.features["personal"] = lean
+            combined.append((float(share[n]) + self.weight * lean, -n, candidate))
+        combined.sort(key=lambda entry: (entry[0], entry[1]), reverse=True)
+        return iter(candidate for _, _, candidate in combined)

@@ -12,6 +12,7 @@ explanations then run on the page that is shown.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import islice
 
@@ -19,6 +20,7 @@ import numpy as np
 
 from cartwise.errors import ValidationError
 from cartwise.live import LiveState
+from cartwise.recommend import Interaction
 from cartwise.results import SearchResponse
 from cartwise.search.facets import Facets, count_facets
 from cartwise.search.filters import SearchFilters, describe_filters, filter_expressions
@@ -44,9 +46,12 @@ class SearchPages:
         self.search = search
         self.browse = browse
 
-    def answer(self, state: LiveState, request: SearchRequest, *, started: float) -> SearchResponse:
+    def answer(
+        self, state: LiveState, request: SearchRequest, *, started: float, history: Sequence[Interaction] = ()
+    ) -> SearchResponse:
         """The page for `request` on the live `state`; `started`: when the request arrived
-        (``time.perf_counter()``), for `took_ms`."""
+        (``time.perf_counter()``), for `took_ms`; `history`: the searching shopper's latest
+        events, newest first (the "personal" rank stage leans towards them)."""
         service, query = state.search, request.query
         parsed = service.parse(query) if request.understand else None
         if not query or (parsed is not None and not parsed.text and parsed.chips):
@@ -61,7 +66,7 @@ class SearchPages:
         for attempt in attempts:
             task = SearchTask(
                 state=state, k=request.k, text=text or query, mode=attempt.mode, filters=attempt.filters,
-                offset=request.offset, boost=boost,
+                offset=request.offset, boost=boost, history=list(history),
             )
             page = list(islice(self.search.ranked(task), request.offset, request.offset + request.k))
             tried.append((task, page, attempt))

@@ -16,7 +16,7 @@ from cartwise.serving.stage import _STAGES
 
 
 def test_search_and_browse_are_configured_by_stage_name():
-    assert SEARCH.tiers == (Tier(("semantic", "lexical"), rank="identity", merge="fusion", rerank=("sponsored",)),)
+    assert SEARCH.tiers == (Tier(("semantic", "lexical"), rank="personal", merge="fusion", rerank=("sponsored",)),)
     assert SEARCH.rules == ("in_catalog",) and SEARCH.explain == "search_reasons"
     assert BROWSE.tiers == (Tier(("filtered_popularity",)),) and BROWSE.rules == ("available", "unique")
 
