@@ -388,6 +388,29 @@ class ItemKNN:
             )
         return answers
 
+    def affinity(self, history: History) -> dict[str, float]:
+        """How strongly each item goes with one `history`: the score :meth:`recommend`
+        gives it (history items included), for every item with a positive score. Reads
+        only the neighbour rows of the history's items, never ranks the catalog: what a
+        stage re-scoring a few hundred candidates needs."""
+        self._check_fitted()
+        events = list(history)
+        if not events:
+            return {}
+        weights = resolve_weights(self.weights)
+        item = self.item_ids_.indices([e.item_id for e in events])
+        type_weight = np.array([weights.get(str(e.event_type), 0.0) for e in events], dtype=np.float64)
+        ts = np.array([e.ts for e in events], dtype=np.float64)
+        evidence = type_weight * np.exp2(-(ts.max() - ts) / (self.history_half_life_days * DAY_MS))
+        use = (item >= 0) & (evidence > 0)
+        if not use.any():
+            return {}
+        rows, inverse = np.unique(item[use], return_inverse=True)
+        weight = np.log1p(np.bincount(inverse, weights=evidence[use]))
+        scores = sp.csr_array(weight[None, :]) @ self.similarity_[rows]
+        labels = self.item_ids_.ids
+        return {labels[int(i)]: float(v) for i, v in zip(scores.indices, scores.data) if v > 0}
+
     def _recommend_batch(
         self,
         histories: Sequence[History],

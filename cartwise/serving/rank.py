@@ -82,7 +82,6 @@ class PersonalSearch:
     name: ClassVar[str] = "personal"
     kind: ClassVar[str] = "rank"
     weight: ClassVar[float] = 0.25
-    reach: ClassVar[int] = 500
 
     def apply(self, request: Request, candidates: Iterator[Candidate]) -> Iterator[Candidate]:
         if not request.history:
@@ -90,8 +89,7 @@ class PersonalSearch:
         ranked = list(candidates)
         if len(ranked) < 2:
             return iter(ranked)
-        related = request.state.models.itemknn.recommend([request.history], k=self.reach, exclude_seen=False)[0]
-        affinity = {s.item_id: s.score for s in related if s.score > 0}
+        affinity = request.state.models.itemknn.affinity(request.history)
         if not affinity:
             return iter(ranked)
         strongest = max(affinity.values())

@@ -207,3 +207,17 @@ def test_validation_and_edge_cases():
     empty = ItemKNN().fit(make_events([]))
     assert empty.similar(["a"]) == [[]]
     assert empty.recommend([[Interaction("a", "view", T0)]]) == [[]]
+
+
+def test_affinity_is_the_recommend_score_of_every_item():
+    rng = np.random.default_rng(3)
+    rows = [(f"u{u}", f"i{rng.integers(30)}", str(rng.choice(["view", "purchase"])), T0 - int(rng.integers(20)) * DAY)
+            for u in range(60) for _ in range(6)]
+    model = ItemKNN(history_half_life_days=7).fit(make_events(rows))
+    history = [Interaction("i1", "view", T0), Interaction("i2", "purchase", T0 - 5 * DAY),
+               Interaction("i1", "purchase", T0 - 9 * DAY), Interaction("unknown", "view", T0 + DAY)]
+    (ranked,) = model.recommend([history], k=1000, exclude_seen=False)
+    affinity = model.affinity(history)
+    assert affinity == pytest.approx({s.item_id: s.score for s in ranked if s.score > 0}, rel=1e-9)
+    assert model.affinity([]) == {}
+    assert model.affinity([Interaction("unknown", "view", T0)]) == {}
