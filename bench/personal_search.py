@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import peak_rss_mb, save  # noqa: E402
 from cartwise import Engine  # noqa: E402
-from cartwise.encode import DEFAULT_ENCODER  # noqa: E402
 from cartwise.demo import EVENT_MAPPING, build_catalog, build_purchases, packaged_slice  # noqa: E402
+from cartwise.encode import DEFAULT_ENCODER  # noqa: E402
 from cartwise.evaluate.significance import compare  # noqa: E402
 from cartwise.metrics import hit_rate, mrr, ndcg  # noqa: E402
 

@@ -463,6 +463,23 @@ class Engine:
             return None
         return {"version": models.version, **models.manifest}
 
+    @property
+    def versions(self) -> ModelVersions:
+        """The store's saved model versions: `list_versions()`, `history()`."""
+        return self._versions
+
+    def promote(self, version: str, *, reason: str = "promoted by hand") -> str:
+        """Make a kept model version live now (answers switch at once); returns it."""
+        promoted = self._versions.promote(version, reason=reason)
+        self.refresh()
+        return promoted
+
+    def rollback(self, *, reason: str = "rolled back by hand") -> str:
+        """Return to the model version that was live before the current one; returns it."""
+        version = self._versions.rollback(reason=reason)
+        self.refresh()
+        return version
+
     def item_text_vectors(self) -> tuple[list[str], NDArray[np.float32]] | None:
         """The catalog's text embeddings as ``(item ids, matrix)``, including items added
         since training once the background re-index has embedded them; None when the

@@ -120,6 +120,8 @@ def train(
     threads: int | None = None,
     seed: int | None = None,
     budget_s: float | None = None,
+    until_ms: int | None = None,
+    promote: bool = True,
 ) -> TrainReport:
     """Fit the lexical index, item embeddings for semantic search (unless `encoder` is
     None), popularity, item-kNN and the chosen personalised recommender on the store;
@@ -127,6 +129,10 @@ def train(
 
     The sequential model holds out each user's last event to stop training early; the
     held-out events still reach it as input at answer time, read from the store.
+
+    `until_ms` trains on the events up to that time only (the retraining gate holds the
+    newest back to judge the result); `promote=False` saves the version without making it
+    live (a candidate: see :mod:`cartwise.retrain`).
     """
     if recommender != AUTO:
         recommender_class(recommender)  # an unknown name fails before any work
@@ -147,7 +153,10 @@ def train(
     catalog_version, events_version = store.versions()
 
     step("loading catalog and events")
+    store_events = store.stats().events
     events = store.events(exclude_flagged=True)
+    if until_ms is not None:
+        events = events.filter(pl.col("ts") <= until_ms)
     # Items that events name and the catalog never held (a store without a catalog, an
     # export that missed some) are registered with their id as title.
     registered = register_event_items(store, events)
@@ -271,6 +280,10 @@ def train(
             "ratings": rating_report.model_dump() if rating_report is not None else None,
             # What trust discounted: low-history shoppers, bursts of new ids (recommend.trust).
             "trust": {**popularity.trust_report_, "cooccurrence": itemknn.trust_report_},
+            # The newest event time trained on: later events are new to this version.
+            "events_until_ms": int(item_events["ts"].max()) if item_events.height else None,
+            # Events in the store when training read it (the retraining policy counts new ones).
+            "store_events": store_events,
         }
         versions.save(
             ModelSet(
@@ -285,6 +298,7 @@ def train(
                 clicks=clicks,
             ),
             staging,
+            promote=promote,
         )
         seconds["save"] = time.perf_counter() - mark
     finally:

@@ -5,6 +5,12 @@ completely, then replaces ``CURRENT`` with one atomic rename. A crash mid-train 
 the previous version live, and a running server notices the new ``CURRENT`` and swaps
 models without a restart.
 
+Versions are kept side by side (the newest :data:`KEEP_VERSIONS`, the live one and the
+one a rollback would return to): :meth:`ModelVersions.promote` makes any kept version live,
+:meth:`ModelVersions.rollback` returns to the version that was live before, and
+``models/history.jsonl`` records every promotion and rollback with its reason. A train may
+save a version without promoting it (a candidate the retraining gate judges first).
+
 A version is written in ``models/.staging-<version>`` while its process holds an exclusive
 lock on ``.staging-<version>.lock`` beside it. A staging directory whose lock nobody holds
 (its train was killed) and that is older than the current process is removed when a
@@ -22,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cartwise.errors import ModelMismatch, NotTrained, ValidationError
+from cartwise.errors import ModelMismatch, NotFound, NotTrained, ValidationError
 from cartwise.feedback.click_model import ClickPredictor
 from cartwise.recommend import HistoryRecommender, ItemKNN, Popularity
 from cartwise.recommend import registry as recommenders
@@ -34,6 +40,10 @@ MANIFEST = "manifest.json"
 # The personalised recommenders a version can hold (`train --recommender`), from the registry.
 RECOMMENDERS = recommenders.names(personal=True)
 CURRENT = "CURRENT"
+# Promotions and rollbacks, one JSON object per line, oldest first.
+HISTORY = "history.jsonl"
+# Versions kept on disk besides the live one and the rollback target.
+KEEP_VERSIONS = 2
 FORMAT_VERSION = 1
 STAGING_PREFIX = ".staging-"
 # Staging directories modified after this process started may belong to a train that has
@@ -79,6 +89,21 @@ def _personal(name: str) -> recommenders.RecommenderSpec:
     return recommenders.get(name)
 
 
+@dataclass(frozen=True)
+class VersionInfo:
+    """One saved version as `cartwise models list` shows it."""
+
+    version: str
+    trained_ms: int | None
+    recommender: str | None
+    events: int | None
+    live: bool
+    promoted_ms: int | None
+    """When it last went live (None: never, such as a candidate the gate refused)."""
+    gate: dict[str, Any] | None
+    """The retraining gate's verdict on it, when a scheduled retrain made it."""
+
+
 class ModelVersions:
     """Saves and loads :class:`ModelSet` versions under a store's models directory."""
 
@@ -99,7 +124,11 @@ class ModelVersions:
         """A new version name and its staging directory, locked until :meth:`save` or
         :meth:`discard_staging`; stale staging directories are removed first."""
         self.remove_stale_staging()
-        version = time.strftime("v%Y%m%d-%H%M%S") + f"-{os.getpid()}-{time.monotonic_ns() % 1_000_000:06d}"
+        # Names sort in training order (to the millisecond: several trains may start
+        # within one second), which pruning and listing rely on.
+        now = time.time()
+        version = (time.strftime("v%Y%m%d-%H%M%S", time.localtime(now)) + f"-{int(now * 1000) % 1000:03d}"
+                   + f"-{os.getpid()}-{time.monotonic_ns() % 1_000_000:06d}")
         path = self.models_dir / f"{STAGING_PREFIX}{version}"
         self.models_dir.mkdir(parents=True, exist_ok=True)
         # Locked before the directory exists, so no cleanup ever sees it unowned.
@@ -165,8 +194,9 @@ class ModelVersions:
                     _release(lock, held)
         return removed
 
-    def save(self, models: ModelSet, staging: Path) -> None:
-        """Write every model into `staging`, then make it the live version."""
+    def save(self, models: ModelSet, staging: Path, *, promote: bool = True, reason: str = "trained") -> None:
+        """Write every model into `staging`, then (unless `promote` is false: a candidate
+        kept for judging) make it the live version."""
         models.lexical.save(staging / "lexical")
         if models.vectors is not None:
             models.vectors.save(staging / "vectors")
@@ -185,10 +215,147 @@ class ModelVersions:
         held = self._held.pop(staging, None)
         if held is not None:
             _release(_lock_path(staging), held)
-        pointer = self.models_dir / f".{CURRENT}.tmp"
-        pointer.write_text(models.version)
-        os.replace(pointer, self.models_dir / CURRENT)
-        self.prune(keep=2)
+        if promote:
+            self._make_live(models.version, action="promote", reason=reason)
+        self.prune(keep=KEEP_VERSIONS)
+
+    # versions in service ---------------------------------------------------------------
+
+    def list_versions(self) -> list[VersionInfo]:
+        """Every complete version on disk, newest first."""
+        live = self.current_version()
+        promoted: dict[str, int] = {}
+        for entry in self.history():
+            promoted[entry["version"]] = int(entry["ts_ms"])
+        found = []
+        for path in self._version_dirs():
+            try:
+                manifest = json.loads((path / MANIFEST).read_text())
+            except (OSError, ValueError):
+                continue  # being pruned, or damaged: not a version one can promote
+            found.append(
+                VersionInfo(
+                    version=path.name,
+                    trained_ms=manifest.get("trained_ms"),
+                    recommender=manifest.get("recommender"),
+                    events=manifest.get("events"),
+                    live=path.name == live,
+                    promoted_ms=promoted.get(path.name),
+                    gate=manifest.get("gate"),
+                )
+            )
+        return sorted(found, key=lambda v: v.version, reverse=True)
+
+    def history(self) -> list[dict[str, Any]]:
+        """Promotions and rollbacks, oldest first."""
+        try:
+            lines = (self.models_dir / HISTORY).read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        entries = []
+        for line in lines:
+            try:
+                entries.append(json.loads(line))
+            except ValueError:
+                continue  # a line cut by a crash mid-append
+        return entries
+
+    def promote(self, version: str, *, reason: str = "promoted by hand") -> str:
+        """Make a kept `version` live (it must load on this store); returns it."""
+        self._check_loadable(version)
+        self._make_live(version, action="promote", reason=reason)
+        return version
+
+    def rollback(self, *, reason: str = "rolled back by hand") -> str:
+        """Return to the version that was live before the current one; returns it."""
+        stack = self._live_stack()
+        current = self.current_version()
+        while stack and stack[-1] == current:
+            stack.pop()
+        while stack and not (self.models_dir / stack[-1] / MANIFEST).exists():
+            stack.pop()  # pruned
+        if not stack:
+            raise NotFound(
+                "there is no earlier version to roll back to",
+                hint="`cartwise models list` shows the kept versions; `cartwise models promote VERSION` picks one",
+            )
+        target = stack[-1]
+        self._check_loadable(target)
+        self._make_live(target, action="rollback", reason=reason)
+        return target
+
+    def rollback_target(self) -> str | None:
+        """The version :meth:`rollback` would make live, or None."""
+        current = self.current_version()
+        for version in reversed(self._live_stack()):
+            if version != current and (self.models_dir / version / MANIFEST).exists():
+                return version
+        return None
+
+    def _live_stack(self) -> list[str]:
+        """Versions in the order they went live, a rollback undoing its promotion."""
+        stack: list[str] = []
+        for entry in self.history():
+            if entry.get("action") == "rollback":
+                while stack and stack[-1] != entry["version"]:
+                    stack.pop()
+                if not stack:
+                    stack.append(entry["version"])
+            else:
+                stack.append(entry["version"])
+        return stack
+
+    def load_manifest(self, version: str) -> dict[str, Any]:
+        """A saved version's manifest (what it was trained on, its reports)."""
+        try:
+            manifest: dict[str, Any] = json.loads((self.models_dir / version / MANIFEST).read_text())
+        except (OSError, ValueError) as exc:
+            raise NotTrained(
+                f"model version {version} is missing or damaged: {exc}", hint="run `cartwise train`"
+            ) from exc
+        return manifest
+
+    def annotate(self, version: str, **fields: Any) -> None:
+        """Add `fields` to a saved version's manifest (the retraining gate's verdict)."""
+        path = self.models_dir / version / MANIFEST
+        manifest = json.loads(path.read_text())
+        manifest.update(fields)
+        scratch = path.with_name(f".{MANIFEST}.tmp")
+        scratch.write_text(json.dumps(manifest, indent=2))
+        os.replace(scratch, path)
+
+    def _check_loadable(self, version: str) -> None:
+        if not re.fullmatch(r"v[0-9A-Za-z_.-]+", version) or not (self.models_dir / version).is_dir():
+            raise NotFound(
+                f"no model version {version!r} in this store",
+                field="version",
+                hint="`cartwise models list` shows the kept versions",
+            )
+        self.load(version)  # raises NotTrained / ModelMismatch with the reason
+
+    def _make_live(self, version: str, *, action: str, reason: str) -> None:
+        """Point CURRENT at `version` and record why, serialised across processes."""
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        lock = os.open(self.models_dir / ".promote.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            if fcntl is not None:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            previous = self.current_version()
+            pointer = self.models_dir / f".{CURRENT}.tmp"
+            pointer.write_text(version)
+            os.replace(pointer, self.models_dir / CURRENT)
+            entry = {"ts_ms": int(time.time() * 1000), "version": version, "action": action,
+                     "reason": reason, "previous": previous}
+            with open(self.models_dir / HISTORY, "a", encoding="utf-8") as out:
+                out.write(json.dumps(entry) + "\n")
+        finally:
+            os.close(lock)
+
+    def _version_dirs(self) -> list[Path]:
+        try:
+            return sorted(p for p in self.models_dir.iterdir() if p.is_dir() and p.name.startswith("v"))
+        except FileNotFoundError:
+            return []
 
     def load(self, version: str | None = None) -> ModelSet:
         version = version or self.current_version()
@@ -227,11 +394,11 @@ class ModelVersions:
         )
 
     def prune(self, *, keep: int) -> None:
-        """Delete all but the newest `keep` versions (never the live one) and stale staging dirs."""
-        live = self.current_version()
-        versions = sorted(p for p in self.models_dir.iterdir() if p.is_dir() and p.name.startswith("v"))
-        for path in versions[:-keep]:
-            if path.name != live:
+        """Delete all but the newest `keep` versions (never the live one nor the one a
+        rollback returns to) and stale staging dirs."""
+        spared = {self.current_version(), self.rollback_target()}
+        for path in self._version_dirs()[:-keep]:
+            if path.name not in spared:
                 shutil.rmtree(path, ignore_errors=True)
         self.remove_stale_staging()
 

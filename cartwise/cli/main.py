@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,6 +24,7 @@ from rich.table import Table
 from cartwise.access import Scope
 from cartwise.cli.evaluate import evaluate_app
 from cartwise.cli.keys import check_serving, create_demo_keys, keys_app, print_demo_keys
+from cartwise.cli.models import models_app, worker, worker_process
 from cartwise.cli.output import (
     ProgressLines,
     console,
@@ -595,10 +597,16 @@ def serve(
         typer.Option(envvar="CARTWISE_PAGE_KEY", help="a search key for the demo page at / to use (without one, "
                      "the page asks for a key)"),
     ] = None,
+    worker: Annotated[
+        bool, typer.Option("--worker", help="also run `cartwise worker` (background retraining with its default "
+                           "policy) beside the server, stopped with it")
+    ] = False,
 ) -> None:
     """Serve the HTTP API and the demo page. Requests need an API key (`cartwise keys create`)."""
-    _serve(_open(store, serving=True), host, port, anonymous_reads=allow_anonymous_reads, cors_origins=cors_origin,
-           max_body_bytes=max_body_bytes, page_key=page_key)
+    engine = _open(store, serving=True)
+    with worker_process(store) if worker else nullcontext():
+        _serve(engine, host, port, anonymous_reads=allow_anonymous_reads, cors_origins=cors_origin,
+               max_body_bytes=max_body_bytes, page_key=page_key)
 
 
 def _print_next_steps(store: Path | str) -> None:
@@ -670,6 +678,8 @@ def demo(
 
 app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(keys_app, name="keys")
+app.add_typer(models_app, name="models")
+app.command()(worker)
 
 
 def main() -> None:

@@ -33,6 +33,9 @@ NEEDS = {
     ("POST", "/v1/impressions"): Scope.EVENTS,
     ("POST", "/v1/clicks/predict"): Scope.SEARCH,
     ("GET", "/v1/feedback"): Scope.ADMIN,
+    ("GET", "/v1/models"): Scope.ADMIN,
+    ("POST", "/v1/models/{version}/promote"): Scope.ADMIN,
+    ("POST", "/v1/models/rollback"): Scope.ADMIN,
 }
 OPEN = {("GET", "/v1/health"), ("GET", "/"), ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")}
 BODIES = {
@@ -41,6 +44,8 @@ BODIES = {
     "/v1/ratings/predict": {"user_id": "tea-1", "item_ids": ["teapot"]},
     "/v1/clicks/predict": {"user_id": "tea-1", "item_ids": ["teapot"]},
     "/v1/impressions": {"impressions": [{"placement": "home_top", "items": ["teapot"]}]},
+    "/v1/models/{version}/promote": {"reason": "auth test"},
+    "/v1/models/rollback": {"reason": "auth test"},
 }
 PARAMS = {"q": "tea"}
 OTHER_SCOPE = {Scope.SEARCH: Scope.EVENTS, Scope.EVENTS: Scope.SEARCH, Scope.ADMIN: Scope.SEARCH}
@@ -68,7 +73,7 @@ def _routes(routes) -> set[tuple[str, str]]:
 
 
 def _call(client: TestClient, method: str, path: str, headers: dict[str, str] | None = None):
-    url = path.replace("{item_id}", "teapot").replace("{user_id}", "tea-1")
+    url = path.replace("{item_id}", "teapot").replace("{user_id}", "tea-1").replace("{version}", "v-unknown")
     if method == "POST":
         return client.post(url, json=BODIES[path], headers=headers)
     return client.request(method, url, params=PARAMS, headers=headers)
