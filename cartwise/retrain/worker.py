@@ -78,22 +78,28 @@ class RetrainWorker:
         item_events = events.filter(
             pl.col("item_id").is_not_null() & (pl.col("event_type") != EventType.SEARCH.value)
         )
-        since = None
-        if serving is not None:
-            since = serving.manifest.get("events_until_ms")
-            if since is None:  # a version trained before the manifest recorded it
-                since = int(serving.manifest.get("trained_ms", 0))
-        cutoff = holdout_cutoff(item_events, since_ms=since, share=self.policy.holdout_share) if serving else None
+        # A version saved before the manifest recorded the newest event it trained on
+        # cannot be judged fairly (which events are new to it is unknown): it is replaced.
+        comparable = serving is not None and serving.manifest.get("events_until_ms") is not None
+        cutoff = None
+        if comparable:
+            cutoff = holdout_cutoff(item_events, since_ms=serving.manifest["events_until_ms"],  # type: ignore[union-attr]
+                                    share=self.policy.holdout_share)
         report = train(
             self.store, recommender=self.recommender, encoder=self.encoder, budget_s=self.budget_s,
             until_ms=cutoff, promote=False, on_step=lambda step: self.say(f"  {step}"),
         )
         candidate = self.versions.load(report.version)
-        verdict = judge(
-            item_events=item_events, candidate=candidate.recommender,
-            serving=serving.recommender if serving is not None else None, cutoff_ms=cutoff,
-            policy=self.policy, candidate_version=report.version, serving_version=live,
-        )
+        if serving is not None and not comparable:
+            verdict = Verdict(promote=True, candidate=report.version, serving=live,
+                              reason="the serving version predates the retraining gate (its manifest does not say "
+                                     "which events it trained on); replaced without judging")
+        else:
+            verdict = judge(
+                item_events=item_events, candidate=candidate.recommender,
+                serving=serving.recommender if serving is not None else None, cutoff_ms=cutoff,
+                policy=self.policy, candidate_version=report.version, serving_version=live,
+            )
         self.versions.annotate(report.version, gate=verdict.as_dict())
         if verdict.promote:
             self.versions.promote(report.version, reason=f"retrained: {verdict.reason}")

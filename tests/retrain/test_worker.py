@@ -159,3 +159,16 @@ def test_a_failed_retrain_leaves_the_serving_version(shop: Engine, monkeypatch):
     assert any("retraining failed, the serving version stays: disk full" in line for line in job.lines)
     shop.refresh()
     assert shop.model_info()["version"] == serving
+
+
+def test_a_version_from_before_the_gate_is_replaced_without_judging(shop: Engine):
+    job = worker(shop, every_events=1, every_minutes=None)
+    job.run_once()
+    shop.refresh()
+    old = shop.model_info()["version"]
+    manifest = shop.versions.load_manifest(old)
+    del manifest["events_until_ms"]
+    (shop.workspace.models_dir / old / "manifest.json").write_text(__import__("json").dumps(manifest))
+    shop.add_events(new_pattern(users=40))
+    verdict = job.run_once()
+    assert verdict.promote and "predates the retraining gate" in verdict.reason and verdict.serving == old
