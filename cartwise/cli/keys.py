@@ -102,8 +102,16 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def check_serving(engine: Engine, host: str, *, anonymous_reads: bool, page_key: str | None) -> None:
+def check_serving(
+    engine: Engine, host: str, *, anonymous_reads: bool, page_key: str | None, metrics_open: bool = False
+) -> None:
     """Refuse unsafe `serve` options, and say how to make a key when the store has none."""
+    if metrics_open and not _loopback(host):
+        raise ValidationError(
+            f"--metrics-open is only accepted when serving on a loopback address, not on {host}",
+            field="metrics_open",
+            hint="scrape /metrics with an admin key instead (Prometheus: `authorization: {credentials_file: ...}`)",
+        )
     if anonymous_reads and not _loopback(host):
         raise ValidationError(
             f"--allow-anonymous-reads is only accepted when serving on a loopback address, not on {host}",

@@ -23,6 +23,7 @@ from rich.table import Table
 from cartwise.access import Scope
 from cartwise.cli.evaluate import evaluate_app
 from cartwise.cli.keys import check_serving, create_demo_keys, keys_app, print_demo_keys
+from cartwise.cli.ops import backup, check_log_level, restore
 from cartwise.cli.output import (
     ProgressLines,
     console,
@@ -558,20 +559,29 @@ def _serve(
     cors_origins: list[str] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     page_key: str | None = None,
+    log_format: str = "text",
+    log_level: str | None = None,
+    metrics_open: bool = False,
 ) -> None:
     # The web server's modules load only when serving: every other command starts faster.
     import uvicorn
 
     from cartwise.api import create_app
+    from cartwise.api.logs import check_log_format, log_config
 
-    check_serving(engine, host, anonymous_reads=anonymous_reads, page_key=page_key)
+    check_serving(engine, host, anonymous_reads=anonymous_reads, page_key=page_key, metrics_open=metrics_open)
+    form = check_log_format(log_format)
+    # JSON logs are for a collector: access lines (INFO) by default. Text stays quiet.
+    level = check_log_level(log_level or ("info" if form == "json" else "warning"))
     with err.status("loading models"):
         engine.warm_up()
     err.print(f"Cartwise on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
     api = create_app(engine, anonymous_reads=anonymous_reads, cors_origins=cors_origins or [],
-                     max_body_bytes=max_body_bytes, page_key=page_key)
-    # Access logs are off (log_level warning); they would hold paths, never keys.
-    uvicorn.run(api, host=host, port=port, log_level="warning")
+                     max_body_bytes=max_body_bytes, page_key=page_key, metrics_open=metrics_open)
+    # uvicorn's access log is off: its lines hold raw paths and query strings. Cartwise's own
+    # (logger cartwise.access, at INFO) names the route template, never a key.
+    uvicorn.run(api, host=host, port=port, log_config=log_config(form, level=level), log_level=level,
+                access_log=False)
 
 
 @app.command()
@@ -595,10 +605,21 @@ def serve(
         typer.Option(envvar="CARTWISE_PAGE_KEY", help="a search key for the demo page at / to use (without one, "
                      "the page asks for a key)"),
     ] = None,
+    log_format: Annotated[
+        str, typer.Option(help="text, or json: one JSON object per line (access lines included) for a log collector")
+    ] = "text",
+    log_level: Annotated[
+        str | None, typer.Option(help="debug, info, warning or error (default: info for json, warning for text)")
+    ] = None,
+    metrics_open: Annotated[
+        bool, typer.Option(help="serve /metrics without a key, for a scraper on this host (loopback only; "
+                           "otherwise scrape with an admin key)")
+    ] = False,
 ) -> None:
     """Serve the HTTP API and the demo page. Requests need an API key (`cartwise keys create`)."""
     _serve(_open(store, serving=True), host, port, anonymous_reads=allow_anonymous_reads, cors_origins=cors_origin,
-           max_body_bytes=max_body_bytes, page_key=page_key)
+           max_body_bytes=max_body_bytes, page_key=page_key, log_format=log_format, log_level=log_level,
+           metrics_open=metrics_open)
 
 
 def _print_next_steps(store: Path | str) -> None:
@@ -668,6 +689,8 @@ def demo(
         _serve(engine, host, port, page_key=keys[Scope.SEARCH].secret)
 
 
+app.command()(backup)
+app.command()(restore)
 app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(keys_app, name="keys")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from cartwise.catalog import CatalogSnapshot
@@ -123,6 +124,17 @@ class StatePublisher:
         self._lock = threading.RLock()  # writers only
         self._rebuilding = False
         self._generation = 0
+        self._listeners: list[Callable[[StoreVersion], None]] = []
+
+    @property
+    def cursor(self) -> StoreVersion | None:
+        """The store version the published state was last brought up to."""
+        return self._cursor
+
+    def on_advance(self, listener: Callable[[StoreVersion], None]) -> None:
+        """Call `listener(version)` each time the published state is brought up to a store
+        version (from the thread that did it, holding the writers' lock: keep it short)."""
+        self._listeners.append(listener)
 
     def current(self) -> LiveState:
         """The published state, after publishing a newer one if the feed reports a change
@@ -165,6 +177,11 @@ class StatePublisher:
         if seen is None or seen.models is None:
             return
         self._cursor = seen
+        for listener in self._listeners:
+            try:
+                listener(seen)
+            except Exception:  # noqa: BLE001 - an observer must not stop answers from moving on
+                _log.exception("a live-state listener failed")
         state = self.state
         if state is None or state.models.version != seen.models:
             models = self.versions.load(seen.models)
