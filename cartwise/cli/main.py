@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import logging.config
 import os
 import sys
 from pathlib import Path
@@ -569,13 +571,22 @@ def _serve(
     from cartwise.api import create_app
     from cartwise.api.logs import check_log_format, log_config
 
-    check_serving(engine, host, anonymous_reads=anonymous_reads, page_key=page_key, metrics_open=metrics_open)
     form = check_log_format(log_format)
     # JSON logs are for a collector: access lines (INFO) by default. Text stays quiet.
     level = check_log_level(log_level or ("info" if form == "json" else "warning"))
-    with err.status("loading models"):
+    if form == "json":
+        # Every line on stderr is then JSON, this command's own notices included.
+        logging.config.dictConfig(log_config(form, level=level))
+        said = logging.getLogger("cartwise.serve")
+        check_serving(engine, host, anonymous_reads=anonymous_reads, page_key=page_key, metrics_open=metrics_open,
+                      notice=said.warning)
         engine.warm_up()
-    err.print(f"Cartwise on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
+        said.info("Cartwise on http://%s:%d/", host, port)
+    else:
+        check_serving(engine, host, anonymous_reads=anonymous_reads, page_key=page_key, metrics_open=metrics_open)
+        with err.status("loading models"):
+            engine.warm_up()
+        err.print(f"Cartwise on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
     api = create_app(engine, anonymous_reads=anonymous_reads, cors_origins=cors_origins or [],
                      max_body_bytes=max_body_bytes, page_key=page_key, metrics_open=metrics_open)
     # uvicorn's access log is off: its lines hold raw paths and query strings. Cartwise's own
