@@ -327,9 +327,17 @@ def _sqlite_restore(backup: Path, location: str, force: bool) -> None:
         if not target.is_dir():
             raise ValidationError(f"{target} exists and is not a directory", field="store")
     database = backup / DATABASE / _SQLITE_DB
+    expected = read_manifest(backup).get("counts", {})
     check = sqlite3.connect(database)
     try:
         verdict = check.execute("PRAGMA integrity_check").fetchone()[0]
+        if verdict == "ok":
+            found = {table: check.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: S608 - fixed names
+                     for table in expected}
+            if found != expected:
+                verdict = f"it holds {found}, its manifest says {expected}"
+    except sqlite3.DatabaseError as exc:
+        verdict = str(exc)
     finally:
         check.close()
     if verdict != "ok":
