@@ -7,7 +7,9 @@ three alike:
 
 * ``bare``: the API without :class:`cartwise.api.observe.RequestObserver` (the baseline);
 * ``metrics``: the API as served (counts and latency histograms per route, request id);
-* ``metrics+json``: the same with the JSON access log on (written to /dev/null).
+* ``metrics+json``: the same with the JSON access log on (written to /dev/null);
+* ``bare-again``: a second bare app, a control: its difference from ``bare`` is the noise
+  of the measurement itself.
 
 Each request is one ASGI call in-process (no sockets: the network would only add noise
 both ways). Reports p50 / p99 / mean per variant, for /v1/search and /v1/live (the floor
@@ -41,7 +43,7 @@ from cartwise.api.logs import JsonFormatter  # noqa: E402
 from cartwise.api.observe import RequestObserver, access_log  # noqa: E402
 from cartwise.demo import EVENT_MAPPING, build_catalog, build_purchases, packaged_slice  # noqa: E402
 
-VARIANTS = ("bare", "metrics", "metrics+json")
+VARIANTS = ("bare", "metrics", "metrics+json", "bare-again")
 
 
 def build(folder: Path) -> None:
@@ -94,7 +96,8 @@ def summary(samples: list[float]) -> dict[str, float]:
 
 async def run(engine: Engine, queries: list[str], *, requests: int, seed: int) -> dict[str, Any]:
     secret = engine.create_key("search", name="bench metrics").secret
-    apps = {"bare": bare_app(engine, secret), "metrics": create_app(engine), "metrics+json": create_app(engine)}
+    apps = {"bare": bare_app(engine, secret), "metrics": create_app(engine), "metrics+json": create_app(engine),
+            "bare-again": bare_app(engine, secret)}
     handler = logging.StreamHandler(open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the run
     handler.setFormatter(JsonFormatter())
     access_log.addHandler(handler)
