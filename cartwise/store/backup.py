@@ -29,13 +29,13 @@ import sqlite3
 import tarfile
 import tempfile
 import time
+from importlib import metadata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cartwise import __version__
 from cartwise.errors import StoreError, ValidationError
 from cartwise.store.base import Store
 from cartwise.store.registry import DEFAULT_SCHEME, open_store, split_store_url, store_backends
@@ -131,7 +131,7 @@ def backup_store(store: Path | str, destination: Path | str) -> BackupReport:
                 "store_id": opened.store_id,
                 "model_version": model_version,
                 "created_ms": int(time.time() * 1000),
-                "cartwise_version": __version__,
+                "cartwise_version": _cartwise_version(),
                 **facts,
             }
             (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
@@ -162,6 +162,13 @@ def restore_store(source: Path | str, store: Path | str, *, force: bool = False)
                 field="store", hint="restore into a store of the same back end")
         _backup_backend(name).restore(backup, location, force)
     return manifest
+
+
+def _cartwise_version() -> str | None:
+    try:
+        return metadata.version("cartwise")
+    except metadata.PackageNotFoundError:  # run from a source tree that is not installed
+        return None
 
 
 def read_manifest(backup: Path) -> dict[str, Any]:
