@@ -94,11 +94,11 @@ def summary(samples: list[float]) -> dict[str, float]:
             "mean_ms": round(float(values.mean()), 4), "n": int(values.size)}
 
 
-async def run(engine: Engine, queries: list[str], *, requests: int, seed: int) -> dict[str, Any]:
+async def run(engine: Engine, queries: list[str], *, requests: int, seed: int, sink: Any) -> dict[str, Any]:
     secret = engine.create_key("search", name="bench metrics").secret
     apps = {"bare": bare_app(engine, secret), "metrics": create_app(engine), "metrics+json": create_app(engine),
             "bare-again": bare_app(engine, secret)}
-    handler = logging.StreamHandler(open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the run
+    handler = logging.StreamHandler(sink)
     handler.setFormatter(JsonFormatter())
     access_log.addHandler(handler)
     access_log.propagate = False
@@ -150,7 +150,8 @@ def main() -> None:
     titles = engine.store.items()["title"].to_list()
     queries = [" ".join(rng.sample(t.lower().split(), min(2, len(t.split())))) for t in rng.sample(titles, 300)]
     load_before = os.getloadavg()[0]
-    results = asyncio.run(run(engine, queries, requests=args.requests, seed=args.seed))
+    with open(os.devnull, "w") as sink:
+        results = asyncio.run(run(engine, queries, requests=args.requests, seed=args.seed, sink=sink))
     out = {"store": str(folder), "items": len(titles), "requests_per_variant": args.requests,
            "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)], "results": results}
     path = save("metrics_overhead", out)

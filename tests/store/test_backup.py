@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from cartwise import Engine
 from cartwise.cli.main import app as cli_app
 from cartwise.errors import StoreError, ValidationError
-from cartwise.store.backup import BackupBackend, backup_store, read_manifest, register_backup, restore_store
 from cartwise.store.backup import _BACKUPS as BACKUPS
+from cartwise.store.backup import BackupBackend, backup_store, read_manifest, register_backup, restore_store
 
 QUERIES = ("tea", "mug", "hiking socks", "red dress")
 USERS = ("tea-1", "mug-3", "sock-7")
