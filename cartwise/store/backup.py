@@ -237,18 +237,24 @@ def _read_current(models: Path) -> str | None:
 def _copy_embeddings(embeddings: Path, into: Path) -> None:
     """Each encoder's cache under its writers' lock: its meta.json and the files it names."""
     for cache in sorted(p for p in embeddings.iterdir() if p.is_dir()):
-        with open(cache / ".lock", "a+b") as lock:
-            fcntl.flock(lock, fcntl.LOCK_SH)
-            try:
-                meta_path = cache / "meta.json"
-                if not meta_path.exists():
-                    continue
-                meta = json.loads(meta_path.read_text())
-                (into / cache.name).mkdir(parents=True)
-                for name in ["meta.json", *meta.get("files", {}).values()]:
-                    shutil.copy2(cache / name, into / cache.name / name)
-            finally:
+        try:
+            lock = open(cache / ".lock", "a+b")  # noqa: SIM115 - closed below
+        except OSError:  # a read-only store: no writer can be saving into it either
+            lock = None
+        try:
+            if lock is not None:
+                fcntl.flock(lock, fcntl.LOCK_SH)
+            meta_path = cache / "meta.json"
+            if not meta_path.exists():
+                continue
+            meta = json.loads(meta_path.read_text())
+            (into / cache.name).mkdir(parents=True)
+            for name in ["meta.json", *meta.get("files", {}).values()]:
+                shutil.copy2(cache / name, into / cache.name / name)
+        finally:
+            if lock is not None:
                 fcntl.flock(lock, fcntl.LOCK_UN)
+                lock.close()
 
 
 def _copy_tolerant(source: Path, target: Path) -> None:

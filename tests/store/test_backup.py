@@ -113,6 +113,11 @@ def test_backup_skips_a_train_in_progress_and_keeps_the_live_version(live_store,
     assert not any(p.name.startswith(".staging") for p in copied.iterdir())
     assert not (tmp_path / "backup" / "workspace" / "checkpoints").exists()
     assert not (tmp_path / "backup" / "workspace" / "cartwise.db").exists()  # the database is under database/
+    caches = [p.parent.name for p in (live_store / "embeddings").glob("*/meta.json")]
+    assert caches  # the session store was trained with a text encoder
+    for name in caches:
+        meta = json.loads((tmp_path / "backup" / "workspace" / "embeddings" / name / "meta.json").read_text())
+        assert all((tmp_path / "backup" / "workspace" / "embeddings" / name / f).exists() for f in meta["files"].values())
     manifest = read_manifest(tmp_path / "backup")
     assert manifest["backend"] == "sqlite" and manifest["model_version"] == live == report.model_version
     assert manifest["counts"]["items"] == 8
