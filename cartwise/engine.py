@@ -141,7 +141,7 @@ class Engine:
     def published_version(self) -> StoreVersion | None:
         """The store version (models, catalog, events) the published live state was last
         brought up to; None before the first answer of a trained store."""
-        return self._live.cursor
+        return self._live.published
 
     def on_publish(self, listener: Callable[[StoreVersion], None]) -> None:
         """Call `listener(version)` whenever the live state is brought up to a store version

@@ -125,11 +125,13 @@ class StatePublisher:
         self._rebuilding = False
         self._generation = 0
         self._listeners: list[Callable[[StoreVersion], None]] = []
+        self._published: StoreVersion | None = None
 
     @property
-    def cursor(self) -> StoreVersion | None:
-        """The store version the published state was last brought up to."""
-        return self._cursor
+    def published(self) -> StoreVersion | None:
+        """The store version the published state was last brought up to (None before the
+        first publish)."""
+        return self._published
 
     def on_advance(self, listener: Callable[[StoreVersion], None]) -> None:
         """Call `listener(version)` each time the published state is brought up to a store
@@ -177,11 +179,6 @@ class StatePublisher:
         if seen is None or seen.models is None:
             return
         self._cursor = seen
-        for listener in self._listeners:
-            try:
-                listener(seen)
-            except Exception:  # noqa: BLE001 - an observer must not stop answers from moving on
-                _log.exception("a live-state listener failed")
         state = self.state
         if state is None or state.models.version != seen.models:
             models = self.versions.load(seen.models)
@@ -198,6 +195,12 @@ class StatePublisher:
             state = _with_catalog(state, CatalogSnapshot(self.store.items(), version=seen.catalog))
         if state is not self.state:
             self.state = state
+        self._published = seen
+        for listener in self._listeners:
+            try:
+                listener(seen)
+            except Exception:  # noqa: BLE001 - an observer must not stop answers from moving on
+                _log.exception("a live-state listener failed")
         # Checked on every refresh, not only when the snapshot changes: a change that
         # lands while a re-index runs must start another one when that one ends.
         if state.indexed_version != state.catalog.version:
