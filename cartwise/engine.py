@@ -38,6 +38,7 @@ from cartwise.ingest import (
 )
 from cartwise.limits import HISTORY_LENGTH, MAX_ID_LENGTH, MAX_PREFIX_LENGTH, MAX_RATED_ITEMS, MAX_SUGGESTIONS
 from cartwise.live import LiveState, StatePublisher, open_feed
+from cartwise.live.feed import StoreVersion
 from cartwise.recommend import Interaction
 from cartwise.results import (
     AutocompleteResponse,
@@ -136,6 +137,16 @@ class Engine:
         the latest past queries. Whether a new state was published."""
         self._autocomplete = None
         return self._live.refresh()
+
+    def published_version(self) -> StoreVersion | None:
+        """The store version (models, catalog, events) the published live state was last
+        brought up to; None before the first answer of a trained store."""
+        return self._live.published
+
+    def on_publish(self, listener: Callable[[StoreVersion], None]) -> None:
+        """Call `listener(version)` whenever the live state is brought up to a store version
+        (metrics time the lag from an event's acknowledgement to it)."""
+        self._live.on_advance(listener)
 
     @property
     def exchange_rates(self) -> ExchangeRates:

@@ -11,7 +11,9 @@ from cartwise import __version__
 from cartwise.api.auth import KEY_HEADER, AccessPolicy
 from cartwise.api.errors import install_error_handlers
 from cartwise.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
-from cartwise.api.routes import answers, catalog, docs, events, feedback, health, models, web
+from cartwise.api.metrics import install_metrics
+from cartwise.api.observe import RequestObserver
+from cartwise.api.routes import answers, catalog, docs, events, feedback, health, models, probes, web
 from cartwise.engine import Engine
 
 
@@ -22,13 +24,17 @@ def create_app(
     cors_origins: Sequence[str] = (),
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     page_key: str | None = None,
+    metrics: bool = True,
+    metrics_open: bool = False,
 ) -> FastAPI:
     """Build the HTTP API for `engine`; OpenAPI docs are served at /docs.
 
     Every endpoint but the health check, the demo page and the docs needs an API key
     (see :mod:`cartwise.api.auth`); `anonymous_reads` lets reads through without one.
     Bodies over `max_body_bytes` are refused with 413 before they are read. `page_key`
-    is a `search` key handed to the demo page's browser code.
+    is a `search` key handed to the demo page's browser code. `metrics`: count requests
+    and serve them at /metrics (to an admin key, or to anyone with `metrics_open`: the CLI
+    allows that on loopback only); see :mod:`cartwise.api.metrics`.
     """
     app = FastAPI(
         title="Cartwise",
@@ -45,7 +51,7 @@ def create_app(
     app.state.max_body_bytes = max_body_bytes
     install_error_handlers(app)
     docs.install_docs(app)
-    for module in (health, catalog, events, feedback, answers, models, web):
+    for module in (health, probes, catalog, events, feedback, answers, models, web):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     if cors_origins:
@@ -55,4 +61,7 @@ def create_app(
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", KEY_HEADER, "Content-Type"],
         )
+    # Outermost, so it times and counts everything, refusals by the layers above included.
+    app.add_middleware(RequestObserver, metrics=install_metrics(app, engine, open_access=metrics_open) if metrics
+                       else None)
     return app

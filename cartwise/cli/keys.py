@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -102,8 +103,23 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def check_serving(engine: Engine, host: str, *, anonymous_reads: bool, page_key: str | None) -> None:
-    """Refuse unsafe `serve` options, and say how to make a key when the store has none."""
+def check_serving(
+    engine: Engine,
+    host: str,
+    *,
+    anonymous_reads: bool,
+    page_key: str | None,
+    metrics_open: bool = False,
+    notice: Callable[[str], object] | None = None,
+) -> None:
+    """Refuse unsafe `serve` options, and say how to make a key when the store has none
+    (through `notice`: a log call when logs are JSON; printed otherwise)."""
+    if metrics_open and not _loopback(host):
+        raise ValidationError(
+            f"--metrics-open is only accepted when serving on a loopback address, not on {host}",
+            field="metrics_open",
+            hint="scrape /metrics with an admin key instead (Prometheus: `authorization: {credentials_file: ...}`)",
+        )
     if anonymous_reads and not _loopback(host):
         raise ValidationError(
             f"--allow-anonymous-reads is only accepted when serving on a loopback address, not on {host}",
@@ -122,8 +138,12 @@ def check_serving(engine: Engine, host: str, *, anonymous_reads: bool, page_key:
                 field="page_key", hint="create one with `cartwise keys create --scope search --name demo-page`",
             )
     if not anonymous_reads and not engine.keys.has_active_keys():
-        err.print("this store has no API keys yet, so every API request will be refused (401). Create one with "
-                  "`cartwise keys create --scope admin` (and `--scope search` for a storefront).", markup=False)
+        message = ("this store has no API keys yet, so every API request will be refused (401). Create one with "
+                   "`cartwise keys create --scope admin` (and `--scope search` for a storefront).")
+        if notice is not None:
+            notice(message)
+        else:
+            err.print(message, markup=False)
 
 
 def create_demo_keys(engine: Engine) -> dict[Scope, NewKey]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import logging.config
 import os
 import sys
 from contextlib import nullcontext
@@ -25,6 +27,7 @@ from cartwise.access import Scope
 from cartwise.cli.evaluate import evaluate_app
 from cartwise.cli.keys import check_serving, create_demo_keys, keys_app, print_demo_keys
 from cartwise.cli.models import models_app, worker, worker_process
+from cartwise.cli.ops import backup, check_log_level, restore
 from cartwise.cli.output import (
     ProgressLines,
     console,
@@ -560,20 +563,38 @@ def _serve(
     cors_origins: list[str] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     page_key: str | None = None,
+    log_format: str = "text",
+    log_level: str | None = None,
+    metrics_open: bool = False,
 ) -> None:
     # The web server's modules load only when serving: every other command starts faster.
     import uvicorn
 
     from cartwise.api import create_app
+    from cartwise.api.logs import check_log_format, log_config
 
-    check_serving(engine, host, anonymous_reads=anonymous_reads, page_key=page_key)
-    with err.status("loading models"):
+    form = check_log_format(log_format)
+    # JSON logs are for a collector: access lines (INFO) by default. Text stays quiet.
+    level = check_log_level(log_level or ("info" if form == "json" else "warning"))
+    if form == "json":
+        # Every line on stderr is then JSON, this command's own notices included.
+        logging.config.dictConfig(log_config(form, level=level))
+        said = logging.getLogger("cartwise.serve")
+        check_serving(engine, host, anonymous_reads=anonymous_reads, page_key=page_key, metrics_open=metrics_open,
+                      notice=said.warning)
         engine.warm_up()
-    err.print(f"Cartwise on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
+        said.info("Cartwise on http://%s:%d/", host, port)
+    else:
+        check_serving(engine, host, anonymous_reads=anonymous_reads, page_key=page_key, metrics_open=metrics_open)
+        with err.status("loading models"):
+            engine.warm_up()
+        err.print(f"Cartwise on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
     api = create_app(engine, anonymous_reads=anonymous_reads, cors_origins=cors_origins or [],
-                     max_body_bytes=max_body_bytes, page_key=page_key)
-    # Access logs are off (log_level warning); they would hold paths, never keys.
-    uvicorn.run(api, host=host, port=port, log_level="warning")
+                     max_body_bytes=max_body_bytes, page_key=page_key, metrics_open=metrics_open)
+    # uvicorn's access log is off: its lines hold raw paths and query strings. Cartwise's own
+    # (logger cartwise.access, at INFO) names the route template, never a key.
+    uvicorn.run(api, host=host, port=port, log_config=log_config(form, level=level), log_level=level,
+                access_log=False)
 
 
 @app.command()
@@ -597,6 +618,16 @@ def serve(
         typer.Option(envvar="CARTWISE_PAGE_KEY", help="a search key for the demo page at / to use (without one, "
                      "the page asks for a key)"),
     ] = None,
+    log_format: Annotated[
+        str, typer.Option(help="text, or json: one JSON object per line (access lines included) for a log collector")
+    ] = "text",
+    log_level: Annotated[
+        str | None, typer.Option(help="debug, info, warning or error (default: info for json, warning for text)")
+    ] = None,
+    metrics_open: Annotated[
+        bool, typer.Option(help="serve /metrics without a key, for a scraper on this host (loopback only; "
+                           "otherwise scrape with an admin key)")
+    ] = False,
     worker: Annotated[
         bool, typer.Option("--worker", help="also run `cartwise worker` (background retraining with its default "
                            "policy) beside the server, stopped with it")
@@ -606,7 +637,8 @@ def serve(
     engine = _open(store, serving=True)
     with worker_process(store) if worker else nullcontext():
         _serve(engine, host, port, anonymous_reads=allow_anonymous_reads, cors_origins=cors_origin,
-               max_body_bytes=max_body_bytes, page_key=page_key)
+               max_body_bytes=max_body_bytes, page_key=page_key, log_format=log_format, log_level=log_level,
+               metrics_open=metrics_open)
 
 
 def _print_next_steps(store: Path | str) -> None:
@@ -676,6 +708,8 @@ def demo(
         _serve(engine, host, port, page_key=keys[Scope.SEARCH].secret)
 
 
+app.command()(backup)
+app.command()(restore)
 app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from cartwise.catalog import CatalogSnapshot
@@ -123,6 +124,19 @@ class StatePublisher:
         self._lock = threading.RLock()  # writers only
         self._rebuilding = False
         self._generation = 0
+        self._listeners: list[Callable[[StoreVersion], None]] = []
+        self._published: StoreVersion | None = None
+
+    @property
+    def published(self) -> StoreVersion | None:
+        """The store version the published state was last brought up to (None before the
+        first publish)."""
+        return self._published
+
+    def on_advance(self, listener: Callable[[StoreVersion], None]) -> None:
+        """Call `listener(version)` each time the published state is brought up to a store
+        version (from the thread that did it, holding the writers' lock: keep it short)."""
+        self._listeners.append(listener)
 
     def current(self) -> LiveState:
         """The published state, after publishing a newer one if the feed reports a change
@@ -181,6 +195,12 @@ class StatePublisher:
             state = _with_catalog(state, CatalogSnapshot(self.store.items(), version=seen.catalog))
         if state is not self.state:
             self.state = state
+        self._published = seen
+        for listener in self._listeners:
+            try:
+                listener(seen)
+            except Exception:  # noqa: BLE001 - an observer must not stop answers from moving on
+                _log.exception("a live-state listener failed")
         # Checked on every refresh, not only when the snapshot changes: a change that
         # lands while a re-index runs must start another one when that one ends.
         if state.indexed_version != state.catalog.version:

@@ -36,8 +36,10 @@ NEEDS = {
     ("GET", "/v1/models"): Scope.ADMIN,
     ("POST", "/v1/models/{version}/promote"): Scope.ADMIN,
     ("POST", "/v1/models/rollback"): Scope.ADMIN,
+    ("GET", "/metrics"): Scope.ADMIN,
 }
-OPEN = {("GET", "/v1/health"), ("GET", "/"), ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")}
+OPEN = {("GET", "/v1/health"), ("GET", "/v1/live"), ("GET", "/v1/ready"), ("GET", "/"), ("GET", "/docs"),
+        ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")}
 BODIES = {
     "/v1/items": {"items": [{"item_id": "lamp", "title": "Desk lamp"}]},
     "/v1/events": {"events": [{"user_id": "u", "item_id": "teapot", "event_type": "view", "timestamp": 1_700_000_000}]},

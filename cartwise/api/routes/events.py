@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from cartwise.access import Scope
 from cartwise.api.auth import KeyFirstRoute, require
 from cartwise.api.deps import get_engine
+from cartwise.api.metrics import metrics_of
 from cartwise.api.routes.ingest_response import to_response
 from cartwise.api.schemas import ErrorBody, EventBatch, IngestResponse
 from cartwise.engine import Engine
@@ -20,8 +21,12 @@ router = APIRouter(
 
 
 @router.post("", response_model=IngestResponse, responses={422: {"model": ErrorBody}})
-def add_events(batch: EventBatch, response: Response, engine: Annotated[Engine, Depends(get_engine)]) -> IngestResponse:
+def add_events(
+    batch: EventBatch, request: Request, response: Response, engine: Annotated[Engine, Depends(get_engine)]
+) -> IngestResponse:
     """Record a batch of events. Re-sending an event (same `event_id`, or same content)
     is counted as a duplicate and changes nothing."""
     report = engine.add_events(batch.events, unknown_items=batch.unknown_items)
+    if (metrics := metrics_of(request)) is not None:
+        metrics.observe_events(batch.events, report)
     return to_response(report, response)

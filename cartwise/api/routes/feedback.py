@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from cartwise.access import Scope
 from cartwise.api.auth import KeyFirstRoute, require
 from cartwise.api.deps import get_engine
+from cartwise.api.metrics import metrics_of
 from cartwise.api.schemas import ErrorBody
 from cartwise.engine import Engine
 from cartwise.feedback import FeedbackReport
@@ -38,13 +39,18 @@ class ImpressionsAccepted(BaseModel):
     responses={422: {"model": ErrorBody}},
     dependencies=[require(Scope.EVENTS)],
 )
-def add_impressions(batch: ImpressionBatch, engine: Annotated[Engine, Depends(get_engine)]) -> ImpressionsAccepted:
+def add_impressions(
+    batch: ImpressionBatch, request: Request, engine: Annotated[Engine, Depends(get_engine)]
+) -> ImpressionsAccepted:
     """Report lists the front end rendered itself, or re-ordered: they are written before
     the answer returns. Cartwise's own answers are logged without this call. Send the
     request_id with the clicks, add-to-carts and purchases they lead to. A request_id
     already stored is kept as first sent. One invalid impression rejects the batch (422,
     naming its index and field)."""
-    return ImpressionsAccepted(request_ids=engine.add_impressions(batch.impressions))
+    request_ids = engine.add_impressions(batch.impressions)
+    if (metrics := metrics_of(request)) is not None:
+        metrics.observe_impressions(len(request_ids))
+    return ImpressionsAccepted(request_ids=request_ids)
 
 
 @router.get(
