@@ -38,11 +38,14 @@ def key(prefix: str, *, scope: str = "search") -> StoredKey:
 
 
 @pytest.fixture(params=store_backends(), ids=lambda backend: backend.name)
-def url(request, tmp_path) -> str:
-    made = request.param.scratch_url(tmp_path)
+def url(request, tmp_path):
+    backend = request.param
+    made = backend.scratch_url(tmp_path)
     if made is None:
-        pytest.skip(f"the {request.param.name} back end cannot make a scratch store here")
-    return made
+        pytest.skip(f"the {backend.name} back end cannot make a scratch store here: {backend.scratch_needs or 'no reason given'}")
+    yield made
+    if backend.discard_scratch is not None:
+        backend.discard_scratch(made)
 
 
 @pytest.fixture
