@@ -690,14 +690,23 @@ def open_postgres(location: str, *, create: bool) -> PostgresStore:
     )
 
 
-def _scratch_url(tmp: Path) -> str | None:
-    """A new schema on the test server (``$CARTWISE_TEST_POSTGRESQL``), its workspace under `tmp`."""
+def scratch_server() -> str | None:
+    """The server tests and benchmarks make scratch stores on (``$CARTWISE_TEST_POSTGRESQL``,
+    default ``postgresql://127.0.0.1:5432/test``), or None when it does not answer."""
     server = os.environ.get(TEST_SERVER_ENV, DEFAULT_TEST_SERVER)
     if not server:
         return None
     try:
         psycopg.connect(server, connect_timeout=3).close()
     except psycopg.Error:
+        return None
+    return server
+
+
+def _scratch_url(tmp: Path) -> str | None:
+    """A new schema on the test server, its workspace under `tmp`."""
+    server = scratch_server()
+    if server is None:
         return None
     joiner = "&" if "?" in server else "?"
     return f"{server}{joiner}schema=cw_scratch_{uuid.uuid4().hex[:16]}&workspace={quote(str(tmp / 'workspace'))}"
@@ -721,4 +730,4 @@ register_store(
 )
 
 
-__all__ = ["PostgresLocation", "PostgresStore", "default_workspace", "drop_store", "open_postgres"]
+__all__ = ["PostgresLocation", "PostgresStore", "default_workspace", "drop_store", "open_postgres", "scratch_server"]

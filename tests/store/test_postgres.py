@@ -1,0 +1,190 @@
+"""What only the PostgreSQL back end does: its URL, schemas, workspace and COPY.
+The behaviour every back end shares is in test_contract.py; the tests that need a server
+are skipped when none answers at ``$CARTWISE_TEST_POSTGRESQL``."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import uuid
+from pathlib import Path
+
+import polars as pl
+import psycopg
+import pytest
+
+from cartwise.errors import StoreError, ValidationError
+from cartwise.store import PostgresStore, SQLiteStore, open_store
+from cartwise.store.migrations import POSTGRESQL, SCHEMA_VERSION, SQLITE, migration_statements
+from cartwise.store.postgres import (
+    DEFAULT_TEST_SERVER,
+    TEST_SERVER_ENV,
+    WORKSPACE_ROOT_ENV,
+    PostgresLocation,
+    drop_store,
+    scratch_server,
+)
+
+# URLs -------------------------------------------------------------------------------------
+
+
+def test_the_url_names_schema_workspace_and_pool_and_passes_the_rest_to_libpq(tmp_path):
+    where = PostgresLocation.parse(
+        f"postgresql://shop:s3cret@db.example:6543/sales?schema=shop1&workspace={tmp_path}&pool_size=3"
+        "&sslmode=disable&application_name=cw"
+    )
+    assert (where.schema, where.workspace, where.pool_size) == ("shop1", tmp_path, 3)
+    assert where.server == "db.example:6543/sales" and "s3cret" not in where.server
+    fields = psycopg.conninfo.conninfo_to_dict(where.conninfo)
+    assert fields["sslmode"] == "disable" and fields["application_name"] == "cw" and fields["password"] == "s3cret"
+    assert "schema" not in fields and "workspace" not in fields
+
+
+def test_without_a_workspace_it_lives_under_the_configurable_root(tmp_path, monkeypatch):
+    monkeypatch.setenv(WORKSPACE_ROOT_ENV, str(tmp_path))
+    where = PostgresLocation.parse("postgresql://127.0.0.1/test")
+    assert where.schema == "cartwise" and where.pool_size == 8
+    assert where.workspace == tmp_path / "postgresql" / "127.0.0.1-5432" / "test" / "cartwise"
+    other = PostgresLocation.parse("postgres://127.0.0.1:5433/test?schema=shop2")
+    assert other.workspace == tmp_path / "postgresql" / "127.0.0.1-5433" / "test" / "shop2"
+
+
+@pytest.mark.parametrize("schema", ["Shop", "pg_catalog", "1shop", "shop-1", "a;drop", ""])
+def test_schema_names_that_need_quoting_are_refused(schema):
+    with pytest.raises(ValidationError) as raised:
+        PostgresLocation.parse(f"postgresql://127.0.0.1/test?schema={schema}")
+    assert raised.value.field == "schema"
+
+
+@pytest.mark.parametrize("size", ["0", "many", "5000"])
+def test_a_pool_size_must_be_a_sensible_number(size):
+    with pytest.raises(ValidationError, match="pool_size"):
+        PostgresLocation.parse(f"postgresql://127.0.0.1/test?pool_size={size}")
+
+
+def test_an_unreachable_server_is_a_store_error_without_the_password(tmp_path):
+    with pytest.raises(StoreError) as raised:
+        open_store(f"postgresql://shop:s3cret@127.0.0.1:1/test?connect_timeout=2&workspace={tmp_path}")
+    assert "cannot connect to PostgreSQL at 127.0.0.1:1/test" in raised.value.message
+    assert "s3cret" not in str(raised.value)
+
+
+# against a server ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def server() -> str:
+    answering = scratch_server()
+    if answering is None:
+        pytest.skip(f"no PostgreSQL server answered at ${TEST_SERVER_ENV} (default {DEFAULT_TEST_SERVER})")
+    return answering
+
+
+@pytest.fixture
+def schemas(server):
+    """Names for new schemas, dropped after the test."""
+    made: list[str] = []
+
+    def new() -> str:
+        made.append(f"cw_test_{uuid.uuid4().hex[:12]}")
+        return made[-1]
+
+    yield new
+    for name in made:
+        drop_store(_url(server, name, Path("unused")))
+
+
+def _url(server: str, schema: str, workspace: Path) -> str:
+    return f"{server}{'&' if '?' in server else '?'}schema={schema}&workspace={workspace}"
+
+
+def test_stores_in_two_schemas_of_one_server_never_see_each_other(server, schemas, tmp_path):
+    shop1 = open_store(_url(server, schemas(), tmp_path / "one"))
+    shop2 = open_store(_url(server, schemas(), tmp_path / "two"))
+    assert isinstance(shop1, PostgresStore) and shop1.store_id != shop2.store_id
+    shop1.upsert_items(pl.DataFrame({"item_id": ["a"], "title": ["A"]}))
+    shop2.upsert_items(pl.DataFrame({"item_id": ["b"], "title": ["B"]}))
+    shop1.insert_events(pl.DataFrame({"event_key": [1], "user_id": ["u"], "event_type": ["view"], "ts": [5]}))
+    assert shop1.item_ids() == {"a"} and shop2.item_ids() == {"b"}
+    assert shop1.stats().events == 1 and shop2.stats().events == 0
+    assert shop2.existing_event_keys([1]) == set()
+    shop1.close()
+    shop2.close()
+
+
+def test_a_workspace_belongs_to_one_store(server, schemas, tmp_path):
+    first = open_store(_url(server, schemas(), tmp_path / "ws"))
+    first.close()
+    with pytest.raises(StoreError, match="belongs to another store"):
+        open_store(_url(server, schemas(), tmp_path / "ws"))
+    SQLiteStore(tmp_path / "sqlite").close()
+    with pytest.raises(StoreError, match="SQLite store's directory"):
+        open_store(_url(server, schemas(), tmp_path / "sqlite"))
+
+
+def test_a_missing_schema_without_create_names_it(server, tmp_path):
+    with pytest.raises(StoreError, match="no Cartwise store in schema cw_absent_"):
+        open_store(_url(server, f"cw_absent_{uuid.uuid4().hex[:8]}", tmp_path), create=False)
+
+
+def test_a_newer_schema_version_is_refused(server, schemas, tmp_path):
+    name = schemas()
+    open_store(_url(server, name, tmp_path)).close()
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f"UPDATE {name}.meta SET value = '999' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError, match="schema version 999"):
+        open_store(_url(server, name, tmp_path))
+
+
+def test_one_migration_history_makes_the_same_tables_on_both_back_ends(server, schemas, tmp_path):
+    name = schemas()
+    open_store(_url(server, name, tmp_path / "pg")).close()
+    with psycopg.connect(server) as conn:
+        rows = conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = %s", (name,)
+        ).fetchall()
+    postgres = {(t, c) for t, c in rows}
+    SQLiteStore(tmp_path / "lite").close()
+    lite = sqlite3.connect(tmp_path / "lite" / "cartwise.db")
+    tables = [r[0] for r in lite.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'sqlite_sequence'")]
+    sqlite = {(t, r[1]) for t in tables for r in lite.execute(f"PRAGMA table_info({t})")}
+    lite.close()
+    assert postgres == sqlite and ("events", "request_id") in postgres
+    for step in range(SCHEMA_VERSION):
+        assert len(migration_statements(step, POSTGRESQL)) == len(migration_statements(step, SQLITE))
+        assert not any("{" in s for s in migration_statements(step, POSTGRESQL))
+
+
+def test_processes_opening_a_new_store_at_once_agree_on_it(server, schemas, tmp_path):
+    url = _url(server, schemas(), tmp_path)
+    ids: list[str] = []
+    errors: list[BaseException] = []
+
+    def open_it() -> None:
+        try:
+            store = open_store(url)
+            ids.append(store.store_id)
+            store.close()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors and len(ids) == 4 and len(set(ids)) == 1
+
+
+def test_large_batches_are_copied_in_chunks_within_one_transaction(server, schemas, tmp_path, monkeypatch):
+    monkeypatch.setattr("cartwise.store.postgres._COPY_ROWS", 7)
+    store = open_store(_url(server, schemas(), tmp_path))
+    n = 100
+    added = store.insert_events(
+        pl.DataFrame({"event_key": range(n), "user_id": ["u"] * n, "event_type": ["view"] * n, "ts": range(n)})
+    )
+    assert added == n and store.versions()[1] == 1
+    ids = [f"i{k:03d}" for k in range(50)]
+    assert store.upsert_items(pl.DataFrame({"item_id": ids + ["i000"], "title": ["x"] * 50 + ["last wins"]})) == 50
+    assert store.get_items(["i000"])["title"].to_list() == ["last wins"]
+    store.close()
