@@ -63,6 +63,9 @@ DEFAULT_TEST_SERVER = "postgresql://127.0.0.1:5432/test"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # Rows per COPY chunk: bounds the CSV text held in memory for a large ingest.
 _COPY_ROWS = 100_000
+# Up to this many rows go in the INSERT itself as arrays: for one event (an HTTP write)
+# a COPY into a staging table costs several round trips more than the write.
+_SMALL_BATCH = 500
 _PG_TYPES = {pl.Utf8(): "TEXT", pl.Int64(): "BIGINT", pl.Float64(): "DOUBLE PRECISION"}
 # Text sorts byte-wise as in SQLite, whatever the database's collation.
 _BYTES = 'COLLATE "C"'
@@ -342,14 +345,23 @@ class PostgresStore:
 
     # writes ------------------------------------------------------------------------
 
-    def _stage(self, conn: psycopg.Connection, name: str, frame: pl.DataFrame) -> None:
-        """COPY `frame` into the session's temporary table `name` (emptied at commit)."""
+    def _stage(self, conn: psycopg.Connection, name: str, frame: pl.DataFrame) -> tuple[sql.Composable, list[object]]:
+        """Where an INSERT ... SELECT reads `frame` from, with that source's parameters: a
+        batch of up to _SMALL_BATCH rows as arrays unnested in the statement itself, a larger
+        one COPYed into the session's temporary table `name` (emptied at commit)."""
         table = sql.Identifier(name)
+        if frame.height <= _SMALL_BATCH:
+            arrays = sql.SQL(", ").join(
+                sql.SQL("%s::{}[]").format(sql.SQL(_PG_TYPES[dtype])) for dtype in frame.schema.values()
+            )
+            names = sql.SQL(", ").join(map(sql.Identifier, frame.columns))
+            source = sql.SQL("unnest({}) AS {} ({})").format(arrays, table, names)
+            return source, [column.to_list() for column in frame.iter_columns()]
         if name in self._local.staged:
             conn.execute(sql.SQL("DELETE FROM {}").format(table))
         else:
             columns = sql.SQL(", ").join(
-                sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(_PG_TYPES[dtype]))  # type: ignore[arg-type]
+                sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(_PG_TYPES[dtype]))
                 for c, dtype in frame.schema.items()
             )
             conn.execute(
@@ -363,6 +375,7 @@ class PostgresStore:
         ) as copy:
             for chunk in _csv(frame):
                 copy.write(chunk)
+        return table, []
 
     def upsert_items(self, items: pl.DataFrame) -> int:
         if items.is_empty():
@@ -373,24 +386,23 @@ class PostgresStore:
             .with_row_index("seq")
             .with_columns(pl.col("seq").cast(pl.Int64))
         )
-        columns = sql.SQL(", ").join(map(sql.Identifier, _ITEM_COLUMNS))
-        updated = _ITEM_COLUMNS[1:]
+        updated = [sql.Identifier(c) for c in _ITEM_COLUMNS[1:]]
         # The last row of an id wins, as when SQLite applies the rows one after another.
         statement = sql.SQL(
             "INSERT INTO items ({columns}, updated_ms) "
-            "SELECT DISTINCT ON (item_id) {columns}, %s::bigint FROM _items_in ORDER BY item_id, seq DESC "
+            "SELECT DISTINCT ON (item_id) {columns}, %s::bigint FROM {source} ORDER BY item_id, seq DESC "
             "ON CONFLICT (item_id) DO UPDATE SET {sets}, updated_ms = excluded.updated_ms, deleted = 0 "
             "WHERE items.deleted = 1 OR {changed}"
-        ).format(
-            columns=columns,
-            sets=sql.SQL(", ").join(sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c)) for c in updated),
-            changed=sql.SQL(" OR ").join(
-                sql.SQL("items.{0} IS DISTINCT FROM excluded.{0}").format(sql.Identifier(c)) for c in updated
-            ),
         )
         with self.transaction(), self._connection() as conn:
-            self._stage(conn, "_items_in", frame.select(list(_STAGED_ITEM_SCHEMA)))
-            written = conn.execute(statement, (now_ms(),)).rowcount
+            source, params = self._stage(conn, "_items_in", frame.select(list(_STAGED_ITEM_SCHEMA)))
+            query = statement.format(
+                columns=sql.SQL(", ").join(map(sql.Identifier, _ITEM_COLUMNS)),
+                source=source,
+                sets=sql.SQL(", ").join(sql.SQL("{0} = excluded.{0}").format(c) for c in updated),
+                changed=sql.SQL(" OR ").join(sql.SQL("items.{0} IS DISTINCT FROM excluded.{0}").format(c) for c in updated),
+            )
+            written = conn.execute(query, (now_ms(), *params)).rowcount
             if written:
                 self._bump("catalog_version")
         return max(written, 0)
@@ -414,12 +426,13 @@ class PostgresStore:
         frame = conform(events, EVENT_SCHEMA)
         columns = sql.SQL(", ").join(map(sql.Identifier, _EVENT_COLUMNS))
         with self.transaction(), self._connection() as conn:
-            self._stage(conn, "_events_in", frame)
+            source, params = self._stage(conn, "_events_in", frame)
             added = conn.execute(
                 sql.SQL(
-                    "INSERT INTO events ({c}) SELECT {c} FROM _events_in ORDER BY event_key "
+                    "INSERT INTO events ({c}) SELECT {c} FROM {source} ORDER BY event_key "
                     "ON CONFLICT (event_key) DO NOTHING"
-                ).format(c=columns)
+                ).format(c=columns, source=source),
+                params,
             ).rowcount
             if added:
                 self._bump("events_version")
@@ -433,19 +446,21 @@ class PostgresStore:
         head_columns = sql.SQL(", ").join(map(sql.Identifier, IMPRESSION_SCHEMA))
         item_columns = sql.SQL(", ").join(map(sql.Identifier, IMPRESSION_ITEM_SCHEMA))
         with self.transaction(), self._connection() as conn:
-            self._stage(conn, "_impressions_in", head)
+            source, params = self._stage(conn, "_impressions_in", head)
             added = conn.execute(
                 sql.SQL(
-                    "INSERT INTO impressions ({c}) SELECT {c} FROM _impressions_in ON CONFLICT (request_id) DO NOTHING"
-                ).format(c=head_columns)
+                    "INSERT INTO impressions ({c}) SELECT {c} FROM {source} ON CONFLICT (request_id) DO NOTHING"
+                ).format(c=head_columns, source=source),
+                params,
             ).rowcount
             if not shown.is_empty():
-                self._stage(conn, "_impression_items_in", shown)
+                source, params = self._stage(conn, "_impression_items_in", shown)
                 conn.execute(
                     sql.SQL(
-                        "INSERT INTO impression_items ({c}) SELECT {c} FROM _impression_items_in "
+                        "INSERT INTO impression_items ({c}) SELECT {c} FROM {source} "
                         "ON CONFLICT (request_id, position) DO NOTHING"
-                    ).format(c=item_columns)
+                    ).format(c=item_columns, source=source),
+                    params,
                 )
         return max(added, 0)
 

@@ -24,6 +24,7 @@ from cartwise.store.postgres import (
     drop_store,
     scratch_server,
 )
+from tests.store import test_contract as contract
 
 # URLs -------------------------------------------------------------------------------------
 
@@ -178,6 +179,7 @@ def test_processes_opening_a_new_store_at_once_agree_on_it(server, schemas, tmp_
 
 def test_large_batches_are_copied_in_chunks_within_one_transaction(server, schemas, tmp_path, monkeypatch):
     monkeypatch.setattr("cartwise.store.postgres._COPY_ROWS", 7)
+    monkeypatch.setattr("cartwise.store.postgres._SMALL_BATCH", 20)
     store = open_store(_url(server, schemas(), tmp_path))
     n = 100
     added = store.insert_events(
@@ -187,4 +189,22 @@ def test_large_batches_are_copied_in_chunks_within_one_transaction(server, schem
     ids = [f"i{k:03d}" for k in range(50)]
     assert store.upsert_items(pl.DataFrame({"item_id": ids + ["i000"], "title": ["x"] * 50 + ["last wins"]})) == 50
     assert store.get_items(["i000"])["title"].to_list() == ["last wins"]
+    store.close()
+
+
+@pytest.mark.parametrize("small_batch", [0, 1000], ids=["copy", "arrays"])
+def test_both_write_paths_keep_awkward_values_exactly(server, schemas, tmp_path, monkeypatch, small_batch):
+    """The contract's round trip through the COPY path and through the array path."""
+    monkeypatch.setattr("cartwise.store.postgres._SMALL_BATCH", small_batch)
+    store = open_store(_url(server, schemas(), tmp_path))
+    contract.test_awkward_text_and_numbers_come_back_exactly(store)
+    impressions = pl.DataFrame({"request_id": ["r1", "r2"], "ts": [5, 6], "placement": ["home", "search"],
+                                "query": [None, 'a "b"\n'], "source": ["engine", "client"]})
+    shown = pl.DataFrame({"request_id": ["r1", "r1", "r2"], "position": [1, 2, 1], "item_id": ["x0", "x1", "x2"],
+                          "score": [0.5, None, 1e-9]})
+    assert store.insert_impressions(impressions, shown) == 2
+    assert store.insert_impressions(impressions, shown) == 0
+    assert store.impressions()["query"].to_list() == [None, 'a "b"\n']
+    assert store.impression_items()["score"].to_list() == [0.5, None, 1e-9]
+    assert store.impressions(since_ms=6)["request_id"].to_list() == ["r2"]
     store.close()
