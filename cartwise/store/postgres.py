@@ -28,7 +28,7 @@ import re
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -171,7 +171,8 @@ class PostgresStore:
         self._store_id = self._migrate(create=create)
         self.workspace = self._claim_workspace(Workspace(Path(workspace)))
         self.path = self.workspace.root
-        options = f"-c search_path={schema},public"
+        # Unqualified names are the store's tables; public after them for extensions' types.
+        options = f"{conninfo_to_dict(conninfo).get('options') or ''} -c search_path={schema},public".strip()
         self._pool = ConnectionPool(
             conninfo,
             kwargs={"autocommit": True, "options": options},
@@ -203,18 +204,13 @@ class PostgresStore:
         if conn is not None:
             yield conn
             return
-        try:
-            pooled = self._pool.connection()
-            conn = pooled.__enter__()
-        except PoolTimeout as exc:
-            raise StoreError(f"PostgreSQL at {self.server} gave no connection in time",
-                             hint="is the server up? retry shortly, or raise ?pool_size=") from exc
-        try:
+        with ExitStack() as stack:
+            try:
+                conn = stack.enter_context(self._pool.connection())
+            except PoolTimeout as exc:
+                raise StoreError(f"PostgreSQL at {self.server} gave no connection in time",
+                                 hint="is the server up? retry shortly, or raise ?pool_size=") from exc
             yield conn
-        except BaseException as exc:
-            pooled.__exit__(type(exc), exc, exc.__traceback__)
-            raise
-        pooled.__exit__(None, None, None)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -314,7 +310,8 @@ class PostgresStore:
             try:
                 found = json.loads(path.read_text())["store_id"]
             except (OSError, ValueError, KeyError, TypeError) as exc:
-                raise StoreError(f"{path} is unreadable: {exc}", hint="remove it if the workspace is this store's") from exc
+                raise StoreError(f"{path} is unreadable: {exc}",
+                                 hint="remove it if the workspace is this store's") from exc
             if found != self.store_id:
                 raise StoreError(
                     f"the workspace {root} belongs to another store (id {found}; this one is {self.store_id})",
@@ -339,7 +336,9 @@ class PostgresStore:
     def versions(self) -> tuple[int, int]:
         with self._connection() as conn:
             rows = dict(
-                conn.execute("SELECT key, value FROM meta WHERE key IN ('catalog_version', 'events_version')").fetchall()
+                conn.execute(
+                    "SELECT key, value FROM meta WHERE key IN ('catalog_version', 'events_version')"
+                ).fetchall()
             )
         return int(rows.get("catalog_version", 0)), int(rows.get("events_version", 0))
 
@@ -400,7 +399,9 @@ class PostgresStore:
                 columns=sql.SQL(", ").join(map(sql.Identifier, _ITEM_COLUMNS)),
                 source=source,
                 sets=sql.SQL(", ").join(sql.SQL("{0} = excluded.{0}").format(c) for c in updated),
-                changed=sql.SQL(" OR ").join(sql.SQL("items.{0} IS DISTINCT FROM excluded.{0}").format(c) for c in updated),
+                changed=sql.SQL(" OR ").join(
+                    sql.SQL("items.{0} IS DISTINCT FROM excluded.{0}").format(c) for c in updated
+                ),
             )
             written = conn.execute(query, (now_ms(), *params)).rowcount
             if written:
@@ -470,7 +471,9 @@ class PostgresStore:
         # One row per user (its highest peak), as SQLite's row-by-row upsert would leave it.
         rows = (
             flags.select(
-                pl.col("user_id").cast(pl.Utf8), pl.col("reason").cast(pl.Utf8), pl.col("peak_per_minute").cast(pl.Int64)
+                pl.col("user_id").cast(pl.Utf8),
+                pl.col("reason").cast(pl.Utf8),
+                pl.col("peak_per_minute").cast(pl.Int64),
             )
             .sort("peak_per_minute", descending=True, nulls_last=True, maintain_order=True)
             .unique("user_id", keep="first", maintain_order=True)
@@ -511,7 +514,9 @@ class PostgresStore:
 
     # reads -------------------------------------------------------------------------
 
-    def _frame(self, query: sql.Composable | str, params: Sequence[object], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    def _frame(
+        self, query: sql.Composable | str, params: Sequence[object], schema: dict[str, pl.DataType]
+    ) -> pl.DataFrame:
         """A small result, fetched as rows."""
         with self._connection() as conn:
             rows = conn.execute(query, tuple(params)).fetchall()  # type: ignore[arg-type]
@@ -548,7 +553,9 @@ class PostgresStore:
         if not ids:
             return pl.DataFrame(schema=ITEM_SCHEMA)
         frame = self._frame(
-            self._select(_ITEM_COLUMNS, "items", f"WHERE deleted = 0 AND item_id = ANY(%s::text[]) ORDER BY item_id {_BYTES}"),
+            self._select(
+                _ITEM_COLUMNS, "items", f"WHERE deleted = 0 AND item_id = ANY(%s::text[]) ORDER BY item_id {_BYTES}"
+            ),
             (ids,),
             _STORED_ITEM_SCHEMA,
         )
@@ -676,7 +683,9 @@ class PostgresStore:
 
     def keys(self) -> list[StoredKey]:
         with self._connection() as conn:
-            rows = conn.execute(f"SELECT {self._KEY_COLUMNS} FROM api_keys ORDER BY key_id").fetchall()  # type: ignore[arg-type]
+            rows = conn.execute(
+                f"SELECT {self._KEY_COLUMNS} FROM api_keys ORDER BY key_id"  # type: ignore[arg-type]
+            ).fetchall()
         return [StoredKey(*row) for row in rows]
 
     def revoke_key(self, key_id: int, revoked_ms: int) -> bool:

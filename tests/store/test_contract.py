@@ -45,7 +45,8 @@ def url(request, tmp_path):
     backend = request.param
     made = backend.scratch_url(tmp_path)
     if made is None:
-        pytest.skip(f"the {backend.name} back end cannot make a scratch store here: {backend.scratch_needs or 'no reason given'}")
+        why = backend.scratch_needs or "no reason given"
+        pytest.skip(f"the {backend.name} back end cannot make a scratch store here: {why}")
     yield made
     if backend.discard_scratch is not None:
         backend.discard_scratch(made)

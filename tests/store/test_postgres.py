@@ -147,7 +147,8 @@ def test_one_migration_history_makes_the_same_tables_on_both_back_ends(server, s
     postgres = {(t, c) for t, c in rows}
     SQLiteStore(tmp_path / "lite").close()
     lite = sqlite3.connect(tmp_path / "lite" / "cartwise.db")
-    tables = [r[0] for r in lite.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'sqlite_sequence'")]
+    listed = lite.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'sqlite_sequence'")
+    tables = [row[0] for row in listed]
     sqlite = {(t, r[1]) for t in tables for r in lite.execute(f"PRAGMA table_info({t})")}
     lite.close()
     assert postgres == sqlite and ("events", "request_id") in postgres
