@@ -37,11 +37,11 @@ import polars as pl
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
-from psycopg_pool import ConnectionPool, PoolTimeout
 
 from cartwise.errors import StoreError, ValidationError
 from cartwise.events.event import now_ms
 from cartwise.store.base import IngestRun, StoredKey, StoreStats
+from cartwise.store.connections import ConnectionPool
 from cartwise.store.frames import (
     EVENT_SCHEMA,
     IMPRESSION_ITEM_SCHEMA,
@@ -152,7 +152,8 @@ def _csv(frame: pl.DataFrame) -> Iterator[bytes]:
 
 
 class PostgresStore:
-    """A store in a PostgreSQL schema; safe to share between threads (one pool per store)."""
+    """A store in a PostgreSQL schema; safe to share between threads (each borrows a
+    connection of the store's pool, or uses its own inside a transaction)."""
 
     def __init__(
         self,
@@ -167,20 +168,19 @@ class PostgresStore:
         self.schema = schema
         self.server = server or "the PostgreSQL server"
         self._conninfo = conninfo
+        fields = conninfo_to_dict(conninfo)
+        # A server that does not answer fails an open in 10 s unless the URL says otherwise.
+        self._connect_timeout = {} if fields.get("connect_timeout") else {"connect_timeout": 10}
         self._local = threading.local()
         self._store_id = self._migrate(create=create)
         self.workspace = self._claim_workspace(Workspace(Path(workspace)))
         self.path = self.workspace.root
         # Unqualified names are the store's tables; public after them for extensions' types.
-        options = f"{conninfo_to_dict(conninfo).get('options') or ''} -c search_path={schema},public".strip()
+        options = f"{fields.get('options') or ''} -c search_path={schema},public".strip()
+        # Each session names its store in pg_stat_activity, unless the URL names it otherwise.
+        named = {} if fields.get("application_name") else {"application_name": f"cartwise/{schema}"}
         self._pool = ConnectionPool(
-            conninfo,
-            kwargs={"autocommit": True, "options": options},
-            min_size=1,
-            max_size=pool_size,
-            open=True,
-            check=ConnectionPool.check_connection,
-            name=f"cartwise-{schema}",
+            conninfo, max_size=pool_size, autocommit=True, options=options, **self._connect_timeout, **named
         )
 
     # connections -----------------------------------------------------------------
@@ -190,7 +190,7 @@ class PostgresStore:
 
     def _connect(self) -> psycopg.Connection:
         try:
-            return psycopg.connect(self._conninfo, autocommit=True, connect_timeout=10)
+            return psycopg.connect(self._conninfo, autocommit=True, **self._connect_timeout)
         except psycopg.OperationalError as exc:
             raise StoreError(
                 f"cannot connect to PostgreSQL at {self.server}: {_without_password(str(exc).strip())}",
@@ -207,9 +207,11 @@ class PostgresStore:
         with ExitStack() as stack:
             try:
                 conn = stack.enter_context(self._pool.connection())
-            except PoolTimeout as exc:
-                raise StoreError(f"PostgreSQL at {self.server} gave no connection in time",
-                                 hint="is the server up? retry shortly, or raise ?pool_size=") from exc
+            except psycopg.OperationalError as exc:
+                raise StoreError(
+                    f"cannot connect to PostgreSQL at {self.server}: {_without_password(str(exc).strip())}",
+                    hint="is the server up? retry shortly",
+                ) from exc
             yield conn
 
     @contextmanager

@@ -96,6 +96,8 @@ def test_upsert_is_idempotent_and_versions_move_only_on_change(store):
     assert store.upsert_items(items("a", title="Cup")) == 1
     assert store.versions() == (version[0] + 1, version[1])
     assert store.get_items(["a"])["title"].to_list() == ["Cup a"]
+    store.upsert_items(pl.concat([items("c", title="First"), items("c", title="Last")]))
+    assert store.get_items(["c"])["title"].to_list() == ["Last c"]  # the last row of an id wins
 
 
 def test_items_come_back_in_the_frame_layout_ordered_by_id(store):
@@ -173,6 +175,8 @@ def test_events_are_deduplicated_by_key(store):
     assert store.insert_events(events(10, start_key=5)) == 4
     assert store.versions()[1] == events_version + 1
     assert store.stats().events == 14
+    assert store.insert_events(pl.concat([events(2, start_key=50), events(2, start_key=50)])) == 2  # repeats in a batch
+    assert store.stats().events == 16
     assert store.existing_event_keys([1, 14, 99]) == {1, 14}
     assert store.events().schema == pl.Schema(EVENT_SCHEMA)
 

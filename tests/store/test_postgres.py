@@ -184,7 +184,8 @@ def test_large_batches_are_copied_in_chunks_within_one_transaction(server, schem
     store = open_store(_url(server, schemas(), tmp_path))
     n = 100
     added = store.insert_events(
-        pl.DataFrame({"event_key": range(n), "user_id": ["u"] * n, "event_type": ["view"] * n, "ts": range(n)})
+        pl.DataFrame({"event_key": [*range(n), 5, 6], "user_id": ["u"] * (n + 2), "event_type": ["view"] * (n + 2),
+                      "ts": [*range(n), 5, 6]})
     )
     assert added == n and store.versions()[1] == 1
     ids = [f"i{k:03d}" for k in range(50)]
@@ -208,4 +209,51 @@ def test_both_write_paths_keep_awkward_values_exactly(server, schemas, tmp_path,
     assert store.impressions()["query"].to_list() == [None, 'a "b"\n']
     assert store.impression_items()["score"].to_list() == [0.5, None, 1e-9]
     assert store.impressions(since_ms=6)["request_id"].to_list() == ["r2"]
+    store.close()
+
+
+def test_the_postgres_scheme_is_the_same_back_end(server, schemas, tmp_path):
+    name = schemas()
+    url = _url(server, name, tmp_path)
+    first = open_store(url)
+    again = open_store(url.replace("postgresql://", "postgres://", 1), create=False)
+    assert isinstance(again, PostgresStore) and again.store_id == first.store_id
+    assert again.path == tmp_path and again.workspace.identity_path.is_file()
+    first.close()
+    again.close()
+
+
+def test_connections_broken_by_a_server_restart_are_replaced(server, schemas, tmp_path, monkeypatch):
+    monkeypatch.setattr("cartwise.store.connections.PING_AFTER_S", 0.0)
+    name = schemas()
+    store = open_store(_url(server, name, tmp_path))
+    store.upsert_items(pl.DataFrame({"item_id": ["a"], "title": ["A"]}))
+    with psycopg.connect(server, autocommit=True) as admin:  # what a restart does to the store's sessions
+        ended = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = %s",
+            (f"cartwise/{name}",),
+        ).fetchone()
+    assert ended is not None and ended[0] >= 1
+    assert store.item_ids() == {"a"}
+    store.close()
+
+
+def test_a_pool_with_no_free_connection_says_so(server, schemas, tmp_path, monkeypatch):
+    store = open_store(_url(server, schemas(), tmp_path) + "&pool_size=1")
+    store._pool._timeout_s = 0.2
+    entered, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.transaction():
+            entered.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    entered.wait(10)
+    with pytest.raises(StoreError, match="no PostgreSQL connection came free"):
+        store.item_ids()
+    release.set()
+    holder.join()
+    assert store.item_ids() == set()
     store.close()
