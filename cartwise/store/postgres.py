@@ -14,7 +14,8 @@ stores. ``pool_size`` (default 8) bounds the connections one process holds; ever
 query parameter goes to libpq unchanged (``sslmode``, ``connect_timeout``, ...).
 
 The schema comes from the same migration history as the SQLite store. Items and events
-arrive by COPY into a session's staging table and move into place with one
+arrive by COPY into a session's staging table (a batch of up to 500 rows, such as one
+event from the HTTP API, as arrays in the statement instead) and move into place with one
 ``INSERT ... SELECT ... ON CONFLICT``, inside the caller's transaction, so a crash mid-ingest
 leaves no partial batch; large reads leave the server by COPY as CSV, parsed by polars.
 """
