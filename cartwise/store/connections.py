@@ -1,13 +1,15 @@
 """The PostgreSQL store's connections: a few kept open and lent to one thread at a time.
 
 No background threads (unlike psycopg_pool): a store that is never closed, as after a
-one-off CLI command, is simply collected with its connections, and a process that forks
-(uvicorn workers) carries no pool thread into the child. A connection idle for a while is
-pinged before it is lent, so one broken by a server restart is replaced, not handed out.
+one-off CLI command, is simply collected with its connections. A forked child (uvicorn
+workers) never uses, nor closes, the parent's connections: it makes its own. A connection
+idle for a while is pinged before it is lent, so one broken by a server restart is
+replaced, not handed out.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -36,6 +38,7 @@ class ConnectionPool:
         # (connection, monotonic time it was returned), most recently returned last.
         self._idle: list[tuple[psycopg.Connection, float]] = []
         self._closed = False
+        self._pid = os.getpid()
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
@@ -54,6 +57,12 @@ class ConnectionPool:
     def _take(self) -> psycopg.Connection:
         if self._closed:
             raise StoreError("this store was closed", hint="open it again")
+        if os.getpid() != self._pid:
+            # A forked child forgets the parent's connections (they share its sockets);
+            # psycopg never ends a session from a process other than the one that made it.
+            with self._lock:
+                self._idle = []
+                self._pid = os.getpid()
         while True:
             with self._lock:
                 conn, since = self._idle.pop() if self._idle else (None, 0.0)

@@ -4,6 +4,7 @@ are skipped when none answers at ``$CARTWISE_TEST_POSTGRESQL``."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import uuid
@@ -256,4 +257,27 @@ def test_a_pool_with_no_free_connection_says_so(server, schemas, tmp_path, monke
     release.set()
     holder.join()
     assert store.item_ids() == set()
+    store.close()
+
+
+def test_a_forked_child_makes_its_own_connections(server, schemas, tmp_path):
+    """A uvicorn worker forked from a process that opened the store: both query at once,
+    each on its own session (sharing the parent's socket would interleave their messages)."""
+    store = open_store(_url(server, schemas(), tmp_path))
+    store.upsert_items(pl.DataFrame({"item_id": ["a"], "title": ["A"]}))
+    assert store.item_ids() == {"a"}  # leaves an idle connection in the pool
+
+    def busy() -> bool:
+        return all(store.get_items(["a"])["title"].to_list() == ["A"] for _ in range(300))
+
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = 0 if busy() else 1
+        finally:
+            os._exit(code)
+    assert busy()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
     store.close()
