@@ -17,6 +17,7 @@ EMBEDDINGS = "embeddings"
 CHECKPOINTS = "checkpoints"
 RUNS = "runs"
 DEMO = "demo"
+IDENTITY = "store.json"
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Workspace:
         checkpoints/<model>/     a neural model's training state, resumed after a crash
         runs/                    recorded offline evaluation runs
         demo/                    files `cartwise demo` derived from Online Retail
+        store.json               which store a server back end's workspace belongs to
     """
 
     root: Path
@@ -58,6 +60,11 @@ class Workspace:
     @property
     def demo_dir(self) -> Path:
         return self.root / DEMO
+
+    @property
+    def identity_path(self) -> Path:
+        """The store id (and server) a workspace kept apart from its data belongs to."""
+        return self.root / IDENTITY
 
     def embeddings_dir(self, encoder: str) -> Path:
         """Where the item vectors of the encoder named `encoder` are cached."""

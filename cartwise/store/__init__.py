@@ -1,8 +1,9 @@
 """Where a store's catalog, events and models live, behind one interface.
 
 :func:`open_store` picks the back end from a URL's scheme (``sqlite:///srv/shop``) or
-opens the embedded SQLite store in a plain directory path. Each back end module
-registers itself on import, so importing it here is what makes its scheme known.
+opens the embedded SQLite store in a plain directory path; ``postgresql://`` URLs open a
+schema of a PostgreSQL database. Each back end module registers itself on import, so
+importing it here is what makes its scheme known.
 """
 
 from cartwise.store.base import IngestRun, Store, StoredKey, StoreStats
@@ -14,9 +15,11 @@ from cartwise.store.registry import (
     store_schemes,
 )
 from cartwise.store.sqlite import SQLiteStore
+from cartwise.store.postgres import PostgresStore  # noqa: I001 - the embedded default registers first
 
 __all__ = [
     "IngestRun",
+    "PostgresStore",
     "SQLiteStore",
     "Store",
     "StoreBackend",

@@ -1,8 +1,8 @@
 """The storage interface every back end implements.
 
 Callers (ingest, training, the engine) only see this protocol; the embedded SQLite
-store is the default and a PostgreSQL store can implement the same methods, registering
-its URL scheme with :func:`cartwise.store.register_store`. Every back end must pass the
+store is the default and the PostgreSQL store implements the same methods; each back end
+registers its URL schemes with :func:`cartwise.store.register_store`. Every back end must pass the
 shared suite in ``tests/store/test_contract.py``. Bulk data
 moves as polars frames with the layouts in :mod:`cartwise.store.frames`.
 """

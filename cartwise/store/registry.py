@@ -41,6 +41,10 @@ class StoreBackend:
     # The URL of a new, empty store under a temporary directory for the contract suite
     # (tests/store/test_contract.py), or None where none can be made here (no server).
     scratch_url: Callable[[Path], str | None]
+    # Removes what a scratch URL made outside its temporary directory (a server's schema).
+    discard_scratch: Callable[[str], None] | None = None
+    # What a scratch store needs, said when none can be made (e.g. which server it tried).
+    scratch_needs: str = ""
 
 
 _BACKENDS: dict[str, StoreBackend] = {}
@@ -52,12 +56,14 @@ def register_store(
     *,
     scratch_url: Callable[[Path], str | None],
     name: str | None = None,
+    discard_scratch: Callable[[str], None] | None = None,
+    scratch_needs: str = "",
 ) -> StoreBackend:
     """Make `opener` the back end of URLs starting with any of `schemes` + ``://``."""
     if not schemes:
         raise ValueError("a store back end needs at least one URL scheme")
     lowered = tuple(s.lower() for s in schemes)
-    backend = StoreBackend(name or lowered[0], lowered, opener, scratch_url)
+    backend = StoreBackend(name or lowered[0], lowered, opener, scratch_url, discard_scratch, scratch_needs)
     for scheme in lowered:
         if not _URL.match(f"{scheme}://"):
             raise ValueError(f"{scheme!r} is not a URL scheme")

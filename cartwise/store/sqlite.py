@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -36,7 +35,7 @@ from cartwise.store.frames import (
     ITEM_SCHEMA,
     conform,
 )
-from cartwise.store.migrations import MIGRATIONS, SCHEMA_VERSION
+from cartwise.store.migrations import SCHEMA_VERSION, SQLITE, initial_meta, migration_statements
 from cartwise.store.registry import register_store
 from cartwise.workspace import Workspace
 
@@ -158,16 +157,9 @@ class SQLiteStore:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 for step in range(version, SCHEMA_VERSION):
-                    for statement in MIGRATIONS[step].split(";"):
-                        if statement.strip():
-                            conn.execute(statement)
-                defaults = {
-                    "store_id": uuid.uuid4().hex,
-                    "created_ms": str(now_ms()),
-                    "catalog_version": "0",
-                    "events_version": "0",
-                }
-                for key, value in defaults.items():
+                    for statement in migration_statements(step, SQLITE):
+                        conn.execute(statement)
+                for key, value in initial_meta().items():
                     conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, value))
                 conn.execute(
                     "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)

@@ -16,7 +16,7 @@ from cartwise import Engine
 from cartwise.api import create_app
 from cartwise.errors import ValidationError
 from cartwise.feedback import Impression, ImpressionLog, ShownItem
-from cartwise.store.migrations import MIGRATIONS
+from cartwise.store.migrations import SQLITE, migration_statements
 from cartwise.store.sqlite import SQLiteStore
 
 
@@ -203,9 +203,8 @@ def test_a_store_of_the_previous_schema_upgrades_in_place(tmp_path: Path):
     folder = tmp_path / "old"
     folder.mkdir()
     conn = sqlite3.connect(folder / "cartwise.db")
-    for statement in ";".join(MIGRATIONS[:2]).split(";"):
-        if statement.strip():
-            conn.execute(statement)
+    for statement in [*migration_statements(0, SQLITE), *migration_statements(1, SQLITE)]:
+        conn.execute(statement)
     conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '2'), ('store_id', 'old'), "
                  "('catalog_version', '0'), ('events_version', '0')")
     conn.execute("INSERT INTO events (event_key, user_id, item_id, event_type, ts) VALUES (1, 'u', 'a', 'view', 5)")

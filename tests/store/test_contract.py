@@ -7,6 +7,9 @@ cannot make a scratch store on this machine (no server configured) is skipped.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import threading
 
 import polars as pl
@@ -38,11 +41,15 @@ def key(prefix: str, *, scope: str = "search") -> StoredKey:
 
 
 @pytest.fixture(params=store_backends(), ids=lambda backend: backend.name)
-def url(request, tmp_path) -> str:
-    made = request.param.scratch_url(tmp_path)
+def url(request, tmp_path):
+    backend = request.param
+    made = backend.scratch_url(tmp_path)
     if made is None:
-        pytest.skip(f"the {request.param.name} back end cannot make a scratch store here")
-    return made
+        why = backend.scratch_needs or "no reason given"
+        pytest.skip(f"the {backend.name} back end cannot make a scratch store here: {why}")
+    yield made
+    if backend.discard_scratch is not None:
+        backend.discard_scratch(made)
 
 
 @pytest.fixture
@@ -89,6 +96,8 @@ def test_upsert_is_idempotent_and_versions_move_only_on_change(store):
     assert store.upsert_items(items("a", title="Cup")) == 1
     assert store.versions() == (version[0] + 1, version[1])
     assert store.get_items(["a"])["title"].to_list() == ["Cup a"]
+    store.upsert_items(pl.concat([items("c", title="First"), items("c", title="Last")]))
+    assert store.get_items(["c"])["title"].to_list() == ["Last c"]  # the last row of an id wins
 
 
 def test_items_come_back_in_the_frame_layout_ordered_by_id(store):
@@ -128,6 +137,33 @@ def test_delete_hides_item_and_upsert_brings_it_back(store):
     assert store.item_ids() == {"a", "b"}
 
 
+def test_awkward_text_and_numbers_come_back_exactly(store):
+    awkward = ['say "hi", then\nleave', "tab\there\r\n", "back\\slash \\N", "", "红色 🍵 ü", " padded "]
+    frame = pl.DataFrame(
+        {
+            "item_id": [f"x{n}" for n in range(len(awkward))],
+            "title": awkward,
+            "description": [None, "", *awkward[2:]],
+            "price": [0.1 + 0.2, 1e-300, -0.0, 123456789.125, None, 2.5],
+            "attributes": ['{"a": "b,\\"c\\""}', None, "{}", '{"n": "line\\nnext"}', "", None],
+            "created_at": [2**62, -1, 0, None, 1, 2],
+        }
+    )
+    store.upsert_items(frame)
+    stored = store.items()  # ordered by id: x0, x1, ... as sent
+    for column in ("item_id", "title", "description", "price", "attributes", "created_at"):
+        assert stored[column].to_list() == frame[column].to_list(), column
+    assert store.get_items(["x3"])["title"].to_list() == [awkward[3]]
+    sent = events(len(awkward)).with_columns(
+        pl.Series("query", awkward), pl.Series("context", [None, "", *awkward[2:]]),
+        pl.Series("value", [0.1, None, 1e308, -2.5, 0.0, 3.0]), pl.Series("position", [1, None, 3, 4, 5, 2**40]),
+    )
+    store.insert_events(sent)
+    back = store.events()
+    for column in ("query", "context", "value", "position", "user_id", "ts"):
+        assert back[column].to_list() == sent[column].to_list(), column
+
+
 # events --------------------------------------------------------------------------------
 
 
@@ -139,6 +175,8 @@ def test_events_are_deduplicated_by_key(store):
     assert store.insert_events(events(10, start_key=5)) == 4
     assert store.versions()[1] == events_version + 1
     assert store.stats().events == 14
+    assert store.insert_events(pl.concat([events(2, start_key=50), events(2, start_key=50)])) == 2  # repeats in a batch
+    assert store.stats().events == 16
     assert store.existing_event_keys([1, 14, 99]) == {1, 14}
     assert store.events().schema == pl.Schema(EVENT_SCHEMA)
 
@@ -217,6 +255,46 @@ def test_nested_transactions_commit_together(store):
     after = store.versions()
     assert after[0] > before[0] and after[1] > before[1]
     assert store.item_ids() == {"a", "b"} and store.stats().events == 3
+
+
+def test_a_killed_writer_leaves_no_partial_batch(url, store):
+    """kill -9 inside an ingest transaction: nothing of it is stored, and the store opens."""
+    store.upsert_items(items("a"))
+    before = (store.stats(), store.versions())
+    script = textwrap.dedent(
+        f"""
+        import os, signal, sys
+        import polars as pl
+        from cartwise.store import open_store
+        store = open_store({url!r}, create=False)
+        with store.transaction():
+            store.upsert_items(pl.DataFrame({{"item_id": ["b", "c"], "title": ["B", "C"]}}))
+            store.insert_events(pl.DataFrame({{"event_key": list(range(1, 5001)), "user_id": ["u"] * 5000,
+                                              "event_type": ["view"] * 5000, "ts": list(range(5000))}}))
+            print("written", flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == -9 and "written" in done.stdout, done.stderr
+    again = open_store(url, create=False)
+    assert (again.stats(), again.versions()) == before and again.item_ids() == {"a"}
+    assert again.insert_events(events(3)) == 3  # and it takes writes again
+    again.close()
+
+
+def test_writers_in_several_threads_all_land(store):
+    def write(start: int) -> None:
+        for batch in range(5):
+            store.insert_events(events(20, start_key=start + batch * 20, user=f"t{start}"))
+
+    threads = [threading.Thread(target=write, args=(start,)) for start in (1, 1001, 2001, 3001)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert store.stats().events == 400 and store.stats().users == 4
+    assert store.versions()[1] == 20  # one bump per committed batch, none lost
 
 
 def test_readers_in_other_threads_see_committed_writes(store):
