@@ -23,8 +23,11 @@ MAX_CACHED_ITEMS = 200_000
 class Probes:
     """The probes of one rule set, and their results per item (see the module docstring)."""
 
+    IN_STOCK = 0
+    """Every rule set's first probe: whether the item is in stock (the inventory policy)."""
+
     def __init__(self) -> None:
-        self._probes: list[Probe] = []
+        self._probes: list[Probe] = [lambda item: item.card.in_stock]
         self._cache: tuple[tuple[int, int], int, dict[str, tuple[Any, ...] | None]] = ((0, -1), -1, {})
         self._lock = threading.Lock()
 
