@@ -33,6 +33,14 @@ NEEDS = {
     ("POST", "/v1/impressions"): Scope.EVENTS,
     ("POST", "/v1/clicks/predict"): Scope.SEARCH,
     ("GET", "/v1/feedback"): Scope.ADMIN,
+    ("GET", "/v1/rules"): Scope.ADMIN,
+    ("PUT", "/v1/rules"): Scope.ADMIN,
+    ("GET", "/v1/rules/versions"): Scope.ADMIN,
+    ("POST", "/v1/rules/versions/{version}/restore"): Scope.ADMIN,
+    ("POST", "/v1/rules/dry-run"): Scope.ADMIN,
+    ("GET", "/v1/rules/{rule_id}"): Scope.ADMIN,
+    ("PUT", "/v1/rules/{rule_id}"): Scope.ADMIN,
+    ("DELETE", "/v1/rules/{rule_id}"): Scope.ADMIN,
 }
 OPEN = {("GET", "/v1/health"), ("GET", "/"), ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")}
 BODIES = {
@@ -41,6 +49,8 @@ BODIES = {
     "/v1/ratings/predict": {"user_id": "tea-1", "item_ids": ["teapot"]},
     "/v1/clicks/predict": {"user_id": "tea-1", "item_ids": ["teapot"]},
     "/v1/impressions": {"impressions": [{"placement": "home_top", "items": ["teapot"]}]},
+    "/v1/rules/dry-run": {"rule": {"id": "hide-teapot", "kind": "hide", "items": ["teapot"]}, "query": "tea"},
+    "/v1/rules/versions/{version}/restore": {},
 }
 PARAMS = {"q": "tea"}
 OTHER_SCOPE = {Scope.SEARCH: Scope.EVENTS, Scope.EVENTS: Scope.SEARCH, Scope.ADMIN: Scope.SEARCH}
