@@ -74,12 +74,12 @@ class Located:
 
 
 def read_document(text: str, *, source: str = "rules", format: str | None = None) -> Located:
-    """`text` (YAML, or JSON when `format` is "json" or the text starts with "{") parsed
-    with the line of every value. Raises :class:`RuleFileError` for a syntax error."""
+    """`text` (YAML, or JSON: JSON is YAML; with `format` "json" JSON's own syntax is
+    enforced) parsed with the line of every value. Raises :class:`RuleFileError` for a
+    syntax error."""
     if len(text.encode("utf-8", errors="replace")) > MAX_DOCUMENT_BYTES:
         raise RuleFileError([Problem(None, "", f"the document is over {MAX_DOCUMENT_BYTES} bytes")], source=source)
-    as_json = format == "json" or (format is None and text.lstrip().startswith("{"))
-    if as_json:
+    if format == "json":
         try:
             json.loads(text)
         except json.JSONDecodeError as exc:
