@@ -63,8 +63,9 @@ def query_purchases(store: Store, *, window_ms: int = DEFAULT_WINDOW_MS) -> pl.D
     followed = pl.DataFrame(schema={"query": pl.Utf8, "item_id": pl.Utf8, "user_id": pl.Utf8})
     if searches.height and uncredited.height:
         followed = (
+            # Both sorted by time, so each shopper's rows are too (polars cannot check it by group).
             uncredited.join_asof(searches, left_on="ts", right_on="searched_ts", by="user_id", strategy="backward",
-                                 tolerance=window_ms)
+                                 tolerance=window_ms, check_sortedness=False)
             .filter(pl.col("query").is_not_null())
             .select("query", "item_id", "user_id")
         )
