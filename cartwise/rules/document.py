@@ -85,7 +85,7 @@ def read_document(text: str, *, source: str = "rules", format: str | None = None
         except json.JSONDecodeError as exc:
             raise RuleFileError([Problem(exc.lineno, "", f"invalid JSON: {exc.msg}")], source=source) from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -98,6 +98,7 @@ def read_document(text: str, *, source: str = "rules", format: str | None = None
     return Located(value=value, lines=lines, problems=tuple(problems))
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: fifty times faster, same marks
 _constructor = yaml.SafeLoader("")  # turns scalar nodes into Python values (ints, dates, ...)
 
 

@@ -28,6 +28,7 @@ class Probes:
 
     def __init__(self) -> None:
         self._probes: list[Probe] = [lambda item: item.card.in_stock]
+        self._derived: list[Callable[[str, list[Any]], Any]] = []
         self._cache: tuple[tuple[int, int], int, dict[str, tuple[Any, ...] | None]] = ((0, -1), -1, {})
         self._lock = threading.Lock()
 
@@ -36,8 +37,13 @@ class Probes:
         self._probes.append(probe)
         return len(self._probes) - 1
 
+    def derive(self, derived: Callable[[str, list[Any]], Any]) -> int:
+        """Register `derived(item_id, facts so far)`, run after every probe; its index."""
+        self._derived.append(derived)
+        return len(self._probes) + len(self._derived) - 1
+
     def __len__(self) -> int:
-        return len(self._probes)
+        return len(self._probes) + len(self._derived)
 
     def facts(self, catalog: CatalogSnapshot, item_id: str, now_ms: int) -> tuple[Any, ...] | None:
         """Each probe's result for `item_id` (None: the item is not in the catalog)."""
@@ -51,7 +57,12 @@ class Probes:
         if found is not False:
             return found  # type: ignore[return-value]
         view = ItemView.of(catalog, item_id, now_ms=now_ms)
-        facts = None if view is None else tuple(probe(view) for probe in self._probes)
+        facts = None
+        if view is not None:
+            found_facts = [probe(view) for probe in self._probes]
+            for derived in self._derived:
+                found_facts.append(derived(item_id, found_facts))
+            facts = tuple(found_facts)
         if len(cached) < MAX_CACHED_ITEMS:
             cached[item_id] = facts
         return facts

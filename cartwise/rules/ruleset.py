@@ -61,6 +61,29 @@ class RuleSet:
         self._enabled = tuple(rule for rule in rules if rule.enabled)
         self._semantic = any(rule.scope.semantic for rule in self._enabled)
         self._query_vectors: dict[tuple[str, str], Any] = {}
+        # Per item, once: which removing rules remove it (a bit per rule) and which scoring
+        # rules move it (and by how much), so an answer's cost hardly grows with the rules.
+        self.removers = tuple(rule for rule in self._enabled if rule.phase == "remove")
+        self.scorers = tuple(rule for rule in self._enabled if rule.phase == "score")
+        self.bit = {rule.rule_id: n for n, rule in enumerate(self.removers)}
+        self.bit.update({rule.rule_id: n for n, rule in enumerate(self.scorers)})
+        self.REMOVED = self.probes.derive(self._removed_by) if self.removers else -1
+        self.MOVES = self.probes.derive(self._moves) if self.scorers else -1
+
+    def _removed_by(self, item_id: str, facts: list[Any]) -> int:
+        mask = 0
+        for n, rule in enumerate(self.removers):
+            if rule.action.removes(item_id, facts):  # type: ignore[attr-defined]
+                mask |= 1 << n
+        return mask
+
+    def _moves(self, item_id: str, facts: list[Any]) -> tuple[tuple[int, float], ...]:
+        moves = []
+        for n, rule in enumerate(self.scorers):
+            amount = rule.action.amount(facts)  # type: ignore[attr-defined]
+            if amount:
+                moves.append((n, amount))
+        return tuple(moves)
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -161,9 +184,10 @@ def parse_rule_set(text: str, *, source: str = "rules", format: str | None = Non
 
 
 def rule_set_of(document: dict[str, Any], *, version: int = 0, source: str = "rules") -> RuleSet:
-    """A rule set from an already parsed document (a saved version, an API body)."""
-    return parse_rule_set(json.dumps(_jsonable(document), ensure_ascii=False, indent=1), source=source,
-                          format="json", version=version)
+    """A rule set from an already parsed document (a saved version, an API body): its
+    problems name their place but no line (it has no text)."""
+    value = _jsonable(document)
+    return read_rule_set(value, Located(value=value, lines={}), source=source, version=version)
 
 
 def _jsonable(value: Any) -> Any:

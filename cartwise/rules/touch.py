@@ -21,17 +21,21 @@ def record(notes: dict[str, Any], rule_id: str, kind: str, effect: str, item_id:
     touches: dict[str, dict[str, Any]] = notes.setdefault(NOTE, {})
     touch = touches.get(rule_id)
     if touch is None:
-        touch = touches[rule_id] = {"rule_id": rule_id, "kind": kind, "effects": [], "items": [], "conflicts": []}
-    listed = touch["conflicts"] if conflict else touch["effects"]
-    if effect not in listed:
-        listed.append(effect)
-    if item_id is not None and item_id not in touch["items"] and len(touch["items"]) < MAX_LISTED_ITEMS:
-        touch["items"].append(item_id)
+        # Dicts as ordered sets: an answer may record hundreds of touches.
+        touch = touches[rule_id] = {"rule_id": rule_id, "kind": kind, "effects": {}, "items": {}, "conflicts": {}}
+    (touch["conflicts"] if conflict else touch["effects"])[effect] = None
+    items = touch["items"]
+    if item_id is not None and len(items) < MAX_LISTED_ITEMS:
+        items[item_id] = None
 
 
 def touched(notes: dict[str, Any]) -> list[RuleTouch]:
     """The rules that touched an answer, in the order they first did."""
-    return [RuleTouch(**touch) for touch in notes.get(NOTE, {}).values()]
+    return [
+        RuleTouch(rule_id=t["rule_id"], kind=t["kind"], effects=list(t["effects"]), items=list(t["items"]),
+                  conflicts=list(t["conflicts"]))
+        for t in notes.get(NOTE, {}).values()
+    ]
 
 
 __all__ = ["RuleTouch", "record", "touched"]

@@ -95,6 +95,11 @@ def _kept(
 ) -> Iterator[Entry]:
     catalog, probes, taken, notes = request.state.catalog, rules.probes, request.taken, request.notes
     now = context.now_ms
+    active = 0
+    for rule in removers:
+        active |= 1 << rules.bit[rule.rule_id]
+    removed_at = rules.REMOVED
+    by_bit = {rules.bit[rule.rule_id]: rule for rule in removers}
     for candidate in candidates:
         item_id = candidate.scored.item_id
         if item_id in taken:
@@ -106,12 +111,12 @@ def _kept(
             if candidate.label != "sponsored":
                 record(notes, INVENTORY, INVENTORY, "left out: out of stock", item_id)
             continue
-        for rule in removers:
-            if rule.action.removes(item_id, facts):  # type: ignore[attr-defined]
-                record(notes, rule.rule_id, rule.kind, "removed", item_id)
-                break
-        else:
-            yield Entry(candidate, facts, float(candidate.scored.score))
+        removed = facts[removed_at] & active if active else 0
+        if removed:
+            rule = by_bit[(removed & -removed).bit_length() - 1]  # the first listed that removes it
+            record(notes, rule.rule_id, rule.kind, "removed", item_id)
+            continue
+        yield Entry(candidate, facts, float(candidate.scored.score))
 
 
 def _arranged(
@@ -152,15 +157,16 @@ def _arranged(
         for entry, share in zip(window.entries, shares, strict=True):
             floor = min(floor, share)
             entry.score = floor
-        for rule in scoring:
-            action = rule.action
+        if scoring:
+            by_bit = {rules.bit[rule.rule_id]: rule for rule in scoring}
             for entry in window.entries:
-                amount = action.amount(entry.facts)  # type: ignore[attr-defined]
-                if amount:
-                    entry.score += amount
-                    moved = True
-                    word = "boosted" if amount > 0 else "buried"
-                    window.touch(entry, rule.rule_id, f"{word} {abs(amount):.2f}", kind=rule.kind)
+                for n, amount in entry.facts[rules.MOVES]:
+                    rule = by_bit.get(n)
+                    if rule is not None:
+                        entry.score += amount
+                        moved = True
+                        word = "boosted" if amount > 0 else "buried"
+                        window.touch(entry, rule.rule_id, f"{word} {abs(amount):.2f}", kind=rule.kind)
         if sink:
             in_stock = [entry.facts[Probes.IN_STOCK] for entry in window.entries]
             if not all(in_stock):
