@@ -42,10 +42,10 @@ import numpy as np
 import polars as pl
 from rich.console import Console
 
-from bench.common import RESULTS, save
+from bench.common import save
 from cartwise import Engine
-from cartwise.engine import _history
 from cartwise.demo import EVENT_MAPPING, build_catalog, build_purchases, packaged_slice
+from cartwise.engine import _history
 from cartwise.rules import Inventory, RuleSet, parse_rule_set, trying
 from cartwise.rules.window import apply_rules
 from cartwise.serving import Candidate, Cascade, Pipeline, Request, SearchTask
@@ -87,7 +87,7 @@ def build_store(directory: Path, console: Console) -> Engine:
 
 def fifty_rules(item_ids: list[str]) -> str:
     rng = np.random.default_rng(0)
-    pick = lambda n: [str(x) for x in rng.choice(item_ids, size=n, replace=False)]  # noqa: E731
+    pick = lambda n: [str(x) for x in rng.choice(item_ids, size=n, replace=False)]
     rules = []
     for n in range(14):
         kind = n % 4
@@ -136,10 +136,10 @@ def stage_timings(engine: Engine, text: str, requests: list[tuple[str, str]], co
     active: list[int] = []
     for kind, value in requests:
         if kind == "search":
-            make = lambda: SearchTask(state=state, k=10, text=value, mode="lexical")  # noqa: E731
+            make = lambda value=value: SearchTask(state=state, k=10, text=value, mode="lexical")  # noqa: E731
         else:
             events = _history(engine.store.user_events(value, limit=50))
-            make = lambda events=events: Request(state=state, k=10, history=events,  # noqa: E731
+            make = lambda events=events: Request(state=state, k=10, history=events,
                                                  taken={e.item_id for e in events})
         request = make()
         ranked = list(islice(bare[kind].ranked(request), CANDIDATES))

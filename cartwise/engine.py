@@ -39,9 +39,6 @@ from cartwise.ingest import (
 from cartwise.limits import HISTORY_LENGTH, MAX_ID_LENGTH, MAX_PREFIX_LENGTH, MAX_RATED_ITEMS, MAX_SUGGESTIONS
 from cartwise.live import LiveState, StatePublisher, open_feed
 from cartwise.recommend import Interaction
-from cartwise.rules import RuleBook
-from cartwise.rules.touch import touched
-from cartwise.rules.trial import on_trial
 from cartwise.results import (
     AutocompleteResponse,
     ClickPrediction,
@@ -53,6 +50,9 @@ from cartwise.results import (
     SimilarResponse,
     TrainReport,
 )
+from cartwise.rules import RuleBook
+from cartwise.rules.touch import touched
+from cartwise.rules.trial import on_trial
 from cartwise.search import SearchFilters, parse_filters
 from cartwise.search.autocomplete import Autocomplete, build_autocomplete
 from cartwise.search.currency import ExchangeRates

@@ -73,7 +73,7 @@ def validate(file: FileArgument, as_json: JsonOption = False) -> None:
     if as_json:
         console.print_json(json.dumps(summary))
     else:
-        console.print(f"{file}: valid ({len(rules.rules)} rules, {len(rules.synonyms)} synonyms)", markup=False)
+        console.print(f"{file}: valid ({len(rules.rules)} rules, {len(rules.synonyms)} synonyms)", markup=False, soft_wrap=True)
 
 
 @rules_app.command("load")
@@ -83,14 +83,14 @@ def load(file: FileArgument, store: StoreOption = DEFAULT_STORE,
     rules = _open(store).rules.load_text(file.read_text(encoding="utf-8"), source=f"file:{file}",
                                          format=_format(file), note=note)
     console.print(f"loaded {file} as rules version {rules.version} ({len(rules.rules)} rules, "
-                  f"{len(rules.synonyms)} synonyms)", markup=False)
+                  f"{len(rules.synonyms)} synonyms)", markup=False, soft_wrap=True)
 
 
 @rules_app.command("delete")
 def delete(rule_id: str, store: StoreOption = DEFAULT_STORE) -> None:
     """Delete one rule or synonym (a new version)."""
     rules = _open(store).rules.delete(rule_id, source="cli")
-    console.print(f"deleted {rule_id}: rules version {rules.version}", markup=False)
+    console.print(f"deleted {rule_id}: rules version {rules.version}", markup=False, soft_wrap=True)
 
 
 @rules_app.command("versions")
@@ -113,7 +113,7 @@ def versions(store: StoreOption = DEFAULT_STORE, as_json: JsonOption = False) ->
 def restore(version: int, store: StoreOption = DEFAULT_STORE) -> None:
     """Make an earlier version's rules live again (as a new version)."""
     rules = _open(store).rules.roll_back(version, source="cli")
-    console.print(f"restored version {version} as rules version {rules.version}", markup=False)
+    console.print(f"restored version {version} as rules version {rules.version}", markup=False, soft_wrap=True)
 
 
 @rules_app.command("dry-run")
@@ -150,9 +150,9 @@ def dry_run_command(
         table.add_row(str(n + 1), before, after.item_id if after else "", ", ".join(after.rules) if after else "")
     console.print(table)
     for touch in result.rules_after:
-        console.print(f"{touch.rule_id} ({touch.kind}): {'; '.join(touch.effects + touch.conflicts)}", markup=False)
+        console.print(f"{touch.rule_id} ({touch.kind}): {'; '.join(touch.effects + touch.conflicts)}", markup=False, soft_wrap=True)
     if result.redirect_after != result.redirect_before:
-        console.print(f"redirect: {result.redirect_before} -> {result.redirect_after}", markup=False)
+        console.print(f"redirect: {result.redirect_before} -> {result.redirect_after}", markup=False, soft_wrap=True)
 
 
 @rules_app.command("suggest-synonyms")
@@ -178,7 +178,7 @@ def suggest(
         for suggestion_id in accept:
             rules = engine.rules.put(by_id[suggestion_id].as_synonym(), source="cli: accepted suggestion")
             console.print(f"accepted {suggestion_id} ({' = '.join(by_id[suggestion_id].terms)}): rules version "
-                          f"{rules.version}", markup=False)
+                          f"{rules.version}", markup=False, soft_wrap=True)
         return
     if as_json:
         console.print_json(json.dumps([{"id": s.suggestion_id, "terms": s.terms, "shared_items": s.shared_items,

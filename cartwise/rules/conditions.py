@@ -63,8 +63,7 @@ class ItemView:
             return card.title
         if name == "age_days":
             return None if self.created_ms is None else max(self.now_ms - self.created_ms, 0) / DAY_MS
-        if name.startswith("attributes."):
-            name = name[len("attributes."):]
+        name = name.removeprefix("attributes.")
         value = self.attributes.get(name)
         if name in ("stock", "margin") and isinstance(value, str):
             try:

@@ -9,6 +9,7 @@ problem (line, place, reason) instead of stopping at the first, and
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -198,7 +199,7 @@ class Fields:
         value = self.get(key, default)
         if key not in self.data:
             return value
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
             self.problem(key, f"expected a number, got {_kind(value)}")
             return None if default is _MISSING else default
         if (low is not None and value < low) or (high is not None and value > high):

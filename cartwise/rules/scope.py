@@ -192,7 +192,7 @@ def _time_ms(value: Any, fields: Fields, key: str) -> int | None:
         return int(datetime(value.year, value.month, value.day, tzinfo=UTC).timestamp() * 1000)
     if isinstance(value, str):
         try:
-            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            moment = datetime.fromisoformat(value.strip())
         except ValueError:
             fields.problem(key, f"expected a date or time such as 2026-06-01T00:00:00Z, got {value!r}")
             return None

@@ -58,7 +58,7 @@ def _shoppers_buying_after(query: str, users: range, items: list[str], start: in
 def test_suggested_synonyms_come_from_queries_that_led_to_the_same_purchases(engine, tmp_path):
     start = 1_700_100_000
     events = (
-        _shoppers_buying_after("tea warmer", range(0, 6), ["tea-cosy", "teapot"], start)
+        _shoppers_buying_after("tea warmer", range(6), ["tea-cosy", "teapot"], start)
         + _shoppers_buying_after("Pot Cover", range(6, 12), ["tea-cosy", "teapot"], start)
         + _shoppers_buying_after("tea", range(12, 18), ["tea-cosy", "teapot"], start)  # refines "tea warmer"
         + _shoppers_buying_after("wool", range(18, 24), ["socks"], start)

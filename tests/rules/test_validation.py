@@ -8,7 +8,6 @@ import json
 import pytest
 
 from cartwise.rules import RuleFileError, kind_names, parse_rule_set
-
 from tests.rules.helpers import use
 
 BROKEN = """\
