@@ -112,3 +112,39 @@ def test_collapse_shows_one_variant_of_a_product(engine):
     assert len(page.items) == 2 and "tee-grey" in ids(page)  # its group_id makes it another product
     kept = next(i for i in page.items if i.item_id != "tee-grey")
     assert kept.rules == ["variants"] and "stands for its variants" in kept.reason
+
+
+def test_a_disabled_rule_is_kept_but_not_applied(engine):
+    use(engine, "rules: [{id: recall, kind: hide, items: [socks], enabled: false}]")
+    assert "socks" in ids(engine.recommend("nobody", k=10))
+    assert engine.rules.current().get("recall") is not None
+
+
+def test_a_new_kind_is_one_registered_class(engine):
+    from typing import ClassVar
+
+    from cartwise.rules.kinds.registry import _KINDS, RuleKind, register_kind
+
+    @register_kind
+    class OnlyCheaperThan(RuleKind):
+        """Removes items dearer than `price` (what a filter does, as a kind of its own)."""
+
+        name: ClassVar[str] = "only_cheaper_than"
+        phase: ClassVar[str] = "remove"
+
+        def __init__(self, fields, probes):
+            self.price = fields.number("price", low=0)
+            self._price = probes.add(lambda item: item.card.price)
+
+        def removes(self, item_id, facts):
+            return facts[self._price] is not None and facts[self._price] >= self.price
+
+        def describe(self):
+            return f"items under {self.price}"
+
+    try:
+        use(engine, "rules: [{id: cheap, kind: only_cheaper_than, price: 10}]")
+        answer = engine.recommend("nobody", k=10)
+        assert answer.items and all(i.price < 10 for i in answer.items) and "cheap" in touched(answer)
+    finally:
+        _KINDS.pop("only_cheaper_than")

@@ -5,7 +5,8 @@ at most `max` items of one value among the first `top`; the others move down, ju
 the top, in their order. ``method: mmr`` re-ranks the first `top` by maximal marginal
 relevance on the items' text embeddings: each next item maximises
 ``lambda * relevance - (1 - lambda) * (highest cosine with an item already placed)``
-(Carbonell and Goldstein, 1998)::
+(Carbonell and Goldstein, 1998), relevance being the item's rank in the answer so far
+(1 for the first, falling evenly)::
 
     - {id: brand-mix, kind: diversity, by: brand, max: 2, top: 10}
     - {id: mmr, kind: diversity, method: mmr, lambda: 0.7, top: 10}
@@ -90,7 +91,10 @@ class Diversity(RuleKind):
             matrix = np.zeros((len(pool), found.shape[1]), dtype=np.float32)
             matrix[np.asarray(have)] = found
         similarity = matrix @ matrix.T
-        relevance = np.asarray([entry.score for entry in pool], dtype=np.float64)
+        # Relevance by rank in the order the earlier rules left (1 for the first, falling
+        # evenly): scale-free, so `lambda` means the same for BM25 sums, cosines or counts,
+        # and boosts, buries and the stock policy count through the order they made.
+        relevance = 1.0 - np.arange(len(pool), dtype=np.float64) / len(pool)
         chosen: list[int] = []
         left = list(range(len(pool)))
         closest = np.zeros(len(pool), dtype=np.float64)
