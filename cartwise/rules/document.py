@@ -123,17 +123,17 @@ def _plain(node: yaml.Node, where: str, lines: dict[str, int], problems: list[Pr
         return _constructor.construct_object(node, deep=True)
     except (ValueError, yaml.YAMLError) as exc:  # e.g. a date with month 13
         problems.append(Problem(node.start_mark.line + 1, where, f"cannot read {node.value!r}: {exc}"))
-        return _UNREADABLE
+        return UNREADABLE
 
 
 _MISSING: Any = object()
 
 
-class _Unreadable:
-    """A value already reported as unreadable: the readers skip it silently."""
+class Unreadable:
+    """A value already reported as unreadable (a date with month 13): readers skip it."""
 
 
-_UNREADABLE: Any = _Unreadable()
+UNREADABLE: Any = Unreadable()
 
 
 class Fields:
@@ -279,4 +279,4 @@ def _kind(value: Any) -> str:
     return text if len(text) < 60 else text[:57] + "..."
 
 
-__all__ = ["Fields", "Located", "Problem", "RuleFileError", "read_document"]
+__all__ = ["UNREADABLE", "Fields", "Located", "Problem", "RuleFileError", "Unreadable", "read_document"]

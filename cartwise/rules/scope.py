@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from cartwise.catalog.item import normalise_category
-from cartwise.rules.document import Fields
+from cartwise.rules.document import Fields, Unreadable
 from cartwise.rules.segments import segment_names
 
 PLACEMENTS = ("search", "browse", "recommend", "similar")
@@ -183,7 +183,7 @@ def _word_pattern(term: str) -> re.Pattern[str]:
 
 
 def _time_ms(value: Any, fields: Fields, key: str) -> int | None:
-    if type(value).__name__ == "_Unreadable":
+    if isinstance(value, Unreadable):
         return None  # reported where it was read
     if isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=UTC)
