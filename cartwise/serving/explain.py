@@ -57,7 +57,9 @@ class SearchReasons:
                 reasons.append(f"close in meaning (similarity {cosine:.2f})")
             if candidate.features.get("personal"):
                 reasons.append("goes with items you chose before")
-            candidate.reason = "; ".join(reasons) or "matches your search"
+            # A pinned item the search did not find is there because the shop put it there.
+            fallback = "chosen by the shop" if candidate.label == "pinned" else "matches your search"
+            candidate.reason = "; ".join(reasons) or fallback
             if candidate.label == "sponsored":
                 candidate.reason = "sponsored; " + candidate.reason
             yield candidate

@@ -57,9 +57,10 @@ def test_boost_by_margin_and_bury_low_stock_and_boost_new_items(shop):
 
 def test_pin_puts_an_item_at_its_position_even_one_the_answer_did_not_have(engine):
     use(engine, "rules: [{id: hero, kind: pin, item: dress-red, position: 2, scope: {query: {contains: [tea]}}}]")
-    answer = engine.search("tea", k=5)
+    answer = engine.search("tea", k=5, mode="lexical")  # dress-red is not found: the pin adds it
     assert ids(answer)[1] == "dress-red" and answer.items[1].rules == ["hero"]
     assert "pinned at position 2 (rule hero)" in answer.items[1].reason
+    assert answer.items[1].stage == "pinned" and "matches" not in answer.items[1].reason
     elsewhere = engine.search("mug", k=5)  # out of the pin's scope
     assert "hero" not in touched(elsewhere) and all(not i.rules for i in elsewhere.items)
 
