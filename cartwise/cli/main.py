@@ -596,9 +596,17 @@ def serve(
         typer.Option(envvar="CARTWISE_PAGE_KEY", help="a search key for the demo page at / to use (without one, "
                      "the page asks for a key)"),
     ] = None,
+    rules: Annotated[
+        Path | None,
+        typer.Option(envvar="CARTWISE_RULES_FILE", help="a rule document (YAML or JSON) to load and watch: an edit "
+                     "answers within a second once valid (`cartwise rules validate` it first)"),
+    ] = None,
 ) -> None:
     """Serve the HTTP API and the demo page. Requests need an API key (`cartwise keys create`)."""
-    _serve(_open(store, serving=True), host, port, anonymous_reads=allow_anonymous_reads, cors_origins=cors_origin,
+    engine = _open(store, serving=True)
+    if rules is not None:
+        engine.rules.watch(rules)
+    _serve(engine, host, port, anonymous_reads=allow_anonymous_reads, cors_origins=cors_origin,
            max_body_bytes=max_body_bytes, page_key=page_key)
 
 
