@@ -45,7 +45,8 @@ class ItemResult(BaseModel):
         default=None,
         description="the serving stage that produced the item: history, text_profile or popularity "
         "(recommendations); together, alike, together+alike or category_popularity (similar items); "
-        "lexical, semantic, hybrid or browse (search); sponsored (a paid slot); or the name of a configured "
+        "lexical, semantic, hybrid or browse (search); sponsored (a paid slot); pinned (a merchandising pin the "
+        "answer did not have); or the name of a configured "
         "custom stage",
     )
     sponsored: bool = Field(
