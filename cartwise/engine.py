@@ -51,6 +51,9 @@ from cartwise.results import (
     SimilarResponse,
     TrainReport,
 )
+from cartwise.rules import RuleBook
+from cartwise.rules.touch import touched
+from cartwise.rules.trial import on_trial
 from cartwise.search import SearchFilters, parse_filters
 from cartwise.search.autocomplete import Autocomplete, build_autocomplete
 from cartwise.search.currency import ExchangeRates
@@ -103,7 +106,11 @@ class Engine:
             store, versions=self._versions, feed=open_feed(feed, store, self._versions), workspace=self.workspace,
             rates=ExchangeRates.from_environment(),
         )
-        self._pipelines = {name: Pipeline(cascade) for name, cascade in {**PIPELINES, **(pipelines or {})}.items()}
+        # The shop's merchandising rules and synonyms (cartwise.rules), applied by every pipeline.
+        self.rules = RuleBook(self.workspace.rules_dir)
+        self._pipelines = {
+            name: Pipeline(cascade, rules=self.rules) for name, cascade in {**PIPELINES, **(pipelines or {})}.items()
+        }
         self._search = SearchPages(self._pipelines["search"], self._pipelines["browse"])
         self._autocomplete: tuple[tuple[str, int, int, int], Autocomplete] | None = None
         self._stats: tuple[float, StoreStats] | None = None
@@ -282,13 +289,14 @@ class Engine:
         _check_k(k)
         state = self._current()
         history = _history(self.store.user_events(user_id, limit=HISTORY_LENGTH))
-        items, strategy = self._recommend_one(state, history, k=k, exclude_seen=exclude_seen)
+        items, strategy, request = self._recommend_one(state, history, k=k, exclude_seen=exclude_seen)
         response = RecommendationResponse(
             user_id=user_id,
             k=k,
             strategy=strategy,
             items=items,
             took_ms=round((time.perf_counter() - started) * 1000, 3),
+            rules=touched(request.notes),
         )
         return self._shown(state, "recommend", response, user_id=user_id)
 
@@ -311,13 +319,16 @@ class Engine:
         responses = []
         for user_id in ids:
             started = time.perf_counter()
-            items, strategy = self._recommend_one(state, by_user.get(user_id, []), k=k, exclude_seen=exclude_seen)
+            items, strategy, request = self._recommend_one(
+                state, by_user.get(user_id, []), k=k, exclude_seen=exclude_seen
+            )
             response = RecommendationResponse(
                 user_id=user_id,
                 k=k,
                 strategy=strategy,
                 items=items,
                 took_ms=round((time.perf_counter() - started) * 1000, 3),
+                rules=touched(request.notes),
             )
             if placement is not None:
                 response = self._shown(state, placement, response, user_id=user_id)
@@ -341,7 +352,8 @@ class Engine:
         request = Request(state=state, k=k, item_id=item_id, card=card, taken={item_id})
         chosen = self._pipelines["similar"].answer(request)
         response = SimilarResponse(
-            item_id=item_id, k=k, items=chosen, took_ms=round((time.perf_counter() - started) * 1000, 3)
+            item_id=item_id, k=k, items=chosen, took_ms=round((time.perf_counter() - started) * 1000, 3),
+            rules=touched(request.notes),
         )
         return self._shown(state, "similar", response, user_id=user_id)
 
@@ -511,7 +523,7 @@ class Engine:
     ) -> ResponseT:
         """`response` with a new request_id, logged as an impression when logging is on."""
         response.request_id = new_request_id()
-        if self.impressions is not None:
+        if self.impressions is not None and on_trial() is None:  # a dry run's answers are never shown
             self.impressions.record(
                 Impression(
                     request_id=response.request_id,
@@ -529,14 +541,14 @@ class Engine:
 
     def _recommend_one(
         self, state: LiveState, history: list[Interaction], *, k: int, exclude_seen: bool
-    ) -> tuple[list[ItemResult], str]:
+    ) -> tuple[list[ItemResult], str, Request]:
         seen = {event.item_id for event in history} if exclude_seen else set()
         request = Request(state=state, k=k, history=history, exclude_seen=exclude_seen, taken=seen)
         pipeline = self._pipelines["recommend"]
         chosen = pipeline.answer(request)
         personal = sum(1 for candidate in request.chosen if is_personal(candidate.stage))
         strategy = "personalised" if personal == len(chosen) and personal else "popular" if not personal else "mixed"
-        return chosen, strategy
+        return chosen, strategy, request
 
     def _suggester(self, state: LiveState) -> Autocomplete:
         """The autocomplete index for the live model, catalog and index versions, built on

@@ -13,6 +13,19 @@ from cartwise.search.facets import Facets
 from cartwise.search.understand import Chip
 
 
+class RuleTouch(BaseModel):
+    """One merchandising rule (or synonym, or the stock policy) that shaped an answer."""
+
+    rule_id: str
+    kind: str = Field(description="the rule's kind: filter, hide, boost, bury, pin, redirect, diversity, collapse, "
+                                  "synonym, or inventory (the stock policy)")
+    effects: list[str] = Field(default_factory=list, description="what it did, in words")
+    items: list[str] = Field(default_factory=list, description="the items it touched (up to 50)")
+    conflicts: list[str] = Field(
+        default_factory=list, description="what it could not do and why (a pinned item a filter removes)"
+    )
+
+
 class ItemResult(BaseModel):
     """One product in an answer, with why it is there."""
 
@@ -32,11 +45,16 @@ class ItemResult(BaseModel):
         default=None,
         description="the serving stage that produced the item: history, text_profile or popularity "
         "(recommendations); together, alike, together+alike or category_popularity (similar items); "
-        "lexical, semantic, hybrid or browse (search); sponsored (a paid slot); or the name of a configured "
+        "lexical, semantic, hybrid or browse (search); sponsored (a paid slot); pinned (a merchandising pin the "
+        "answer did not have); or the name of a configured "
         "custom stage",
     )
     sponsored: bool = Field(
         default=False, description="a paid placement: the item's seller bid for it (shown with a label)"
+    )
+    rules: list[str] = Field(
+        default_factory=list, description="ids of the merchandising rules that moved, pinned or grouped this item "
+        "(what each did is in `reason`)"
     )
 
 
@@ -54,6 +72,10 @@ class SearchResponse(BaseModel):
     facets: Facets | None = None
     items: list[ItemResult]
     took_ms: float
+    redirect: str | None = Field(default=None, description="a page to open instead of the results (a redirect rule)")
+    rules: list[RuleTouch] = Field(
+        default_factory=list, description="the merchandising rules, synonyms and stock policy that changed this answer"
+    )
     request_id: str | None = Field(
         default=None,
         description="names this answer: send it (with the item's position) on the click, add-to-cart or purchase "
@@ -73,6 +95,9 @@ class RecommendationResponse(BaseModel):
     strategy: str = Field(description="'personalised', 'popular' (cold user) or a mix of both")
     items: list[ItemResult]
     took_ms: float
+    rules: list[RuleTouch] = Field(
+        default_factory=list, description="the merchandising rules, synonyms and stock policy that changed this answer"
+    )
     request_id: str | None = Field(
         default=None,
         description="names this answer: send it (with the item's position) on the click, add-to-cart or purchase "
@@ -85,6 +110,9 @@ class SimilarResponse(BaseModel):
     k: int
     items: list[ItemResult]
     took_ms: float
+    rules: list[RuleTouch] = Field(
+        default_factory=list, description="the merchandising rules, synonyms and stock policy that changed this answer"
+    )
     request_id: str | None = Field(
         default=None,
         description="names this answer: send it (with the item's position) on the click, add-to-cart or purchase "

@@ -18,6 +18,7 @@ CHECKPOINTS = "checkpoints"
 RUNS = "runs"
 DEMO = "demo"
 IDENTITY = "store.json"
+RULES = "rules"
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Workspace:
         runs/                    recorded offline evaluation runs
         demo/                    files `cartwise demo` derived from Online Retail
         store.json               which store a server back end's workspace belongs to
+        rules/                   merchandising rules and synonyms, one file per version (and CURRENT)
     """
 
     root: Path
@@ -65,6 +67,10 @@ class Workspace:
     def identity_path(self) -> Path:
         """The store id (and server) a workspace kept apart from its data belongs to."""
         return self.root / IDENTITY
+
+    @property
+    def rules_dir(self) -> Path:
+        return self.root / RULES
 
     def embeddings_dir(self, encoder: str) -> Path:
         """Where the item vectors of the encoder named `encoder` are cached."""

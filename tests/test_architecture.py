@@ -31,7 +31,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         "search recommend clicks rank",
         "results evaluate training versions feedback",
         "live retrain",
-        "engine serving",
+        "engine serving rules",
         "api cli web cartwise",
     )
 )

@@ -7,7 +7,9 @@ and replaces it whenever the store's catalog version changes.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
@@ -44,6 +46,19 @@ class CatalogSnapshot:
                 pl.col("attributes").str.json_path_match("$.bid").cast(pl.Float64, strict=False).alias("bid"),
             ).filter(pl.col("bid").is_finite() & (pl.col("bid") > 0))
             self.bids = dict(bids.iter_rows())
+        # Attributes (margin, stock level, colour, ...) and creation times, for the
+        # merchandising rules (cartwise.rules): the JSON text is parsed on first use.
+        self._raw_attributes: dict[str, str] = {}
+        if "attributes" in items.columns and items.height:
+            raw = items.select("item_id", "attributes").filter(
+                pl.col("attributes").is_not_null() & (pl.col("attributes") != "{}") & (pl.col("attributes") != "")
+            )
+            self._raw_attributes = dict(raw.iter_rows())
+        self._attributes: dict[str, dict[str, Any]] = {}
+        self.created_ms: dict[str, int] = {}
+        if "created_at" in items.columns and items.height:
+            created = items.select("item_id", "created_at").filter(pl.col("created_at").is_not_null())
+            self.created_ms = dict(created.iter_rows())
 
     def __len__(self) -> int:
         return len(self._cards)
@@ -53,6 +68,19 @@ class CatalogSnapshot:
 
     def get(self, item_id: str) -> ItemCard | None:
         return self._cards.get(item_id)
+
+    def attributes(self, item_id: str) -> dict[str, Any]:
+        """The item's attributes (empty when it has none or is unknown)."""
+        found = self._attributes.get(item_id)
+        if found is None:
+            raw = self._raw_attributes.get(item_id)
+            try:
+                parsed = json.loads(raw) if raw else {}
+            except ValueError:
+                parsed = {}
+            found = parsed if isinstance(parsed, dict) else {}
+            self._attributes[item_id] = found
+        return found
 
     def ids(self) -> set[str]:
         return set(self._cards)

@@ -28,6 +28,7 @@ from cartwise.cli.evaluate import evaluate_app
 from cartwise.cli.keys import check_serving, create_demo_keys, keys_app, print_demo_keys
 from cartwise.cli.models import models_app, worker, worker_process
 from cartwise.cli.ops import backup, check_log_level, restore
+from cartwise.cli.rules import rules_app
 from cartwise.cli.output import (
     ProgressLines,
     console,
@@ -632,9 +633,16 @@ def serve(
         bool, typer.Option("--worker", help="also run `cartwise worker` (background retraining with its default "
                            "policy) beside the server, stopped with it")
     ] = False,
+    rules: Annotated[
+        Path | None,
+        typer.Option(envvar="CARTWISE_RULES_FILE", help="a rule document (YAML or JSON) to load and watch: an edit "
+                     "answers within a second once valid (`cartwise rules validate` it first)"),
+    ] = None,
 ) -> None:
     """Serve the HTTP API and the demo page. Requests need an API key (`cartwise keys create`)."""
     engine = _open(store, serving=True)
+    if rules is not None:
+        engine.rules.watch(rules)
     with worker_process(store) if worker else nullcontext():
         _serve(engine, host, port, anonymous_reads=allow_anonymous_reads, cors_origins=cors_origin,
                max_body_bytes=max_body_bytes, page_key=page_key, log_format=log_format, log_level=log_level,
@@ -714,6 +722,7 @@ app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
 app.command()(worker)
+app.add_typer(rules_app, name="rules")
 
 
 def main() -> None:

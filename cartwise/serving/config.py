@@ -30,10 +30,13 @@ SIMILAR = Cascade(
 # item close in meaning), fused into one ranking, leaning towards the shopper's own items
 # when the search names a shopper with a history ("personal"; without one, unchanged).
 # The rules and explanations run on the page shown (an out-of-stock item is still found).
+# Every answer then goes through the shop's merchandising rules ("merchandise", after each
+# tier's own ranking, the Cascade default); a search's text first gains its synonyms.
 SEARCH = Cascade(
     tiers=(Tier(("semantic", "lexical"), merge="fusion", rank="personal", rerank=_AD),),
     rules=("in_catalog",),
     explain="search_reasons",
+    rewrite=("synonyms",),
 )
 # No text to match: the filtered items, most popular first.
 BROWSE = Cascade(tiers=(Tier(("filtered_popularity",)),), rules=("available", "unique"))

@@ -41,10 +41,13 @@ class SearchReasons:
         lexical = request.retrieval.lexical
         matched: list[tuple[str, ...]] = [()] * len(chosen)
         if lexical is not None and chosen:
-            rows = np.array([candidate.row for candidate in chosen], dtype=np.int64)
-            scores = np.array([candidate.scored.score for candidate in chosen], dtype=np.float64)
+            # A pinned item the index does not hold (row -1) matches no words.
+            indexed = [n for n, candidate in enumerate(chosen) if candidate.row >= 0]
+            rows = np.array([chosen[n].row for n in indexed], dtype=np.int64)
+            scores = np.array([chosen[n].scored.score for n in indexed], dtype=np.float64)
             hits = request.state.search.searcher.lexical.hits(rows, scores, lexical)
-            matched = [hit.matched_terms for hit in hits]
+            for n, hit in zip(indexed, hits, strict=True):
+                matched[n] = hit.matched_terms
         for candidate, terms in zip(chosen, matched, strict=True):
             reasons = []
             if terms:
@@ -54,7 +57,9 @@ class SearchReasons:
                 reasons.append(f"close in meaning (similarity {cosine:.2f})")
             if candidate.features.get("personal"):
                 reasons.append("goes with items you chose before")
-            candidate.reason = "; ".join(reasons) or "matches your search"
+            # A pinned item the search did not find is there because the shop put it there.
+            fallback = "chosen by the shop" if candidate.label == "pinned" else "matches your search"
+            candidate.reason = "; ".join(reasons) or fallback
             if candidate.label == "sponsored":
                 candidate.reason = "sponsored; " + candidate.reason
             yield candidate

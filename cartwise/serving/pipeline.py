@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from cartwise.results import ItemResult
 from cartwise.serving.stage import Candidate, Request, Stage, make_stage
+
+if TYPE_CHECKING:
+    from cartwise.rules.book import RuleBook
 
 
 @dataclass(frozen=True)
@@ -35,13 +39,19 @@ class Cascade:
     tiers: tuple[Tier, ...]
     rules: tuple[str, ...] = ("available", "unique")
     explain: str = "reasons"
+    merchandise: tuple[str, ...] = ("merchandise",)
+    """Rank stages applied to every tier after its own: the merchandising rules."""
+    rewrite: tuple[str, ...] = ()
+    """Stages that rewrite the request before the first tier retrieves (search's synonyms)."""
 
 
 class Pipeline:
     """A :class:`Cascade` with its stages made from the stage registry."""
 
-    def __init__(self, cascade: Cascade) -> None:
+    def __init__(self, cascade: Cascade, *, rules: RuleBook | None = None) -> None:
+        """`rules`: where the merchandising rules come from (None: none apply)."""
         self.cascade = cascade
+        self.rulebook = rules
         self.tiers = [
             (
                 [make_stage(name) for name in tier.candidates],
@@ -52,16 +62,22 @@ class Pipeline:
         ]
         self.rules = [make_stage(name) for name in cascade.rules]
         self.explain = make_stage(cascade.explain)
+        self.merchandise = [make_stage(name) for name in cascade.merchandise]
+        self.rewrite = [make_stage(name) for name in cascade.rewrite]
 
     def ranked(self, request: Request, tier: int = 0) -> Iterator[Candidate]:
         """One tier's candidates, merged and ranked, before the rules."""
         sources, merge, ranks = self.tiers[tier]
+        if request.rules is None and self.rulebook is not None:
+            request.rules = self.rulebook.current()
+        if tier == 0:
+            sources = [*self.rewrite, *sources]
         candidates: Iterator[Candidate] = iter(())
         for stage in sources:
             candidates = stage.apply(request, candidates)
         if merge is not None:
             candidates = merge.apply(request, candidates)
-        for rank in ranks:
+        for rank in [*ranks, *self.merchandise]:
             candidates = rank.apply(request, candidates)
         return candidates
 
@@ -108,7 +124,8 @@ def item_results(request: Request, candidates: list[Candidate]) -> list[ItemResu
                 item_id=card.item_id,
                 title=card.title,
                 score=round(float(scored.score), 6),
-                reason=candidate.reason,
+                reason="; ".join([candidate.reason, *(f"{what} (rule {rule})" for rule, what in candidate.rules)])
+                if candidate.rules else candidate.reason,
                 because=list(scored.because or ()),
                 category=card.category,
                 brand=card.brand,
@@ -119,6 +136,7 @@ def item_results(request: Request, candidates: list[Candidate]) -> list[ItemResu
                 semantic_score=None if semantic is None else round(float(semantic), 6),
                 stage=candidate.label,
                 sponsored=candidate.label == "sponsored",
+                rules=list(dict.fromkeys(rule for rule, _ in candidate.rules)),
             )
         )
     return items

@@ -22,6 +22,7 @@ from cartwise.errors import ValidationError
 from cartwise.live import LiveState
 from cartwise.recommend import Interaction
 from cartwise.results import SearchResponse
+from cartwise.rules.touch import touched
 from cartwise.search.facets import Facets, count_facets
 from cartwise.search.filters import SearchFilters, describe_filters, filter_expressions
 from cartwise.search.request import SearchRequest
@@ -80,9 +81,10 @@ class SearchPages:
         add_similarity(task, page)
         items = item_results(task, self.search.page(task, page))
         assert task.retrieval is not None and task.matching is not None
+        searched = task.text if task.text != query else None  # with the words synonyms added
         return SearchResponse(
             query=query,
-            searched=text if text != query else None,
+            searched=searched,
             mode=task.mode,
             k=request.k,
             offset=request.offset,
@@ -94,6 +96,8 @@ class SearchPages:
             facets=self._facets(state, task) if request.facets else None,
             items=items,
             took_ms=round((time.perf_counter() - started) * 1000, 3),
+            redirect=task.notes.get("redirect"),
+            rules=touched(task.notes),
         )
 
     def _browse(
@@ -122,6 +126,7 @@ class SearchPages:
             facets=self._facets(state, task) if request.facets else None,
             items=items,
             took_ms=round((time.perf_counter() - started) * 1000, 3),
+            rules=touched(task.notes),
         )
 
     @staticmethod
@@ -136,6 +141,9 @@ def add_similarity(task: SearchTask, page: list[Candidate]) -> None:
     an item without a vector gets none)."""
     retrieval = task.retrieval
     if retrieval is None or retrieval.query_vector is None or not page:
+        return
+    page = [candidate for candidate in page if candidate.row >= 0]
+    if not page:
         return
     rows = np.array([candidate.row for candidate in page], dtype=np.int64)
     cosines = task.state.search.searcher.cosines(retrieval.query_vector, rows)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,6 +22,9 @@ from cartwise.recommend import Interaction, Scored
 from cartwise.search.filters import SearchFilters
 from cartwise.search.hybrid import Retrieval
 
+if TYPE_CHECKING:
+    from cartwise.rules.ruleset import RuleSet
+
 
 class Candidate:
     """One proposed item: the model's scored answer, the stage that proposed it (which
@@ -32,7 +35,7 @@ class Candidate:
     not run or the item has no vector) and its `row` in the lexical index: what a rank
     stage reads."""
 
-    __slots__ = ("features", "label", "reason", "row", "scored", "stage")
+    __slots__ = ("features", "label", "reason", "row", "rules", "scored", "stage")
 
     def __init__(
         self, scored: Scored, stage: Stage, label: str | None = None, *, row: int = -1,
@@ -44,6 +47,8 @@ class Candidate:
         self.reason = ""
         self.row = row
         self.features = features if features is not None else {}
+        self.rules: list[tuple[str, str]] = []
+        """(rule id, what it did) for each merchandising rule that touched the item."""
 
 
 @dataclass(slots=True)
@@ -64,6 +69,9 @@ class Request:
     chosen: list[Candidate] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
     """What a stage worked out once per request for later stages (its explanations)."""
+    rules: RuleSet | None = None
+    """The merchandising rules and synonyms this answer applies (:mod:`cartwise.rules`);
+    None: the pipeline's rule book's published set."""
 
 
 @dataclass(slots=True)

@@ -37,6 +37,14 @@ NEEDS = {
     ("POST", "/v1/models/{version}/promote"): Scope.ADMIN,
     ("POST", "/v1/models/rollback"): Scope.ADMIN,
     ("GET", "/metrics"): Scope.ADMIN,
+    ("GET", "/v1/rules"): Scope.ADMIN,
+    ("PUT", "/v1/rules"): Scope.ADMIN,
+    ("GET", "/v1/rules/versions"): Scope.ADMIN,
+    ("POST", "/v1/rules/versions/{version}/restore"): Scope.ADMIN,
+    ("POST", "/v1/rules/dry-run"): Scope.ADMIN,
+    ("GET", "/v1/rules/{rule_id}"): Scope.ADMIN,
+    ("PUT", "/v1/rules/{rule_id}"): Scope.ADMIN,
+    ("DELETE", "/v1/rules/{rule_id}"): Scope.ADMIN,
 }
 OPEN = {("GET", "/v1/health"), ("GET", "/v1/live"), ("GET", "/v1/ready"), ("GET", "/"), ("GET", "/docs"),
         ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")}
@@ -48,6 +56,8 @@ BODIES = {
     "/v1/impressions": {"impressions": [{"placement": "home_top", "items": ["teapot"]}]},
     "/v1/models/{version}/promote": {"reason": "auth test"},
     "/v1/models/rollback": {"reason": "auth test"},
+    "/v1/rules/dry-run": {"rule": {"id": "hide-teapot", "kind": "hide", "items": ["teapot"]}, "query": "tea"},
+    "/v1/rules/versions/{version}/restore": {},
 }
 PARAMS = {"q": "tea"}
 OTHER_SCOPE = {Scope.SEARCH: Scope.EVENTS, Scope.EVENTS: Scope.SEARCH, Scope.ADMIN: Scope.SEARCH}

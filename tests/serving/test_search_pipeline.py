@@ -48,8 +48,12 @@ def test_a_rank_stage_reorders_the_fused_candidates_before_the_page(engine, chea
     shop = Engine(engine.store, pipelines={"search": replace(SEARCH, tiers=(tier,))})
     usual = engine.search("tea", k=10, mode="hybrid", understand=False)
     ranked = shop.search("tea", k=10, mode="hybrid", understand=False)
-    prices = [item.price for item in ranked.items]
+    # The stock policy (cartwise.rules, search_out_of_stock: sink) keeps the rank stage's
+    # order among the items in stock and puts the out-of-stock ones after them.
+    prices = [item.price for item in ranked.items if item.in_stock]
     assert prices == sorted(prices) and {i.item_id for i in ranked.items} == {i.item_id for i in usual.items}
+    stocked = [item.in_stock for item in ranked.items]
+    assert stocked == sorted(stocked, reverse=True)
     assert ranked.total == usual.total and ranked.facets == usual.facets
     # Every candidate reached the rank stage with its BM25 score when lexical retrieval ran.
     assert cheapest_first and all("lexical" in features for features in cheapest_first[-1])

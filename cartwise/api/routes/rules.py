@@ -1,0 +1,134 @@
+"""/v1/rules: the shop's merchandising rules and synonyms (admin keys only).
+
+List, get, create or replace, delete, load a whole document, list and restore versions,
+and dry-run a change on one answer before saving it. Every change is validated whole
+(422 with each problem's place and reason) and saved as a new version; answers pick it
+up within a second.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Path
+from pydantic import BaseModel, Field
+
+from cartwise.access import Scope
+from cartwise.api.auth import KeyFirstRoute, require
+from cartwise.api.deps import get_engine
+from cartwise.api.schemas import ErrorBody
+from cartwise.engine import Engine
+from cartwise.errors import NotFound, ValidationError
+from cartwise.limits import MAX_ID_LENGTH, MAX_K, MAX_QUERY_LENGTH
+from cartwise.rules.dryrun import DryRun, dry_run
+from cartwise.rules.ruleset import RuleSet
+
+router = APIRouter(
+    prefix="/v1/rules", tags=["rules"], route_class=KeyFirstRoute, dependencies=[require(Scope.ADMIN)]
+)
+_ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}, 422: {"model": ErrorBody}}
+
+
+class RuleDocument(BaseModel):
+    """The live rules: every rule and synonym as written, and the stock policy."""
+
+    version: int = Field(description="the live version (0: no rules saved yet)")
+    rules: list[dict[str, Any]] = Field(default_factory=list)
+    synonyms: list[dict[str, Any]] = Field(default_factory=list)
+    inventory: dict[str, Any] = Field(default_factory=dict)
+
+
+class VersionSummary(BaseModel):
+    version: int
+    created_ms: int
+    source: str
+    note: str
+    rules: int
+    synonyms: int
+
+
+class DryRunRequest(BaseModel):
+    """A rule (or synonym) to try, or the id of one to remove, and the answer to try it on:
+    a search (`query`, optionally by `user_id`), a shopper's recommendations (`user_id`
+    alone) or an item's similar items (`item_id`)."""
+
+    rule: dict[str, Any] | None = None
+    remove: str | None = Field(default=None, max_length=MAX_ID_LENGTH)
+    query: str | None = Field(default=None, max_length=MAX_QUERY_LENGTH)
+    user_id: str | None = Field(default=None, max_length=MAX_ID_LENGTH)
+    item_id: str | None = Field(default=None, max_length=MAX_ID_LENGTH)
+    k: int = Field(default=10, ge=1, le=MAX_K)
+    at_ms: int | None = Field(default=None, ge=0, description="answer as if it were this moment (epoch ms)")
+
+
+def _document(rules: RuleSet) -> RuleDocument:
+    document = rules.document
+    return RuleDocument(version=rules.version, rules=document.get("rules", []),
+                        synonyms=document.get("synonyms", []), inventory=document.get("inventory", {}))
+
+
+@router.get("", response_model=RuleDocument)
+def list_rules(engine: Annotated[Engine, Depends(get_engine)]) -> RuleDocument:
+    """Every rule and synonym of the live version."""
+    return _document(engine.rules.current())
+
+
+@router.put("", response_model=RuleDocument, responses=_ERRORS)
+def replace_rules(
+    document: Annotated[dict[str, Any], Body(description="a whole rule document: rules, synonyms, inventory")],
+    engine: Annotated[Engine, Depends(get_engine)],
+) -> RuleDocument:
+    """Replace every rule and synonym (a new version)."""
+    return _document(engine.rules.load_text(json.dumps(document), source="api", format="json"))
+
+
+@router.get("/versions", response_model=list[VersionSummary])
+def list_versions(engine: Annotated[Engine, Depends(get_engine)]) -> list[VersionSummary]:
+    """Every saved version, oldest first."""
+    return [VersionSummary(**v.summary()) for v in engine.rules.list_versions()]
+
+
+@router.post("/versions/{version}/restore", response_model=RuleDocument, responses=_ERRORS)
+def restore_version(version: Annotated[int, Path(ge=1)], engine: Annotated[Engine, Depends(get_engine)]) -> RuleDocument:
+    """A new version holding an earlier version's rules."""
+    return _document(engine.rules.roll_back(version))
+
+
+@router.post("/dry-run", response_model=DryRun, responses=_ERRORS)
+def try_rule(body: DryRunRequest, engine: Annotated[Engine, Depends(get_engine)]) -> DryRun:
+    """One answer with the live rules and with the change; nothing is saved or logged."""
+    return dry_run(engine, rule=body.rule, remove=body.remove, query=body.query, user_id=body.user_id,
+                   item_id=body.item_id, k=body.k, at_ms=body.at_ms)
+
+
+@router.get("/{rule_id}", response_model=dict[str, Any], responses=_ERRORS)
+def get_rule(
+    rule_id: Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)], engine: Annotated[Engine, Depends(get_engine)]
+) -> dict[str, Any]:
+    """One rule or synonym, as written."""
+    document = engine.rules.current().document
+    for entry in [*document.get("rules", []), *document.get("synonyms", [])]:
+        if entry.get("id") == rule_id:
+            return entry
+    raise NotFound(f"there is no rule or synonym {rule_id!r}", field="rule_id")
+
+
+@router.put("/{rule_id}", response_model=RuleDocument, responses=_ERRORS)
+def put_rule(
+    rule_id: Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)],
+    rule: Annotated[dict[str, Any], Body(description="the rule (with `kind`) or synonym (with `terms` or `from`/`to`)")],
+    engine: Annotated[Engine, Depends(get_engine)],
+) -> RuleDocument:
+    """Create or replace one rule or synonym (a new version)."""
+    if rule.get("id", rule_id) != rule_id:
+        raise ValidationError(f"the body's id {rule.get('id')!r} differs from the path's {rule_id!r}", field="id")
+    return _document(engine.rules.put({**rule, "id": rule_id}))
+
+
+@router.delete("/{rule_id}", response_model=RuleDocument, responses=_ERRORS)
+def delete_rule(
+    rule_id: Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)], engine: Annotated[Engine, Depends(get_engine)]
+) -> RuleDocument:
+    """Delete one rule or synonym (a new version)."""
+    return _document(engine.rules.delete(rule_id))
