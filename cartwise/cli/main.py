@@ -23,6 +23,7 @@ from rich.table import Table
 from cartwise.access import Scope
 from cartwise.cli.evaluate import evaluate_app
 from cartwise.cli.keys import check_serving, create_demo_keys, keys_app, print_demo_keys
+from cartwise.cli.related import related
 from cartwise.cli.output import (
     ProgressLines,
     console,
@@ -670,6 +671,7 @@ def demo(
 
 app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(keys_app, name="keys")
+app.command()(related)
 
 
 def main() -> None:
