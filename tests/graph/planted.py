@@ -19,7 +19,7 @@ CATALOG: list[dict[str, Any]] = [
      "brand": "Brew", "price": 35.0, "currency": "EUR"},
     {"item_id": "kettle-glass", "title": "Electric kettle 1.7l, glass", "category": "Kitchen > Kettles",
      "brand": "Hot", "price": 39.0, "currency": "EUR", "in_stock": False},
-    {"item_id": "kettle-mini", "title": "Electric kettle 0.5l, travel", "category": "Kitchen > Kettles",
+    {"item_id": "kettle-mini", "title": "Electric kettle 1.7l, compact", "category": "Kitchen > Kettles",
      "brand": "Hot", "price": 19.0, "currency": "EUR"},
     {"item_id": "tee-red", "title": "Cotton crew tee red", "category": "Fashion > Tops", "brand": "Basics",
      "price": 12.0, "currency": "EUR", "attributes": {"color": "red", "material": "cotton"}},
