@@ -66,19 +66,32 @@ class PairTable:
         """Pairs seen at least `min_count` times, more often than chance predicts."""
         return (self.counts >= min_count) & (self.lift > min_lift)
 
-    def evidence(self, i: int) -> dict[str, float | int]:
-        return {
-            "count": int(self.counts[i]),
-            "item_baskets": int(self.item_count),
-            "other_baskets": int(self.other_counts[i]),
-            "baskets": int(self.baskets),
-            "support": round(float(self.support[i]), 6),
-            "confidence": round(float(self.confidence[i]), 6),
-            "lift": round(float(self.lift[i]), 4),
-        }
+    def evidence(self, positions: NDArray[np.int64] | list[int]) -> list[dict[str, float | int]]:
+        """The counts and ratios behind the pairs at `positions`, one dict each."""
+        at = np.asarray(positions, dtype=np.int64)
+        counts, others = self.counts[at], self.other_counts[at]
+        support = np.round(counts / max(self.baskets, 1), 6)
+        confidence = np.round(counts / max(self.item_count, 1), 6)
+        lift = np.round(counts / np.maximum(self.item_count * np.maximum(others, 1) / max(self.baskets, 1), 1e-12), 4)
+        return [
+            {"count": int(c), "item_baskets": int(self.item_count), "other_baskets": int(o),
+             "baskets": int(self.baskets), "support": float(s), "confidence": float(f), "lift": float(li)}
+            for c, o, s, f, li in zip(counts.tolist(), others.tolist(), support.tolist(), confidence.tolist(),
+                                      lift.tolist(), strict=True)
+        ]
 
 
 EMPTY_IDS = np.empty(0, dtype=object)
+_LABELS: dict[int, tuple[IdMap, NDArray[np.object_]]] = {}
+
+
+def labels(ids: IdMap) -> NDArray[np.object_]:
+    """`ids` as an object array indexable by position, built once per map (and again if it grows)."""
+    cached = _LABELS.get(id(ids))
+    if cached is None or cached[0] is not ids or cached[1].size != len(ids):
+        cached = (ids, np.array(ids.ids, dtype=object))
+        _LABELS[id(ids)] = cached
+    return cached[1]
 EMPTY_COUNTS = np.empty(0, dtype=np.int64)
 
 
@@ -139,7 +152,7 @@ class Cooccurrence:
         return PairTable(
             item_count=int(self.counts_[index]),
             baskets=self.baskets_,
-            ids=self.ids_.to_numpy()[others].astype(object),
+            ids=labels(self.ids_)[others],
             counts=self.pairs_.data[start:stop].astype(np.int64),
             other_counts=self.counts_[others],
         )

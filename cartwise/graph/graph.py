@@ -43,7 +43,11 @@ class RelationGraph:
         Baskets two items must share before they are related (one shared basket is chance).
     beta:
         How much co-purchase and co-view rankings discount popularity: edges rank by
-        ``confidence * lift ** beta`` (0: raw co-occurrence; 1: lift-weighted).
+        ``confidence * lift ** beta`` (0: raw co-occurrence; 1: lift-weighted). 0.25 was
+        chosen on a validation split of Online Retail (baskets 70-80% by time, graph built
+        on the first 70%; bench/graph.py evaluates on the last 20%): it matched raw counts'
+        hit rate@10 (0.697 both) with a higher recall@10 (0.126 vs 0.122); 0.5 gave
+        recall 0.127 at hit rate 0.686, and 1.0 lost more.
     min_lift:
         Pairs must co-occur more often than chance by this factor (1: any excess).
     max_basket:
@@ -65,7 +69,7 @@ class RelationGraph:
         self,
         *,
         min_count: int = 2,
-        beta: float = 0.5,
+        beta: float = 0.25,
         min_lift: float = 1.0,
         max_basket: int = 100,
         window_days: float = 90.0,

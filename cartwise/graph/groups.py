@@ -18,6 +18,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from cartwise.graph.variants import FAMILY_KEYS, SERIES_KEYS, attributes_of, family_key, series_key
+from cartwise.graph.cooccurrence import labels
 from cartwise.recommend.base import IdMap
 
 GROUP_KINDS = ("brand", "category", "family", "series")
@@ -107,7 +108,7 @@ class CatalogGroups:
             return np.empty(0, dtype=object)
         same = np.flatnonzero(groups == groups[index])
         same = same[same != index]
-        return self.ids_.to_numpy()[same].astype(object)
+        return labels(self.ids_)[same]
 
     def shared_values(self, item_id: str) -> tuple[NDArray[np.object_], NDArray[np.float64], list[list[str]]]:
         """Items sharing attribute values with `item_id`: ids, the idf-weighted overlap
@@ -130,7 +131,7 @@ class CatalogGroups:
             [self.value_names_[c] for c in sorted(mine_cols.intersection(self.values_[o].indices.tolist()))]
             for o in others.tolist()
         ]
-        return self.ids_.to_numpy()[others].astype(object), scores, shared
+        return labels(self.ids_)[others], scores, shared
 
     def arrays(self) -> dict[str, NDArray[np.generic]]:
         out: dict[str, NDArray[np.generic]] = {f"group_{kind}": self.groups_[kind] for kind in GROUP_KINDS}

@@ -86,7 +86,9 @@ def related_pairs(graph: RelationGraph, table: PairTable) -> tuple[NDArray[np.in
 
 def _pair_edges(graph: RelationGraph, table: PairTable, k: int) -> list[Edge]:
     at, scores = related_pairs(graph, table)
-    return [Edge(str(table.ids[i]), float(s), table.evidence(int(i))) for i, s in zip(at[:k], scores[:k], strict=True)]
+    at, scores = at[:k], scores[:k]
+    return [Edge(str(table.ids[i]), float(s), evidence)
+            for i, s, evidence in zip(at.tolist(), scores.tolist(), table.evidence(at), strict=True)]
 
 
 def co_viewed(graph: RelationGraph, item_id: str, k: int) -> list[Edge]:
@@ -110,33 +112,37 @@ def _top_category(path: str | None) -> str | None:
     return path.split(">")[0].strip() if path else None
 
 
-def complements(graph: RelationGraph, item_id: str, k: int) -> list[Edge]:
-    """Co-bought items of another kind: another category when both items have one; without
-    categories, co-bought items that are neither variants of it nor described alike."""
-    table = graph.co_bought.table(item_id)
-    at, scores = related_pairs(graph, table)
+def complement_test(graph: RelationGraph, item_id: str) -> Callable[[str], bool]:
+    """Whether an item bought with `item_id` is of another kind: of another category when
+    both have one; without categories, neither a variant of it nor described alike."""
     mine = graph.groups_.group_of("category", item_id)
     family = graph.groups_.group_of("family", item_id)
     text_ids, cosines = graph.text_.neighbours_of(item_id)
-    alike = {
-        str(other) for other, strong in zip(text_ids, graph.text_.strength(cosines) >= graph.substitute_strength,
-                                            strict=True) if strong
-    }
-    edges = []
-    for i, score in zip(at.tolist(), scores.tolist(), strict=True):
-        other = str(table.ids[i])
-        theirs = graph.groups_.group_of("category", other)
+    alike = set(text_ids[graph.text_.strength(cosines) >= graph.substitute_strength].tolist())
+
+    def other_kind(other: str) -> bool:
         if family is not None and graph.groups_.group_of("family", other) == family:
-            continue
+            return False
+        theirs = graph.groups_.group_of("category", other)
         if mine is not None and theirs is not None:
-            if mine == theirs:
-                continue
-        elif other in alike:
-            continue
-        edges.append(Edge(other, score, {**table.evidence(i), "category": mine, "other_category": theirs}))
-        if len(edges) == k:
-            break
-    return edges
+            return mine != theirs
+        return other not in alike
+
+    return other_kind
+
+
+def complements(graph: RelationGraph, item_id: str, k: int) -> list[Edge]:
+    """Co-bought items of another kind (:func:`complement_test`)."""
+    table = graph.co_bought.table(item_id)
+    at, scores = related_pairs(graph, table)
+    other_kind = complement_test(graph, item_id)
+    keep = [n for n, i in enumerate(at.tolist()) if other_kind(str(table.ids[i]))][:k]
+    mine = graph.groups_.group_of("category", item_id)
+    return [
+        Edge(str(table.ids[i]), float(s), {**evidence, "category": mine,
+                                          "other_category": graph.groups_.group_of("category", str(table.ids[i]))})
+        for i, s, evidence in zip(at[keep].tolist(), scores[keep].tolist(), table.evidence(at[keep]), strict=True)
+    ]
 
 
 def substitutes(graph: RelationGraph, item_id: str, k: int) -> list[Edge]:
@@ -235,4 +241,4 @@ register(RelationKind("same_category", "the same category", "catalog", _group_ki
 register(RelationKind("attributes", "sharing attribute values (rare values count more)", "catalog", attributes))
 
 
-__all__ = ["Edge", "RelationKind", "get", "names", "register", "related_pairs"]
+__all__ = ["Edge", "RelationKind", "complement_test", "get", "names", "register", "related_pairs"]

@@ -22,24 +22,27 @@ _OVERFETCH = 4
 def bundle_companions(
     graph: RelationGraph, item_id: str, k: int, *, available: Callable[[str], bool] | None = None
 ) -> list[tuple[str, Edge]]:
-    """Up to `k` items to buy with `item_id`, each with the relation that chose it: its
-    complements (bought together across categories) first, then other items bought with
-    it by lift, never a variant of the item itself (a second colour of the same mug is no
-    bundle)."""
+    """Up to `k` items to buy with `item_id`, each with the relation that names it: items
+    bought with it more often than chance, by the co-purchase ranking (``confidence * lift
+    ** beta``), labelled "complements" when they are of another kind (another category)
+    and "co_bought" otherwise; never a variant of the item itself (a second colour of the
+    same mug is no bundle).
+
+    Complements are not ranked first: on Online Retail that cost a third of the hit rate
+    (shoppers there buy items of one design range together, which are described alike),
+    so the label says what each companion is and the order stays the data's."""
     fetch = k * _OVERFETCH + 10
     family = graph.groups_.group_of("family", item_id)
+    other_kind = kinds.complement_test(graph, item_id)
     chosen: list[tuple[str, Edge]] = []
-    taken = {item_id}
-    for relation in ("complements", "co_bought"):
-        for edge in kinds.get(relation).find(graph, item_id, fetch):
-            if len(chosen) == k:
-                return chosen
-            if edge.item_id in taken or (available is not None and not available(edge.item_id)):
-                continue
-            if family is not None and graph.groups_.group_of("family", edge.item_id) == family:
-                continue
-            taken.add(edge.item_id)
-            chosen.append((relation, edge))
+    for edge in kinds.get("co_bought").find(graph, item_id, fetch):
+        if available is not None and not available(edge.item_id):
+            continue
+        if family is not None and graph.groups_.group_of("family", edge.item_id) == family:
+            continue
+        chosen.append(("complements" if other_kind(edge.item_id) else "co_bought", edge))
+        if len(chosen) == k:
+            break
     return chosen
 
 

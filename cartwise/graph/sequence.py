@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from cartwise.graph.baskets import DAY_MS
-from cartwise.graph.cooccurrence import EMPTY_COUNTS, EMPTY_IDS, PairTable
+from cartwise.graph.cooccurrence import EMPTY_COUNTS, EMPTY_IDS, PairTable, labels
 from cartwise.recommend.base import IdMap
 
 
@@ -96,7 +96,7 @@ class BoughtAfter:
         return PairTable(
             item_count=int(self.sources_[index]),
             baskets=self.transitions_,
-            ids=self.ids_.to_numpy()[others].astype(object),
+            ids=labels(self.ids_)[others],
             counts=self.follows_.data[start:stop].astype(np.int64),
             other_counts=self.targets_[others],
         )

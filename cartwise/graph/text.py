@@ -19,6 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from cartwise.graph.cooccurrence import labels
 from cartwise.recommend.base import IdMap
 from cartwise.vectors import VectorIndex
 
@@ -106,7 +107,7 @@ class TextNeighbours:
         if index is None or index >= self.similar_.shape[0]:
             return np.empty(0, dtype=object), np.empty(0, dtype=np.float32)
         lo, hi = self.similar_.indptr[index], self.similar_.indptr[index + 1]
-        return self.ids_.to_numpy()[self.similar_.indices[lo:hi]].astype(object), self.similar_.data[lo:hi]
+        return labels(self.ids_)[self.similar_.indices[lo:hi]], self.similar_.data[lo:hi]
 
     def arrays(self) -> dict[str, NDArray[np.generic]]:
         return {
