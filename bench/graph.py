@@ -13,7 +13,8 @@ run:
   ranking without the query's own size and colour variants.
 
 Reports hit rate@k (any other item of the basket among the k) and recall@k (the share of
-them found), with a paired bootstrap of lift - counts and fbt - counts per basket (95% interval, p), how many
+them found), how often an answer names one of the 10 bestsellers and how many distinct
+items the answers show, with a paired bootstrap of lift - counts and fbt - counts per basket (95% interval, p), how many
 items each method returns, the graph's build time against counting alone, and the p50/p99
 latency of one query. Data: Online Retail invoices (/work/shared/data/online_retail) and
 Complete Journey transactions (/work/shared/data/completejourney_sample; a sample of
@@ -152,6 +153,11 @@ def evaluate(name: str, cut: float, queries: int, seed: int) -> dict:
     per: dict[str, dict[str, list[float]]] = {m: {f"{metric}@{k}": [] for k in KS for metric in ("hr", "recall")}
                                               for m in methods}
     returned: dict[str, list[int]] = {m: [] for m in methods}
+    # The 10 items in most training baskets: a list that names one of them for every query
+    # says "popular", not "goes with this".
+    bestsellers = set(np.asarray(graph.item_ids_.ids)[np.argsort(-co.counts_, kind="stable")[:10]].tolist())
+    with_bestseller: dict[str, list[bool]] = {m: [] for m in methods}
+    shown: dict[str, set[str]] = {m: set() for m in methods}
     latency: dict[str, list[float]] = {m: [] for m in methods}
     for query, members in cases:
         targets = set(members) - {query}
@@ -160,6 +166,8 @@ def evaluate(name: str, cut: float, queries: int, seed: int) -> dict:
             ranked = answer(query, kmax)
             latency[method].append(time.perf_counter() - mark)
             returned[method].append(len(ranked))
+            with_bestseller[method].append(bool(bestsellers.intersection(ranked[:10])))
+            shown[method].update(ranked[:10])
             for k in KS:
                 hits = len(targets.intersection(ranked[:k]))
                 per[method][f"hr@{k}"].append(float(hits > 0))
@@ -178,6 +186,8 @@ def evaluate(name: str, cut: float, queries: int, seed: int) -> dict:
             **{key: round(float(np.mean(values)), 4) for key, values in per[method].items()},
             "mean_items_returned": round(float(np.mean(returned[method])), 2),
             "queries_with_no_answer": int(sum(1 for n in returned[method] if n == 0)),
+            "answers_naming_a_top10_bestseller": round(float(np.mean(with_bestseller[method])), 4),
+            "distinct_items_shown": len(shown[method]),
             "latency_p50_ms": round(float(np.percentile(lat, 50)), 3),
             "latency_p99_ms": round(float(np.percentile(lat, 99)), 3),
         }
