@@ -37,12 +37,12 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import SHARED_DATA, peak_rss_mb, save  # noqa: E402
-from cartwise.evaluate.significance import compare  # noqa: E402
-from cartwise.graph import RelationGraph, kinds  # noqa: E402
-from cartwise.graph.baskets import Signal, basket_items  # noqa: E402
-from cartwise.graph.cooccurrence import Cooccurrence  # noqa: E402
-from cartwise.graph.placements import bundle_companions  # noqa: E402
+from bench.common import SHARED_DATA, peak_rss_mb, save
+from cartwise.evaluate.significance import compare
+from cartwise.graph import RelationGraph, kinds
+from cartwise.graph.baskets import Signal, basket_items
+from cartwise.graph.cooccurrence import Cooccurrence
+from cartwise.graph.placements import bundle_companions
 
 KS = (1, 3, 5, 10)
 NOT_PRODUCTS = r"^(POST|DOT|M|C2|D|S|B|CRUK|PADS|BANK CHARGES|AMAZONFEE|GIFT_.*)$"
@@ -145,7 +145,7 @@ def evaluate(name: str, cut: float, queries: int, seed: int) -> dict:
     rng.shuffle(cases)
     cases = cases[:queries]
     methods = {
-        "counts": lambda q, k: by_counts(co, q, k),
+        "counts": lambda q, k: by_counts(counts_only, q, k),
         "lift": lambda q, k: [edge.item_id for edge in kinds.get("co_bought").find(graph, q, k)],
         "fbt": lambda q, k: by_graph(graph, q, k),
     }

@@ -17,8 +17,14 @@ import polars as pl
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from cartwise.graph.variants import FAMILY_KEYS, SERIES_KEYS, attributes_of, family_key, series_key
 from cartwise.graph.cooccurrence import labels
+from cartwise.graph.variants import (
+    FAMILY_KEYS,
+    SERIES_KEYS,
+    attributes_of,
+    family_key,
+    series_key,
+)
 from cartwise.recommend.base import IdMap
 
 GROUP_KINDS = ("brand", "category", "family", "series")

@@ -116,9 +116,9 @@ def _users(records: Sequence[Mapping[str, Any]]) -> list[str]:
         if not isinstance(record, Mapping):
             continue
         user, item, kind = record.get("user_id"), record.get("item_id"), record.get("event_type")
-        if isinstance(user, str) and user.strip() and isinstance(item, str) and isinstance(kind, str):
-            if signal_of(kind.strip()) is not None:
-                users[user.strip()] = None
+        if (isinstance(user, str) and user.strip() and isinstance(item, str) and isinstance(kind, str)
+                and signal_of(kind.strip()) is not None):
+            users[user.strip()] = None
     return list(users)
 
 

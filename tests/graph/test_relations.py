@@ -8,9 +8,9 @@ import pytest
 
 from cartwise.errors import ValidationError
 from cartwise.graph import RelationGraph, kinds
-from cartwise.graph.cooccurrence import Cooccurrence
 from cartwise.graph.baskets import Signal, basket_items
-from cartwise.graph.variants import family_key, families
+from cartwise.graph.cooccurrence import Cooccurrence
+from cartwise.graph.variants import families, family_key
 from cartwise.recommend.base import IdMap
 from tests.graph.planted import frames
 
