@@ -13,12 +13,14 @@ from cartwise.engine import DEFAULT_STORE, Engine
 from cartwise.graph.answers import RelationAnswers
 from cartwise.limits import MAX_K
 
-# Evidence shown first in the table, when an edge has it.
+# Evidence shown first in the table, when an edge has it; the basket totals behind the
+# ratios are left to --json.
 _FIRST = ("lift", "count", "confidence", "support", "text_similarity")
+_TOTALS = frozenset({"baskets", "item_baskets", "other_baskets", "transitions"})
 
 
 def _evidence(evidence: dict[str, Any]) -> str:
-    keys = [k for k in _FIRST if k in evidence] + sorted(k for k in evidence if k not in _FIRST)
+    keys = [k for k in _FIRST if k in evidence] + sorted(k for k in evidence if k not in _FIRST and k not in _TOTALS)
     return ", ".join(f"{k}={', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in
                      ((k, evidence[k]) for k in keys) if v is not None)
 

@@ -19,12 +19,20 @@ import polars as pl
 
 from cartwise.graph.text import words
 
-COLOURS = frozenset(
-    ["red", "blue", "green", "yellow", "black", "white", "pink", "purple", "orange", "brown", "grey", "gray", "beige", "navy", "ivory", "cream", "gold", "silver", "turquoise", "teal", "lilac", "khaki", "multicolour", "multicolor", "multi", "natural", "clear", "rose", "mint", "aqua", "coral", "charcoal", "burgundy", "maroon", "tan", "olive", "light", "dark", "pale", "bright"]
-)
+COLOURS = frozenset({
+    "red", "blue", "green", "yellow", "black", "white", "pink", "purple", "orange", "brown", "grey", "gray",
+    "beige", "navy", "ivory", "cream", "gold", "silver", "turquoise", "teal", "lilac", "khaki", "multicolour",
+    "multicolor", "multi", "natural", "clear", "rose", "mint", "aqua", "coral", "charcoal", "burgundy", "maroon",
+    "tan", "olive",
+})
+# Shade words are colour words only before a colour ("light blue"; a "fairy light" is a product).
+SHADES = frozenset({"light", "dark", "pale", "bright", "deep"})
 COLOURS_ZH = ("红色", "蓝色", "绿色", "黄色", "黑色", "白色", "粉色", "粉红色", "紫色", "橙色", "棕色", "灰色", "金色", "银色",
               "米色", "咖啡色", "卡其色", "藏青色", "深色", "浅色")
-SIZES = frozenset(["xxs", "xs", "s", "m", "l", "xl", "xxl", "xxxl", "2xl", "3xl", "4xl", "small", "medium", "large", "regular", "petite", "tall", "size"])
+SIZES = frozenset({
+    "xxs", "xs", "s", "m", "l", "xl", "xxl", "xxxl", "2xl", "3xl", "4xl", "small", "medium", "large", "regular",
+    "petite", "tall", "size",
+})
 SIZES_ZH = ("大号", "中号", "小号", "特大号", "加大")
 # A number with a unit ("500ml", "12pcs"), and a bare number after a pack word ("set of
 # 6"): pack and bottle sizes. Other bare numbers name the product ("volume 2", "iPhone 15").
@@ -59,9 +67,12 @@ def product_words(title: str, attributes: Mapping[str, Any] | None = None) -> li
             own.update(words(str(value)))
     kept = []
     previous = ""
-    for word in words(title):
+    title_words = words(title)
+    for n, word in enumerate(title_words):
         after_pack_word, previous = previous in _PACK_WORDS, word
         if word in COLOURS or word in SIZES or word in own or _MEASURE.match(word):
+            continue
+        if word in SHADES and n + 1 < len(title_words) and title_words[n + 1] in COLOURS:
             continue
         if after_pack_word and _NUMBER.match(word):
             continue

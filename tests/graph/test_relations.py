@@ -3,6 +3,7 @@ family, a series, and a bag in every basket that is nobody's complement."""
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -161,3 +162,31 @@ def test_invalid_input():
 def test_unknown_item_has_no_edges(graph):
     for kind in kinds.names():
         assert kinds.get(kind).find(graph, "no-such-item", 5) == []
+
+
+def test_substitutes_from_item_embeddings():
+    """With the store's embeddings, text similarity is their cosine judged against the
+    catalog's baseline: the kettles point the same way, the tent and the pegs elsewhere."""
+    from cartwise.vectors import VectorIndex
+
+    items, events = frames()
+    rng = np.random.default_rng(0)
+    base = {"kettle": rng.normal(size=16), "tee": rng.normal(size=16)}
+    vectors = {}
+    for item_id in items["item_id"].to_list():
+        family = next((name for name in base if item_id.startswith(name)), None)
+        own = rng.normal(size=16)
+        vectors[item_id] = base[family] * 3 + own * 0.3 if family else own
+    index = VectorIndex().add(list(vectors), np.array(list(vectors.values()), dtype=np.float32))
+    graph = RelationGraph().fit(events, items, vectors=index)
+    assert graph.summary()["text_source"] == "embeddings"
+    assert set(ids(graph, "substitutes", "kettle-steel")) == {"kettle-glass", "kettle-mini"}
+    assert ids(graph, "substitutes", "kettle-steel")[0] == "kettle-glass"  # viewed with it 30 times
+    assert ids(graph, "substitutes", "tent") == []
+    edge = kinds.get("substitutes").find(graph, "kettle-steel", 1)[0]
+    assert edge.evidence["text_similarity"] > 0.9
+
+
+def test_shade_words_are_colours_only_before_a_colour():
+    assert family_key("Light blue linen shirt", None) == family_key("Dark red linen shirt", None)
+    assert family_key("Fairy light garland", None) != family_key("Fairy garland", None)
