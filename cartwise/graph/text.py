@@ -123,7 +123,9 @@ class TextNeighbours:
         baseline, neighbours, seed = (float(v) for v in arrays["text_settings"])
         model = cls(neighbours=int(neighbours), seed=int(seed))
         n = len(ids)
-        model.similar_ = sp.csr_matrix((arrays["text_data"], arrays["text_indices"], arrays["text_indptr"]), shape=(n, n))
+        model.similar_ = sp.csr_matrix(
+            (arrays["text_data"], arrays["text_indices"], arrays["text_indptr"]), shape=(n, n)
+        )
         model.baseline_ = baseline
         model.source_ = str(arrays["text_source"][0])
         model.ids_ = ids

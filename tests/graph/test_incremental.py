@@ -76,8 +76,8 @@ def test_engine_counts_new_events_at_once(graph_engine):
 
 
 def test_a_basket_growing_over_two_requests(graph_engine):
-    first = [{"user_id": "late", "item_id": "kettle-mini", "event_type": "purchase", "timestamp": T0 // 1000 + 60 * 86_400,
-              "session_id": "o-late"}]
+    first = [{"user_id": "late", "item_id": "kettle-mini", "event_type": "purchase",
+              "timestamp": T0 // 1000 + 60 * 86_400, "session_id": "o-late"}]
     second = [{**first[0], "item_id": "polo", "timestamp": first[0]["timestamp"] + 5}]
     graph_engine.add_events(first)
     graph_engine.add_events(second)
