@@ -20,7 +20,12 @@ latency of one query. Data: Online Retail invoices (/work/shared/data/online_ret
 Complete Journey transactions (/work/shared/data/completejourney_sample; a sample of
 transaction lines, so most of its baskets hold one item).
 
+With ``--live-store STORE`` (a copy of a trained store: events are written to it) it also
+times event writes through the engine, which count new baskets into the live graph, against
+the ingest pipeline alone.
+
     python bench/graph.py [--datasets online_retail completejourney] [--cut 0.8] [--queries 5000]
+                          [--live-store STORE]
 """
 
 from __future__ import annotations
@@ -201,14 +206,67 @@ def evaluate(name: str, cut: float, queries: int, seed: int) -> dict:
     return result
 
 
+def live_updates(store: str, rounds: int, batch: int, seed: int) -> dict:
+    """What counting new baskets into the live graph adds to an API event write, on a trained
+    store: `rounds` batches of `batch` purchases (two items per shopper, a new order each),
+    written alternately by `Engine.add_events` (which counts them into the graph) and by the
+    ingest pipeline alone (which does not)."""
+    from cartwise import Engine
+    from cartwise.ingest import ingest_event_records
+
+    engine = Engine.open(store, create=False, log_impressions=False)
+    version = engine.model_info()["version"]
+    users = engine.store.events()["user_id"].unique().sort().to_list()
+    items = sorted(engine.store.item_ids())
+    engine.related(items[0], type="co_bought")  # the graph is loaded before timing
+    rng = random.Random(seed)
+    now = int(time.time())
+    times: dict[str, list[float]] = {"add_events (counts into the graph)": [], "ingest alone": []}
+    for n in range(rounds * 2):
+        records = []
+        for u in rng.sample(users, batch // 2):
+            order = f"bench-{n}-{u}"
+            records += [{"user_id": u, "item_id": item, "event_type": "purchase", "timestamp": now + n,
+                         "session_id": order} for item in rng.sample(items, 2)]
+        mark = time.perf_counter()
+        if n % 2 == 0:
+            engine.add_events(records)
+            times["add_events (counts into the graph)"].append(time.perf_counter() - mark)
+        else:
+            ingest_event_records(engine.store, records)
+            times["ingest alone"].append(time.perf_counter() - mark)
+    viewed, bought = engine._relations.live.deltas
+    # Answers after those writes read the built counts plus the live ones.
+    asked = []
+    for item in rng.sample(items, min(300, len(items))):
+        mark = time.perf_counter()
+        engine.bundle(item, k=3)
+        asked.append(time.perf_counter() - mark)
+    engine.close()
+    out: dict = {"store": store, "model_version": version, "batch_events": batch, "rounds": rounds,
+                 "baskets_counted_live": bought.baskets}
+    times["bundle(k=3) with live counts"] = asked
+    for name, values in times.items():
+        ms = np.asarray(values) * 1000
+        out[name] = {"p50_ms": round(float(np.percentile(ms, 50)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2)}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument("--cut", type=float, default=0.8, help="share of baskets (by time) the graph is built on")
     parser.add_argument("--queries", type=int, default=5000, help="held-out baskets evaluated at most")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--live-store", default=None,
+                        help="a trained store (a copy: events are written to it) to time live graph updates on")
+    parser.add_argument("--live-rounds", type=int, default=100)
     args = parser.parse_args()
     results = {}
+    live = None
+    if args.live_store:
+        live = live_updates(args.live_store, args.live_rounds, 20, args.seed)
+        print(f"live updates: {live}", flush=True)
     for name in args.datasets:
         print(f"{name} ...", flush=True)
         results[name] = evaluate(name, args.cut, args.queries, args.seed)
@@ -218,7 +276,8 @@ def main() -> None:
         for key, c in out["comparison_vs_counts"].items():
             print(f"  {key}: {c['difference']:+.4f} {c['ci95']} p={c['p_bootstrap']}", flush=True)
         print(f"  build: {out['build_s']}  queries: {out['queries']}", flush=True)
-    path = save("graph", {"ks": list(KS), "peak_rss_mb": round(peak_rss_mb(), 1), "datasets": results})
+    path = save("graph", {"ks": list(KS), "peak_rss_mb": round(peak_rss_mb(), 1), "datasets": results,
+                          "live_updates": live})
     print(f"saved {path}")
 
 

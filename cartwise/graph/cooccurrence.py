@@ -12,7 +12,7 @@ rebuild (:class:`CountDelta`, applied by :mod:`cartwise.graph.live`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Self
 
@@ -200,28 +200,40 @@ class CountDelta:
         """This delta plus one basket growing from the items `before` to `after` (a new
         basket when `before` is empty): each new item counts once, and pairs with every
         item already in the basket and every other new item."""
-        new = sorted(after - before)
-        if not new:
-            return self
-        items = dict(self.items)
-        pairs = dict(self.pairs)
-        for item in new:
-            items[item] = items.get(item, 0) + 1
-        old = sorted(before)
+        return self.add_many([(before, after)])
+
+    def add_many(self, changes: Iterable[tuple[set[str], set[str]]]) -> CountDelta:
+        """This delta plus several baskets' growth (:meth:`add`), copied once."""
+        items: dict[str, int] | None = None
+        pairs: dict[str, Mapping[str, int]] = {}
         touched: dict[str, dict[str, int]] = {}
+        baskets = self.baskets
 
         def bump(a: str, b: str) -> None:
             row = touched.get(a)
             if row is None:
-                row = touched[a] = dict(pairs.get(a, {}))
+                row = touched[a] = dict(self.pairs.get(a, {}))
             row[b] = row.get(b, 0) + 1
 
-        for i, a in enumerate(new):
-            for b in (*old, *new[i + 1 :]):
-                bump(a, b)
-                bump(b, a)
+        for before, after in changes:
+            new = sorted(after - before)
+            if not new:
+                continue
+            if items is None:
+                items = dict(self.items)
+            for item in new:
+                items[item] = items.get(item, 0) + 1
+            old = sorted(before)
+            for i, a in enumerate(new):
+                for b in (*old, *new[i + 1 :]):
+                    bump(a, b)
+                    bump(b, a)
+            baskets += 0 if before else 1
+        if items is None:
+            return self
+        pairs = dict(self.pairs)
         pairs.update(touched)
-        return CountDelta(items=items, pairs=pairs, baskets=self.baskets + (0 if before else 1))
+        return CountDelta(items=items, pairs=pairs, baskets=baskets)
 
     def __bool__(self) -> bool:
         return bool(self.items) or self.baskets > 0
@@ -241,23 +253,30 @@ class LiveCooccurrence:
     def table(self, item_id: str) -> PairTable:
         table = self.base.table(item_id)
         added = self.delta.pairs.get(item_id, {})
-        ids, counts = table.ids, table.counts.copy()
-        if added:
-            position = {other: i for i, other in enumerate(ids.tolist())}
-            extra_ids, extra_counts = [], []
-            for other, n in added.items():
+        if not added and not self.delta.items:
+            return table
+        ids, counts, other_counts = table.ids, table.counts.copy(), table.other_counts.copy()
+        position = {other: i for i, other in enumerate(ids.tolist())}
+        extra = [other for other in added if other not in position]
+        if extra:
+            # Pairs first seen since the build: their base counts come from the base model.
+            ids = np.concatenate([ids, np.array(extra, dtype=object)])
+            counts = np.concatenate([counts, np.zeros(len(extra), dtype=np.int64)])
+            other_counts = np.concatenate(
+                [other_counts, np.array([self.base.item_count(o) for o in extra], dtype=np.int64)]
+            )
+            position.update({other: table.ids.size + n for n, other in enumerate(extra)})
+        for other, n in added.items():
+            counts[position[other]] += n
+        # Walk the smaller side: the items counted live, or this item's partners.
+        if len(self.delta.items) <= len(position):
+            for other, n in self.delta.items.items():
                 at = position.get(other)
-                if at is None:
-                    extra_ids.append(other)
-                    extra_counts.append(n)
-                else:
-                    counts[at] += n
-            if extra_ids:
-                ids = np.concatenate([ids, np.array(extra_ids, dtype=object)])
-                counts = np.concatenate([counts, np.array(extra_counts, dtype=np.int64)])
-        other_counts = np.array([self.item_count(other) for other in ids.tolist()], dtype=np.int64) if (
-            self.delta.items
-        ) else table.other_counts
+                if at is not None:
+                    other_counts[at] += n
+        else:
+            for other, at in position.items():
+                other_counts[at] += self.delta.items.get(other, 0)
         return PairTable(
             item_count=self.item_count(item_id), baskets=self.baskets_, ids=ids, counts=counts,
             other_counts=other_counts,

@@ -97,13 +97,11 @@ class LiveGraph:
         with self._lock:
             if self._version != version or self._base is None:
                 return  # a new version was loaded meanwhile: its graph counted these events
-            viewed, bought = self._viewed, self._bought
+            changes: dict[Signal, list[tuple[set[str], set[str]]]] = {Signal.VIEW: [], Signal.BUY: []}
             for (signal, key), items in after.items():
-                old = before.get((signal, key), set())
-                if signal is Signal.VIEW:
-                    viewed = viewed.add(old, items)
-                else:
-                    bought = bought.add(old, items)
+                changes[signal].append((before.get((signal, key), set()), items))
+            viewed = self._viewed.add_many(changes[Signal.VIEW])
+            bought = self._bought.add_many(changes[Signal.BUY])
             if viewed is not self._viewed or bought is not self._bought:
                 self._viewed, self._bought = viewed, bought
                 self._published = (version, self._base.with_counts(viewed=viewed, bought=bought))
