@@ -65,6 +65,9 @@ class RelationGraph:
     (:class:`TextNeighbours`), ``groups_`` (:class:`CatalogGroups`), ``stats_``.
     """
 
+    _live_viewed: LiveCooccurrence | None = None
+    _live_bought: LiveCooccurrence | None = None
+
     def __init__(
         self,
         *,
@@ -163,30 +166,33 @@ class RelationGraph:
 
     @property
     def co_viewed(self) -> Cooccurrence | LiveCooccurrence:
-        return self.co_viewed_
+        """Co-view counts, with the baskets counted since the build (:meth:`with_counts`)."""
+        return self._live_viewed or self.co_viewed_
 
     @property
     def co_bought(self) -> Cooccurrence | LiveCooccurrence:
-        return self.co_bought_
+        """Co-purchase counts, with the baskets counted since the build (:meth:`with_counts`)."""
+        return self._live_bought or self.co_bought_
 
     def title(self, item_id: str) -> str:
         index = self.item_ids_.get(item_id)
         return str(self.titles_[index]) if index is not None else item_id
 
     def popularity(self, item_ids: NDArray[np.object_]) -> NDArray[np.float64]:
-        """Baskets (bought and viewed) holding each of `item_ids`: the order of catalog edges."""
+        """Baskets (bought and viewed) holding each of `item_ids` when the graph was built:
+        the order of catalog edges."""
         at = self.item_ids_.indices(item_ids.tolist()) if item_ids.size else np.empty(0, dtype=np.int64)
         counts = self.co_bought_.counts_ + self.co_viewed_.counts_
         return np.where(at >= 0, counts[np.maximum(at, 0)], 0).astype(np.float64)
 
     def with_counts(self, *, viewed: CountDelta, bought: CountDelta) -> RelationGraph:
         """This graph with baskets counted since it was built added (a new object; this one
-        is unchanged, so answers in flight keep reading it)."""
+        is unchanged, so answers in flight keep reading it). The learned ``co_viewed_`` and
+        ``co_bought_`` stay as built; :attr:`co_viewed` and :attr:`co_bought` add the deltas."""
+        self._check_fitted()
         live = copy.copy(self)
-        base_viewed = self.co_viewed_.base if isinstance(self.co_viewed_, LiveCooccurrence) else self.co_viewed_
-        base_bought = self.co_bought_.base if isinstance(self.co_bought_, LiveCooccurrence) else self.co_bought_
-        live.co_viewed_ = LiveCooccurrence(base_viewed, viewed) if viewed else base_viewed  # type: ignore[assignment]
-        live.co_bought_ = LiveCooccurrence(base_bought, bought) if bought else base_bought  # type: ignore[assignment]
+        live._live_viewed = LiveCooccurrence(self.co_viewed_, viewed) if viewed else None
+        live._live_bought = LiveCooccurrence(self.co_bought_, bought) if bought else None
         return live
 
     def summary(self) -> dict[str, Any]:
@@ -198,8 +204,6 @@ class RelationGraph:
         """``graph.npz`` (arrays, no pickle) then ``graph.json`` (settings, counts), each
         written to a temporary name and renamed, so a reader never sees half a file."""
         self._check_fitted()
-        if isinstance(self.co_viewed_, LiveCooccurrence) or isinstance(self.co_bought_, LiveCooccurrence):
-            raise ValidationError("a graph with live counts cannot be saved; save the graph `fit` built")
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
         arrays: dict[str, NDArray[Any]] = {

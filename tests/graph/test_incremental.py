@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from cartwise.graph import kinds
 from cartwise.graph.baskets import Signal, basket_items
 from cartwise.graph.cooccurrence import Cooccurrence, CountDelta, LiveCooccurrence
 from cartwise.recommend.base import IdMap
@@ -66,6 +67,11 @@ def test_engine_counts_new_events_at_once(graph_engine):
     live = {i.item_id: i.evidence for i in graph_engine.related("tent", type="co_bought").items}
     assert live["shorts"]["count"] == 3 and live["pegs"]["count"] == before["pegs"]
     assert "shorts" in [i.item_id for i in graph_engine.related("tent", type="complements").items]
+    # Every kind and both placements answer from the graph with live counts.
+    for kind in kinds.names():
+        graph_engine.related("tee-red", type=kind)
+    assert [i.item_id for i in graph_engine.bundle("tent", k=2).items] == ["tent", "pegs", "shorts"]
+    assert graph_engine.alternatives("kettle-steel").items
     # Re-sending the same events changes nothing (the store skips duplicates).
     graph_engine.add_events(events)
     again = {i.item_id: i.evidence for i in graph_engine.related("tent", type="co_bought").items}
