@@ -129,9 +129,9 @@ class RelationGraph:
         self.co_bought_ = Cooccurrence(max_basket=self.max_basket).fit(buys, self.item_ids_)
         seconds["cooccurrence"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        self.bought_after_ = BoughtAfter(window_days=self.window_days, max_basket=self.max_basket).fit(
-            buys, self.item_ids_
-        )
+        self.bought_after_ = BoughtAfter(
+            window_days=self.window_days, max_basket=self.max_basket, min_count=self.min_count
+        ).fit(buys, self.item_ids_)
         seconds["bought_after"] = time.perf_counter() - mark
         mark = time.perf_counter()
         self.text_ = TextNeighbours(neighbours=self.text_neighbours).fit(

@@ -31,6 +31,9 @@ class BoughtAfter:
         The next basket counts only when it comes within this many days.
     max_basket:
         Baskets with more distinct items than this are left out (as in co-occurrence).
+    min_count:
+        Pairs seen fewer times are not kept: they can never be relations, and unlike
+        co-occurrence counts these are not updated live (most pairs are seen once).
 
     Learned state: ``follows_`` (CSR, item x item: transitions from a basket holding the row
     item to a next basket holding the column item), ``sources_`` (transitions leaving a
@@ -38,9 +41,10 @@ class BoughtAfter:
     ``transitions_`` (pairs of consecutive baskets counted).
     """
 
-    def __init__(self, *, window_days: float = 90.0, max_basket: int = 100) -> None:
+    def __init__(self, *, window_days: float = 90.0, max_basket: int = 100, min_count: int = 2) -> None:
         self.window_days = window_days
         self.max_basket = max_basket
+        self.min_count = min_count
 
     def fit(self, baskets: pl.DataFrame, ids: IdMap) -> Self:
         """Count transitions between the consecutive purchase baskets (columns ``basket``,
@@ -74,6 +78,8 @@ class BoughtAfter:
             (np.ones(int(known.sum()), dtype=np.int32), (source[known], target[known])), shape=(n, n)
         )
         follows.sum_duplicates()
+        follows.data[follows.data < self.min_count] = 0
+        follows.eliminate_zeros()
         follows.sort_indices()
         self.follows_ = follows
         starts = ordered.join(items, on="basket")
@@ -108,14 +114,14 @@ class BoughtAfter:
             "sequence_data": self.follows_.data,
             "sequence_sources": self.sources_,
             "sequence_targets": self.targets_,
-            "sequence_totals": np.array([self.transitions_, self.max_basket], dtype=np.int64),
+            "sequence_totals": np.array([self.transitions_, self.max_basket, self.min_count], dtype=np.int64),
             "sequence_window": np.array([self.window_days], dtype=np.float64),
         }
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, NDArray[np.generic]], ids: IdMap) -> BoughtAfter:
-        transitions, max_basket = (int(v) for v in arrays["sequence_totals"])
-        model = cls(window_days=float(arrays["sequence_window"][0]), max_basket=max_basket)
+        transitions, max_basket, min_count = (int(v) for v in arrays["sequence_totals"])
+        model = cls(window_days=float(arrays["sequence_window"][0]), max_basket=max_basket, min_count=min_count)
         n = len(ids)
         model.follows_ = sp.csr_matrix(
             (arrays["sequence_data"], arrays["sequence_indices"], arrays["sequence_indptr"]), shape=(n, n)
