@@ -238,16 +238,19 @@ class RelationGraph:
                 f"the relation graph in {path} has format {meta.get('format')}, this Cartwise reads {FORMAT}",
                 hint="retrain with `cartwise train`",
             )
-        graph = cls(**meta["params"])
-        ids = IdMap(arrays["item_ids"].tolist())
-        graph.item_ids_ = ids
-        graph.titles_ = arrays["titles"].astype(object)
-        graph.co_viewed_ = Cooccurrence.from_arrays(arrays, "viewed", ids)
-        graph.co_bought_ = Cooccurrence.from_arrays(arrays, "bought", ids)
-        graph.bought_after_ = BoughtAfter.from_arrays(arrays, ids)
-        graph.text_ = TextNeighbours.from_arrays(arrays, ids)
-        graph.groups_ = CatalogGroups.from_arrays(arrays, ids)
-        graph.stats_ = meta["stats"]
+        try:
+            graph = cls(**meta["params"])
+            ids = IdMap(arrays["item_ids"].tolist())
+            graph.item_ids_ = ids
+            graph.titles_ = arrays["titles"].astype(object)
+            graph.co_viewed_ = Cooccurrence.from_arrays(arrays, "viewed", ids)
+            graph.co_bought_ = Cooccurrence.from_arrays(arrays, "bought", ids)
+            graph.bought_after_ = BoughtAfter.from_arrays(arrays, ids)
+            graph.text_ = TextNeighbours.from_arrays(arrays, ids)
+            graph.groups_ = CatalogGroups.from_arrays(arrays, ids)
+            graph.stats_ = meta["stats"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise NotTrained(f"the relation graph in {path} is damaged: {exc!r}", hint="retrain with `cartwise train`")
         return graph
 
 

@@ -190,3 +190,17 @@ def test_substitutes_from_item_embeddings():
 def test_shade_words_are_colours_only_before_a_colour():
     assert family_key("Light blue linen shirt", None) == family_key("Dark red linen shirt", None)
     assert family_key("Fairy light garland", None) != family_key("Fairy garland", None)
+
+
+def test_a_damaged_graph_asks_for_a_retrain(graph, tmp_path):
+    from cartwise.errors import NotTrained
+
+    graph.save(tmp_path / "graph")
+    with np.load(tmp_path / "graph" / "graph.npz") as data:
+        arrays = {key: data[key] for key in data.files if key != "sequence_totals"}
+    np.savez(tmp_path / "graph" / "graph.npz", **arrays)
+    with pytest.raises(NotTrained) as err:
+        RelationGraph.load(tmp_path / "graph")
+    assert "damaged" in err.value.message and "cartwise train" in (err.value.hint or "")
+    with pytest.raises(NotTrained):
+        RelationGraph.load(tmp_path / "nothing-here")
