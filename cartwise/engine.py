@@ -28,6 +28,8 @@ from cartwise.feedback import AttributionWindows, FeedbackReport, Impression, Im
 from cartwise.feedback import feedback_report as _feedback_report
 from cartwise.feedback.client import read_impressions
 from cartwise.feedback.impression import PLACEMENT_PATTERN
+from cartwise.graph.answers import RelationAnswers
+from cartwise.graph.results import AlternativesResponse, BundleResponse, RelatedResponse
 from cartwise.ingest import (
     ColumnMapping,
     IngestReport,
@@ -116,6 +118,7 @@ class Engine:
         self._stats: tuple[float, StoreStats] | None = None
         self.keys = KeyRing(store)
         self.impressions = ImpressionLog(store) if log_impressions else None
+        self._relations = RelationAnswers(models_dir=self.workspace.models_dir, impressions=self.impressions)
 
     @classmethod
     def open(cls, path: Path | str = DEFAULT_STORE, *, create: bool = True, log_impressions: bool = True) -> Engine:
@@ -175,7 +178,9 @@ class Engine:
     def add_events(
         self, records: Sequence[Mapping[str, Any]], *, source: str = "api", unknown_items: str = "keep"
     ) -> IngestReport:
-        return ingest_event_records(self.store, records, source=source, unknown_items=unknown_items)
+        # The baskets these events change reach the live relation graph's counts at once.
+        with self._relations.observe(self.store, records, version=self._versions.current_version()):
+            return ingest_event_records(self.store, records, source=source, unknown_items=unknown_items)
 
     def delete_item(self, item_id: str) -> None:
         item_id = _check_id(item_id, "item_id")
@@ -356,6 +361,24 @@ class Engine:
             rules=touched(request.notes),
         )
         return self._shown(state, "similar", response, user_id=user_id)
+
+    def related(self, item_id: str, *, type: str = "complements", k: int = 10) -> RelatedResponse:
+        """Items related to `item_id` by the relation kind `type` (:mod:`cartwise.graph.kinds`:
+        complements, substitutes, co_bought, variants, ...), each with its evidence."""
+        state = self._current()
+        return self._relations.related(state.catalog, state.models.version, item_id, type=type, k=k)
+
+    def bundle(self, item_id: str, *, k: int = 2, user_id: str | None = None) -> BundleResponse:
+        """"Frequently bought together": `item_id` and up to `k` in-stock items bought with
+        it (complements first), with the bundle's total price; logged as an impression."""
+        state = self._current()
+        return self._relations.bundle(state.catalog, state.models.version, item_id, k=k, user_id=user_id)
+
+    def alternatives(self, item_id: str, *, k: int = 5, user_id: str | None = None) -> AlternativesResponse:
+        """Substitutes of `item_id` (described alike, viewed together, rarely bought
+        together), in stock first; logged as an impression."""
+        state = self._current()
+        return self._relations.alternatives(state.catalog, state.models.version, item_id, k=k, user_id=user_id)
 
     def predict_ratings(self, user_id: str, item_ids: Sequence[str]) -> list[RatingPrediction]:
         """The rating `user_id` would give each of `item_ids`, in order, from the rating

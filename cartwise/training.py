@@ -16,6 +16,7 @@ from cartwise.evaluate.metrics import rmse
 from cartwise.evaluate.splits import leave_last_out
 from cartwise.events.event import EventType
 from cartwise.feedback.click_model import train_click_model
+from cartwise.graph import GRAPH_DIR, RelationGraph
 from cartwise.ingest.event_items import register_event_items
 from cartwise.recommend import ItemKNN, Popularity, RatingPredictor
 from cartwise.recommend import registry as recommenders
@@ -213,6 +214,12 @@ def train(
         itemknn = ItemKNN().fit(item_events)
         seconds["itemknn"] = time.perf_counter() - mark
 
+        mark = time.perf_counter()
+        step("mining the product relation graph")
+        graph = RelationGraph().fit(item_events, items, vectors=vectors)
+        graph.save(staging / GRAPH_DIR)  # goes live with the version's other models
+        seconds["graph"] = time.perf_counter() - mark
+
         personal: object = itemknn
         if recommender != "itemknn":
             mark = time.perf_counter()
@@ -284,6 +291,7 @@ def train(
             "events_until_ms": int(item_events["ts"].max()) if item_events.height else None,
             # Events in the store when training read it (the retraining policy counts new ones).
             "store_events": store_events,
+            "graph": graph.summary(),
         }
         versions.save(
             ModelSet(

@@ -29,7 +29,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         "store workspace",
         "access ingest encode vectors demo",
         "search recommend clicks rank",
-        "results evaluate training versions feedback",
+        "results evaluate training versions feedback graph",
         "live retrain",
         "engine serving rules",
         "api cli web cartwise",

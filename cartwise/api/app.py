@@ -13,7 +13,19 @@ from cartwise.api.errors import install_error_handlers
 from cartwise.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from cartwise.api.metrics import install_metrics
 from cartwise.api.observe import RequestObserver
-from cartwise.api.routes import answers, catalog, docs, events, feedback, health, models, probes, rules, web
+from cartwise.api.routes import (
+    answers,
+    catalog,
+    docs,
+    events,
+    feedback,
+    health,
+    models,
+    probes,
+    relations,
+    rules,
+    web,
+)
 from cartwise.engine import Engine
 
 
@@ -51,7 +63,7 @@ def create_app(
     app.state.max_body_bytes = max_body_bytes
     install_error_handlers(app)
     docs.install_docs(app)
-    for module in (health, probes, catalog, events, feedback, answers, models, rules, web):
+    for module in (health, probes, catalog, events, feedback, answers, models, relations, rules, web):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     if cors_origins:

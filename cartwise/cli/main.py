@@ -29,6 +29,7 @@ from cartwise.cli.keys import check_serving, create_demo_keys, keys_app, print_d
 from cartwise.cli.models import models_app, worker, worker_process
 from cartwise.cli.ops import backup, check_log_level, restore
 from cartwise.cli.rules import rules_app
+from cartwise.cli.related import related
 from cartwise.cli.output import (
     ProgressLines,
     console,
@@ -723,6 +724,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
 app.command()(worker)
 app.add_typer(rules_app, name="rules")
+app.command()(related)
 
 
 def main() -> None:

@@ -1,0 +1,135 @@
+"""The relation graph a running engine answers from, kept up to date as events arrive.
+
+The graph of the live model version is loaded on first use. When events come in through
+the engine (the HTTP or Python API), each touched shopper's baskets are read from the
+store before and after the write; the items a basket gained are added to the co-view and
+co-purchase counts (:class:`~cartwise.graph.cooccurrence.CountDelta`), exactly as a
+rebuild would count them, duplicates and rejected events included (they change no basket).
+A new model version brings a rebuilt graph and starts the counts afresh. Events ingested
+by another process (`cartwise ingest events` from a file) reach the graph at the next
+`train`; so do bought-after links and baskets of shoppers outside the batch limit below.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from cartwise.errors import NotTrained
+from cartwise.graph.baskets import Signal, basket_key, signal_of
+from cartwise.graph.cooccurrence import CountDelta
+from cartwise.graph.graph import GRAPH_DIR, RelationGraph
+from cartwise.limits import HISTORY_LENGTH
+from cartwise.store import Store
+
+# A batch of events touching more shoppers than this is left to the next `train` (reading
+# each one's baskets twice would hold the request up).
+MAX_LIVE_USERS = 1000
+
+Baskets = dict[tuple[Signal, str], set[str]]
+
+
+class LiveGraph:
+    """The relation graph of the live model version plus the baskets counted since."""
+
+    def __init__(self, *, models_dir: Path) -> None:
+        self.models_dir = models_dir
+        self._lock = threading.Lock()
+        self._version: str | None = None
+        self._base: RelationGraph | None = None
+        self._viewed = CountDelta()
+        self._bought = CountDelta()
+        # (version, graph with the live counts), replaced as one reference: readers take no lock.
+        self._published: tuple[str, RelationGraph] | None = None
+
+    def graph(self, version: str) -> RelationGraph:
+        """The graph of model `version` with the live counts (NotTrained when that version
+        was trained before relation graphs existed)."""
+        published = self._published
+        if published is not None and published[0] == version:
+            return published[1]
+        with self._lock:
+            self._load(version)
+            assert self._published is not None
+            return self._published[1]
+
+    def _load(self, version: str) -> None:
+        """Make `version`'s graph the base (caller holds the lock)."""
+        if self._version == version and self._published is not None:
+            return
+        path = self.models_dir / version / GRAPH_DIR
+        if not path.exists():
+            raise NotTrained(
+                f"model version {version} has no product relation graph (it was trained before the graph existed)",
+                hint="retrain with `cartwise train`",
+            )
+        self._base = RelationGraph.load(path)
+        self._version = version
+        self._viewed = self._bought = CountDelta()
+        self._published = (version, self._base)
+
+    @property
+    def deltas(self) -> tuple[CountDelta, CountDelta]:
+        """The (co-viewed, co-bought) counts added since the graph was built."""
+        return self._viewed, self._bought
+
+    @contextmanager
+    def observe(self, store: Store, records: Sequence[Mapping[str, Any]], *, version: str | None) -> Iterator[None]:
+        """Around a write of `records`: count the baskets it changed into the graph of model
+        `version` (nothing when None: the store is not trained yet)."""
+        users = _users(records)
+        if version is None or not users or len(users) > MAX_LIVE_USERS:
+            yield
+            return
+        try:
+            with self._lock:
+                self._load(version)
+        except NotTrained:
+            yield
+            return
+        before = _baskets(store, users)
+        yield
+        flagged = set(store.flagged_users()["user_id"].to_list()) if users else set()
+        after = _baskets(store, [u for u in users if u not in flagged])
+        with self._lock:
+            if self._version != version or self._base is None:
+                return  # a new version was loaded meanwhile: its graph counted these events
+            changes: dict[Signal, list[tuple[set[str], set[str]]]] = {Signal.VIEW: [], Signal.BUY: []}
+            for (signal, key), items in after.items():
+                changes[signal].append((before.get((signal, key), set()), items))
+            viewed = self._viewed.add_many(changes[Signal.VIEW])
+            bought = self._bought.add_many(changes[Signal.BUY])
+            if viewed is not self._viewed or bought is not self._bought:
+                self._viewed, self._bought = viewed, bought
+                self._published = (version, self._base.with_counts(viewed=viewed, bought=bought))
+
+
+def _users(records: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Shoppers of the records that can change a basket (an item and a basket event type)."""
+    users: dict[str, None] = {}
+    for record in records:
+        if not isinstance(record, Mapping):
+            continue
+        user, item, kind = record.get("user_id"), record.get("item_id"), record.get("event_type")
+        if (isinstance(user, str) and user.strip() and isinstance(item, str) and isinstance(kind, str)
+                and signal_of(kind.strip()) is not None):
+            users[user.strip()] = None
+    return list(users)
+
+
+def _baskets(store: Store, users: Sequence[str]) -> Baskets:
+    """The baskets of `users`' latest events, by signal and basket key."""
+    out: Baskets = {}
+    for user in users:
+        events = store.user_events(user, limit=HISTORY_LENGTH)
+        for item, kind, ts, session in events.select("item_id", "event_type", "ts", "session_id").iter_rows():
+            signal = signal_of(kind) if item is not None else None
+            if signal is not None:
+                out.setdefault((signal, basket_key(user, session, ts)), set()).add(item)
+    return out
+
+
+__all__ = ["MAX_LIVE_USERS", "LiveGraph"]
