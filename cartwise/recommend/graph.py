@@ -412,14 +412,16 @@ class LightGCN:
                     answers.append([])
                     continue
                 top = exclusions.top(scores[index], k, index, history)
-                answers.append(self._explain(top, rows.indices[start:stop]))
+                answers.append(self._explain(top, rows.indices[start:stop], rows.data[start:stop]))
         return answers
 
-    def _explain(self, top: list[tuple[float, int]], held: NDArray[np.int32]) -> list[Scored]:
+    def _explain(
+        self, top: list[tuple[float, int]], held: NDArray[np.int32], evidence: NDArray[np.float32]
+    ) -> list[Scored]:
         if not top:
             return []
         chosen = np.asarray([i for _, i in top], dtype=np.int64)
-        lead = held[np.argmax(self._fold.shares(held, chosen), axis=0)]
+        lead = held[np.argmax(self._fold.shares(held, evidence, chosen), axis=0)]
         ids = self.item_ids_.ids
         return [
             Scored(item_id=ids[i], score=float(s), reason=f"chosen by shoppers whose items are like {ids[b]}",
@@ -508,8 +510,9 @@ def _normalise(matrix: sp.csr_matrix, inv_sqrt_degree: NDArray[np.float32]) -> s
 
 class _FoldIn:
     """Shopper vectors from history rows over fixed item vectors Y: for each shopper,
-    ``(YᵀY + alpha Y_hᵀY_h + ridge I) u = (1 + alpha) Σ_h y_h``, the least-squares vector
-    of implicit ALS with the history's items h as positives (module docstring)."""
+    ``(YᵀY + alpha Σ_h c_h y_h y_hᵀ + ridge I) u = Σ_h (1 + alpha c_h) y_h``, the
+    least-squares vector of implicit ALS with the history's items h as positives of
+    evidence c_h (the row's values; module docstring)."""
 
     def __init__(self, items: NDArray[np.float32], *, alpha: float, reg: float) -> None:
         self.items = items.astype(np.float64)
@@ -518,23 +521,28 @@ class _FoldIn:
         ridge = reg * max(float(np.trace(gram)) / max(gram.shape[0], 1), 1e-12)
         self.gram = gram + ridge * np.eye(gram.shape[0])
 
-    def _solved(self, held: NDArray[np.int32]) -> NDArray[np.float64]:
-        """``A⁻¹ y_h`` for each history item h (rows), A this history's system matrix."""
+    def _solved(self, held: NDArray[np.int32], evidence: NDArray[np.float32]) -> NDArray[np.float64]:
+        """``(1 + alpha c_h) A⁻¹ y_h`` for each history item h (rows), A this history's
+        system matrix: the item's share of the shopper's vector."""
         vectors = self.items[held]
-        return np.linalg.solve(self.gram + self.alpha * (vectors.T @ vectors), vectors.T).T
+        confidence = self.alpha * evidence.astype(np.float64)
+        system = self.gram + (vectors.T * confidence) @ vectors
+        return np.linalg.solve(system, vectors.T).T * (1.0 + confidence)[:, None]
 
     def users(self, rows: sp.csr_matrix) -> NDArray[np.float32]:
         out = np.zeros((rows.shape[0], self.items.shape[1]), dtype=np.float32)
         for row in range(rows.shape[0]):
-            held = rows.indices[rows.indptr[row] : rows.indptr[row + 1]]
-            if held.size:
-                out[row] = (1.0 + self.alpha) * self._solved(held).sum(axis=0)
+            start, stop = rows.indptr[row], rows.indptr[row + 1]
+            if start < stop:
+                out[row] = self._solved(rows.indices[start:stop], rows.data[start:stop]).sum(axis=0)
         return out
 
-    def shares(self, held: NDArray[np.int32], chosen: NDArray[np.int64]) -> NDArray[np.float64]:
+    def shares(
+        self, held: NDArray[np.int32], evidence: NDArray[np.float32], chosen: NDArray[np.int64]
+    ) -> NDArray[np.float64]:
         """Each history item's share of each chosen item's score (held x chosen); the
         shares of an item add up to its score, since u is linear in the history's items."""
-        return (1.0 + self.alpha) * self._solved(held) @ self.items[chosen].T
+        return self._solved(held, evidence) @ self.items[chosen].T
 
 
 def _torch_csr(matrix: sp.csr_matrix) -> torch.Tensor:
