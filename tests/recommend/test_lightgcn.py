@@ -81,6 +81,17 @@ def test_a_shopper_unseen_in_training_is_folded_in_and_a_new_event_counts(model:
     assert not model.score_full([[]]).any()
 
 
+def test_recent_items_weigh_more_than_old_ones(model: LightGCN) -> None:
+    p, q = 3, 57
+    day = 24 * 60 * MINUTE
+    old_p = [Interaction(f"a{q}", "view", T0), Interaction(f"a{p}", "view", T0 - 60 * day)]
+    old_q = [Interaction(f"a{q}", "view", T0 - 60 * day), Interaction(f"a{p}", "view", T0)]
+    for history, recent, old in ((old_p, f"b{q}", f"b{p}"), (old_q, f"b{p}", f"b{q}")):
+        order = [s.item_id for s in model.recommend([history], k=len(model.item_ids_))[0]]
+        assert order.index(recent) < order.index(old)
+        assert order[0] == recent
+
+
 def test_save_load_round_trip_gives_identical_scores(model: LightGCN, data, tmp_path) -> None:
     _, _, histories, _ = data
     model.save(tmp_path / "lightgcn")
@@ -160,7 +171,7 @@ def test_an_interrupted_fit_resumes_from_its_checkpoint_and_ends_as_an_uninterru
     ("setting", "value"),
     [("dim", 0), ("layers", -1), ("layers", 2.5), ("epochs", True), ("batch_size", 0), ("negatives", 0),
      ("patience", 0), ("lr", 0.0), ("lr", math.nan), ("reg", -1e-4), ("fold_in_alpha", math.inf),
-     ("fold_in_reg", -1.0), ("max_seconds", 0), ("threads", 0)],
+     ("fold_in_reg", -1.0), ("history_half_life_days", 0.0), ("max_seconds", 0), ("threads", 0)],
 )
 def test_bad_settings_are_rejected_with_the_setting_named(setting: str, value: object, data) -> None:
     events, _, _, _ = data
