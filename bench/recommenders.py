@@ -933,6 +933,8 @@ def main() -> None:
         result, key = run_cold(data, args, console), f"{args.dataset}_cold"
     else:
         result, key = run(data, args, console), args.dataset
+        if args.fused_members:
+            key += "_fused_over_" + "+".join(args.fused_members)
     console.print(f"saved {save(key, result, args.output)} [{key}]")
 
 
