@@ -568,28 +568,30 @@ class _FoldIn:
         ridge = reg * max(float(np.trace(gram)) / max(gram.shape[0], 1), 1e-12)
         self.gram = gram + ridge * np.eye(gram.shape[0])
 
-    def _solved(self, held: NDArray[np.int32], evidence: NDArray[np.float32]) -> NDArray[np.float64]:
-        """``(1 + alpha c_h) A⁻¹ y_h`` for each history item h (rows), A this history's
-        system matrix: the item's share of the shopper's vector."""
+    def _system(
+        self, held: NDArray[np.int32], evidence: NDArray[np.float32]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """(A, the history items' vectors times ``1 + alpha c_h``) for one history."""
         vectors = self.items[held]
         confidence = self.alpha * evidence.astype(np.float64)
-        system = self.gram + (vectors.T * confidence) @ vectors
-        return np.linalg.solve(system, vectors.T).T * (1.0 + confidence)[:, None]
+        return self.gram + (vectors.T * confidence) @ vectors, vectors * (1.0 + confidence)[:, None]
 
     def users(self, rows: sp.csr_matrix) -> NDArray[np.float32]:
         out = np.zeros((rows.shape[0], self.items.shape[1]), dtype=np.float32)
         for row in range(rows.shape[0]):
             start, stop = rows.indptr[row], rows.indptr[row + 1]
             if start < stop:
-                out[row] = self._solved(rows.indices[start:stop], rows.data[start:stop]).sum(axis=0)
+                system, weighted = self._system(rows.indices[start:stop], rows.data[start:stop])
+                out[row] = np.linalg.solve(system, weighted.sum(axis=0))
         return out
 
     def shares(
         self, held: NDArray[np.int32], evidence: NDArray[np.float32], chosen: NDArray[np.int64]
     ) -> NDArray[np.float64]:
-        """Each history item's share of each chosen item's score (held x chosen); the
-        shares of an item add up to its score, since u is linear in the history's items."""
-        return self._solved(held, evidence) @ self.items[chosen].T
+        """Each history item's share of each chosen item's score (held x chosen): u is
+        ``A⁻¹ Σ_h w_h y_h``, so the score of c is ``Σ_h w_h y_h · A⁻¹ y_c``."""
+        system, weighted = self._system(held, evidence)
+        return weighted @ np.linalg.solve(system, self.items[chosen].T)
 
 
 def _torch_csr(matrix: sp.csr_matrix) -> torch.Tensor:
