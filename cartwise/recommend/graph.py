@@ -12,11 +12,11 @@ of implicit ALS (Hu, Koren and Volinsky, 2008): every item a target of 0 with co
 the history's items a target of 1 with confidence ``1 + fold_in_alpha x recency``, recency
 halving every ``history_half_life_days`` before the history's newest event (as ALS and
 item-kNN weigh a history: on Online Retail it lifted NDCG@10 with seen items excluded from
-0.042 to 0.051). Summing the
-history's item embeddings instead (the graph's own rule for a new node) let the most
-popular items of a history decide every answer: 1% HR@10 on the planted pairs of
-``tests/recommend`` against 91% for this fold-in, and 0.058 against 0.072 NDCG@10 on
-Amazon Scientific (seen excluded). Early stopping scores the same fold-in.
+0.042 to 0.051). Summing the history's item layers instead (the graph's own rule for a new
+node, its own layer 0 unknown) let the most popular items of a history decide every
+answer: 1% HR@10 on the planted pairs of ``tests/recommend`` against 91% for this fold-in,
+and NDCG@10 0.058 against 0.072 on Amazon Scientific (seen excluded), from the same trained
+model. Early stopping scores the same fold-in (BENCHMARKS.md has the figures).
 """
 
 from __future__ import annotations
