@@ -205,7 +205,7 @@ def _textknn() -> type:
 
 
 def _lightgcn() -> type:
-    from cartwise.recommend.graph import LightGCN
+    from cartwise.recommend.lightgcn import LightGCN
 
     return LightGCN
 

@@ -19,7 +19,7 @@ from cartwise.errors import NotTrained, ValidationError
 from cartwise.evaluate.metrics import hit_rate
 from cartwise.recommend import Interaction, Popularity
 from cartwise.recommend import registry as recommenders
-from cartwise.recommend.graph import LightGCN
+from cartwise.recommend.lightgcn import LightGCN
 from cartwise.recommend.neural import EpochLog
 
 torch.set_num_threads(1)
