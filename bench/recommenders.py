@@ -37,6 +37,7 @@ Run:  nice -n 10 .venv/bin/python bench/recommenders.py --dataset scientific [--
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -480,6 +481,9 @@ def build(name: str, ctx: Context) -> tuple[Any, Callable[[Any], None], Any]:
     if spec.needs_text and ctx.vectors is None:
         raise LookupError("no item text on this dataset")
     if spec.composite:
+        if spec.name == "fused" and ctx.args.fused_members:
+            # What one generator adds to the ranking stage: the same run with other members.
+            spec = dataclasses.replace(spec, members=tuple(ctx.args.fused_members))
 
         def member(m: RecommenderSpec) -> Any:
             # Members that learn from events are reused from earlier in this run; text
@@ -516,6 +520,8 @@ def run_model(name: str, ctx: Context) -> dict[str, Any]:
     spec = recommenders.get(name) if name in ALL_MODELS else None
     if ctx.vectors is not None and spec is not None and spec.reads_text and not spec.needs_text:
         label += " + text"
+    if name == "fused" and ctx.args.fused_members:
+        label += f" over {'+'.join(ctx.args.fused_members)}"
     console.print(f"  {label}: fitting")
     baseline = rss_mb("VmRSS")
     exact_peak = reset_peak_rss()
@@ -832,9 +838,12 @@ def run(data: Dataset, args: argparse.Namespace, console: Console) -> dict[str, 
                     "loaded before (rss_before_mb); torch and native memory included",
         "budget_seconds": args.budget,
         "threads": args.threads,
+        "fused_members": args.fused_members or None,
         "models": strip(rows),
         "comparisons": comparisons(rows, data.primary, reference),
         "comparisons_with_blend": against_blend,
+        # Every model against the peer, per protocol (paired bootstrap over test users).
+        "comparisons_with_peer": {p: comparisons(rows, p, "peer-implicit-als", ("NDCG@10", "HR@10")) for p in PROTOCOLS},
         "published": published,
         "total_seconds": total,
     }
@@ -906,7 +915,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=OUTPUT, help="JSON file to merge the results into")
+    parser.add_argument("--fused-members", default="",
+                        help="comma-separated members of the fused ranker instead of its registered ones "
+                             "(those fitted earlier in the run are used)")
     args = parser.parse_args()
+    args.fused_members = [m.strip() for m in args.fused_members.split(",") if m.strip()]
+    unknown_members = sorted(set(args.fused_members) - set(recommenders.names(personal=True)) - {"popularity"})
+    if unknown_members:
+        parser.error(f"unknown fused members {unknown_members}")
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = sorted(set(args.models) - set(ALL_MODELS))
     if unknown:
@@ -917,6 +933,8 @@ def main() -> None:
         result, key = run_cold(data, args, console), f"{args.dataset}_cold"
     else:
         result, key = run(data, args, console), args.dataset
+        if args.fused_members:
+            key += "_fused_over_" + "+".join(args.fused_members)
     console.print(f"saved {save(key, result, args.output)} [{key}]")
 
 

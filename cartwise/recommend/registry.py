@@ -204,6 +204,12 @@ def _textknn() -> type:
     return TextKNN
 
 
+def _lightgcn() -> type:
+    from cartwise.recommend.lightgcn import LightGCN
+
+    return LightGCN
+
+
 def _fused() -> type:
     from cartwise.recommend.fused import FusedRecommender
 
@@ -241,6 +247,10 @@ register(RecommenderSpec(
 register(RecommenderSpec(
     "textknn", "TextKNN", "items whose text is closest to the shopper's recent ones", _textknn,
     settings=("item_text_vectors",), needs_text=True, reads_text=True,
+))
+register(RecommenderSpec(
+    "lightgcn", "LightGCN (fold-in)", "graph convolution over the shopper-item graph, BPR-trained", _lightgcn,
+    settings=("threads", "seed", "epochs", "max_seconds", "on_epoch", "checkpoint_dir"), needs_validation=True,
 ))
 register(RecommenderSpec(
     "blend", "Blend (tuned fusion)",
