@@ -6,7 +6,7 @@ schema of a PostgreSQL database. Each back end module registers itself on import
 importing it here is what makes its scheme known.
 """
 
-from cartwise.store.base import IngestRun, Store, StoredKey, StoreStats
+from cartwise.store.base import AuditEntry, IngestRun, Store, StoredKey, StoreStats
 from cartwise.store.registry import (
     StoreBackend,
     open_store,
@@ -25,6 +25,7 @@ __all__ = [
     "StoreBackend",
     "StoreStats",
     "StoredKey",
+    "AuditEntry",
     "open_store",
     "register_store",
     "store_backends",
