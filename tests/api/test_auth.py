@@ -37,6 +37,7 @@ NEEDS = {
     ("POST", "/v1/models/{version}/promote"): Scope.ADMIN,
     ("POST", "/v1/models/rollback"): Scope.ADMIN,
     ("GET", "/metrics"): Scope.ADMIN,
+    ("GET", "/v1/audit"): Scope.ADMIN,
 }
 OPEN = {("GET", "/v1/health"), ("GET", "/v1/live"), ("GET", "/v1/ready"), ("GET", "/"), ("GET", "/docs"),
         ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")}
