@@ -14,7 +14,18 @@ from cartwise.api.errors import install_error_handlers
 from cartwise.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from cartwise.api.metrics import install_metrics
 from cartwise.api.observe import RequestObserver
-from cartwise.api.routes import answers, audit, catalog, docs, events, feedback, health, models, probes, web
+from cartwise.api.routes import (
+    answers,
+    audit,
+    catalog,
+    docs,
+    events,
+    feedback,
+    health,
+    models,
+    probes,
+    web,
+)
 from cartwise.api.stores import StoreRouter
 from cartwise.engine import Engine
 from cartwise.errors import ValidationError

@@ -50,7 +50,12 @@ from cartwise.store.frames import (
     ITEM_SCHEMA,
     conform,
 )
-from cartwise.store.migrations import POSTGRESQL, SCHEMA_VERSION, initial_meta, migration_statements
+from cartwise.store.migrations import (
+    POSTGRESQL,
+    SCHEMA_VERSION,
+    initial_meta,
+    migration_statements,
+)
 from cartwise.store.registry import register_store
 from cartwise.workspace import Workspace
 

@@ -35,7 +35,12 @@ from cartwise.store.frames import (
     ITEM_SCHEMA,
     conform,
 )
-from cartwise.store.migrations import SCHEMA_VERSION, SQLITE, initial_meta, migration_statements
+from cartwise.store.migrations import (
+    SCHEMA_VERSION,
+    SQLITE,
+    initial_meta,
+    migration_statements,
+)
 from cartwise.store.registry import register_store
 from cartwise.workspace import Workspace
 
