@@ -18,6 +18,7 @@ from cartwise.store.sqlite import SQLiteStore
 from cartwise.store.postgres import PostgresStore  # noqa: I001 - the embedded default registers first
 
 __all__ = [
+    "AuditEntry",
     "IngestRun",
     "PostgresStore",
     "SQLiteStore",
@@ -25,7 +26,6 @@ __all__ = [
     "StoreBackend",
     "StoreStats",
     "StoredKey",
-    "AuditEntry",
     "open_store",
     "register_store",
     "store_backends",
