@@ -376,9 +376,6 @@ def _sqlite_restore(backup: Path, location: str, force: bool) -> None:
 
 register_backup(BackupBackend("sqlite", dump=_sqlite_dump, restore=_sqlite_restore, database_files=_SQLITE_FILES))
 
-# PostgreSQL's backup registers itself on import (pg_dump / pg_restore).
-from cartwise.store import postgres_backup  # noqa: E402, F401, I001
-
 
 __all__ = [
     "BackupBackend",
