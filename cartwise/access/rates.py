@@ -5,7 +5,8 @@ come at once after a quiet spell). A key carries its own rate (``cartwise keys c
 --rate 50/s --burst 100``, stored with the key so every node applies the same one), else
 the server's default for its scope, else none. The buckets live in the serving process:
 with several processes each enforces the rate on the requests it sees, so N processes
-behind a balancer let through up to N times the rate.
+behind a balancer let through up to N times the rate, unless they share buckets in Redis
+(:mod:`cartwise.access.redis_rates`, ``cartwise serve --rate-store redis://...``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from cartwise.errors import CartwiseError, ValidationError
 
@@ -109,14 +111,21 @@ class TokenBuckets:
             return (1.0 - tokens) / rate.per_s
 
 
+class Buckets(Protocol):
+    """Where token buckets live: this process (:class:`TokenBuckets`) or a shared Redis
+    (:class:`cartwise.access.redis_rates.RedisTokenBuckets`)."""
+
+    def take(self, key: Hashable, rate: Rate) -> float: ...
+
+
 class RateLimiter:
     """Which rate applies to a key (its own, else its scope's default) and whether a
     request may go now; raises :class:`RateLimited` when not."""
 
     def __init__(self, *, defaults: Mapping[str, Rate] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, buckets: Buckets | None = None) -> None:
         self.defaults = dict(defaults or {})
-        self._buckets = TokenBuckets(clock=clock)
+        self._buckets = buckets if buckets is not None else TokenBuckets(clock=clock)
 
     def rate_for(self, scope: str, own: Rate | None) -> Rate | None:
         return own if own is not None else self.defaults.get(scope)
@@ -137,4 +146,4 @@ class RateLimiter:
             )
 
 
-__all__ = ["MAX_RATE_PER_S", "Rate", "RateLimited", "RateLimiter", "TokenBuckets"]
+__all__ = ["MAX_RATE_PER_S", "Buckets", "Rate", "RateLimited", "RateLimiter", "TokenBuckets"]

@@ -9,6 +9,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from cartwise import __version__
 from cartwise.access import Rate, RateLimiter
+from cartwise.access.buckets import open_buckets
 from cartwise.api.auth import KEY_HEADER, AccessPolicy
 from cartwise.api.errors import install_error_handlers
 from cartwise.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
@@ -42,6 +43,7 @@ def create_app(
     metrics_open: bool = False,
     more_stores: Sequence[Engine] = (),
     scope_rates: Mapping[str, Rate] | None = None,
+    rate_store: str | None = None,
 ) -> FastAPI:
     """Build the HTTP API for `engine`; OpenAPI docs are served at /docs.
 
@@ -53,7 +55,8 @@ def create_app(
     allows that on loopback only); see :mod:`cartwise.api.metrics`. `more_stores`: further
     stores served beside `engine`'s, each request by the store its key belongs to
     (:mod:`cartwise.api.stores`). `scope_rates`: the rate limit of keys without their own,
-    by scope (:mod:`cartwise.access.rates`).
+    by scope (:mod:`cartwise.access.rates`); `rate_store`: a ``redis://`` URL to keep the
+    buckets in, shared by every process (default: in this process).
     """
     if more_stores and anonymous_reads:
         raise ValidationError("anonymous reads cannot be allowed with several stores: a request without a key "
@@ -69,7 +72,7 @@ def create_app(
     )
     app.state.engine = engine
     app.state.stores = StoreRouter([engine, *more_stores])
-    app.state.rates = RateLimiter(defaults=scope_rates)
+    app.state.rates = RateLimiter(defaults=scope_rates, buckets=open_buckets(rate_store))
     app.state.access = AccessPolicy(anonymous_reads=anonymous_reads)
     app.state.page_key = page_key
     app.state.max_body_bytes = max_body_bytes

@@ -584,6 +584,7 @@ def _serve(
     metrics_open: bool = False,
     more_stores: Sequence[Engine] = (),
     scope_rates: Mapping[str, Rate] | None = None,
+    rate_store: str | None = None,
 ) -> None:
     # The web server's modules load only when serving: every other command starts faster.
     import uvicorn
@@ -611,7 +612,7 @@ def _serve(
         err.print(f"Cartwise on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
     api = create_app(engine, anonymous_reads=anonymous_reads, cors_origins=cors_origins or [],
                      max_body_bytes=max_body_bytes, page_key=page_key, metrics_open=metrics_open,
-                     more_stores=more_stores, scope_rates=scope_rates)
+                     more_stores=more_stores, scope_rates=scope_rates, rate_store=rate_store)
     # uvicorn's access log is off: its lines hold raw paths and query strings. Cartwise's own
     # (logger cartwise.access, at INFO) names the route template, never a key.
     uvicorn.run(api, host=host, port=port, log_config=log_config(form, level=level), log_level=level,
@@ -661,7 +662,12 @@ def serve(
     scope_rate: Annotated[
         list[str] | None,
         typer.Option("--scope-rate", help="SCOPE=RATE[:BURST], the rate limit of keys of that scope without their "
-                     "own (`keys create --rate`), per process, e.g. search=50/s:100 (repeatable)"),
+                     "own (`keys create --rate`), e.g. search=50/s:100 (repeatable)"),
+    ] = None,
+    rate_store: Annotated[
+        str | None,
+        typer.Option(envvar="CARTWISE_RATE_STORE", help="keep rate-limit buckets in this Redis (redis://host:6379/0), "
+                     "shared by every process; default: each process keeps its own"),
     ] = None,
 ) -> None:
     """Serve the HTTP API and the demo page. Requests need an API key (`cartwise keys create`)."""
@@ -674,7 +680,7 @@ def serve(
             workers.enter_context(worker_process(each))
         _serve(engines[0], host, port, anonymous_reads=allow_anonymous_reads, cors_origins=cors_origin,
                max_body_bytes=max_body_bytes, page_key=page_key, log_format=log_format, log_level=log_level,
-               metrics_open=metrics_open, more_stores=engines[1:], scope_rates=rates)
+               metrics_open=metrics_open, more_stores=engines[1:], scope_rates=rates, rate_store=rate_store)
 
 
 def _print_next_steps(store: Path | str) -> None:
