@@ -29,7 +29,13 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from cartwise.errors import StoreError, ValidationError
-from cartwise.store.backup import DATABASE, BackupBackend, install_workspace, read_manifest, register_backup
+from cartwise.store.backup import (
+    DATABASE,
+    BackupBackend,
+    install_workspace,
+    read_manifest,
+    register_backup,
+)
 from cartwise.store.base import Store
 from cartwise.store.postgres import PostgresLocation, PostgresStore, _without_password
 from cartwise.workspace import IDENTITY

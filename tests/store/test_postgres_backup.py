@@ -18,7 +18,13 @@ from cartwise.cli.main import app as cli_app
 from cartwise.errors import StoreError, ValidationError
 from cartwise.store import PostgresStore
 from cartwise.store.backup import backup_store, read_manifest, restore_store
-from cartwise.store.postgres import DEFAULT_TEST_SERVER, TEST_SERVER_ENV, PostgresLocation, _scratch_url, drop_store
+from cartwise.store.postgres import (
+    DEFAULT_TEST_SERVER,
+    TEST_SERVER_ENV,
+    PostgresLocation,
+    _scratch_url,
+    drop_store,
+)
 from tests.conftest import CATALOG, planted_events
 from tests.store.test_backup import answers
 
@@ -140,3 +146,21 @@ def test_cli_backup_and_restore_of_a_postgresql_store(trained_url, fresh_url, tm
     back = runner.invoke(cli_app, ["restore", str(tmp_path / "b"), "--store", fresh_url], catch_exceptions=False)
     assert back.exit_code == 0, back.output
     assert Engine.open(fresh_url, create=False).store.stats().events >= len(planted_events())
+
+
+def test_a_backup_restored_over_its_own_schema_with_force(trained_url, tmp_path):
+    """Back to a backup in place: same schema, same workspace, swapped in one transaction."""
+    source = Engine.open(trained_url, create=False, log_impressions=False)
+    expected = answers(source)
+    events = source.store.stats().events
+    source.close()
+    backup_store(trained_url, tmp_path / "backup")
+    later = Engine.open(trained_url, create=False, log_impressions=False)
+    later.add_events([{"user_id": "after", "item_id": "socks", "event_type": "view", "timestamp": 1_700_300_000}])
+    later.close()
+    with pytest.raises(ValidationError, match="not empty"):
+        restore_store(tmp_path / "backup", trained_url)
+    restore_store(tmp_path / "backup", trained_url, force=True)
+    back = Engine.open(trained_url, create=False, log_impressions=False)
+    assert back.store.stats().events == events and answers(back) == expected
+    back.close()
