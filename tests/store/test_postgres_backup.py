@@ -164,3 +164,21 @@ def test_a_backup_restored_over_its_own_schema_with_force(trained_url, tmp_path)
     back = Engine.open(trained_url, create=False, log_impressions=False)
     assert back.store.stats().events == events and answers(back) == expected
     back.close()
+
+
+def test_a_role_without_createdb_is_told_what_restoring_needs(trained_url, tmp_path):
+    backup_store(trained_url, tmp_path / "backup")
+    where = PostgresLocation.parse(trained_url)
+    role = "cw_test_no_createdb"
+    with psycopg.connect(where.conninfo, autocommit=True) as conn:
+        conn.execute(f"DROP ROLE IF EXISTS {role}")
+        conn.execute(f"CREATE ROLE {role} LOGIN NOCREATEDB")
+    try:
+        server = trained_url.split("?")[0].replace("postgresql://", f"postgresql://{role}@", 1)
+        url = f"{server}?schema=cw_scratch_nocreatedb&workspace={tmp_path / 'ws'}"
+        with pytest.raises(StoreError, match="CREATEDB") as caught:
+            restore_store(tmp_path / "backup", url)
+        assert "ALTER ROLE" in caught.value.hint
+    finally:
+        with psycopg.connect(where.conninfo, autocommit=True) as conn:
+            conn.execute(f"DROP ROLE IF EXISTS {role}")
