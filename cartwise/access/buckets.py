@@ -10,7 +10,9 @@ def open_buckets(url: str | None) -> Buckets:
     """Buckets in this process (`url` None), or in the Redis a ``redis://`` URL names."""
     if url is None:
         return TokenBuckets()
-    from cartwise.access.redis_rates import RedisTokenBuckets  # only servers that ask for Redis load it
+    from cartwise.access.redis_rates import (
+        RedisTokenBuckets,  # only servers that ask for Redis load it
+    )
 
     return RedisTokenBuckets(url)
 

@@ -18,6 +18,8 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+import anyio.to_thread
+
 from cartwise.errors import CartwiseError, ValidationError
 
 # Beyond this a limit is no limit; it also keeps a typo (5e9/s) from passing unnoticed.
@@ -133,9 +135,22 @@ class RateLimiter:
     def check(self, bucket: Hashable, *, scope: str, own: Rate | None, name: str) -> None:
         """Charge one request of the key `name` (its prefix) to `bucket`."""
         rate = self.rate_for(scope, own)
+        if rate is not None:
+            self._verdict(self._buckets.take(bucket, rate), rate, scope=scope, own=own, name=name)
+
+    async def acheck(self, bucket: Hashable, *, scope: str, own: Rate | None, name: str) -> None:
+        """:meth:`check` for the event loop: buckets that wait on the network (Redis) are
+        asked from a worker thread, so a slow answer does not hold up other requests."""
+        rate = self.rate_for(scope, own)
         if rate is None:
             return
-        wait = self._buckets.take(bucket, rate)
+        if getattr(self._buckets, "remote", False):
+            wait = await anyio.to_thread.run_sync(self._buckets.take, bucket, rate)
+        else:
+            wait = self._buckets.take(bucket, rate)
+        self._verdict(wait, rate, scope=scope, own=own, name=name)
+
+    def _verdict(self, wait: float, rate: Rate, *, scope: str, own: Rate | None, name: str) -> None:
         if wait > 0:
             whose = "its own limit" if own is not None else f"the default for {scope} keys"
             raise RateLimited(

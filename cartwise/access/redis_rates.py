@@ -45,6 +45,9 @@ _WARN_EVERY_S = 10.0
 class RedisTokenBuckets:
     """Token buckets in the Redis at `url` (``redis://host:6379/0``), under `prefix`."""
 
+    # Asked over the network: the server calls `take` from a worker thread.
+    remote = True
+
     def __init__(self, url: str, *, prefix: str = "cartwise:rate:", timeout_s: float = 0.25,
                  verify: bool = True) -> None:
         if not url.startswith(("redis://", "rediss://", "unix://")):

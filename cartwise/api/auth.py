@@ -79,10 +79,19 @@ def authorize(request: Request, scope: Scope) -> ApiKey | None:
         )
     request.state.engine = engine
     request.state.key = key
-    if not getattr(request.state, "rate_charged", False):
+    return key
+
+
+async def admit(request: Request, scope: Scope) -> ApiKey | None:
+    """:func:`authorize`, then charge the key's rate limit: once per request, however
+    many times its key is checked; RateLimited (429) when it is over."""
+    key = authorize(request, scope)
+    if key is not None and not getattr(request.state, "rate_charged", False):
         request.state.rate_charged = True
         limiter: RateLimiter = request.app.state.rates
-        limiter.check((engine.store.store_id, key.key_id), scope=key.scope.value, own=key.rate, name=key.prefix)
+        engine = request.state.engine
+        await limiter.acheck((engine.store.store_id, key.key_id), scope=key.scope.value, own=key.rate,
+                             name=key.prefix)
     return key
 
 
@@ -95,7 +104,7 @@ def require(scope: Scope) -> Any:
         header: Annotated[str | None, Security(_header_key)],
         bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer_key)],
     ) -> ApiKey | None:
-        return authorize(request, scope)
+        return await admit(request, scope)
 
     check_key.needed_scope = scope  # type: ignore[attr-defined]  # read by KeyFirstRoute
     return Depends(check_key)
@@ -113,7 +122,7 @@ class KeyFirstRoute(APIRoute):
 
         async def key_first(request: Request) -> Response:
             for scope in scopes:
-                authorize(request, scope)
+                await admit(request, scope)
             return await handler(request)
 
         return key_first
