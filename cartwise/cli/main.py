@@ -25,6 +25,7 @@ from rich.progress import (
 from rich.table import Table
 
 from cartwise.access import Rate, Scope
+from cartwise.access.audit import AuditAction, cli_actor
 from cartwise.cli.audit import audit as audit_command
 from cartwise.cli.evaluate import evaluate_app
 from cartwise.cli.keys import (
@@ -128,6 +129,9 @@ def ingest_items_command(
         result = engine.ingest_items(
             path, format=format, mapping=_mapping(map, set), report_path=report, on_progress=update
         )
+    if result.rows_written:
+        engine.audit.record(AuditAction.ITEMS_UPSERT, actor=cli_actor(), target=str(path),
+                            detail=f"{result.rows_written} written, {result.rows_rejected} rejected")
     print_ingest_report(result, as_json)
 
 

@@ -95,3 +95,16 @@ def test_cli_key_and_model_actions_are_audited_and_listed(engine):
     assert "keys.revoke" in recent.stdout
     none = runner.invoke(cli_app, ["audit", "--store", store, "--since", "2099-01-01"], catch_exceptions=False)
     assert "no admin actions recorded" in none.stdout
+
+
+def test_a_catalog_ingested_by_the_cli_is_audited(tmp_path):
+    catalog = tmp_path / "catalog.jsonl"
+    catalog.write_text('{"item_id": "lamp", "title": "Desk lamp"}\n{"item_id": "mug", "title": "Mug"}\n')
+    store = str(tmp_path / "store")
+    done = runner.invoke(cli_app, ["ingest", "items", str(catalog), "--store", store], catch_exceptions=False)
+    assert done.exit_code == 0, done.output
+    runner.invoke(cli_app, ["ingest", "items", str(catalog), "--store", store], catch_exceptions=False)
+    entries = Engine.open(store, create=False).audit.entries()
+    assert [(e.action, e.target, e.detail) for e in entries] == [
+        ("items.upsert", str(catalog), "2 written, 0 rejected")]  # the second run wrote nothing: no entry
+    assert entries[0].actor.startswith("cli:")
