@@ -126,7 +126,7 @@ def test_every_route_is_aimed_at_the_other_store():
 
 @pytest.mark.parametrize(("method", "path"), sorted(CALLS))
 def test_a_key_of_store_a_never_reads_nor_changes_store_b(served, method, path):
-    client, store_a, store_b, a_keys, b_keys = served
+    client, _store_a, store_b, a_keys, _b_keys = served
     before = _state_of(store_b)
     response = _call(client, method, path, a_keys[NEEDS[method, path]], store_b)
     assert response.status_code < 500, response.text
@@ -145,7 +145,7 @@ def test_a_key_of_store_a_never_reads_nor_changes_store_b(served, method, path):
 def test_the_same_calls_with_store_bs_keys_do_reach_store_b(served):
     """The control: the calls above do show and change B's data when made with B's keys,
     so the test above would fail if routing ignored the key."""
-    client, store_a, store_b, a_keys, b_keys = served
+    client, _store_a, store_b, _a_keys, b_keys = served
     search = _call(client, "GET", "/v1/search", b_keys[Scope.SEARCH], store_b)
     assert search.status_code == 200 and search.json()["items"][0]["item_id"] == "b-lamp"
     assert "zeppelin" in _call(client, "GET", "/v1/autocomplete", b_keys[Scope.SEARCH], store_b).text.lower()
@@ -157,7 +157,7 @@ def test_the_same_calls_with_store_bs_keys_do_reach_store_b(served):
 
 
 def test_writes_with_store_as_keys_land_in_store_a(served):
-    client, store_a, store_b, a_keys, b_keys = served
+    client, store_a, store_b, a_keys, _b_keys = served
     assert _call(client, "POST", "/v1/items", a_keys[Scope.ADMIN], store_b).status_code == 200
     assert store_a.store.get_items(["b-lamp"])["title"].to_list() == ["Hijacked"]
     events = store_a.store.stats().events
@@ -169,7 +169,7 @@ def test_writes_with_store_as_keys_land_in_store_a(served):
 
 
 def test_a_key_revoked_in_its_store_is_refused_and_no_other_store_takes_it(served):
-    client, store_a, store_b, a_keys, b_keys = served
+    client, store_a, _store_b, a_keys, _b_keys = served
     store_a.revoke_key(a_keys[Scope.SEARCH])
     response = client.get("/v1/search", params={"q": "tea"}, headers={"X-API-Key": a_keys[Scope.SEARCH]})
     assert response.status_code == 401
@@ -184,7 +184,7 @@ def test_several_stores_refuse_anonymous_reads_and_the_same_store_twice(engine, 
 
 def test_rate_limits_are_counted_per_store(served):
     """Key ids restart at 1 in every store: the buckets are per store and key."""
-    client, store_a, store_b, a_keys, b_keys = served
+    client, store_a, store_b, _a_keys, _b_keys = served
     from cartwise.access import Rate
 
     a = store_a.create_key(Scope.SEARCH, rate=Rate(1.0, 1))
@@ -196,7 +196,7 @@ def test_rate_limits_are_counted_per_store(served):
 
 
 def test_stats_answer_for_the_keys_store(served):
-    client, store_a, store_b, a_keys, b_keys = served
+    client, store_a, _store_b, a_keys, b_keys = served
     a_stats = client.get("/v1/stats", headers={"X-API-Key": a_keys[Scope.ADMIN]}).json()
     b_stats = client.get("/v1/stats", headers={"X-API-Key": b_keys[Scope.ADMIN]}).json()
     assert a_stats["items"] == store_a.store.stats().items and b_stats["items"] == len(B_ITEMS)
