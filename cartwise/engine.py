@@ -20,7 +20,8 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
-from cartwise.access import ApiKey, KeyRing, NewKey, Scope
+from cartwise.access import ApiKey, KeyRing, NewKey, Rate, Scope
+from cartwise.access.audit import AuditLog
 from cartwise.encode import DEFAULT_ENCODER
 from cartwise.errors import NotFound, NotTrained, ValidationError
 from cartwise.events.event import EventType, now_ms
@@ -117,6 +118,7 @@ class Engine:
         self._autocomplete: tuple[tuple[str, int, int, int], Autocomplete] | None = None
         self._stats: tuple[float, StoreStats] | None = None
         self.keys = KeyRing(store)
+        self.audit = AuditLog(store)
         self.impressions = ImpressionLog(store) if log_impressions else None
         self._relations = RelationAnswers(models_dir=self.workspace.models_dir, impressions=self.impressions)
 
@@ -467,9 +469,10 @@ class Engine:
 
     # access keys (checked by the HTTP API; the Python API itself is not guarded) -----
 
-    def create_key(self, scope: Scope | str, *, name: str | None = None) -> NewKey:
-        """A new API key; its secret is in the result and nowhere else."""
-        return self.keys.create(scope, name=name)
+    def create_key(self, scope: Scope | str, *, name: str | None = None, rate: Rate | None = None) -> NewKey:
+        """A new API key; its secret is in the result and nowhere else. `rate`: its own
+        rate limit over HTTP (None: the server's default for its scope)."""
+        return self.keys.create(scope, name=name, rate=rate)
 
     def list_keys(self) -> list[ApiKey]:
         return self.keys.all_keys()

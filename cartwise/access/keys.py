@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from cartwise.access.rates import Rate
 from cartwise.errors import NotFound, ValidationError
 from cartwise.events.event import now_ms
 from cartwise.store.base import Store, StoredKey
@@ -64,6 +65,8 @@ class ApiKey:
     name: str | None
     created_ms: int
     revoked_ms: int | None = None
+    # Its own rate limit; None: the server's default for its scope.
+    rate: Rate | None = None
 
     @property
     def active(self) -> bool:
@@ -71,7 +74,11 @@ class ApiKey:
 
     @classmethod
     def from_stored(cls, stored: StoredKey) -> ApiKey:
-        return cls(stored.key_id, stored.prefix, Scope(stored.scope), stored.name, stored.created_ms, stored.revoked_ms)
+        rate = None
+        if stored.rate_per_s is not None:
+            rate = Rate(float(stored.rate_per_s), int(stored.burst or max(1, round(stored.rate_per_s))))
+        return cls(stored.key_id, stored.prefix, Scope(stored.scope), stored.name, stored.created_ms, stored.revoked_ms,
+                   rate)
 
 
 @dataclass(frozen=True)
@@ -89,10 +96,10 @@ class KeyRing:
     Verification is a dictionary lookup of the secret's hash. The dictionary is rebuilt
     when the store's `keys_version` moves, looked at no more than every `recheck_s`
     seconds: a key revoked here stops working at once, one revoked by another process
-    (`cartwise keys revoke`) within that time.
+    (`cartwise keys revoke`, another node on the same PostgreSQL store) within that time.
     """
 
-    def __init__(self, store: Store, *, recheck_s: float = 1.0) -> None:
+    def __init__(self, store: Store, *, recheck_s: float = 0.5) -> None:
         self.store = store
         self.recheck_s = recheck_s
         self._lock = threading.Lock()
@@ -100,7 +107,8 @@ class KeyRing:
         self._version = -1
         self._checked_at = float("-inf")
 
-    def create(self, scope: Scope | str, *, name: str | None = None) -> NewKey:
+    def create(self, scope: Scope | str, *, name: str | None = None, rate: Rate | None = None) -> NewKey:
+        """A new key of `scope`; `rate`: its own rate limit (None: its scope's default)."""
         scope = Scope.parse(scope) if not isinstance(scope, Scope) else scope
         if name is not None and (len(name) > 200 or any(ord(c) < 32 or ord(c) == 127 for c in name)):
             raise ValidationError("a key's name must be at most 200 characters, without control characters",
@@ -109,7 +117,8 @@ class KeyRing:
         secret = f"{KEY_MARK}_{scope.value}_{random_part}"
         prefix = f"{KEY_MARK}_{scope.value}_{random_part[:PREFIX_CHARS]}"
         stored = self.store.add_key(
-            StoredKey(0, prefix, hash_secret(secret), scope.value, name or None, now_ms())
+            StoredKey(0, prefix, hash_secret(secret), scope.value, name or None, now_ms(),
+                      rate_per_s=rate.per_s if rate else None, burst=rate.burst if rate else None)
         )
         self._reload()
         return NewKey(secret, ApiKey.from_stored(stored))
@@ -121,15 +130,26 @@ class KeyRing:
         """Revoke the key named by its prefix (as `cartwise keys list` shows it), its id
         or its whole secret; NotFound when none matches, ValidationError when it is
         already revoked."""
+        stored = self._find(prefix_or_id)
+        if stored.revoked_ms is not None:
+            raise ValidationError(f"key {stored.prefix} is already revoked", field="key")
+        self.store.revoke_key(stored.key_id, now_ms())
+        self._reload()
+        return ApiKey.from_stored(self._stored(stored.key_id))
+
+    def set_rate(self, prefix_or_id: str, rate: Rate | None) -> ApiKey:
+        """Give a key its own rate limit, or (None) let its scope's default apply."""
+        stored = self._find(prefix_or_id)
+        self.store.set_key_rate(stored.key_id, rate.per_s if rate else None, rate.burst if rate else None)
+        self._reload()
+        return ApiKey.from_stored(self._stored(stored.key_id))
+
+    def _find(self, prefix_or_id: str) -> StoredKey:
         wanted = prefix_or_id.strip()
         digest = hash_secret(wanted)
         for stored in self.store.keys():
             if wanted in (stored.prefix, str(stored.key_id)) or stored.secret_sha256 == digest:
-                if stored.revoked_ms is not None:
-                    raise ValidationError(f"key {stored.prefix} is already revoked", field="key")
-                self.store.revoke_key(stored.key_id, now_ms())
-                self._reload()
-                return ApiKey.from_stored(self._stored(stored.key_id))
+                return stored
         shown = wanted[: len(KEY_MARK) + len(Scope.SEARCH.value) + PREFIX_CHARS + 2]  # never echo a whole secret
         raise NotFound(f"no key matches {shown!r}", field="key", hint="`cartwise keys list` shows each key's prefix and id")
 

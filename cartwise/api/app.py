@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from cartwise import __version__
+from cartwise.access import Rate, RateLimiter
+from cartwise.access.buckets import open_buckets
 from cartwise.api.auth import KEY_HEADER, AccessPolicy
 from cartwise.api.errors import install_error_handlers
 from cartwise.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
@@ -15,6 +17,7 @@ from cartwise.api.metrics import install_metrics
 from cartwise.api.observe import RequestObserver
 from cartwise.api.routes import (
     answers,
+    audit,
     catalog,
     docs,
     events,
@@ -26,7 +29,9 @@ from cartwise.api.routes import (
     rules,
     web,
 )
+from cartwise.api.stores import StoreRouter
 from cartwise.engine import Engine
+from cartwise.errors import ValidationError
 
 
 def create_app(
@@ -38,6 +43,9 @@ def create_app(
     page_key: str | None = None,
     metrics: bool = True,
     metrics_open: bool = False,
+    more_stores: Sequence[Engine] = (),
+    scope_rates: Mapping[str, Rate] | None = None,
+    rate_store: str | None = None,
 ) -> FastAPI:
     """Build the HTTP API for `engine`; OpenAPI docs are served at /docs.
 
@@ -46,8 +54,15 @@ def create_app(
     Bodies over `max_body_bytes` are refused with 413 before they are read. `page_key`
     is a `search` key handed to the demo page's browser code. `metrics`: count requests
     and serve them at /metrics (to an admin key, or to anyone with `metrics_open`: the CLI
-    allows that on loopback only); see :mod:`cartwise.api.metrics`.
+    allows that on loopback only); see :mod:`cartwise.api.metrics`. `more_stores`: further
+    stores served beside `engine`'s, each request by the store its key belongs to
+    (:mod:`cartwise.api.stores`). `scope_rates`: the rate limit of keys without their own,
+    by scope (:mod:`cartwise.access.rates`); `rate_store`: a ``redis://`` URL to keep the
+    buckets in, shared by every process (default: in this process).
     """
+    if more_stores and anonymous_reads:
+        raise ValidationError("anonymous reads cannot be allowed with several stores: a request without a key "
+                              "names no store", field="allow_anonymous_reads", hint="give each storefront a search key")
     app = FastAPI(
         title="Cartwise",
         version=__version__,
@@ -58,12 +73,14 @@ def create_app(
         redoc_url=None,
     )
     app.state.engine = engine
+    app.state.stores = StoreRouter([engine, *more_stores])
+    app.state.rates = RateLimiter(defaults=scope_rates, buckets=open_buckets(rate_store))
     app.state.access = AccessPolicy(anonymous_reads=anonymous_reads)
     app.state.page_key = page_key
     app.state.max_body_bytes = max_body_bytes
     install_error_handlers(app)
     docs.install_docs(app)
-    for module in (health, probes, catalog, events, feedback, answers, models, relations, rules, web):
+    for module in (health, probes, catalog, events, feedback, answers, models, audit, relations, rules, web):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     if cors_origins:

@@ -7,7 +7,11 @@ without a key read answers; a wrong key is still refused. Keys are never logged.
 
 FastAPI reads and parses a body before it runs any dependency, so routers that take a
 key use :class:`KeyFirstRoute`: it checks the key first, and a caller without one never
-gets the server to read (up to the body limit) and parse a body.
+gets the server to read (up to the body limit) and parse a body. The key's rate limit
+(:mod:`cartwise.access.rates`) is charged there too, once per request: a client over its
+limit gets 429 with ``Retry-After`` before its body is read. With several stores
+(:class:`cartwise.api.stores.StoreRouter`) the key also picks the store that serves the
+request (``request.state.engine``).
 """
 
 from __future__ import annotations
@@ -21,8 +25,8 @@ from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 
-from cartwise.access import ApiKey, Scope, grants
-from cartwise.engine import Engine
+from cartwise.access import ApiKey, RateLimiter, Scope, grants
+from cartwise.api.stores import StoreRouter
 from cartwise.errors import Forbidden, Unauthorized
 
 KEY_HEADER = "X-API-Key"
@@ -63,15 +67,31 @@ def authorize(request: Request, scope: Scope) -> ApiKey | None:
             f"{request.method} {request.url.path} needs an API key with {_needs(scope)}",
             hint=f"{_HOW}; create one with `cartwise keys create --scope {scope.value}`",
         )
-    engine: Engine = request.app.state.engine
-    key = engine.verify_key(secret.strip())
-    if key is None:
+    stores: StoreRouter = request.app.state.stores
+    found = stores.verify(secret.strip())
+    if found is None:
         raise Unauthorized("unknown or revoked API key", hint=f"{_HOW}; `cartwise keys list` shows the keys")
+    engine, key = found
     if not grants(key.scope, scope):
         raise Forbidden(
             f"this key has scope '{key.scope.value}'; {request.method} {request.url.path} needs {_needs(scope)}",
             hint=f"use a key with {_needs(scope)}: `cartwise keys create --scope {scope.value}`",
         )
+    request.state.engine = engine
+    request.state.key = key
+    return key
+
+
+async def admit(request: Request, scope: Scope) -> ApiKey | None:
+    """:func:`authorize`, then charge the key's rate limit: once per request, however
+    many times its key is checked; RateLimited (429) when it is over."""
+    key = authorize(request, scope)
+    if key is not None and not getattr(request.state, "rate_charged", False):
+        request.state.rate_charged = True
+        limiter: RateLimiter = request.app.state.rates
+        engine = request.state.engine
+        await limiter.acheck((engine.store.store_id, key.key_id), scope=key.scope.value, own=key.rate,
+                             name=key.prefix)
     return key
 
 
@@ -84,7 +104,7 @@ def require(scope: Scope) -> Any:
         header: Annotated[str | None, Security(_header_key)],
         bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer_key)],
     ) -> ApiKey | None:
-        return authorize(request, scope)
+        return await admit(request, scope)
 
     check_key.needed_scope = scope  # type: ignore[attr-defined]  # read by KeyFirstRoute
     return Depends(check_key)
@@ -102,7 +122,7 @@ class KeyFirstRoute(APIRoute):
 
         async def key_first(request: Request) -> Response:
             for scope in scopes:
-                authorize(request, scope)
+                await admit(request, scope)
             return await handler(request)
 
         return key_first

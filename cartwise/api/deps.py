@@ -1,4 +1,5 @@
-"""How route handlers get the engine: one per app, stored on `app.state`.
+"""How route handlers get the engine: the store the request's key belongs to (set by
+:func:`cartwise.api.auth.authorize`), else the app's default store on `app.state`.
 
 Async so that FastAPI does not send this trivial lookup to a worker thread.
 """
@@ -11,5 +12,5 @@ from cartwise.engine import Engine
 
 
 async def get_engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
+    engine: Engine = getattr(request.state, "engine", None) or request.app.state.engine
     return engine

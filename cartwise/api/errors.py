@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -9,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from cartwise.access.rates import RateLimited
 from cartwise.api.limits import BodyTooLarge, too_large_body
 from cartwise.errors import CartwiseError, StoreError, Unauthorized
 
@@ -22,6 +24,8 @@ async def _cartwise_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CartwiseError)
     status = 503 if isinstance(exc, StoreError) else exc.http_status
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+    if isinstance(exc, RateLimited):  # whole seconds, at least 1 (RFC 9110)
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
     return JSONResponse(status_code=status, content=exc.to_dict(), headers=headers)
 
 

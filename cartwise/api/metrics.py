@@ -32,6 +32,7 @@ from prometheus_client.registry import Collector
 from cartwise.access import Scope
 from cartwise.api.auth import KeyFirstRoute, require
 from cartwise.engine import Engine
+from cartwise.errors import Forbidden
 from cartwise.events.event import EventType
 from cartwise.ingest import IngestReport
 from cartwise.live.feed import StoreVersion
@@ -247,6 +248,12 @@ def metrics_router(*, open_access: bool) -> APIRouter:
         model version, versions and event-to-snapshot lag, the impression queue (Prometheus text)."""
         found = metrics_of(request)
         assert found is not None, "the metrics route is installed with its ServerMetrics"
+        served = getattr(request.state, "engine", None)
+        if served is not None and served is not request.app.state.engine:
+            # Several stores on one server: the numbers describe the first store (its model,
+            # its versions), so they are for its admins only.
+            raise Forbidden("/metrics describes this server's first store; this key belongs to another store",
+                            hint="scrape with an admin key of the first store named by `cartwise serve --store`")
         return Response(found.scrape(), media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -14,7 +14,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cartwise.access import ApiKey, NewKey, Scope
+from cartwise.access import ApiKey, NewKey, Rate, Scope
+from cartwise.access.audit import AuditAction, cli_actor
 from cartwise.cli.output import console, err
 from cartwise.engine import DEFAULT_STORE, Engine
 from cartwise.errors import StoreError, ValidationError
@@ -36,7 +37,26 @@ def _when(ms: int | None) -> str:
 
 def _as_dict(key: ApiKey) -> dict[str, object]:
     return {"key_id": key.key_id, "prefix": key.prefix, "scope": key.scope.value, "name": key.name,
-            "created": _when(key.created_ms), "revoked": _when(key.revoked_ms) if key.revoked_ms else None}
+            "created": _when(key.created_ms), "revoked": _when(key.revoked_ms) if key.revoked_ms else None,
+            "rate_per_s": key.rate.per_s if key.rate else None, "burst": key.rate.burst if key.rate else None}
+
+
+RateOption = Annotated[
+    str | None,
+    typer.Option(help="this key's rate limit over HTTP, e.g. 50/s, 600/min (default: the server's --scope-rate "
+                      "for its scope, else none)"),
+]
+BurstOption = Annotated[
+    int | None, typer.Option(min=1, help="requests it may send at once after a quiet spell (default: one second's worth)")
+]
+
+
+def _rate(rate: str | None, burst: int | None) -> Rate | None:
+    if rate is None:
+        if burst is not None:
+            raise ValidationError("--burst needs --rate", field="burst", hint="e.g. --rate 50/s --burst 100")
+        return None
+    return Rate.parse(rate, burst=burst)
 
 
 @keys_app.command("create")
@@ -45,10 +65,13 @@ def create(
                                             "or admin (everything)")],
     store: StoreOption = DEFAULT_STORE,
     name: Annotated[str | None, typer.Option(help="a label to recognise the key by, e.g. storefront")] = None,
+    rate: RateOption = None,
+    burst: BurstOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create a key and print its secret: the only time it is shown."""
     wanted = Scope.parse(scope)
+    limit = _rate(rate, burst)
     try:
         engine = Engine.open(store, create=False)
     except StoreError:
@@ -57,7 +80,9 @@ def create(
         engine = Engine.open(store, create=True)
         err.print(f"note: there was no store at {store}; created an empty one for this key "
                   "(pass --store or set CARTWISE_STORE if you meant another)", markup=False)
-    new = engine.create_key(wanted, name=name)
+    new = engine.create_key(wanted, name=name, rate=limit)
+    engine.audit.record(AuditAction.KEYS_CREATE, actor=cli_actor(), target=new.key.prefix,
+                        detail=f"scope {wanted.value}" + (f", {limit}" if limit else ""))
     if as_json:
         console.print_json(json.dumps({"secret": new.secret, **_as_dict(new.key)}))
         return
@@ -74,11 +99,11 @@ def list_keys(store: StoreOption = DEFAULT_STORE, as_json: JsonOption = False) -
         console.print_json(json.dumps([_as_dict(k) for k in keys]))
         return
     table = Table(title=f"API keys of {store}")
-    for column in ("id", "prefix", "scope", "name", "created", "revoked"):
+    for column in ("id", "prefix", "scope", "name", "rate", "created", "revoked"):
         table.add_column(column)
     for key in keys:
-        table.add_row(str(key.key_id), key.prefix, key.scope.value, key.name or "", _when(key.created_ms),
-                      _when(key.revoked_ms) if key.revoked_ms else "")
+        table.add_row(str(key.key_id), key.prefix, key.scope.value, key.name or "", str(key.rate) if key.rate else "",
+                      _when(key.created_ms), _when(key.revoked_ms) if key.revoked_ms else "")
     console.print(table)
     if not keys:
         console.print("no keys yet: create one with `cartwise keys create --scope admin`", markup=False)
@@ -90,8 +115,31 @@ def revoke(
     store: StoreOption = DEFAULT_STORE,
 ) -> None:
     """Revoke a key: a running server refuses it within a second."""
-    revoked = Engine.open(store, create=False).revoke_key(key)
+    engine = Engine.open(store, create=False)
+    revoked = engine.revoke_key(key)
+    engine.audit.record(AuditAction.KEYS_REVOKE, actor=cli_actor(), target=revoked.prefix)
     err.print(f"revoked {revoked.scope.value} key {revoked.prefix}", markup=False)
+
+
+@keys_app.command("limit")
+def limit(
+    key: Annotated[str, typer.Argument(help="the key's prefix or id (see `cartwise keys list`)")],
+    rate: RateOption = None,
+    burst: BurstOption = None,
+    default: Annotated[bool, typer.Option("--default", help="drop the key's own limit: its scope's default applies")]
+    = False,
+    store: StoreOption = DEFAULT_STORE,
+) -> None:
+    """Change a key's rate limit; running servers apply it within a second."""
+    if default == (rate is not None):
+        raise ValidationError("pass either --rate (with --burst if you like) or --default", field="rate",
+                              hint="e.g. cartwise keys limit cw_search_abcd1234 --rate 50/s --burst 100")
+    wanted = None if default else _rate(rate, burst)
+    engine = Engine.open(store, create=False)
+    changed = engine.keys.set_rate(key, wanted)
+    engine.audit.record(AuditAction.KEYS_LIMIT, actor=cli_actor(), target=changed.prefix,
+                        detail=str(wanted) if wanted else "the scope's default")
+    err.print(f"{changed.prefix}: {wanted if wanted else 'its scope default rate limit'}", markup=False)
 
 
 def _loopback(host: str) -> bool:
@@ -144,6 +192,34 @@ def check_serving(
             notice(message)
         else:
             err.print(message, markup=False)
+
+
+def serving_stores(stores: list[str], *, anonymous_reads: bool, page_key: str | None) -> list[str]:
+    """The stores `cartwise serve --store A --store B` names, checked: each once, and no
+    anonymous reads when there are several (a request without a key names no store)."""
+    named = [s.strip() for s in stores]
+    if any(not s for s in named):
+        raise ValidationError("--store names no store", field="store", hint="--store DIR or --store URL")
+    repeated = sorted({s for s in named if named.count(s) > 1})
+    if repeated:
+        raise ValidationError(f"--store {repeated[0]} is named more than once", field="store")
+    if len(named) > 1 and anonymous_reads:
+        raise ValidationError("--allow-anonymous-reads cannot be used with several stores: a request without a key "
+                              "names no store", field="allow_anonymous_reads",
+                              hint="give each storefront a search key of its store")
+    return named
+
+
+def parse_scope_rates(texts: list[str]) -> dict[str, Rate]:
+    """`--scope-rate search=50/s:100` options as a rate by scope."""
+    rates: dict[str, Rate] = {}
+    for text in texts:
+        scope, rate = Rate.parse_scoped(text)
+        wanted = Scope.parse(scope).value
+        if wanted in rates:
+            raise ValidationError(f"--scope-rate gives {wanted} twice", field="scope_rate")
+        rates[wanted] = rate
+    return rates
 
 
 def create_demo_keys(engine: Engine) -> dict[Scope, NewKey]:

@@ -7,7 +7,8 @@ import logging
 import logging.config
 import os
 import sys
-from contextlib import nullcontext
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,9 +24,18 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from cartwise.access import Scope
+from cartwise.access import Rate, Scope
+from cartwise.access.audit import AuditAction, cli_actor
+from cartwise.cli.audit import audit as audit_command
 from cartwise.cli.evaluate import evaluate_app
-from cartwise.cli.keys import check_serving, create_demo_keys, keys_app, print_demo_keys
+from cartwise.cli.keys import (
+    check_serving,
+    create_demo_keys,
+    keys_app,
+    parse_scope_rates,
+    print_demo_keys,
+    serving_stores,
+)
 from cartwise.cli.models import models_app, worker, worker_process
 from cartwise.cli.ops import backup, check_log_level, restore
 from cartwise.cli.rules import rules_app
@@ -41,7 +51,14 @@ from cartwise.cli.output import (
     print_items,
     show_progress,
 )
-from cartwise.demo import EVENT_MAPPING, EXAMPLE_ITEM, EXAMPLE_USER, build_catalog, build_purchases, packaged_slice
+from cartwise.demo import (
+    EVENT_MAPPING,
+    EXAMPLE_ITEM,
+    EXAMPLE_USER,
+    build_catalog,
+    build_purchases,
+    packaged_slice,
+)
 from cartwise.encode import DEFAULT_ENCODER
 from cartwise.engine import DEFAULT_STORE, Engine
 from cartwise.errors import CartwiseError, ValidationError
@@ -114,6 +131,9 @@ def ingest_items_command(
         result = engine.ingest_items(
             path, format=format, mapping=_mapping(map, set), report_path=report, on_progress=update
         )
+    if result.rows_written:
+        engine.audit.record(AuditAction.ITEMS_UPSERT, actor=cli_actor(), target=str(path),
+                            detail=f"{result.rows_written} written, {result.rows_rejected} rejected")
     print_ingest_report(result, as_json)
 
 
@@ -568,6 +588,9 @@ def _serve(
     log_format: str = "text",
     log_level: str | None = None,
     metrics_open: bool = False,
+    more_stores: Sequence[Engine] = (),
+    scope_rates: Mapping[str, Rate] | None = None,
+    rate_store: str | None = None,
 ) -> None:
     # The web server's modules load only when serving: every other command starts faster.
     import uvicorn
@@ -584,15 +607,18 @@ def _serve(
         said = logging.getLogger("cartwise.serve")
         check_serving(engine, host, anonymous_reads=anonymous_reads, page_key=page_key, metrics_open=metrics_open,
                       notice=said.warning)
-        engine.warm_up()
+        for each in (engine, *more_stores):
+            each.warm_up()
         said.info("Cartwise on http://%s:%d/", host, port)
     else:
         check_serving(engine, host, anonymous_reads=anonymous_reads, page_key=page_key, metrics_open=metrics_open)
         with err.status("loading models"):
-            engine.warm_up()
+            for each in (engine, *more_stores):
+                each.warm_up()
         err.print(f"Cartwise on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
     api = create_app(engine, anonymous_reads=anonymous_reads, cors_origins=cors_origins or [],
-                     max_body_bytes=max_body_bytes, page_key=page_key, metrics_open=metrics_open)
+                     max_body_bytes=max_body_bytes, page_key=page_key, metrics_open=metrics_open,
+                     more_stores=more_stores, scope_rates=scope_rates, rate_store=rate_store)
     # uvicorn's access log is off: its lines hold raw paths and query strings. Cartwise's own
     # (logger cartwise.access, at INFO) names the route template, never a key.
     uvicorn.run(api, host=host, port=port, log_config=log_config(form, level=level), log_level=level,
@@ -601,7 +627,12 @@ def _serve(
 
 @app.command()
 def serve(
-    store: StoreOption = DEFAULT_STORE,
+    store: Annotated[
+        list[str] | None,
+        typer.Option("--store", "-s", envvar="CARTWISE_STORE",
+                     help="store directory or URL; repeat it to serve several stores, each request from the store "
+                          f"its key belongs to (default {DEFAULT_STORE})"),
+    ] = None,
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     allow_anonymous_reads: Annotated[
@@ -637,17 +668,33 @@ def serve(
     rules: Annotated[
         Path | None,
         typer.Option(envvar="CARTWISE_RULES_FILE", help="a rule document (YAML or JSON) to load and watch: an edit "
-                     "answers within a second once valid (`cartwise rules validate` it first)"),
+                     "answers within a second once valid (`cartwise rules validate` it first); with several "
+                     "stores, the first store's rules"),
+    ] = None,
+    scope_rate: Annotated[
+        list[str] | None,
+        typer.Option("--scope-rate", help="SCOPE=RATE[:BURST], the rate limit of keys of that scope without their "
+                     "own (`keys create --rate`), e.g. search=50/s:100 (repeatable)"),
+    ] = None,
+    rate_store: Annotated[
+        str | None,
+        typer.Option(envvar="CARTWISE_RATE_STORE", help="keep rate-limit buckets in this Redis (redis://host:6379/0), "
+                     "shared by every process; default: each process keeps its own"),
     ] = None,
 ) -> None:
     """Serve the HTTP API and the demo page. Requests need an API key (`cartwise keys create`)."""
-    engine = _open(store, serving=True)
+    stores = serving_stores(store or [str(DEFAULT_STORE)], anonymous_reads=allow_anonymous_reads,
+                            page_key=page_key)
+    rates = parse_scope_rates(scope_rate or [])
+    engines = [_open(each, serving=True) for each in stores]
     if rules is not None:
-        engine.rules.watch(rules)
-    with worker_process(store) if worker else nullcontext():
-        _serve(engine, host, port, anonymous_reads=allow_anonymous_reads, cors_origins=cors_origin,
+        engines[0].rules.watch(rules)
+    with ExitStack() as workers:
+        for each in stores if worker else []:
+            workers.enter_context(worker_process(each))
+        _serve(engines[0], host, port, anonymous_reads=allow_anonymous_reads, cors_origins=cors_origin,
                max_body_bytes=max_body_bytes, page_key=page_key, log_format=log_format, log_level=log_level,
-               metrics_open=metrics_open)
+               metrics_open=metrics_open, more_stores=engines[1:], scope_rates=rates, rate_store=rate_store)
 
 
 def _print_next_steps(store: Path | str) -> None:
@@ -721,6 +768,7 @@ app.command()(backup)
 app.command()(restore)
 app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(keys_app, name="keys")
+app.command("audit")(audit_command)
 app.add_typer(models_app, name="models")
 app.command()(worker)
 app.add_typer(rules_app, name="rules")

@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from cartwise.access.audit import AuditAction, cli_actor
 from cartwise.cli.keys import JsonOption, StoreOption
 from cartwise.cli.output import console, err
 from cartwise.encode import DEFAULT_ENCODER
@@ -65,7 +66,9 @@ def promote(
     reason: Annotated[str, typer.Option(help="why, kept in the history")] = "promoted by hand",
 ) -> None:
     """Make a kept version live; running servers switch within a second."""
-    Engine.open(store, create=False, log_impressions=False).promote(version, reason=reason)
+    engine = Engine.open(store, create=False, log_impressions=False)
+    live = engine.promote(version, reason=reason)
+    engine.audit.record(AuditAction.MODELS_PROMOTE, actor=cli_actor(), target=live, detail=reason)
     err.print(f"{version} is live", markup=False)
 
 
@@ -75,7 +78,9 @@ def rollback(
     reason: Annotated[str, typer.Option(help="why, kept in the history")] = "rolled back by hand",
 ) -> None:
     """Return to the version that was live before the current one."""
-    version = Engine.open(store, create=False, log_impressions=False).rollback(reason=reason)
+    engine = Engine.open(store, create=False, log_impressions=False)
+    version = engine.rollback(reason=reason)
+    engine.audit.record(AuditAction.MODELS_ROLLBACK, actor=cli_actor(), target=version, detail=reason)
     err.print(f"rolled back: {version} is live", markup=False)
 
 

@@ -2,11 +2,11 @@
 
 :func:`open_store` picks the back end from a URL's scheme (``sqlite:///srv/shop``) or
 opens the embedded SQLite store in a plain directory path; ``postgresql://`` URLs open a
-schema of a PostgreSQL database. Each back end module registers itself on import, so
-importing it here is what makes its scheme known.
+schema of a PostgreSQL database. Each back end module registers itself on import (and its
+backup, :mod:`cartwise.store.backup`), so importing it here is what makes its scheme known.
 """
 
-from cartwise.store.base import IngestRun, Store, StoredKey, StoreStats
+from cartwise.store.base import AuditEntry, IngestRun, Store, StoredKey, StoreStats
 from cartwise.store.registry import (
     StoreBackend,
     open_store,
@@ -16,8 +16,10 @@ from cartwise.store.registry import (
 )
 from cartwise.store.sqlite import SQLiteStore
 from cartwise.store.postgres import PostgresStore  # noqa: I001 - the embedded default registers first
+from cartwise.store import postgres_backup  # noqa: F401, I001 - registers the "postgresql" backup
 
 __all__ = [
+    "AuditEntry",
     "IngestRun",
     "PostgresStore",
     "SQLiteStore",

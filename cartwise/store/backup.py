@@ -9,7 +9,7 @@ A backup is a directory (or the same directory as a ``.tar``/``.tar.gz``)::
 The database copy is the back end's business, chosen by the store's back end name from
 :func:`register_backup` (as stores are by URL scheme): SQLite's online backup API copies a
 consistent snapshot while writers go on (WAL readers never block them); PostgreSQL's
-``pg_dump`` plugs in the same way. The workspace is copied first and the database last, so
+``pg_dump`` plugs in the same way (:mod:`cartwise.store.postgres_backup`). The workspace is copied first and the database last, so
 every model version in a backup was trained on data the backup's database holds. Model
 versions are copied only once complete (never a ``.staging-*`` directory) and ``CURRENT``
 names one that was copied; an embedding cache is copied under its writers' lock. Training

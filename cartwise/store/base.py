@@ -47,6 +47,23 @@ class StoredKey:
     name: str | None
     created_ms: int
     revoked_ms: int | None = None
+    # The key's own rate limit: requests per second and burst (None: its scope's default).
+    rate_per_s: float | None = None
+    burst: int | None = None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One admin action as the audit log keeps it: who (an API key's prefix, or
+    ``cli:<user>``; never a secret), what (an action name such as ``items.upsert``), when
+    (epoch ms), on what (`target`) and a short `detail`."""
+
+    audit_id: int
+    ts: int
+    actor: str
+    action: str
+    target: str | None = None
+    detail: str | None = None
 
 
 @dataclass(frozen=True)
@@ -154,8 +171,22 @@ class Store(Protocol):
         """Mark a key revoked; False when it does not exist or already was."""
         ...
 
+    def set_key_rate(self, key_id: int, rate_per_s: float | None, burst: int | None) -> bool:
+        """Change a key's own rate limit (None: its scope's default) and bump
+        `keys_version`; False when the key does not exist."""
+        ...
+
     def keys_version(self) -> int:
         """Bumped by every key created or revoked, so servers drop cached keys."""
+        ...
+
+    def add_audit(self, entry: AuditEntry) -> AuditEntry:
+        """Append an admin action to the audit log (its `audit_id` is assigned here)."""
+        ...
+
+    def audit(self, *, since_ms: int | None = None, limit: int = 1000) -> list[AuditEntry]:
+        """Audit entries at or after `since_ms` (all when None), oldest first, at most
+        `limit` of them (the newest when there are more)."""
         ...
 
     def versions(self) -> tuple[int, int]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from cartwise.events.event import now_ms
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -132,6 +132,22 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (request_id, position)
     );
     CREATE INDEX impression_items_by_item ON impression_items (item_id);
+    """,
+    # 4: access at scale. A key may carry its own rate limit (requests per second and a
+    # burst; null: the server's default for its scope), and every admin action is kept in
+    # an audit log naming who (a key's prefix, never its secret), what, when and on what.
+    """
+    ALTER TABLE api_keys ADD COLUMN rate_per_s {real};
+    ALTER TABLE api_keys ADD COLUMN burst {integer};
+    CREATE TABLE audit_log (
+        audit_id {serial_key},
+        ts {integer} NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT,
+        detail TEXT
+    );
+    CREATE INDEX audit_log_by_ts ON audit_log (ts);
     """,
 ]
 

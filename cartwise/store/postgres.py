@@ -41,7 +41,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from cartwise.errors import StoreError, ValidationError
 from cartwise.events.event import now_ms
-from cartwise.store.base import IngestRun, StoredKey, StoreStats
+from cartwise.store.base import AuditEntry, IngestRun, StoredKey, StoreStats
 from cartwise.store.connections import ConnectionPool
 from cartwise.store.frames import (
     EVENT_SCHEMA,
@@ -50,7 +50,12 @@ from cartwise.store.frames import (
     ITEM_SCHEMA,
     conform,
 )
-from cartwise.store.migrations import POSTGRESQL, SCHEMA_VERSION, initial_meta, migration_statements
+from cartwise.store.migrations import (
+    POSTGRESQL,
+    SCHEMA_VERSION,
+    initial_meta,
+    migration_statements,
+)
 from cartwise.store.registry import register_store
 from cartwise.workspace import Workspace
 
@@ -671,14 +676,15 @@ class PostgresStore:
 
     # API keys ----------------------------------------------------------------------
 
-    _KEY_COLUMNS = "key_id, prefix, secret_sha256, scope, name, created_ms, revoked_ms"
+    _KEY_COLUMNS = "key_id, prefix, secret_sha256, scope, name, created_ms, revoked_ms, rate_per_s, burst"
 
     def add_key(self, key: StoredKey) -> StoredKey:
         with self.transaction(), self._connection() as conn:
             row = conn.execute(
-                "INSERT INTO api_keys (prefix, secret_sha256, scope, name, created_ms, revoked_ms) "
-                "VALUES (%s, %s, %s, %s, %s, %s) RETURNING key_id",
-                (key.prefix, key.secret_sha256, key.scope, key.name, key.created_ms, key.revoked_ms),
+                "INSERT INTO api_keys (prefix, secret_sha256, scope, name, created_ms, revoked_ms, rate_per_s, burst) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING key_id",
+                (key.prefix, key.secret_sha256, key.scope, key.name, key.created_ms, key.revoked_ms, key.rate_per_s,
+                 key.burst),
             ).fetchone()
             self._bump("keys_version")
         assert row is not None
@@ -700,8 +706,40 @@ class PostgresStore:
                 self._bump("keys_version")
         return revoked
 
+    def set_key_rate(self, key_id: int, rate_per_s: float | None, burst: int | None) -> bool:
+        with self.transaction(), self._connection() as conn:
+            changed = conn.execute(
+                "UPDATE api_keys SET rate_per_s = %s, burst = %s WHERE key_id = %s", (rate_per_s, burst, key_id)
+            ).rowcount > 0
+            if changed:
+                self._bump("keys_version")
+        return changed
+
     def keys_version(self) -> int:
         return int(self._meta("keys_version") or 0)
+
+    # audit log ---------------------------------------------------------------------
+
+    _AUDIT_COLUMNS = "audit_id, ts, actor, action, target, detail"
+
+    def add_audit(self, entry: AuditEntry) -> AuditEntry:
+        with self._connection() as conn:
+            row = conn.execute(
+                "INSERT INTO audit_log (ts, actor, action, target, detail) VALUES (%s, %s, %s, %s, %s) "
+                "RETURNING audit_id",
+                (entry.ts, entry.actor, entry.action, entry.target, entry.detail),
+            ).fetchone()
+        assert row is not None
+        return replace(entry, audit_id=int(row[0]))
+
+    def audit(self, *, since_ms: int | None = None, limit: int = 1000) -> list[AuditEntry]:
+        with self._connection() as conn:
+            rows = conn.execute(
+                f"SELECT {self._AUDIT_COLUMNS} FROM audit_log WHERE ts >= %s "  # type: ignore[arg-type]
+                "ORDER BY audit_id DESC LIMIT %s",
+                (since_ms if since_ms is not None else -(2**62), limit),
+            ).fetchall()
+        return [AuditEntry(*row) for row in reversed(rows)]
 
 
 def open_postgres(location: str, *, create: bool) -> PostgresStore:

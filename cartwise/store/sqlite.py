@@ -27,7 +27,7 @@ import polars as pl
 
 from cartwise.errors import StoreError
 from cartwise.events.event import now_ms
-from cartwise.store.base import IngestRun, StoredKey, StoreStats
+from cartwise.store.base import AuditEntry, IngestRun, StoredKey, StoreStats
 from cartwise.store.frames import (
     EVENT_SCHEMA,
     IMPRESSION_ITEM_SCHEMA,
@@ -35,7 +35,12 @@ from cartwise.store.frames import (
     ITEM_SCHEMA,
     conform,
 )
-from cartwise.store.migrations import SCHEMA_VERSION, SQLITE, initial_meta, migration_statements
+from cartwise.store.migrations import (
+    SCHEMA_VERSION,
+    SQLITE,
+    initial_meta,
+    migration_statements,
+)
 from cartwise.store.registry import register_store
 from cartwise.workspace import Workspace
 
@@ -432,14 +437,15 @@ class SQLiteStore:
 
     # API keys ----------------------------------------------------------------------
 
-    _KEY_COLUMNS = "key_id, prefix, secret_sha256, scope, name, created_ms, revoked_ms"
+    _KEY_COLUMNS = "key_id, prefix, secret_sha256, scope, name, created_ms, revoked_ms, rate_per_s, burst"
 
     def add_key(self, key: StoredKey) -> StoredKey:
         with self.transaction():
             cursor = self._conn.execute(
-                "INSERT INTO api_keys (prefix, secret_sha256, scope, name, created_ms, revoked_ms) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (key.prefix, key.secret_sha256, key.scope, key.name, key.created_ms, key.revoked_ms),
+                "INSERT INTO api_keys (prefix, secret_sha256, scope, name, created_ms, revoked_ms, rate_per_s, burst) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (key.prefix, key.secret_sha256, key.scope, key.name, key.created_ms, key.revoked_ms, key.rate_per_s,
+                 key.burst),
             )
             self._bump("keys_version")
         return replace(key, key_id=int(cursor.lastrowid or 0))
@@ -460,8 +466,37 @@ class SQLiteStore:
                 self._bump("keys_version")
         return revoked
 
+    def set_key_rate(self, key_id: int, rate_per_s: float | None, burst: int | None) -> bool:
+        with self.transaction():
+            conn = self._conn
+            before = conn.total_changes
+            conn.execute("UPDATE api_keys SET rate_per_s = ?, burst = ? WHERE key_id = ?", (rate_per_s, burst, key_id))
+            changed = conn.total_changes > before
+            if changed:
+                self._bump("keys_version")
+        return changed
+
     def keys_version(self) -> int:
         return int(self._meta("keys_version") or 0)
+
+    # audit log ---------------------------------------------------------------------
+
+    _AUDIT_COLUMNS = "audit_id, ts, actor, action, target, detail"
+
+    def add_audit(self, entry: AuditEntry) -> AuditEntry:
+        with self.transaction():
+            cursor = self._conn.execute(
+                "INSERT INTO audit_log (ts, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+                (entry.ts, entry.actor, entry.action, entry.target, entry.detail),
+            )
+        return replace(entry, audit_id=int(cursor.lastrowid or 0))
+
+    def audit(self, *, since_ms: int | None = None, limit: int = 1000) -> list[AuditEntry]:
+        rows = self._conn.execute(
+            f"SELECT {self._AUDIT_COLUMNS} FROM audit_log WHERE ts >= ? ORDER BY audit_id DESC LIMIT ?",
+            (since_ms if since_ms is not None else -(2**62), limit),
+        ).fetchall()
+        return [AuditEntry(*row) for row in reversed(rows)]
 
 
 def _open(location: str, *, create: bool) -> SQLiteStore:

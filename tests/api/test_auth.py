@@ -49,6 +49,7 @@ NEEDS = {
     ("GET", "/v1/rules/{rule_id}"): Scope.ADMIN,
     ("PUT", "/v1/rules/{rule_id}"): Scope.ADMIN,
     ("DELETE", "/v1/rules/{rule_id}"): Scope.ADMIN,
+    ("GET", "/v1/audit"): Scope.ADMIN,
 }
 OPEN = {("GET", "/v1/health"), ("GET", "/v1/live"), ("GET", "/v1/ready"), ("GET", "/"), ("GET", "/docs"),
         ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")}

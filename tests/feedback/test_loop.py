@@ -16,7 +16,7 @@ from cartwise import Engine
 from cartwise.api import create_app
 from cartwise.errors import ValidationError
 from cartwise.feedback import Impression, ImpressionLog, ShownItem
-from cartwise.store.migrations import SQLITE, migration_statements
+from cartwise.store.migrations import SCHEMA_VERSION, SQLITE, migration_statements
 from cartwise.store.sqlite import SQLiteStore
 
 
@@ -211,7 +211,7 @@ def test_a_store_of_the_previous_schema_upgrades_in_place(tmp_path: Path):
     conn.commit()
     conn.close()
     store = SQLiteStore(folder, create=False)
-    assert store.stats().schema_version == 3 and store.store_id == "old"
+    assert store.stats().schema_version == SCHEMA_VERSION and store.store_id == "old"
     row = store.events().row(0, named=True)
     assert row["item_id"] == "a" and row["request_id"] is None and row["position"] is None
     assert store.impressions().is_empty()

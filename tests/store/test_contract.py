@@ -11,12 +11,13 @@ import subprocess
 import sys
 import textwrap
 import threading
+from dataclasses import replace
 
 import polars as pl
 import pytest
 
 from cartwise.errors import StoreError
-from cartwise.store import IngestRun, StoredKey, open_store, store_backends
+from cartwise.store import AuditEntry, IngestRun, StoredKey, open_store, store_backends
 from cartwise.store.frames import EVENT_SCHEMA, ITEM_SCHEMA
 
 
@@ -228,6 +229,44 @@ def test_keys_are_added_listed_and_revoked(store):
     assert store.keys_version() == 3
     assert store.keys()[0].revoked_ms == 1_800_000_000_000
     assert store.keys()[1] == second
+
+
+def test_a_key_keeps_its_rate_limit_and_a_change_bumps_the_keys_version(url, store):
+    limited = store.add_key(replace(key("rrrr"), rate_per_s=2.5, burst=10))
+    plain = store.add_key(key("pppp"))
+    assert [(k.rate_per_s, k.burst) for k in store.keys()] == [(2.5, 10), (None, None)]
+    version = store.keys_version()
+    assert store.set_key_rate(plain.key_id, 50.0, 100) and store.keys_version() == version + 1
+    assert store.set_key_rate(limited.key_id, None, None)
+    assert not store.set_key_rate(999_999, 1.0, 1)
+    reopened = open_store(url, create=False)
+    assert [(k.prefix, k.rate_per_s, k.burst) for k in reopened.keys()] == [("rrrr", None, None), ("pppp", 50.0, 100)]
+    reopened.close()
+
+
+# audit log ------------------------------------------------------------------------------
+
+
+def test_audit_entries_are_kept_in_order_and_read_since_a_time(url, store):
+    assert store.audit() == []
+    first = store.add_audit(AuditEntry(0, 1_000, "cw_admin_abcd1234", "items.upsert", "mug", "1 item"))
+    second = store.add_audit(AuditEntry(0, 2_000, "cli:alice", "keys.create", "cw_search_x", None))
+    third = store.add_audit(AuditEntry(0, 3_000, "cw_admin_abcd1234", "models.rollback", None, "because"))
+    assert first.audit_id < second.audit_id < third.audit_id
+    assert store.audit() == [first, second, third]
+    assert store.audit(since_ms=2_000) == [second, third]
+    assert store.audit(limit=2) == [second, third]  # the newest, oldest first
+    assert store.audit(since_ms=5_000) == []
+    reopened = open_store(url, create=False)
+    assert reopened.audit() == [first, second, third]
+    reopened.close()
+
+
+def test_an_audit_entry_written_in_a_rolled_back_transaction_is_gone(store):
+    with pytest.raises(KeyboardInterrupt), store.transaction():
+        store.add_audit(AuditEntry(0, 1, "cli:bob", "items.delete", "mug"))
+        raise KeyboardInterrupt
+    assert store.audit() == []
 
 
 # transactions and threads --------------------------------------------------------------

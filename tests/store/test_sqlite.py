@@ -60,3 +60,27 @@ def test_database_is_in_wal_mode(tmp_path):
     conn = sqlite3.connect(tmp_path / "cartwise.db")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()
+
+
+def test_a_store_of_schema_3_upgrades_its_keys_and_gains_the_audit_log(tmp_path):
+    """A store made before per-key rate limits and the audit log (schema 3) opens: its keys
+    keep working with no limit of their own, and admin actions can be recorded."""
+    from cartwise.store.base import AuditEntry
+    from cartwise.store.migrations import SQLITE, migration_statements
+
+    (tmp_path / "old").mkdir()
+    conn = sqlite3.connect(tmp_path / "old" / "cartwise.db")
+    for step in range(3):
+        for statement in migration_statements(step, SQLITE):
+            conn.execute(statement)
+    conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '3'), ('store_id', 'x' || hex(randomblob(15)))")
+    conn.execute("INSERT INTO api_keys (prefix, secret_sha256, scope, name, created_ms) "
+                 "VALUES ('cw_search_abcdefgh', 'sha', 'search', 'old', 1)")
+    conn.commit()
+    conn.close()
+    store = open_store(tmp_path / "old", create=False)
+    assert store.stats().schema_version == SCHEMA_VERSION >= 4
+    [old] = store.keys()
+    assert (old.prefix, old.rate_per_s, old.burst) == ("cw_search_abcdefgh", None, None)
+    store.add_audit(AuditEntry(0, 5, "cli:op", "keys.create", old.prefix))
+    assert [e.target for e in store.audit()] == [old.prefix]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path
+from fastapi import APIRouter, Body, Depends, Path, Request
 from pydantic import BaseModel, Field
 
 from cartwise.access import Scope
+from cartwise.access.audit import AuditAction
 from cartwise.api.auth import KeyFirstRoute, require
 from cartwise.api.deps import get_engine
+from cartwise.api.routes.audit import record_admin
 from cartwise.api.schemas import ErrorBody
 from cartwise.engine import Engine
 
@@ -51,15 +53,24 @@ def list_models(engine: Annotated[Engine, Depends(get_engine)]) -> ModelVersions
 
 @router.post("/{version}/promote", response_model=Live, responses={404: {"model": ErrorBody}})
 def promote(
+    request: Request,
     engine: Annotated[Engine, Depends(get_engine)],
     version: Annotated[str, Path(max_length=100)],
     swap: Annotated[Swap | None, Body()] = None,
 ) -> Live:
     """Make a kept version live; this server answers from it at once, others within a second."""
-    return Live(version=engine.promote(version, reason=(swap.reason if swap else "") or "promoted over HTTP"))
+    reason = (swap.reason if swap else "") or "promoted over HTTP"
+    live = engine.promote(version, reason=reason)
+    record_admin(request, engine, AuditAction.MODELS_PROMOTE, target=live, detail=reason)
+    return Live(version=live)
 
 
 @router.post("/rollback", response_model=Live, responses={404: {"model": ErrorBody}})
-def rollback(engine: Annotated[Engine, Depends(get_engine)], swap: Annotated[Swap | None, Body()] = None) -> Live:
+def rollback(
+    request: Request, engine: Annotated[Engine, Depends(get_engine)], swap: Annotated[Swap | None, Body()] = None
+) -> Live:
     """Return to the version that was live before the current one."""
-    return Live(version=engine.rollback(reason=(swap.reason if swap else "") or "rolled back over HTTP"))
+    reason = (swap.reason if swap else "") or "rolled back over HTTP"
+    live = engine.rollback(reason=reason)
+    record_admin(request, engine, AuditAction.MODELS_ROLLBACK, target=live, detail=reason)
+    return Live(version=live)
