@@ -17,6 +17,7 @@ EMBEDDINGS = "embeddings"
 CHECKPOINTS = "checkpoints"
 RUNS = "runs"
 DEMO = "demo"
+ASSISTANT = "assistant"
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Workspace:
         checkpoints/<model>/     a neural model's training state, resumed after a crash
         runs/                    recorded offline evaluation runs
         demo/                    files `cartwise demo` derived from Online Retail
+        assistant/               the shopping assistant's FAQ, documents, their vectors and its log
     """
 
     root: Path
@@ -58,6 +60,10 @@ class Workspace:
     @property
     def demo_dir(self) -> Path:
         return self.root / DEMO
+
+    @property
+    def assistant_dir(self) -> Path:
+        return self.root / ASSISTANT
 
     def embeddings_dir(self, encoder: str) -> Path:
         """Where the item vectors of the encoder named `encoder` are cached."""
