@@ -11,7 +11,7 @@ from cartwise import __version__
 from cartwise.api.auth import KEY_HEADER, AccessPolicy
 from cartwise.api.errors import install_error_handlers
 from cartwise.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
-from cartwise.api.routes import answers, catalog, docs, events, feedback, health, models, web
+from cartwise.api.routes import answers, assist, catalog, docs, events, feedback, health, models, web
 from cartwise.engine import Engine
 
 
@@ -45,7 +45,7 @@ def create_app(
     app.state.max_body_bytes = max_body_bytes
     install_error_handlers(app)
     docs.install_docs(app)
-    for module in (health, catalog, events, feedback, answers, models, web):
+    for module in (health, catalog, events, feedback, answers, models, assist, web):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     if cors_origins:

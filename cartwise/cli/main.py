@@ -22,6 +22,7 @@ from rich.progress import (
 from rich.table import Table
 
 from cartwise.access import Scope
+from cartwise.cli.assist import register as register_assist
 from cartwise.cli.evaluate import evaluate_app
 from cartwise.cli.keys import check_serving, create_demo_keys, keys_app, print_demo_keys
 from cartwise.cli.models import models_app, worker, worker_process
@@ -679,6 +680,7 @@ def demo(
 app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
+register_assist(app)
 app.command()(worker)
 
 

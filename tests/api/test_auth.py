@@ -36,6 +36,11 @@ NEEDS = {
     ("GET", "/v1/models"): Scope.ADMIN,
     ("POST", "/v1/models/{version}/promote"): Scope.ADMIN,
     ("POST", "/v1/models/rollback"): Scope.ADMIN,
+    ("POST", "/v1/assist"): Scope.SEARCH,
+    ("POST", "/v1/assist/feedback"): Scope.SEARCH,
+    ("GET", "/v1/assist/report"): Scope.ADMIN,
+    ("POST", "/v1/assist/faq"): Scope.ADMIN,
+    ("POST", "/v1/assist/documents"): Scope.ADMIN,
 }
 OPEN = {("GET", "/v1/health"), ("GET", "/"), ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")}
 BODIES = {
@@ -46,6 +51,10 @@ BODIES = {
     "/v1/impressions": {"impressions": [{"placement": "home_top", "items": ["teapot"]}]},
     "/v1/models/{version}/promote": {"reason": "auth test"},
     "/v1/models/rollback": {"reason": "auth test"},
+    "/v1/assist": {"message": "is the teapot heat resistant?", "item_id": "teapot"},
+    "/v1/assist/feedback": {"answer_id": "unknown", "helpful": True},
+    "/v1/assist/faq": {"rows": [{"question": "How do I return an item?", "answer": "Within 30 days."}]},
+    "/v1/assist/documents": {"rows": [{"doc_id": "returns", "kind": "policy", "text": "Returns within 30 days."}]},
 }
 PARAMS = {"q": "tea"}
 OTHER_SCOPE = {Scope.SEARCH: Scope.EVENTS, Scope.EVENTS: Scope.SEARCH, Scope.ADMIN: Scope.SEARCH}
