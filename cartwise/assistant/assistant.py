@@ -105,7 +105,22 @@ def language_of(message: str) -> str:
 class Assistant:
     """Answers shoppers' messages from one engine's catalog, search and knowledge."""
 
-    def __init__(self, engine: Engine, *, encoder: str = DEFAULT_ENCODER, log: bool = True) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        encoder: str = DEFAULT_ENCODER,
+        log: bool = True,
+        evidence_threshold: float = calibration.EVIDENCE_THRESHOLD,
+        faq_threshold: float = calibration.FAQ_THRESHOLD,
+    ) -> None:
+        """`evidence_threshold` and `faq_threshold`: the fused scores below which evidence and
+        FAQ matches are not used (defaults and other operating points: :mod:`.calibration`)."""
+        for name, value in (("evidence_threshold", evidence_threshold), ("faq_threshold", faq_threshold)):
+            if not isinstance(value, int | float) or not -1.0 <= value <= 2.0:
+                raise ValidationError(f"{name} must be a number from -1 to 2, got {value!r}", field=name)
+        self.evidence_threshold = float(evidence_threshold)
+        self.faq_threshold = float(faq_threshold)
         self.engine = engine
         self.encoder = load_encoder(encoder)
         self.knowledge = KnowledgeStore(engine.workspace)
@@ -193,7 +208,7 @@ class Assistant:
             return AssistAnswer(**base, reply=words["which"], answered=False, handoff=False)
         passages = self._item_passages(item_id)
         evidence = self._evidence(text, vector, passages)
-        if not evidence or evidence[0].score < calibration.EVIDENCE_THRESHOLD:
+        if not evidence or evidence[0].score < self.evidence_threshold:
             return AssistAnswer(**base, reply=words["handoff"].format(where=words["product_info"]), answered=False,
                                 handoff=True, evidence=evidence, item_id=item_id)
         best = evidence[0]
@@ -204,15 +219,15 @@ class Assistant:
         words = _REPLIES[language]
         knowledge = self.knowledge.load()
         matches = match_faq(vector, text, knowledge.faq, self.vectors)
-        if matches and matches[0].score >= calibration.FAQ_THRESHOLD:
+        if matches and matches[0].score >= self.faq_threshold:
             evidence = [
                 Evidence(text=f"{m.entry.question} \u2014 {m.entry.answer}", source=f"FAQ ({m.entry.faq_id})",
                          kind="faq", doc_id=m.entry.faq_id, score=round(m.score, 4))
-                for m in matches if m.score >= calibration.FAQ_THRESHOLD
+                for m in matches if m.score >= self.faq_threshold
             ]
             return AssistAnswer(**base, reply=matches[0].entry.answer, answered=True, handoff=False, evidence=evidence)
         evidence = self._evidence(text, vector, knowledge.store_passages)
-        if evidence and evidence[0].score >= calibration.EVIDENCE_THRESHOLD:
+        if evidence and evidence[0].score >= self.evidence_threshold:
             best = evidence[0]
             return AssistAnswer(**base, reply=words["evidence"].format(source=best.source, text=best.text),
                                 answered=True, handoff=False, evidence=evidence)

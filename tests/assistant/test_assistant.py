@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from cartwise import Engine
 from cartwise.access import Scope
 from cartwise.api.app import create_app
+from cartwise.assistant import calibration
 from cartwise.assistant.assistant import MAX_MESSAGE_CHARS, Assistant
 from cartwise.errors import NotFound, ValidationError
 
@@ -24,11 +25,12 @@ FAQ = (
 )
 DOCUMENTS = [
     {"doc_id": "teapot-bullets", "kind": "bullets", "item_id": "teapot",
-     "text": "- Borosilicate glass, heat resistant up to 150 C\n- Holds 1 litre of tea\n"
-             "- The stainless steel infuser is dishwasher safe"},
+     "text": "- Borosilicate glass, heat resistant up to 150 C\n- Holds 1 litre of tea"},
+    {"doc_id": "teapot-qa", "kind": "qa", "item_id": "teapot",
+     "text": "Q: Is the infuser dishwasher safe? A: Yes, the stainless steel infuser is dishwasher safe."},
     {"doc_id": "teapot-colours", "kind": "specs", "item_id": "teapot",
      "text": "Colours: clear glass with a blue or a black lid."},
-    {"doc_id": "dress-zh-qa", "kind": "qa", "item_id": "dress-zh", "text": "问：是什么面料？答：100%纯棉面料，透气舒适。"},
+    {"doc_id": "dress-zh-qa", "kind": "qa", "item_id": "dress-zh", "text": "问：这条裙子是什么面料的？答：100%纯棉面料，透气舒适。"},
 ]
 
 
@@ -60,13 +62,22 @@ def test_planted_messages_are_routed(assistant, message, item_id, route):
 def test_product_question_quotes_its_evidence_with_source(assistant):
     answer = assistant.answer("is the infuser dishwasher safe?", item_id="teapot")
     assert answer.answered and not answer.handoff and answer.item_id == "teapot"
-    assert answer.evidence[0].text == "The stainless steel infuser is dishwasher safe"
-    assert answer.evidence[0].doc_id == "teapot-bullets" and answer.evidence[0].text in answer.reply
-    assert "bullets of item teapot" in answer.reply
+    assert answer.evidence[0].doc_id == "teapot-qa" and answer.evidence[0].text in answer.reply
+    assert "qa of item teapot" in answer.reply and answer.evidence[0].score >= calibration.EVIDENCE_THRESHOLD
+
+
+def test_evidence_below_the_calibrated_threshold_is_not_used_but_stays_attached(assistant):
+    # A relevant bullet, but worded far from the question: at the shipped threshold (precision
+    # 0.9 on ePQA) it is handed off; at the 0.8 operating point it is quoted.
+    question = "how much tea does this pot hold?"
+    strict = assistant.answer(question, item_id="teapot")
+    assert strict.handoff and strict.evidence[0].text == "Holds 1 litre of tea"
+    lenient = Assistant(assistant.engine, evidence_threshold=calibration.OPERATING_POINTS[0.8], log=False)
+    assert lenient.answer(question, item_id="teapot").answered
 
 
 def test_chinese_product_question_is_answered_in_chinese(assistant):
-    answer = assistant.answer("这条裙子是什么面料的？", item_id="dress-zh")
+    answer = assistant.answer("这条裙子是什么面料？", item_id="dress-zh")
     assert answer.route == "product" and answer.answered and answer.language == "zh"
     assert "纯棉" in answer.evidence[0].text and answer.reply.startswith("根据")
 
