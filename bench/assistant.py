@@ -42,14 +42,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bm25s  # noqa: E402
-import numpy as np  # noqa: E402
+import assistant_data as data
+import bm25s
+import numpy as np
 
-import assistant_data as data  # noqa: E402
-from bench.common import save  # noqa: E402
-from cartwise.assistant import calibration, ranking  # noqa: E402
-from cartwise.assistant import routing as routing_module  # noqa: E402
-from cartwise.encode import load_encoder  # noqa: E402
+from bench.common import save
+from cartwise.assistant import calibration, ranking
+from cartwise.assistant import routing as routing_module
+from cartwise.encode import load_encoder
 
 WEIGHTS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
 HALVES = (1.0, 2.0, 4.0, 8.0)
@@ -107,7 +107,7 @@ def fused(w: float, h: float):
 
 
 def choose_fusion(sets, rows) -> tuple[float, float]:
-    best = max(((epqa_metrics(sets, fused(w, h), rows)["ndcg@3"], w, h) for w in WEIGHTS for h in HALVES))
+    best = max((epqa_metrics(sets, fused(w, h), rows)["ndcg@3"], w, h) for w in WEIGHTS for h in HALVES)
     return best[1], best[2]
 
 

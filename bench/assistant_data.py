@@ -58,10 +58,8 @@ def epqa() -> RankingSet:
 def hetpqa() -> RankingSet:
     """Each question against all passages of its product (deduplicated)."""
     path = DATA / "amazon_pqa" / "hetPQA" / "evidence_ranking" / "dev.csv"
-    rows = []
     with open(path, newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle, delimiter="\t"):
-            rows.append(row)
+        rows = list(csv.DictReader(handle, delimiter="\t"))
     passages: dict[str, dict[str, str]] = defaultdict(dict)  # asin -> text -> source
     questions: dict[str, tuple[str, str, set[str]]] = {}
     for row in rows:

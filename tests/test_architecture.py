@@ -32,6 +32,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         "results evaluate training versions feedback",
         "live retrain",
         "engine serving",
+        "assistant",
         "api cli web cartwise",
     )
 )

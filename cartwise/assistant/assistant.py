@@ -132,13 +132,13 @@ class Assistant:
 
     # knowledge -----------------------------------------------------------------------
 
-    def ingest_faq(self, source, *, format: str = "auto"):  # noqa: ANN001, ANN201 - see KnowledgeStore
+    def ingest_faq(self, source, *, format: str = "auto"):
         report = self.knowledge.ingest_faq(source, format=format)
         self.vectors.get([e.question for e in self.knowledge.load().faq], kind="query")
         self.vectors.save()
         return report
 
-    def ingest_documents(self, source, *, format: str = "auto"):  # noqa: ANN001, ANN201 - see KnowledgeStore
+    def ingest_documents(self, source, *, format: str = "auto"):
         report = self.knowledge.ingest_documents(source, format=format, known_items=self.engine.store.item_ids())
         self.vectors.get([p.text for p in self.knowledge.load().passages], kind="passage")
         self.vectors.save()

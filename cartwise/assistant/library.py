@@ -24,7 +24,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from cartwise.assistant.knowledge import FaqEntry, Passage
-from cartwise.assistant.sources import KnowledgeReport, parse_documents, parse_faq, read_rows, record_rows
+from cartwise.assistant.sources import (
+    KnowledgeReport,
+    parse_documents,
+    parse_faq,
+    read_rows,
+    record_rows,
+)
 from cartwise.encode.base import TextEncoder
 from cartwise.errors import StoreError
 from cartwise.workspace import Workspace

@@ -22,7 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cartwise.assistant.knowledge import DOCUMENT_KINDS, PRODUCT_KINDS, FaqEntry, Passage, split_passages
+from cartwise.assistant.knowledge import (
+    DOCUMENT_KINDS,
+    PRODUCT_KINDS,
+    FaqEntry,
+    Passage,
+    split_passages,
+)
 from cartwise.errors import ValidationError
 from cartwise.ingest.readers.files import check_path, detect_format, load_bytes
 from cartwise.ingest.report import Reject
@@ -31,7 +37,7 @@ from cartwise.limits import MAX_DESCRIPTION_LENGTH, MAX_ID_LENGTH
 MAX_QUESTION_CHARS = 1000
 MAX_ANSWER_CHARS = 5000
 MAX_REJECTS_KEPT = 1000
-_ID = re.compile(r"^[^\x00-\x1f]{1,%d}$" % MAX_ID_LENGTH)
+_ID = re.compile(rf"^[^\x00-\x1f]{{1,{MAX_ID_LENGTH}}}$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
 FILE_FORMATS = ("csv", "tsv", "jsonl")
 

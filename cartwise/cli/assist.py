@@ -19,7 +19,7 @@ assist_app = typer.Typer(help="The shopping assistant's knowledge (FAQ, document
 FormatOption = Annotated[str, typer.Option("--format", "-f", help="auto, csv, tsv or jsonl")]
 
 
-def _assistant(store: str, *, log: bool = True):  # noqa: ANN202 - imported late: it loads the encoder
+def _assistant(store: str, *, log: bool = True):
     from cartwise.assistant.assistant import Assistant
 
     return Assistant(Engine.open(store, create=False, log_impressions=False), log=log)
