@@ -86,12 +86,14 @@ class PairSet:
     corpus: list[str]
     queries: list[int]  # corpus positions used as queries
     relevant: list[set[int]]
+    pairs: list[tuple[int, int, bool]] = field(default_factory=list)  # every labelled pair: same intent?
 
 
 def afqmc() -> PairSet:
     corpus: list[str] = []
     position: dict[str, int] = {}
     partners: dict[int, set[int]] = defaultdict(set)
+    pairs: list[tuple[int, int, bool]] = []
     with open(DATA / "afqmc_zh" / "dev.json", encoding="utf-8") as handle:
         for line in handle:
             row = json.loads(line)
@@ -102,11 +104,12 @@ def afqmc() -> PairSet:
                     position[text] = len(corpus)
                     corpus.append(text)
                 ids.append(position[text])
+            pairs.append((ids[0], ids[1], row["label"] == "1"))
             if row["label"] == "1" and ids[0] != ids[1]:
                 partners[ids[0]].add(ids[1])
                 partners[ids[1]].add(ids[0])
     queries = sorted(partners)
-    return PairSet(corpus=corpus, queries=queries, relevant=[partners[q] for q in queries])
+    return PairSet(corpus=corpus, queries=queries, relevant=[partners[q] for q in queries], pairs=pairs)
 
 
 def unique(texts: list[str]) -> list[str]:

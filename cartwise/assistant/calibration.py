@@ -24,7 +24,12 @@ OPERATING_POINTS = {0.8: 0.8727, 0.85: 0.9124, 0.9: 0.9433}
 questions; the share answered at each: 86%, 48%, 15%. ``Assistant(evidence_threshold=...)``
 takes another point when a store prefers answering more often to being right more often."""
 
-FAQ_THRESHOLD = 0.90
-"""FAQ entries (AFQMC: the top question has the same intent)."""
+FAQ_THRESHOLD = 0.9077
+"""FAQ entries. Calibrated on ePQA's community Q&A, whose questions stand in for FAQ entries
+(the shopper's question matched to them as to an FAQ; right when the matched answer is
+relevant evidence): precision 0.8 with 33% answered at this score. Precision 0.9 (even 0.85)
+is reached at no threshold there, nor on AFQMC's labelled pairs (hard negatives: same-intent
+precision stays between 0.4 and 0.5 at every threshold), so the target is missed and this is
+the 0.8 operating point (BENCHMARKS.md)."""
 
 __all__ = ["EVIDENCE_THRESHOLD", "FAQ_THRESHOLD", "TARGET_PRECISION"]
