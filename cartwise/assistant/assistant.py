@@ -161,7 +161,7 @@ class Assistant:
         user_id = _check_optional_id(user_id, "user_id")
         context = self.conversations.get(conversation_id)
         open_item = item_id or context.item_id
-        if item_id is not None and item_id not in self.engine.store.item_ids():
+        if item_id is not None and self.engine.store.get_items([item_id]).is_empty():
             raise NotFound(f"item {item_id!r} is not in the catalog", field="item_id")
         language = language_of(text)
         vector = self.encoder.encode_queries([text])[0]

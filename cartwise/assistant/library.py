@@ -37,6 +37,8 @@ from cartwise.workspace import Workspace
 
 KNOWLEDGE_FILE = "knowledge.json"
 FORMAT_VERSION = 1
+MAX_VECTORS = 200_000
+"""Most vectors one cache holds (about 300 MB at 384 dimensions)."""
 
 
 @dataclass(frozen=True)
@@ -186,7 +188,11 @@ class VectorCache:
     def get(self, texts: Sequence[str], *, kind: str = "passage") -> NDArray[np.float32]:
         """One row per text; texts not seen before are encoded now (in one batch)."""
         keys = [self._key(kind, text) for text in texts]
-        missing = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if k not in self._vectors))
+        if not keys:
+            return np.empty((0, self.encoder.dim), dtype=np.float32)
+        with self._lock:
+            rows = {key: self._vectors[key] for key in keys if key in self._vectors}
+        missing = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if k not in rows))
         if missing:
             if kind == "passage":
                 fresh = self.encoder.encode_items(missing, batch_size=32)
@@ -194,11 +200,12 @@ class VectorCache:
                 fresh = self.encoder.encode_queries(missing)
             with self._lock:
                 for text, row in zip(missing, fresh, strict=True):
-                    self._vectors[self._key(kind, text)] = row
+                    rows[self._key(kind, text)] = self._vectors[self._key(kind, text)] = row
                 self._dirty = True
-        if not keys:
-            return np.empty((0, self.encoder.dim), dtype=np.float32)
-        return np.stack([self._vectors[key] for key in keys])
+                # Oldest first out: a text asked about again is encoded again.
+                for key in list(self._vectors)[: max(0, len(self._vectors) - MAX_VECTORS)]:
+                    del self._vectors[key]
+        return np.stack([rows[key] for key in keys])
 
     def save(self) -> None:
         """Write the vectors to disk if any were added since the last save."""

@@ -77,3 +77,25 @@ def test_catalog_item_gives_title_attribute_and_description_passages() -> None:
                               "description": "<p>Light cotton.</p>"})
     assert [p.kind for p in passages] == ["title", "attribute", "catalog_description"]
     assert "brand: Moda" in passages[0].text and passages[1].text == "color: red"
+
+
+def test_vector_cache_encodes_each_text_once_and_persists(tmp_path: Path) -> None:
+    import numpy as np
+
+    from cartwise.assistant import library
+    from cartwise.assistant.library import VectorCache
+    from cartwise.encode import load_encoder
+
+    encoder = load_encoder()
+    cache = VectorCache(encoder, tmp_path)
+    first = cache.get(["heat resistant glass", "holds 1 litre"])
+    assert first.shape == (2, encoder.dim)
+    cache.save()
+    again = VectorCache(encoder, tmp_path).get(["holds 1 litre"], kind="passage")
+    assert np.allclose(again[0], first[1])
+    saved, library.MAX_VECTORS = library.MAX_VECTORS, 2
+    try:
+        rows = cache.get(["a", "b", "c"])  # more than the cap in one call still answers every row
+        assert rows.shape == (3, encoder.dim) and len(cache._vectors) == 2
+    finally:
+        library.MAX_VECTORS = saved
