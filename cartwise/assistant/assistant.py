@@ -179,7 +179,7 @@ class Assistant:
         elif routing.route is Route.STORE:
             answer = self._store(text, vector, language, base)
         else:
-            answer = self._shopping(text, language, base, user_id=user_id)
+            answer = self._shopping(text, language, base, user_id=user_id, open_item=open_item)
         self.conversations.update(
             conversation_id, context, item_id=answer.item_id or open_item, route=answer.route, query=answer.query
         )
@@ -234,9 +234,25 @@ class Assistant:
         return AssistAnswer(**base, reply=words["handoff"].format(where=words["store_info"]), answered=False,
                             handoff=True, evidence=evidence)
 
-    def _shopping(self, text: str, language: str, base: dict, *, user_id: str | None) -> AssistAnswer:
+    def _shopping(self, text: str, language: str, base: dict, *, user_id: str | None,
+                  open_item: str | None) -> AssistAnswer:
+        """A search for the message. With a product open ("any others like this under 10?")
+        and no category named in the message, the search keeps to the open product's
+        category (its most popular items when none matches the words)."""
         words = _REPLIES[language]
         response = self.engine.search(text, k=SEARCH_K, user_id=user_id)
+        if open_item is not None and not any(chip.kind == "category" for chip in response.chips):
+            rows = self.engine.store.get_items([open_item]).to_dicts()
+            category = rows[0].get("category") if rows else None
+            if category:
+                scope = [f"category={category}"]
+                scoped = self.engine.search(text, k=SEARCH_K + 1, user_id=user_id, filters=scope, fallback=False)
+                scoped.items = [item for item in scoped.items if item.item_id != open_item][:SEARCH_K]
+                if not scoped.items:  # nothing else in the category matches the words: its best sellers
+                    scoped = self.engine.search("", k=SEARCH_K + 1, user_id=user_id, filters=scope)
+                    scoped.items = [item for item in scoped.items if item.item_id != open_item][:SEARCH_K]
+                if scoped.items:
+                    response = scoped
         items = list(response.items)
         n = len(items)
         reply = (words["found"].format(n=n, s="" if n == 1 else "s", verb="is" if n == 1 else "are", query=text)

@@ -117,6 +117,14 @@ def test_shopping_request_searches_with_query_understanding(assistant):
     assert any(chip.kind == "price" for chip in answer.chips)
 
 
+def test_shopping_request_with_a_product_open_keeps_to_its_category(assistant):
+    assistant.answer("does it hold 350 ml?", item_id="mug-red", conversation_id="c-3")
+    answer = assistant.answer("any other ones like this?", conversation_id="c-3")
+    assert answer.route == "shopping" and answer.items
+    assert {item.category for item in answer.items} == {"Home > Kitchen > Mugs"}
+    assert "mug-red" not in {item.item_id for item in answer.items}
+
+
 @pytest.mark.parametrize(("message", "words"), [
     ("", "empty"), ("   \n ", "empty"), ("x" * (MAX_MESSAGE_CHARS + 1), "limit"),
     ("\x00\x01\x02binary", "binary"), (b"bytes", "text"), (None, "text"),
