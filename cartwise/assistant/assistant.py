@@ -35,7 +35,7 @@ from cartwise.assistant.log import AssistLog
 from cartwise.assistant.ranking import rank, tokenize
 from cartwise.assistant.routing import Route, Router, Routing
 from cartwise.encode import DEFAULT_ENCODER, load_encoder
-from cartwise.errors import NotFound, NotTrained, ValidationError
+from cartwise.errors import NotFound, ValidationError
 from cartwise.limits import MAX_ID_LENGTH
 
 if TYPE_CHECKING:
@@ -280,17 +280,20 @@ class Assistant:
         ]
 
     def _named_product(self, text: str) -> str | None:
-        """The catalog item the message names, if one: the best search hits whose title's
-        words are mostly in the message."""
-        try:
-            response = self.engine.search(text, k=3, mode="lexical", understand=False, fallback=False, facets=False)
-        except NotTrained:
+        """The catalog item the message names, if one: the best lexical hits whose title's
+        words are mostly in the message (read from the live index: nothing is shown, so no
+        impression is logged)."""
+        state = self.engine.state
+        if state is None:
+            self.engine.refresh()
+            state = self.engine.state
+        if state is None:  # not trained yet: no index
             return None
         said = set(tokenize([text])[0])
-        for item in response.items:
-            title = set(tokenize([item.title])[0])
+        for hit in state.lexical.search(text, k=3):
+            title = set(tokenize([state.catalog.title(hit.item_id)])[0])
             if title and len(title & said) / len(title) >= NAMED_PRODUCT_OVERLAP:
-                return item.item_id
+                return hit.item_id
         return None
 
 

@@ -76,6 +76,12 @@ def test_evidence_below_the_calibrated_threshold_is_not_used_but_stays_attached(
     assert lenient.answer(question, item_id="teapot").answered
 
 
+def test_a_product_named_in_the_message_is_the_one_asked_about(assistant):
+    answer = assistant.answer("is the glass teapot with infuser heat resistant?")
+    assert answer.route == "product" and answer.item_id == "teapot"
+    assert answer.evidence[0].item_id == "teapot"
+
+
 def test_chinese_product_question_is_answered_in_chinese(assistant):
     answer = assistant.answer("这条裙子是什么面料？", item_id="dress-zh")
     assert answer.route == "product" and answer.answered and answer.language == "zh"
