@@ -19,6 +19,7 @@ RUNS = "runs"
 DEMO = "demo"
 IDENTITY = "store.json"
 RULES = "rules"
+ASSISTANT = "assistant"
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Workspace:
         demo/                    files `cartwise demo` derived from Online Retail
         store.json               which store a server back end's workspace belongs to
         rules/                   merchandising rules and synonyms, one file per version (and CURRENT)
+        assistant/               the shopping assistant's FAQ, documents, their vectors and its log
     """
 
     root: Path
@@ -71,6 +73,10 @@ class Workspace:
     @property
     def rules_dir(self) -> Path:
         return self.root / RULES
+
+    @property
+    def assistant_dir(self) -> Path:
+        return self.root / ASSISTANT
 
     def embeddings_dir(self, encoder: str) -> Path:
         """Where the item vectors of the encoder named `encoder` are cached."""

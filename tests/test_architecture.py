@@ -32,6 +32,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         "results evaluate training versions feedback graph",
         "live retrain",
         "engine serving rules",
+        "assistant",
         "api cli web cartwise",
     )
 )

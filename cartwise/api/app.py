@@ -17,6 +17,7 @@ from cartwise.api.metrics import install_metrics
 from cartwise.api.observe import RequestObserver
 from cartwise.api.routes import (
     answers,
+    assist,
     audit,
     catalog,
     docs,
@@ -80,7 +81,8 @@ def create_app(
     app.state.max_body_bytes = max_body_bytes
     install_error_handlers(app)
     docs.install_docs(app)
-    for module in (health, probes, catalog, events, feedback, answers, models, audit, relations, rules, web):
+    for module in (health, probes, catalog, events, feedback, answers, models, audit, assist, relations, rules,
+                   web):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     if cors_origins:

@@ -27,6 +27,8 @@ from rich.table import Table
 from cartwise.access import Rate, Scope
 from cartwise.access.audit import AuditAction, cli_actor
 from cartwise.cli.audit import audit as audit_command
+from cartwise.access import Scope
+from cartwise.cli.assist import register as register_assist
 from cartwise.cli.evaluate import evaluate_app
 from cartwise.cli.keys import (
     check_serving,
@@ -770,6 +772,7 @@ app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(keys_app, name="keys")
 app.command("audit")(audit_command)
 app.add_typer(models_app, name="models")
+register_assist(app)
 app.command()(worker)
 app.add_typer(rules_app, name="rules")
 app.command()(related)

@@ -50,6 +50,11 @@ NEEDS = {
     ("PUT", "/v1/rules/{rule_id}"): Scope.ADMIN,
     ("DELETE", "/v1/rules/{rule_id}"): Scope.ADMIN,
     ("GET", "/v1/audit"): Scope.ADMIN,
+    ("POST", "/v1/assist"): Scope.SEARCH,
+    ("POST", "/v1/assist/feedback"): Scope.SEARCH,
+    ("GET", "/v1/assist/report"): Scope.ADMIN,
+    ("POST", "/v1/assist/faq"): Scope.ADMIN,
+    ("POST", "/v1/assist/documents"): Scope.ADMIN,
 }
 OPEN = {("GET", "/v1/health"), ("GET", "/v1/live"), ("GET", "/v1/ready"), ("GET", "/"), ("GET", "/docs"),
         ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")}
@@ -63,6 +68,10 @@ BODIES = {
     "/v1/models/rollback": {"reason": "auth test"},
     "/v1/rules/dry-run": {"rule": {"id": "hide-teapot", "kind": "hide", "items": ["teapot"]}, "query": "tea"},
     "/v1/rules/versions/{version}/restore": {},
+    "/v1/assist": {"message": "is the teapot heat resistant?", "item_id": "teapot"},
+    "/v1/assist/feedback": {"answer_id": "unknown", "helpful": True},
+    "/v1/assist/faq": {"rows": [{"question": "How do I return an item?", "answer": "Within 30 days."}]},
+    "/v1/assist/documents": {"rows": [{"doc_id": "returns", "kind": "policy", "text": "Returns within 30 days."}]},
 }
 PARAMS = {"q": "tea"}
 OTHER_SCOPE = {Scope.SEARCH: Scope.EVENTS, Scope.EVENTS: Scope.SEARCH, Scope.ADMIN: Scope.SEARCH}

@@ -112,6 +112,14 @@ CALLS: dict[tuple[str, str], dict] = {
     ("PUT", "/v1/rules/{rule_id}"): {"url": "/v1/rules/hide-lamp", "json": {"id": "hide-lamp", "kind": "hide",
                                                                         "items": ["b-lamp"]}},
     ("DELETE", "/v1/rules/{rule_id}"): {"url": "/v1/rules/b-secret-rule"},
+    ("POST", "/v1/assist"): {"url": "/v1/assist", "json": {"message": "is the brass lamp dimmable?",
+                                                           "item_id": "b-lamp"}},
+    ("POST", "/v1/assist/feedback"): {"url": "/v1/assist/feedback", "json": {"answer_id": "unknown", "helpful": True}},
+    ("GET", "/v1/assist/report"): {"url": "/v1/assist/report"},
+    ("POST", "/v1/assist/faq"): {"url": "/v1/assist/faq", "json": {"rows": [
+        {"question": "Do you ship zeppelins?", "answer": "Hijacked."}]}},
+    ("POST", "/v1/assist/documents"): {"url": "/v1/assist/documents", "json": {"rows": [
+        {"doc_id": "returns", "kind": "policy", "text": "Hijacked."}]}},
 }
 
 
@@ -133,6 +141,7 @@ def _state_of(engine: Engine) -> dict:
         "model": engine.versions.list_versions(),
         "history": engine.versions.history(),
         "rules": [v.version for v in engine.rules.list_versions()],
+        "assistant": sorted(p.name for p in engine.workspace.assistant_dir.glob("*")),
     }
 
 

@@ -1,0 +1,176 @@
+"""The assistant end to end on the planted store: routing, evidence, abstention and
+hand-off, FAQ in both languages, multi-turn context, bad input, and the HTTP API."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from cartwise import Engine
+from cartwise.access import Scope
+from cartwise.api.app import create_app
+from cartwise.assistant import calibration
+from cartwise.assistant.assistant import MAX_MESSAGE_CHARS, Assistant
+from cartwise.errors import NotFound, ValidationError
+
+FAQ = (
+    "question,answer,language\n"
+    "How do I return an item?,Start a return from your orders page within 30 days.,en\n"
+    "How long does delivery take?,Orders arrive in 2 to 4 working days.,en\n"
+    "怎么申请退货？,在订单页面点击申请退货，30天内有效。,zh\n"
+    "运费怎么算？,满99元包邮，不满收取10元运费。,zh\n"
+)
+DOCUMENTS = [
+    {"doc_id": "teapot-bullets", "kind": "bullets", "item_id": "teapot",
+     "text": "- Borosilicate glass, heat resistant up to 150 C\n- Holds 1 litre of tea"},
+    {"doc_id": "teapot-qa", "kind": "qa", "item_id": "teapot",
+     "text": "Q: Is the infuser dishwasher safe? A: Yes, the stainless steel infuser is dishwasher safe."},
+    {"doc_id": "teapot-colours", "kind": "specs", "item_id": "teapot",
+     "text": "Colours: clear glass with a blue or a black lid."},
+    {"doc_id": "dress-zh-qa", "kind": "qa", "item_id": "dress-zh", "text": "问：这条裙子是什么面料的？答：100%纯棉面料，透气舒适。"},
+]
+
+
+@pytest.fixture
+def assistant(engine: Engine, tmp_path: Path) -> Assistant:
+    assistant = Assistant(engine)
+    (tmp_path / "faq.csv").write_text(FAQ, encoding="utf-8")
+    (tmp_path / "docs.jsonl").write_text("\n".join(json.dumps(d, ensure_ascii=False) for d in DOCUMENTS),
+                                         encoding="utf-8")
+    assert assistant.ingest_faq(tmp_path / "faq.csv").rows_rejected == 0
+    assert assistant.ingest_documents(tmp_path / "docs.jsonl").rows_rejected == 0
+    return assistant
+
+
+@pytest.mark.parametrize(("message", "item_id", "route"), [
+    ("is the infuser dishwasher safe?", "teapot", "product"),
+    ("是什么面料？", "dress-zh", "product"),
+    ("how do I return an item?", None, "store"),
+    ("退货运费谁出？", None, "store"),
+    ("red summer dress under 60 euros", None, "shopping"),
+    ("有没有适合送妈妈的礼物，200元以内", None, "shopping"),
+])
+def test_planted_messages_are_routed(assistant, message, item_id, route):
+    answer = assistant.answer(message, item_id=item_id)
+    assert answer.route == route and 0.5 < answer.confidence <= 1.0
+    assert set(answer.route_scores) == {"product", "store", "shopping"}
+
+
+def test_product_question_quotes_its_evidence_with_source(assistant):
+    answer = assistant.answer("is the infuser dishwasher safe?", item_id="teapot")
+    assert answer.answered and not answer.handoff and answer.item_id == "teapot"
+    assert answer.evidence[0].doc_id == "teapot-qa" and answer.evidence[0].text in answer.reply
+    assert "qa of item teapot" in answer.reply and answer.evidence[0].score >= calibration.EVIDENCE_THRESHOLD
+
+
+def test_evidence_below_the_calibrated_threshold_is_not_used_but_stays_attached(assistant):
+    # A relevant bullet, but worded far from the question: at the shipped threshold (precision
+    # 0.9 on ePQA) it is handed off; at the 0.8 operating point it is quoted.
+    question = "how much tea does this pot hold?"
+    strict = assistant.answer(question, item_id="teapot")
+    assert strict.handoff and strict.evidence[0].text == "Holds 1 litre of tea"
+    lenient = Assistant(assistant.engine, evidence_threshold=calibration.OPERATING_POINTS[0.8], log=False)
+    assert lenient.answer(question, item_id="teapot").answered
+
+
+def test_a_product_named_in_the_message_is_the_one_asked_about(assistant):
+    answer = assistant.answer("is the glass teapot with infuser heat resistant?")
+    assert answer.route == "product" and answer.item_id == "teapot"
+    assert answer.evidence[0].item_id == "teapot"
+
+
+def test_chinese_product_question_is_answered_in_chinese(assistant):
+    answer = assistant.answer("这条裙子是什么面料？", item_id="dress-zh")
+    assert answer.route == "product" and answer.answered and answer.language == "zh"
+    assert "纯棉" in answer.evidence[0].text and answer.reply.startswith("根据")
+
+
+def test_abstains_and_hands_off_when_nothing_relevant(assistant):
+    answer = assistant.answer("how long does the battery last on a single charge?", item_id="teapot")
+    assert answer.route == "product" and not answer.answered and answer.handoff
+    assert "passed your question" in answer.reply
+    unanswered = assistant.log.report().unanswered
+    assert [u.message for u in unanswered] == ["how long does the battery last on a single charge?"]
+
+
+def test_store_questions_match_the_faq_across_paraphrase_and_language(assistant):
+    english = assistant.answer("can I send back something I bought?")
+    assert english.route == "store" and english.answered
+    assert english.reply == "Start a return from your orders page within 30 days."
+    chinese = assistant.answer("退货怎么弄？")
+    assert chinese.answered and chinese.reply.startswith("在订单页面") and chinese.evidence[0].kind == "faq"
+    unknown = assistant.answer("do you ship to the moon?")
+    assert unknown.route == "store" and unknown.handoff and not unknown.answered
+
+
+def test_follow_up_refers_to_the_product_of_the_conversation(assistant):
+    first = assistant.answer("is the infuser dishwasher safe?", item_id="teapot", conversation_id="c-1")
+    assert first.item_id == "teapot"
+    follow_up = assistant.answer("does it come in blue?", conversation_id="c-1")
+    assert follow_up.route == "product" and follow_up.item_id == "teapot"
+    assert follow_up.evidence[0].doc_id == "teapot-colours"
+    # Another conversation has no product: the assistant asks which one.
+    other = assistant.answer("does it come in blue?", conversation_id="c-2")
+    assert other.item_id is None and not other.answered and not other.handoff
+
+
+def test_shopping_request_searches_with_query_understanding(assistant):
+    answer = assistant.answer("red summer dress under 60")
+    assert answer.route == "shopping" and answer.items[0].item_id == "dress-red"
+    assert any(chip.kind == "price" for chip in answer.chips)
+
+
+def test_shopping_request_with_a_product_open_keeps_to_its_category(assistant):
+    assistant.answer("does it hold 350 ml?", item_id="mug-red", conversation_id="c-3")
+    answer = assistant.answer("any other ones like this?", conversation_id="c-3")
+    assert answer.route == "shopping" and answer.items
+    assert {item.category for item in answer.items} == {"Home > Kitchen > Mugs"}
+    assert "mug-red" not in {item.item_id for item in answer.items}
+
+
+@pytest.mark.parametrize(("message", "words"), [
+    ("", "empty"), ("   \n ", "empty"), ("x" * (MAX_MESSAGE_CHARS + 1), "limit"),
+    ("\x00\x01\x02binary", "binary"), (b"bytes", "text"), (None, "text"),
+])
+def test_bad_messages_are_refused(assistant, message, words):
+    with pytest.raises(ValidationError, match=words):
+        assistant.answer(message)
+
+
+def test_unknown_item_is_404(assistant):
+    with pytest.raises(NotFound):
+        assistant.answer("is it waterproof?", item_id="no-such-item")
+
+
+def test_http_assist_feedback_and_report(engine, assistant):
+    app = create_app(engine)
+    app.state.assistants = {id(engine): assistant}
+    client = TestClient(app)
+    search = {"X-API-Key": engine.create_key(Scope.SEARCH).secret}
+    admin = {"X-API-Key": engine.create_key(Scope.ADMIN).secret}
+    response = client.post("/v1/assist", json={"message": "is the teapot heat resistant?", "item_id": "teapot",
+                                                "conversation_id": "web-1"}, headers=search)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["route"] == "product" and body["evidence"][0]["doc_id"] == "teapot-bullets"
+    follow = client.post("/v1/assist", json={"message": "does it come in blue?", "conversation_id": "web-1"},
+                         headers=search).json()
+    assert follow["item_id"] == "teapot"
+    ok = client.post("/v1/assist/feedback", json={"answer_id": body["answer_id"], "helpful": True}, headers=search)
+    assert ok.status_code == 200
+    assert client.post("/v1/assist/feedback", json={"answer_id": "nope", "helpful": True},
+                       headers=search).status_code == 404
+    report = client.get("/v1/assist/report", headers=admin).json()
+    assert report["questions"] == 2 and report["feedback"] == 1 and report["helpful_rate"] == 1.0
+    for bad in ({"message": ""}, {"message": "x" * 5000}, {"message": "\x00\x01"}, {"message": 3}, {},
+                {"message": "hi", "unknown": 1}):
+        refused = client.post("/v1/assist", json=bad, headers=search)
+        assert refused.status_code == 422, (bad, refused.text)
+    binary = client.post("/v1/assist", content=b"\xff\xfe\x00binary", headers={**search, "Content-Type": "application/json"})
+    assert binary.status_code == 422
+    huge = TestClient(create_app(engine, max_body_bytes=10_000)).post(
+        "/v1/assist", json={"message": "x" * 20_000}, headers=search)
+    assert huge.status_code == 413
