@@ -14,6 +14,7 @@ from cartwise.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from cartwise.api.metrics import install_metrics
 from cartwise.api.observe import RequestObserver
 from cartwise.api.routes import answers, catalog, docs, events, feedback, health, models, probes, web
+from cartwise.bus.publish import EventPublisher
 from cartwise.engine import Engine
 
 
@@ -26,6 +27,7 @@ def create_app(
     page_key: str | None = None,
     metrics: bool = True,
     metrics_open: bool = False,
+    bus: EventPublisher | None = None,
 ) -> FastAPI:
     """Build the HTTP API for `engine`; OpenAPI docs are served at /docs.
 
@@ -34,7 +36,8 @@ def create_app(
     Bodies over `max_body_bytes` are refused with 413 before they are read. `page_key`
     is a `search` key handed to the demo page's browser code. `metrics`: count requests
     and serve them at /metrics (to an admin key, or to anyone with `metrics_open`: the CLI
-    allows that on loopback only); see :mod:`cartwise.api.metrics`.
+    allows that on loopback only); see :mod:`cartwise.api.metrics`. `bus`: events go to
+    this event bus (:mod:`cartwise.bus`) and are answered 202, instead of being stored first.
     """
     app = FastAPI(
         title="Cartwise",
@@ -49,6 +52,7 @@ def create_app(
     app.state.access = AccessPolicy(anonymous_reads=anonymous_reads)
     app.state.page_key = page_key
     app.state.max_body_bytes = max_body_bytes
+    app.state.bus = bus
     install_error_handlers(app)
     docs.install_docs(app)
     for module in (health, probes, catalog, events, feedback, answers, models, web):

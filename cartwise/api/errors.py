@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cartwise.api.limits import BodyTooLarge, too_large_body
-from cartwise.errors import CartwiseError, StoreError, Unauthorized
+from cartwise.errors import BusUnavailable, CartwiseError, StoreError, Unauthorized
 
 
 def _field(location: tuple[Any, ...] | list[Any]) -> str:
@@ -22,6 +22,8 @@ async def _cartwise_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CartwiseError)
     status = 503 if isinstance(exc, StoreError) else exc.http_status
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+    if isinstance(exc, BusUnavailable):  # nothing was acknowledged: the client may send it again
+        headers = {"Retry-After": "1"}
     return JSONResponse(status_code=status, content=exc.to_dict(), headers=headers)
 
 

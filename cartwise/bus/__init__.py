@@ -10,8 +10,6 @@ The same bus carries the change feed (:mod:`cartwise.bus.feed`) that tells every
 process of a commit or a new model version at once.
 """
 
-from cartwise.bus import nats as _nats  # noqa: F401 - registers nats://
-from cartwise.bus import redis as _redis  # noqa: F401 - registers redis://
 from cartwise.bus.protocol import DeadLetter, Delivery, EventBus
 from cartwise.bus.registry import bus_schemes, open_bus, register_bus
 

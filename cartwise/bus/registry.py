@@ -3,6 +3,7 @@ end module registers its schemes when imported and :func:`open_bus` picks one.""
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Sequence
 from typing import Protocol
@@ -22,6 +23,9 @@ class BusOpener(Protocol):
 
 
 _BUSES: dict[str, BusOpener] = {}
+# The built-in back ends, imported (and so registered) on first use: their client
+# libraries stay out of commands that never touch a bus.
+_BUILT_IN = {"redis": "cartwise.bus.redis", "rediss": "cartwise.bus.redis", "nats": "cartwise.bus.nats"}
 
 
 def register_bus(schemes: Sequence[str], opener: BusOpener) -> None:
@@ -31,13 +35,15 @@ def register_bus(schemes: Sequence[str], opener: BusOpener) -> None:
 
 
 def bus_schemes() -> list[str]:
-    return sorted(_BUSES)
+    return sorted(set(_BUSES) | set(_BUILT_IN))
 
 
 def bus_scheme(url: str) -> str:
     """The scheme of a bus URL, checked against the registered ones."""
     match = _URL.match(url or "")
     scheme = match["scheme"].lower() if match else None
+    if scheme in _BUILT_IN and scheme not in _BUSES:
+        importlib.import_module(_BUILT_IN[scheme])
     if scheme is None or scheme not in _BUSES:
         known = ", ".join(f"{s}://" for s in bus_schemes())
         # Only the scheme is repeated: the rest of a URL may hold a password.

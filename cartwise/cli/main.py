@@ -24,6 +24,9 @@ from rich.progress import (
 from rich.table import Table
 
 from cartwise.access import Scope
+from cartwise.bus.publish import EventPublisher
+from cartwise.bus.serve import serving_bus
+from cartwise.cli.bus import bus_app, consume
 from cartwise.cli.evaluate import evaluate_app
 from cartwise.cli.keys import check_serving, create_demo_keys, keys_app, print_demo_keys
 from cartwise.cli.models import models_app, worker, worker_process
@@ -84,10 +87,10 @@ ReportOption = Annotated[
 ]
 
 
-def _open(store: Path | str, *, create: bool = False, serving: bool = False) -> Engine:
+def _open(store: Path | str, *, create: bool = False, serving: bool = False, feed: str = "polling") -> Engine:
     """`serving`: answers go to shoppers, so each is logged as an impression; a command
     a developer runs (search, recommend, similar) logs nothing."""
-    return Engine.open(store, create=create, log_impressions=serving)
+    return Engine.open(store, create=create, log_impressions=serving, feed=feed)
 
 
 def _mapping(maps: list[str] | None, constants: list[str] | None) -> ColumnMapping | None:
@@ -566,6 +569,7 @@ def _serve(
     log_format: str = "text",
     log_level: str | None = None,
     metrics_open: bool = False,
+    bus: EventPublisher | None = None,
 ) -> None:
     # The web server's modules load only when serving: every other command starts faster.
     import uvicorn
@@ -590,7 +594,7 @@ def _serve(
             engine.warm_up()
         err.print(f"Cartwise on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
     api = create_app(engine, anonymous_reads=anonymous_reads, cors_origins=cors_origins or [],
-                     max_body_bytes=max_body_bytes, page_key=page_key, metrics_open=metrics_open)
+                     max_body_bytes=max_body_bytes, page_key=page_key, metrics_open=metrics_open, bus=bus)
     # uvicorn's access log is off: its lines hold raw paths and query strings. Cartwise's own
     # (logger cartwise.access, at INFO) names the route template, never a key.
     uvicorn.run(api, host=host, port=port, log_config=log_config(form, level=level), log_level=level,
@@ -632,13 +636,22 @@ def serve(
         bool, typer.Option("--worker", help="also run `cartwise worker` (background retraining with its default "
                            "policy) beside the server, stopped with it")
     ] = False,
+    bus: Annotated[
+        str | None, typer.Option(envvar="CARTWISE_BUS", help="event bus: redis://127.0.0.1:6379/0 or "
+                                 "nats://127.0.0.1:4222; events are acknowledged (202) once the bus holds them")
+    ] = None,
+    consume_events: Annotated[
+        bool, typer.Option("--consume/--no-consume", help="with --bus: also move events from the bus into the "
+                           "store in this process (else run `cartwise consume`)")
+    ] = True,
 ) -> None:
     """Serve the HTTP API and the demo page. Requests need an API key (`cartwise keys create`)."""
-    engine = _open(store, serving=True)
-    with worker_process(store) if worker else nullcontext():
-        _serve(engine, host, port, anonymous_reads=allow_anonymous_reads, cors_origins=cors_origin,
-               max_body_bytes=max_body_bytes, page_key=page_key, log_format=log_format, log_level=log_level,
-               metrics_open=metrics_open)
+    with serving_bus(store, bus, consume=consume_events) if bus else nullcontext() as on_bus:
+        engine = _open(store, serving=True, feed=on_bus.feed if on_bus else "polling")
+        with worker_process(store) if worker else nullcontext():
+            _serve(engine, host, port, anonymous_reads=allow_anonymous_reads, cors_origins=cors_origin,
+                   max_body_bytes=max_body_bytes, page_key=page_key, log_format=log_format, log_level=log_level,
+                   metrics_open=metrics_open, bus=on_bus.publisher if on_bus else None)
 
 
 def _print_next_steps(store: Path | str) -> None:
@@ -713,6 +726,8 @@ app.command()(restore)
 app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
+app.add_typer(bus_app, name="bus")
+app.command()(consume)
 app.command()(worker)
 
 
