@@ -57,7 +57,7 @@ class NatsBus:
         try:
             self._run(self._connect(plain), "connect to")
         except BaseException:
-            self._stop_loop()
+            self.close()
             raise
 
     async def _connect(self, url: str) -> None:
@@ -181,10 +181,20 @@ class NatsBus:
         if self._loop.is_closed():
             return
         try:
-            self._run(self._nc.drain(), "close", extra_s=0)
+            self._run(self._shutdown(), "close", extra_s=0)
         except (BusUnavailable, RuntimeError):
             pass
         self._stop_loop()
+
+    async def _shutdown(self) -> None:
+        """Close the connection, then end whatever tasks the client left on the loop."""
+        nc = getattr(self, "_nc", None)
+        if nc is not None and not nc.is_closed:
+            await nc.close()
+        tasks = [t for t in asyncio.all_tasks(self._loop) if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def _stop_loop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
