@@ -80,6 +80,9 @@ class NatsBus:
             await self._js.add_stream(config)
 
     def append(self, payload: bytes) -> str:
+        if not self._nc.is_connected:  # reconnecting: answer now rather than after the timeout
+            raise BusUnavailable("the NATS event bus is not connected (reconnecting)",
+                                 hint="check that nats-server runs with JetStream (-js); the request may be retried")
         ack = self._run(self._js.publish(self.subject, payload, stream=self.stream), "append to")
         return str(ack.seq)
 

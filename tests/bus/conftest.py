@@ -81,3 +81,46 @@ def store(tmp_path: Path, bus_url: str) -> Iterator[Store]:
     yield opened
     remove_streams(bus_url, opened.store_id)
     opened.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class PrivateServer:
+    """A Redis or NATS JetStream server of this test's own (so it may be stopped)."""
+
+    def __init__(self, kind: str, directory: Path) -> None:
+        import shutil
+        import subprocess
+        import time
+
+        binary = shutil.which("redis-server" if kind == "redis" else "nats-server")
+        if binary is None:
+            pytest.skip(f"no {kind} server binary here")
+        self.port = free_port()
+        if kind == "redis":
+            command = [binary, "--port", str(self.port), "--save", "", "--appendonly", "no", "--dir", str(directory)]
+            self.url = f"redis://127.0.0.1:{self.port}/0"
+        else:
+            command = [binary, "-js", "-p", str(self.port), "-sd", str(directory), "-a", "127.0.0.1"]
+            self.url = f"nats://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while not answers(self.url):
+            assert self.process.poll() is None and time.monotonic() < deadline, f"{kind} server did not start"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def private_server(bus_kind: str, tmp_path: Path) -> Iterator[PrivateServer]:
+    server = PrivateServer(bus_kind, tmp_path)
+    yield server
+    server.stop()
