@@ -15,6 +15,7 @@ here block on it, as the rest of Cartwise is synchronous.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -31,6 +32,7 @@ from cartwise.bus.registry import register_bus
 from cartwise.bus.urls import split_options
 from cartwise.errors import BusUnavailable
 
+_log = logging.getLogger("cartwise.bus")
 DURABLE = "cartwise-store"
 # Seconds one call may wait for the server before the bus counts as unavailable.
 CALL_TIMEOUT_S = 10.0
@@ -62,7 +64,7 @@ class NatsBus:
 
     async def _connect(self, url: str) -> None:
         self._nc = await nats_client.connect(url, connect_timeout=5, max_reconnect_attempts=-1,
-                                             reconnect_time_wait=0.5, allow_reconnect=True)
+                                             reconnect_time_wait=0.5, allow_reconnect=True, error_cb=_log_error)
         self._js = self._nc.jetstream(timeout=CALL_TIMEOUT_S)
         await self._ensure_stream(api.StreamConfig(
             name=self.stream, subjects=[self.subject], retention=api.RetentionPolicy.WORK_QUEUE,
@@ -214,6 +216,11 @@ class NatsBus:
             raise BusUnavailable(f"could not {action} the NATS event bus: {type(error).__name__}",
                                  hint="check that nats-server runs with JetStream (-js); the request may be "
                                  "retried") from error
+
+
+async def _log_error(error: Exception) -> None:
+    # The client reconnects by itself; callers see BusUnavailable meanwhile.
+    _log.debug("NATS connection: %s: %s", type(error).__name__, error)
 
 
 register_bus(["nats"], NatsBus)

@@ -58,3 +58,4 @@ def test_a_bus_that_is_down_answers_503_with_retry_after(engine, private_server)
     assert response.status_code == 503, response.text
     assert response.headers["Retry-After"] == "1" and response.json()["error"] == "BusUnavailable"
     assert time.monotonic() - started < 15
+    publisher.close()
