@@ -43,6 +43,11 @@ class BusFeed:
         self._stop_listening = bus.listen(self._on_notice)
         self._unsubscribe = on_commit(self._on_commit)
 
+    @property
+    def notices(self) -> int:
+        """Change notices heard so far."""
+        return self._notices
+
     def current(self) -> StoreVersion:
         return self._polling.current()
 
