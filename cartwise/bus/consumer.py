@@ -147,11 +147,15 @@ class EventConsumer:
             self._thread = None
 
     def drain(self, *, idle_rounds: int = 2, timeout_s: float = 60.0) -> ConsumerTotals:
-        """Consume until `idle_rounds` reads in a row find nothing (`cartwise consume --once`)."""
+        """Consume until `idle_rounds` reads in a row find nothing and the bus holds nothing
+        unacknowledged (a message a dead consumer held comes back after the reclaim time),
+        or `timeout_s` passes (`cartwise consume --once`)."""
         deadline = time.monotonic() + timeout_s
         idle = 0
-        while idle < idle_rounds and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
             idle = idle + 1 if self.poll() == 0 else 0
+            if idle >= idle_rounds and self.bus.backlog() == 0:
+                break
         return self.totals
 
 
