@@ -15,6 +15,7 @@ import json
 import logging
 import threading
 import time
+from functools import partial
 
 from cartwise.bus.protocol import EventBus
 from cartwise.bus.registry import bus_scheme, open_bus
@@ -70,13 +71,16 @@ class BusFeed:
             if left <= 0:
                 return None
             with self._woken:
-                self._woken.wait_for(lambda: self._notices != count, timeout=min(left, FALLBACK_INTERVAL))
+                self._woken.wait_for(partial(self._heard_since, count), timeout=min(left, FALLBACK_INTERVAL))
 
     def close(self) -> None:
         self._unsubscribe()
         self._stop_listening()
         self._polling.close()
         self.bus.close()
+
+    def _heard_since(self, count: int) -> bool:
+        return self._notices != count
 
     def _on_notice(self, notice: bytes) -> None:
         with self._woken:

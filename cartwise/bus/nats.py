@@ -211,7 +211,7 @@ class NatsBus:
         future = asyncio.run_coroutine_threadsafe(work, self._loop)
         try:
             return future.result(timeout=CALL_TIMEOUT_S + extra_s)
-        except (NatsError, TimeoutError, OSError, asyncio.TimeoutError) as error:
+        except (NatsError, TimeoutError, OSError) as error:
             future.cancel()
             raise BusUnavailable(f"could not {action} the NATS event bus: {type(error).__name__}",
                                  hint="check that nats-server runs with JetStream (-js); the request may be "

@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from types import TracebackType
 from typing import Any
 
 import redis as redis_client
@@ -166,7 +167,7 @@ class _errors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> bool:
         if isinstance(error, RedisError):
             raise BusUnavailable(f"could not {self.action} the Redis event bus: {type(error).__name__}",
                                  hint="check that Redis is running; the request may be retried") from error

@@ -5,6 +5,7 @@ deleted afterwards."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from collections.abc import Iterator
@@ -56,10 +57,8 @@ def remove_streams(url: str, store_id: str) -> None:
             nc = await nats.connect(url.split("?")[0])
             js = nc.jetstream()
             for name in (f"CARTWISE_{store_id}", f"CARTWISE_DEAD_{store_id}"):
-                try:
+                with contextlib.suppress(Exception):  # already gone
                     await js.delete_stream(name)
-                except Exception:  # noqa: BLE001 - already gone
-                    pass
             await nc.close()
 
         asyncio.run(drop())

@@ -34,10 +34,10 @@ def test_a_batch_round_trips_with_its_resolved_timestamps():
         (b"[1, 2]", "not a version 1 event batch"),
         (b'{"v": 1, "unknown_items": "maybe", "rows": [{}]}', "unknown_items"),
         (b'{"v": 1, "unknown_items": "keep", "rows": []}', "non-empty list"),
-        (b'{"v": 1, "unknown_items": "keep", "rows": [{"user_id": "u", "ts": "soon", "line": 0,'
-         b' "event_type": "view"}]}', "types"),
-        (b'{"v": 1, "unknown_items": "keep", "rows": [{"user_id": "u", "ts": 5, "line": 0,'
-         b' "event_type": "teleport"}]}', "known event_type"),
+        ((b'{"v": 1, "unknown_items": "keep", "rows": [{"user_id": "u", "ts": "soon", "line": 0,'
+         b' "event_type": "view"}]}'), "types"),
+        ((b'{"v": 1, "unknown_items": "keep", "rows": [{"user_id": "u", "ts": 5, "line": 0,'
+         b' "event_type": "teleport"}]}'), "known event_type"),
     ],
 )
 def test_poison_says_why(payload: bytes, reason: str):
