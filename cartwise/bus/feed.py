@@ -5,7 +5,9 @@ a new model version: :mod:`cartwise.store.commits`) on the bus's change channel,
 listens there: a notice for its store makes the next request (and any follower's
 :meth:`~BusFeed.wait`) read the store's versions at once instead of at the next poll.
 Notices are not stored, so the feed still polls (:class:`~cartwise.live.feed.PollingFeed`,
-every :data:`FALLBACK_INTERVAL` seconds) to catch one lost while the bus was down.
+every :data:`FALLBACK_INTERVAL` seconds, as without a bus) to catch one lost while the bus
+was down, or a commit by a process that does not announce (a `cartwise worker` started
+without the bus).
 Registered by :func:`use_bus_feed` under the bus's scheme (``redis``, ``nats``).
 """
 
@@ -20,14 +22,14 @@ from functools import partial
 from cartwise.bus.protocol import EventBus
 from cartwise.bus.registry import bus_scheme, open_bus
 from cartwise.errors import BusUnavailable
-from cartwise.live.feed import PollingFeed, StoreVersion, register_feed
+from cartwise.live.feed import REFRESH_INTERVAL, PollingFeed, StoreVersion, register_feed
 from cartwise.store import Store
 from cartwise.store.commits import on_commit
 from cartwise.versions import ModelVersions
 
 _log = logging.getLogger("cartwise.bus")
-# Seconds between store reads when no notice came (a notice lost while the bus was down).
-FALLBACK_INTERVAL = 5.0
+# Seconds between store reads when no notice came: the polling feed's own interval.
+FALLBACK_INTERVAL = REFRESH_INTERVAL
 
 
 class BusFeed:
@@ -37,6 +39,7 @@ class BusFeed:
                  interval: float = FALLBACK_INTERVAL) -> None:
         self.store = store
         self.bus = bus
+        self.interval = interval
         self._polling = PollingFeed(store, versions, interval=interval)
         self._notices = 0
         self._seen = 0
@@ -71,7 +74,7 @@ class BusFeed:
             if left <= 0:
                 return None
             with self._woken:
-                self._woken.wait_for(partial(self._heard_since, count), timeout=min(left, FALLBACK_INTERVAL))
+                self._woken.wait_for(partial(self._heard_since, count), timeout=min(left, self.interval))
 
     def close(self) -> None:
         self._unsubscribe()
