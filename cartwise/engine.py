@@ -123,10 +123,13 @@ class Engine:
         self._relations = RelationAnswers(models_dir=self.workspace.models_dir, impressions=self.impressions)
 
     @classmethod
-    def open(cls, path: Path | str = DEFAULT_STORE, *, create: bool = True, log_impressions: bool = True) -> Engine:
+    def open(
+        cls, path: Path | str = DEFAULT_STORE, *, create: bool = True, log_impressions: bool = True,
+        feed: str = "polling",
+    ) -> Engine:
         """Open (or create) the store at `path`: a directory of the embedded SQLite store
         or a store URL such as ``sqlite:///srv/shop`` (see :func:`cartwise.store.open_store`)."""
-        return cls(open_store(path, create=create), log_impressions=log_impressions)
+        return cls(open_store(path, create=create), log_impressions=log_impressions, feed=feed)
 
     def close(self) -> None:
         if self.impressions is not None:

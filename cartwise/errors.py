@@ -68,3 +68,10 @@ class ModelMismatch(CartwiseError):
     """A saved model belongs to another store or an incompatible version."""
 
     http_status = 409
+
+
+class BusUnavailable(CartwiseError):
+    """The event bus could not take or give a message (down, unreachable, timed out):
+    nothing was acknowledged, so the client may retry."""
+
+    http_status = 503

@@ -34,6 +34,7 @@ from cartwise.recommend import HistoryRecommender, ItemKNN, Popularity
 from cartwise.recommend import registry as recommenders
 from cartwise.recommend.rating import RatingPredictor
 from cartwise.search import LexicalIndex
+from cartwise.store.commits import committed
 from cartwise.vectors import VectorIndex
 
 MANIFEST = "manifest.json"
@@ -350,6 +351,8 @@ class ModelVersions:
                 out.write(json.dumps(entry) + "\n")
         finally:
             os.close(lock)
+        # Servers in this process (and, through a bus change feed, in others) switch now.
+        committed(self.store_id, "models")
 
     def _version_dirs(self) -> list[Path]:
         try:

@@ -30,7 +30,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         "access ingest encode vectors demo",
         "search recommend clicks rank",
         "results evaluate training versions feedback graph",
-        "live retrain",
+        "live retrain bus",
         "engine serving rules",
         "assistant",
         "api cli web cartwise",

@@ -31,6 +31,7 @@ from cartwise.api.routes import (
     web,
 )
 from cartwise.api.stores import StoreRouter
+from cartwise.bus.publish import EventPublisher
 from cartwise.engine import Engine
 from cartwise.errors import ValidationError
 
@@ -47,6 +48,7 @@ def create_app(
     more_stores: Sequence[Engine] = (),
     scope_rates: Mapping[str, Rate] | None = None,
     rate_store: str | None = None,
+    bus: EventPublisher | None = None,
 ) -> FastAPI:
     """Build the HTTP API for `engine`; OpenAPI docs are served at /docs.
 
@@ -59,7 +61,8 @@ def create_app(
     stores served beside `engine`'s, each request by the store its key belongs to
     (:mod:`cartwise.api.stores`). `scope_rates`: the rate limit of keys without their own,
     by scope (:mod:`cartwise.access.rates`); `rate_store`: a ``redis://`` URL to keep the
-    buckets in, shared by every process (default: in this process).
+    buckets in, shared by every process (default: in this process). `bus`: events go to
+    this event bus (:mod:`cartwise.bus`) and are answered 202, instead of being stored first.
     """
     if more_stores and anonymous_reads:
         raise ValidationError("anonymous reads cannot be allowed with several stores: a request without a key "
@@ -79,6 +82,7 @@ def create_app(
     app.state.access = AccessPolicy(anonymous_reads=anonymous_reads)
     app.state.page_key = page_key
     app.state.max_body_bytes = max_body_bytes
+    app.state.bus = bus
     install_error_handlers(app)
     docs.install_docs(app)
     for module in (health, probes, catalog, events, feedback, answers, models, audit, assist, relations, rules,

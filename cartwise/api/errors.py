@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cartwise.access.rates import RateLimited
 from cartwise.api.limits import BodyTooLarge, too_large_body
-from cartwise.errors import CartwiseError, StoreError, Unauthorized
+from cartwise.errors import BusUnavailable, CartwiseError, StoreError, Unauthorized
 
 
 def _field(location: tuple[Any, ...] | list[Any]) -> str:
@@ -26,6 +26,8 @@ async def _cartwise_error(_request: Request, exc: Exception) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
     if isinstance(exc, RateLimited):  # whole seconds, at least 1 (RFC 9110)
         headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
+    elif isinstance(exc, BusUnavailable):  # nothing was acknowledged: the client may send it again
+        headers = {"Retry-After": "1"}
     return JSONResponse(status_code=status, content=exc.to_dict(), headers=headers)
 
 

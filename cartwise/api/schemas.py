@@ -50,6 +50,16 @@ class IngestResponse(BaseModel):
     notes: list[str] = Field(default_factory=list, description="what the warnings were about, in words")
 
 
+class AcceptedResponse(BaseModel):
+    """The answer when an event bus carries events to the store (202): the bus holds the
+    accepted events durably; the store has them once its consumer moved them there."""
+
+    received: int
+    accepted: int = Field(description="events the bus acknowledged; each is stored exactly once")
+    rejected: list[RejectedRow]
+    messages: list[str] = Field(default_factory=list, description="ids of the bus messages holding them")
+
+
 class RatingPredictionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 

@@ -8,7 +8,7 @@ import logging.config
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,6 +29,9 @@ from cartwise.access.audit import AuditAction, cli_actor
 from cartwise.cli.audit import audit as audit_command
 from cartwise.access import Scope
 from cartwise.cli.assist import register as register_assist
+from cartwise.bus.publish import EventPublisher
+from cartwise.bus.serve import serving_bus
+from cartwise.cli.bus import bus_app, consume
 from cartwise.cli.evaluate import evaluate_app
 from cartwise.cli.keys import (
     check_serving,
@@ -105,10 +108,10 @@ ReportOption = Annotated[
 ]
 
 
-def _open(store: Path | str, *, create: bool = False, serving: bool = False) -> Engine:
+def _open(store: Path | str, *, create: bool = False, serving: bool = False, feed: str = "polling") -> Engine:
     """`serving`: answers go to shoppers, so each is logged as an impression; a command
     a developer runs (search, recommend, similar) logs nothing."""
-    return Engine.open(store, create=create, log_impressions=serving)
+    return Engine.open(store, create=create, log_impressions=serving, feed=feed)
 
 
 def _mapping(maps: list[str] | None, constants: list[str] | None) -> ColumnMapping | None:
@@ -593,6 +596,7 @@ def _serve(
     more_stores: Sequence[Engine] = (),
     scope_rates: Mapping[str, Rate] | None = None,
     rate_store: str | None = None,
+    bus: EventPublisher | None = None,
 ) -> None:
     # The web server's modules load only when serving: every other command starts faster.
     import uvicorn
@@ -620,7 +624,7 @@ def _serve(
         err.print(f"Cartwise on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
     api = create_app(engine, anonymous_reads=anonymous_reads, cors_origins=cors_origins or [],
                      max_body_bytes=max_body_bytes, page_key=page_key, metrics_open=metrics_open,
-                     more_stores=more_stores, scope_rates=scope_rates, rate_store=rate_store)
+                     more_stores=more_stores, scope_rates=scope_rates, rate_store=rate_store, bus=bus)
     # uvicorn's access log is off: its lines hold raw paths and query strings. Cartwise's own
     # (logger cartwise.access, at INFO) names the route template, never a key.
     uvicorn.run(api, host=host, port=port, log_config=log_config(form, level=level), log_level=level,
@@ -683,20 +687,33 @@ def serve(
         typer.Option(envvar="CARTWISE_RATE_STORE", help="keep rate-limit buckets in this Redis (redis://host:6379/0), "
                      "shared by every process; default: each process keeps its own"),
     ] = None,
+    bus: Annotated[
+        str | None, typer.Option(envvar="CARTWISE_BUS", help="event bus: redis://127.0.0.1:6379/0 or "
+                                 "nats://127.0.0.1:4222; events are acknowledged (202) once the bus holds them")
+    ] = None,
+    consume_events: Annotated[
+        bool, typer.Option("--consume/--no-consume", help="with --bus: also move events from the bus into the "
+                           "store in this process (else run `cartwise consume`)")
+    ] = True,
 ) -> None:
     """Serve the HTTP API and the demo page. Requests need an API key (`cartwise keys create`)."""
     stores = serving_stores(store or [str(DEFAULT_STORE)], anonymous_reads=allow_anonymous_reads,
                             page_key=page_key)
+    if bus and len(stores) > 1:
+        raise ValidationError("--bus serves one store: run one server per store with its bus", field="bus")
     rates = parse_scope_rates(scope_rate or [])
-    engines = [_open(each, serving=True) for each in stores]
-    if rules is not None:
-        engines[0].rules.watch(rules)
-    with ExitStack() as workers:
-        for each in stores if worker else []:
-            workers.enter_context(worker_process(each))
-        _serve(engines[0], host, port, anonymous_reads=allow_anonymous_reads, cors_origins=cors_origin,
-               max_body_bytes=max_body_bytes, page_key=page_key, log_format=log_format, log_level=log_level,
-               metrics_open=metrics_open, more_stores=engines[1:], scope_rates=rates, rate_store=rate_store)
+    with serving_bus(stores[0], bus, consume=consume_events) if bus else nullcontext() as on_bus:
+        feed = on_bus.feed if on_bus else "polling"
+        engines = [_open(each, serving=True, feed=feed) for each in stores]
+        if rules is not None:
+            engines[0].rules.watch(rules)
+        with ExitStack() as workers:
+            for each in stores if worker else []:
+                workers.enter_context(worker_process(each))
+            _serve(engines[0], host, port, anonymous_reads=allow_anonymous_reads, cors_origins=cors_origin,
+                   max_body_bytes=max_body_bytes, page_key=page_key, log_format=log_format, log_level=log_level,
+                   metrics_open=metrics_open, more_stores=engines[1:], scope_rates=rates, rate_store=rate_store,
+                   bus=on_bus.publisher if on_bus else None)
 
 
 def _print_next_steps(store: Path | str) -> None:
@@ -773,6 +790,8 @@ app.add_typer(keys_app, name="keys")
 app.command("audit")(audit_command)
 app.add_typer(models_app, name="models")
 register_assist(app)
+app.add_typer(bus_app, name="bus")
+app.command()(consume)
 app.command()(worker)
 app.add_typer(rules_app, name="rules")
 app.command()(related)

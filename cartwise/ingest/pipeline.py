@@ -389,3 +389,42 @@ def ingest_event_records(
         bot_events_per_minute=bot_events_per_minute,
         report_path=None,
     )
+
+
+@dataclass(frozen=True)
+class CheckedEvents:
+    """Event records read and validated, not yet stored: `valid` holds the validated
+    columns (timestamps resolved, so a later store of them keys every event the same way)
+    and the row's index in the request as LINE; `rejects` the refused rows."""
+
+    valid: pl.DataFrame
+    rejects: pl.DataFrame
+    rows_read: int
+
+
+def check_event_records(records: Sequence[Mapping[str, Any]], *, source: str = "api") -> CheckedEvents:
+    """Read and validate events given as mappings, storing nothing (an event bus carries
+    the valid rows to the store later: :mod:`cartwise.bus`)."""
+    table = read_records(records, EVENT_FIELDS, source=source)
+    checked = _check(table, table.frame, validate_events)
+    return CheckedEvents(checked.valid, checked.rejects, checked.rows_read)
+
+
+def store_checked_events(
+    store: Store,
+    valid: pl.DataFrame,
+    *,
+    source: str = "bus",
+    unknown_items: UnknownItems = "keep",
+    bot_events_per_minute: int = 60,
+) -> IngestReport:
+    """Store rows :func:`check_event_records` validated, in one transaction, exactly like
+    :func:`ingest_event_records` would (events already stored, by key, are duplicates);
+    a reject's `line` is the row's LINE."""
+    _check_options(unknown_items, bot_events_per_minute)
+    run = _Run("events", source, None)
+    checked = _Checked(valid, pl.DataFrame(), valid.height)
+    return _store_events(
+        store, checked, run, unknown_items=unknown_items, bot_events_per_minute=bot_events_per_minute,
+        report_path=None,
+    )
