@@ -29,7 +29,7 @@ from cartwise.feedback import AttributionWindows, FeedbackReport, Impression, Im
 from cartwise.feedback import feedback_report as _feedback_report
 from cartwise.feedback.client import read_impressions
 from cartwise.feedback.impression import PLACEMENT_PATTERN
-from cartwise.graph.answers import RelationAnswers
+from cartwise.graph.answers import ALTERNATIVES_PLACEMENT, BUNDLE_PLACEMENT, RelationAnswers
 from cartwise.graph.results import AlternativesResponse, BundleResponse, RelatedResponse
 from cartwise.ingest import (
     ColumnMapping,
@@ -62,6 +62,7 @@ from cartwise.search.autocomplete import Autocomplete, build_autocomplete
 from cartwise.search.currency import ExchangeRates
 from cartwise.search.request import SearchRequest, check_page, clean_text
 from cartwise.serving import PIPELINES, Cascade, Pipeline, Request, SearchPages, is_personal
+from cartwise.serving.relations import screen
 from cartwise.store import Store, StoreStats, open_store
 from cartwise.training import train
 from cartwise.versions import ModelVersions
@@ -377,13 +378,21 @@ class Engine:
         """"Frequently bought together": `item_id` and up to `k` in-stock items bought with
         it (complements first), with the bundle's total price; logged as an impression."""
         state = self._current()
-        return self._relations.bundle(state.catalog, state.models.version, item_id, k=k, user_id=user_id)
+        return self._relations.bundle(
+            state.catalog, state.models.version, item_id, k=k, user_id=user_id,
+            screen=screen(self._pipelines["bundle"], state, placement=BUNDLE_PLACEMENT),
+            log=on_trial() is None,  # a dry run's answers are never shown
+        )
 
     def alternatives(self, item_id: str, *, k: int = 5, user_id: str | None = None) -> AlternativesResponse:
         """Substitutes of `item_id` (described alike, viewed together, rarely bought
         together), in stock first; logged as an impression."""
         state = self._current()
-        return self._relations.alternatives(state.catalog, state.models.version, item_id, k=k, user_id=user_id)
+        return self._relations.alternatives(
+            state.catalog, state.models.version, item_id, k=k, user_id=user_id,
+            screen=screen(self._pipelines["alternatives"], state, placement=ALTERNATIVES_PLACEMENT),
+            log=on_trial() is None,  # a dry run's answers are never shown
+        )
 
     def predict_ratings(self, user_id: str, item_ids: Sequence[str]) -> list[RatingPrediction]:
         """The rating `user_id` would give each of `item_ids`, in order, from the rating

@@ -124,7 +124,8 @@ def dry_run_command(
     remove: Annotated[str | None, typer.Option(help="the id of a rule to try without")] = None,
     query: Annotated[str | None, typer.Option("--query", "-q", help="try it on this search")] = None,
     user: Annotated[str | None, typer.Option(help="on this shopper's recommendations (or their search)")] = None,
-    item: Annotated[str | None, typer.Option(help="on this item's similar items")] = None,
+    item: Annotated[str | None, typer.Option(help="on this item's similar items (or its --placement)")] = None,
+    placement: Annotated[str, typer.Option(help="with --item: similar, bundle or alternatives")] = "similar",
     k: int = 10,
     as_json: JsonOption = False,
 ) -> None:
@@ -137,7 +138,8 @@ def dry_run_command(
             entry = entry[0]
         if not isinstance(entry, dict):
             raise ValidationError("--rule must be one rule: a mapping with id, kind and the kind's fields", field="rule")
-    result = dry_run(_open(store), rule=entry, remove=remove, query=query, user_id=user, item_id=item, k=k)
+    result = dry_run(_open(store), rule=entry, remove=remove, query=query, user_id=user, item_id=item,
+                     placement=placement, k=k)
     if as_json:
         console.print_json(result.model_dump_json())
         return

@@ -28,14 +28,21 @@ from cartwise.graph.results import (
     RelatedItem,
     RelatedResponse,
     RelationKindInfo,
+    Screen,
 )
 from cartwise.limits import MAX_ID_LENGTH, MAX_K
+from cartwise.recommend import Scored
+from cartwise.results import RuleTouch
 from cartwise.store import Store
 
 # A bundle is a handful of items shown together; more is a list, not a bundle.
 MAX_BUNDLE = 10
 BUNDLE_PLACEMENT = "bundle"
 ALTERNATIVES_PLACEMENT = "alternatives"
+# Items proposed beyond `k` to a placement's rules, so a filter or a hide leaves it full.
+SCREEN_SPARE = 20
+# The relation of an item the shop's rules put in a placement (a pin), not the graph.
+PINNED = "pinned"
 
 
 def _check_id(value: object, field: str) -> str:
@@ -83,10 +90,12 @@ class RelationAnswers:
         )
 
     def bundle(
-        self, catalog: CatalogSnapshot, version: str, item_id: str, *, k: int = 2, user_id: str | None = None
+        self, catalog: CatalogSnapshot, version: str, item_id: str, *, k: int = 2, user_id: str | None = None,
+        screen: Screen | None = None, log: bool = True,
     ) -> BundleResponse:
         """"Frequently bought together": `item_id` and up to `k` in-stock companions, with
-        the price of them all."""
+        the price of them all. `screen`: the shop's rules for the placement (None: none);
+        `log`: record the answer as an impression (not for a dry run's answers)."""
         started = time.perf_counter()
         item_id = self._known(catalog, item_id)
         _check_k(k, MAX_BUNDLE)
@@ -97,25 +106,28 @@ class RelationAnswers:
             card = catalog.get(other)
             return card is not None and card.in_stock
 
-        companions = bundle_companions(graph, item_id, k, available=available)
+        companions = bundle_companions(graph, item_id, k + (SCREEN_SPARE if screen else 0), available=available)
+        shown, touches = _screened(screen, item_id, companions, k)
         anchor = _item(catalog, "item", Edge(item_id, 1.0, {}))
-        items = [anchor, *(_item(catalog, relation, edge) for relation, edge in companions)]
+        items = [anchor, *(_item(catalog, relation, edge, rules) for relation, edge, rules in shown)]
         total, currency, note = _total(items)
-        if not companions:
+        if not shown:
             note = "no item is bought with this one more often than chance yet"
-        elif len(companions) < k and note is None:
-            note = f"only {len(companions)} item(s) are bought with this one more often than chance"
+        elif len(shown) < k and note is None:
+            note = f"only {len(shown)} item(s) are bought with this one more often than chance"
         response = BundleResponse(
-            item_id=item_id, k=k, items=items, total_price=total, currency=currency, note=note,
+            item_id=item_id, k=k, items=items, total_price=total, currency=currency, note=note, rules=touches,
             took_ms=round((time.perf_counter() - started) * 1000, 3),
         )
-        response.request_id = self._log(BUNDLE_PLACEMENT, items, version=version, user_id=user_id)
+        response.request_id = self._log(BUNDLE_PLACEMENT, items, version=version, user_id=user_id, log=log)
         return response
 
     def alternatives(
-        self, catalog: CatalogSnapshot, version: str, item_id: str, *, k: int = 5, user_id: str | None = None
+        self, catalog: CatalogSnapshot, version: str, item_id: str, *, k: int = 5, user_id: str | None = None,
+        screen: Screen | None = None, log: bool = True,
     ) -> AlternativesResponse:
-        """Substitutes of `item_id`, those in stock first."""
+        """Substitutes of `item_id`, those in stock first. `screen` and `log`: as for
+        :meth:`bundle`."""
         started = time.perf_counter()
         item_id = self._known(catalog, item_id)
         _check_k(k, MAX_K)
@@ -126,12 +138,14 @@ class RelationAnswers:
             card = catalog.get(other)
             return card is not None and card.in_stock
 
-        edges = alternatives(graph, item_id, k, available=catalog.__contains__, in_stock=in_stock)
-        items = [_item(catalog, "substitutes", edge) for edge in edges]
+        edges = alternatives(graph, item_id, k + (SCREEN_SPARE if screen else 0), available=catalog.__contains__,
+                             in_stock=in_stock)
+        shown, touches = _screened(screen, item_id, [("substitutes", edge) for edge in edges], k)
+        items = [_item(catalog, relation, edge, rules) for relation, edge, rules in shown]
         response = AlternativesResponse(
-            item_id=item_id, k=k, items=items, took_ms=round((time.perf_counter() - started) * 1000, 3)
+            item_id=item_id, k=k, items=items, rules=touches, took_ms=round((time.perf_counter() - started) * 1000, 3)
         )
-        response.request_id = self._log(ALTERNATIVES_PLACEMENT, items, version=version, user_id=user_id)
+        response.request_id = self._log(ALTERNATIVES_PLACEMENT, items, version=version, user_id=user_id, log=log)
         return response
 
     @contextmanager
@@ -147,9 +161,9 @@ class RelationAnswers:
             raise NotFound(f"item {item_id!r} is not in the catalog", field="item_id")
         return item_id
 
-    def _log(self, placement: str, items: list[RelatedItem], *, version: str, user_id: str | None) -> str:
+    def _log(self, placement: str, items: list[RelatedItem], *, version: str, user_id: str | None, log: bool) -> str:
         request_id = new_request_id()
-        if self.impressions is not None:
+        if self.impressions is not None and log:
             self.impressions.record(
                 Impression(
                     request_id=request_id, ts=now_ms(), placement=placement,
@@ -160,14 +174,30 @@ class RelationAnswers:
         return request_id
 
 
-def _item(catalog: CatalogSnapshot, relation: str, edge: Edge) -> RelatedItem:
+def _screened(
+    screen: Screen | None, item_id: str, found: list[tuple[str, Edge]], k: int
+) -> tuple[list[tuple[str, Edge, tuple[str, ...]]], list[RuleTouch]]:
+    """The placement's items after the shop's rules (each with the rules that touched it),
+    and what the rules did; without rules, the first `k` found."""
+    if screen is None:
+        return [(relation, edge, ()) for relation, edge in found[:k]], []
+    by_id = {edge.item_id: (relation, edge) for relation, edge in found}
+    result = screen(item_id, [Scored(edge.item_id, edge.score, relation) for relation, edge in found], k)
+    shown = []
+    for item in result.items:
+        relation, edge = by_id.get(item.item_id, (PINNED, Edge(item.item_id, 0.0, {})))
+        shown.append((relation, edge, item.rules))
+    return shown, result.rules
+
+
+def _item(catalog: CatalogSnapshot, relation: str, edge: Edge, rules: tuple[str, ...] = ()) -> RelatedItem:
     card = catalog.get(edge.item_id)
     return RelatedItem(
         item_id=edge.item_id, title=card.title if card else edge.item_id, relation=relation,
         score=round(float(edge.score), 6), evidence=edge.evidence,
         category=card.category if card else None, brand=card.brand if card else None,
         price=card.price if card else None, currency=card.currency if card else None,
-        in_stock=card.in_stock if card else False,
+        in_stock=card.in_stock if card else False, rules=list(rules),
     )
 
 

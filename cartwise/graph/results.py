@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, Field
+
+from cartwise.recommend import Scored
+from cartwise.results import RuleTouch
 
 
 class RelatedItem(BaseModel):
@@ -25,6 +30,10 @@ class RelatedItem(BaseModel):
     price: float | None = None
     currency: str | None = None
     in_stock: bool = True
+    rules: list[str] = Field(
+        default_factory=list, description="ids of the merchandising rules that moved or pinned this item "
+        "(bundle and alternatives)"
+    )
 
 
 class RelatedResponse(BaseModel):
@@ -53,6 +62,9 @@ class BundleResponse(BaseModel):
     )
     currency: str | None = None
     note: str | None = Field(default=None, description="why there is no total, or why the bundle is short")
+    rules: list[RuleTouch] = Field(
+        default_factory=list, description="the merchandising rules and stock policy that changed this answer"
+    )
     request_id: str | None = None
     took_ms: float
 
@@ -63,8 +75,34 @@ class AlternativesResponse(BaseModel):
     item_id: str
     k: int
     items: list[RelatedItem]
+    rules: list[RuleTouch] = Field(
+        default_factory=list, description="the merchandising rules and stock policy that changed this answer"
+    )
     request_id: str | None = None
     took_ms: float
 
 
-__all__ = ["AlternativesResponse", "BundleResponse", "RelatedItem", "RelatedResponse", "RelationKindInfo"]
+@dataclass(frozen=True)
+class ScreenedItem:
+    """One item a placement's rules kept (or pinned), with the ids of the rules that touched it."""
+
+    item_id: str
+    rules: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Screened:
+    """What the shop's rules left of a relation placement's items, in order, and what they did."""
+
+    items: list[ScreenedItem]
+    rules: list[RuleTouch] = field(default_factory=list)
+
+
+Screen = Callable[[str, Sequence[Scored], int], Screened]
+"""The shop's rules for one placement: (asked item, proposed items best first, k) -> what to show."""
+
+
+__all__ = [
+    "AlternativesResponse", "BundleResponse", "RelatedItem", "RelatedResponse", "RelationKindInfo", "Screen",
+    "Screened", "ScreenedItem",
+]

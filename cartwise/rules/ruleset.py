@@ -5,8 +5,9 @@ A document (YAML or JSON) has three parts, all optional::
     rules: [...]          # cartwise.rules.rule; kinds in cartwise.rules.kinds
     synonyms: [...]       # cartwise.rules.synonyms
     inventory:
-      search_out_of_stock: sink     # sink (after the items in stock), hide, or keep
-      recommend_out_of_stock: hide  # hide (never recommended), or keep
+      search_out_of_stock: sink     # sink (after the items in stock), hide, or keep; search,
+                                    # browse and alternatives
+      recommend_out_of_stock: hide  # hide (never recommended), or keep; every other answer
 
 :func:`read_rule_set` validates it whole, reporting every problem with its line
 (:class:`~cartwise.rules.document.RuleFileError`). A :class:`RuleSet` never changes: a

@@ -3,7 +3,7 @@
 ::
 
     scope:
-      placements: [search, browse]      # search, browse, recommend, similar
+      placements: [search, browse]      # search, browse, recommend, similar, bundle, alternatives
       query: {exact: [sale], contains: [sneaker], semantic: [summer outfits], threshold: 0.8}
       category: Home > Kitchen          # a category page: a search or browse filtered on it (or under it)
       segments: [new_visitor]           # see cartwise.rules.segments
@@ -27,7 +27,7 @@ from cartwise.catalog.item import normalise_category
 from cartwise.rules.document import Fields, Unreadable
 from cartwise.rules.segments import segment_names
 
-PLACEMENTS = ("search", "browse", "recommend", "similar")
+PLACEMENTS = ("search", "browse", "recommend", "similar", "bundle", "alternatives")
 DEFAULT_THRESHOLD = 0.85
 
 

@@ -35,6 +35,9 @@ from cartwise.serving.stage import Candidate, Request, SearchTask, Stage
 INVENTORY = "inventory"
 MAX_WINDOW = 500
 SINK = 1000.0  # below any boost: out-of-stock items follow every item in stock
+# Answers that list what matches (an item out of stock is still found, and shown after the
+# items in stock by default): the search policy; every other placement recommends.
+FOUND_PLACEMENTS = ("search", "browse", "alternatives")
 
 
 @dataclass(slots=True)
@@ -75,8 +78,8 @@ def apply_rules(
         if "redirect" not in request.notes:
             request.notes["redirect"] = rule.action.url  # type: ignore[attr-defined]
             record(request.notes, rule.rule_id, rule.kind, f"redirects to {rule.action.url}")  # type: ignore[attr-defined]
-    searching = context.placement in ("search", "browse")
-    stock_policy = rules.inventory.search_out_of_stock if searching else rules.inventory.recommend_out_of_stock
+    found = context.placement in FOUND_PLACEMENTS
+    stock_policy = rules.inventory.search_out_of_stock if found else rules.inventory.recommend_out_of_stock
     removers = phases.get("remove", [])
     arranging = bool(phases.get("collapse") or phases.get("score") or phases.get("arrange") or phases.get("pin"))
     sink = stock_policy == "sink"

@@ -41,6 +41,15 @@ SEARCH = Cascade(
 # No text to match: the filtered items, most popular first.
 BROWSE = Cascade(tiers=(Tier(("filtered_popularity",)),), rules=("available", "unique"))
 
-PIPELINES: dict[str, Cascade] = {"recommend": RECOMMEND, "similar": SIMILAR, "search": SEARCH, "browse": BROWSE}
+# The relation placements: the graph's items (serving/relations.py) through the shop's
+# rules. A bundle is bought at once, so its items are in stock; alternatives keep the
+# graph's order, in stock first.
+BUNDLE = Cascade(tiers=(Tier(("related",)),))
+ALTERNATIVES = Cascade(tiers=(Tier(("related",)),), rules=("in_catalog", "unique"))
 
-__all__ = ["BROWSE", "PIPELINES", "RECOMMEND", "SEARCH", "SIMILAR"]
+PIPELINES: dict[str, Cascade] = {
+    "recommend": RECOMMEND, "similar": SIMILAR, "search": SEARCH, "browse": BROWSE,
+    "bundle": BUNDLE, "alternatives": ALTERNATIVES,
+}
+
+__all__ = ["ALTERNATIVES", "BROWSE", "BUNDLE", "PIPELINES", "RECOMMEND", "SEARCH", "SIMILAR"]

@@ -38,7 +38,7 @@ def answer_context(request: Request) -> AnswerContext:
         text = request.notes.get(QUERY_NOTE, request.text)
         category = request.filters.category.casefold() if request.filters and request.filters.category else None
     else:
-        placement = "similar" if request.item_id is not None else "recommend"
+        placement = request.placement or ("similar" if request.item_id is not None else "recommend")
         text, category = "", None
     context = AnswerContext(
         placement=placement, query=normalise_query(text) if text else "", category=category,

@@ -72,6 +72,9 @@ class Request:
     rules: RuleSet | None = None
     """The merchandising rules and synonyms this answer applies (:mod:`cartwise.rules`);
     None: the pipeline's rule book's published set."""
+    placement: str | None = None
+    """The placement the answer fills, for the rules' scopes, where its kind does not
+    tell (the relation placements: "bundle", "alternatives")."""
 
 
 @dataclass(slots=True)

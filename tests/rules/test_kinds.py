@@ -93,7 +93,9 @@ def test_diversity_by_mmr_on_text_embeddings(engine):
     assert set(ids(after)) <= set(ids(before))  # chosen among the top 3 x 4
     assert ids(after)[0] == ids(before)[0]  # the most relevant item stays first
     # The two mugs are the closest pair (cosine 0.96): the second no longer follows the first.
-    assert ids(before)[:2] == ["mug-blue", "mug-red"] and ids(after)[1] != "mug-red"
+    # (Which mug is first depends on the machine's float rounding: their scores are that close.)
+    mugs = {"mug-blue", "mug-red"}
+    assert set(ids(before)[:2]) == mugs and ids(after)[1] not in mugs
     assert "mmr" in touched(after)
 
 

@@ -9,7 +9,7 @@ up within a second.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path
 from pydantic import BaseModel, Field
@@ -51,13 +51,16 @@ class VersionSummary(BaseModel):
 class DryRunRequest(BaseModel):
     """A rule (or synonym) to try, or the id of one to remove, and the answer to try it on:
     a search (`query`, optionally by `user_id`), a shopper's recommendations (`user_id`
-    alone) or an item's similar items (`item_id`)."""
+    alone) or an item's similar items, bundle or alternatives (`item_id` and `placement`)."""
 
     rule: dict[str, Any] | None = None
     remove: str | None = Field(default=None, max_length=MAX_ID_LENGTH)
     query: str | None = Field(default=None, max_length=MAX_QUERY_LENGTH)
     user_id: str | None = Field(default=None, max_length=MAX_ID_LENGTH)
     item_id: str | None = Field(default=None, max_length=MAX_ID_LENGTH)
+    placement: Literal["similar", "bundle", "alternatives"] = Field(
+        default="similar", description="with an item_id: its similar items, its bundle or its alternatives"
+    )
     k: int = Field(default=10, ge=1, le=MAX_K)
     at_ms: int | None = Field(default=None, ge=0, description="answer as if it were this moment (epoch ms)")
 
@@ -99,7 +102,7 @@ def restore_version(version: Annotated[int, Path(ge=1)], engine: Annotated[Engin
 def try_rule(body: DryRunRequest, engine: Annotated[Engine, Depends(get_engine)]) -> DryRun:
     """One answer with the live rules and with the change; nothing is saved or logged."""
     return dry_run(engine, rule=body.rule, remove=body.remove, query=body.query, user_id=body.user_id,
-                   item_id=body.item_id, k=body.k, at_ms=body.at_ms)
+                   item_id=body.item_id, placement=body.placement, k=body.k, at_ms=body.at_ms)
 
 
 @router.get("/{rule_id}", response_model=dict[str, Any], responses=_ERRORS)
