@@ -45,9 +45,14 @@ MAX_BATCH = 10_000
 # body once parsed). 32 MiB fits a full batch of 10,000 items of about 3 KB of JSON each.
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 """Largest HTTP request body by default (``cartwise serve --max-body-bytes``)."""
+# A file upload (POST /v1/ingest/events|items) goes to disk as it arrives and is read as
+# columns, like a local file: its size bounds the disk it takes, not the memory.
+DEFAULT_MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024
+"""Largest file upload by default (``cartwise serve --max-upload-bytes``)."""
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_UPLOAD_BYTES",
     "HISTORY_LENGTH",
     "MAX_BATCH",
     "MAX_CONTEXT_LENGTH",

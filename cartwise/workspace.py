@@ -20,6 +20,7 @@ DEMO = "demo"
 IDENTITY = "store.json"
 RULES = "rules"
 ASSISTANT = "assistant"
+UPLOADS = "uploads"
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,11 @@ class Workspace:
     @property
     def assistant_dir(self) -> Path:
         return self.root / ASSISTANT
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Where files uploaded over HTTP wait while they are ingested."""
+        return self.root / UPLOADS
 
     def embeddings_dir(self, encoder: str) -> Path:
         """Where the item vectors of the encoder named `encoder` are cached."""

@@ -28,12 +28,14 @@ from cartwise.api.routes import (
     probes,
     relations,
     rules,
+    uploads,
     web,
 )
 from cartwise.api.stores import StoreRouter
 from cartwise.bus.publish import EventPublisher
 from cartwise.engine import Engine
 from cartwise.errors import ValidationError
+from cartwise.limits import DEFAULT_MAX_UPLOAD_BYTES
 
 
 def create_app(
@@ -42,6 +44,7 @@ def create_app(
     anonymous_reads: bool = False,
     cors_origins: Sequence[str] = (),
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     page_key: str | None = None,
     metrics: bool = True,
     metrics_open: bool = False,
@@ -54,7 +57,8 @@ def create_app(
 
     Every endpoint but the health check, the demo page and the docs needs an API key
     (see :mod:`cartwise.api.auth`); `anonymous_reads` lets reads through without one.
-    Bodies over `max_body_bytes` are refused with 413 before they are read. `page_key`
+    Bodies over `max_body_bytes` are refused with 413 before they are read (file uploads
+    to ``/v1/ingest/...``: over `max_upload_bytes`; they go to disk, not memory). `page_key`
     is a `search` key handed to the demo page's browser code. `metrics`: count requests
     and serve them at /metrics (to an admin key, or to anyone with `metrics_open`: the CLI
     allows that on loopback only); see :mod:`cartwise.api.metrics`. `more_stores`: further
@@ -85,10 +89,10 @@ def create_app(
     app.state.bus = bus
     install_error_handlers(app)
     docs.install_docs(app)
-    for module in (health, probes, catalog, events, feedback, answers, models, audit, assist, relations, rules,
-                   web):
+    for module in (health, probes, catalog, events, uploads, feedback, answers, models, audit, assist, relations,
+                   rules, web):
         app.include_router(module.router)
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes, upload_bytes=max_upload_bytes)
     if cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -71,7 +71,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
                      "hint": "send a UTF-8 JSON body of the documented shape"},
         )
     if isinstance(exc, BodyTooLarge):
-        return JSONResponse(status_code=413, content=too_large_body(request.app.state.max_body_bytes))
+        return JSONResponse(status_code=413, content=too_large_body(exc.limit, upload=exc.upload))
     return JSONResponse(
         status_code=exc.status_code,
         content={"error": "HTTPError", "message": str(exc.detail), "field": None, "hint": None},

@@ -69,7 +69,7 @@ from cartwise.engine import DEFAULT_STORE, Engine
 from cartwise.errors import CartwiseError, ValidationError
 from cartwise.ingest import ColumnMapping
 from cartwise.ingest.report import default_report_path, rejects_from_rows, write_rejects
-from cartwise.limits import DEFAULT_MAX_BODY_BYTES, MAX_K, MAX_SUGGESTIONS
+from cartwise.limits import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_UPLOAD_BYTES, MAX_K, MAX_SUGGESTIONS
 from cartwise.recommend import registry as recommenders
 from cartwise.search.currency import ExchangeRates
 from cartwise.search.filters import parse_filters
@@ -589,6 +589,7 @@ def _serve(
     anonymous_reads: bool = False,
     cors_origins: list[str] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     page_key: str | None = None,
     log_format: str = "text",
     log_level: str | None = None,
@@ -623,7 +624,8 @@ def _serve(
                 each.warm_up()
         err.print(f"Cartwise on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
     api = create_app(engine, anonymous_reads=anonymous_reads, cors_origins=cors_origins or [],
-                     max_body_bytes=max_body_bytes, page_key=page_key, metrics_open=metrics_open,
+                     max_body_bytes=max_body_bytes, max_upload_bytes=max_upload_bytes, page_key=page_key,
+                     metrics_open=metrics_open,
                      more_stores=more_stores, scope_rates=scope_rates, rate_store=rate_store, bus=bus)
     # uvicorn's access log is off: its lines hold raw paths and query strings. Cartwise's own
     # (logger cartwise.access, at INFO) names the route template, never a key.
@@ -652,6 +654,10 @@ def serve(
     max_body_bytes: Annotated[
         int, typer.Option(min=1024, help="refuse request bodies larger than this (413)")
     ] = DEFAULT_MAX_BODY_BYTES,
+    max_upload_bytes: Annotated[
+        int, typer.Option(min=1024, help="refuse file uploads (POST /v1/ingest/events|items) larger than this "
+                          "(413); they go to disk as they arrive, not to memory")
+    ] = DEFAULT_MAX_UPLOAD_BYTES,
     page_key: Annotated[
         str | None,
         typer.Option(envvar="CARTWISE_PAGE_KEY", help="a search key for the demo page at / to use (without one, "
@@ -711,7 +717,8 @@ def serve(
             for each in stores if worker else []:
                 workers.enter_context(worker_process(each))
             _serve(engines[0], host, port, anonymous_reads=allow_anonymous_reads, cors_origins=cors_origin,
-                   max_body_bytes=max_body_bytes, page_key=page_key, log_format=log_format, log_level=log_level,
+                   max_body_bytes=max_body_bytes, max_upload_bytes=max_upload_bytes, page_key=page_key,
+                   log_format=log_format, log_level=log_level,
                    metrics_open=metrics_open, more_stores=engines[1:], scope_rates=rates, rate_store=rate_store,
                    bus=on_bus.publisher if on_bus else None)
 

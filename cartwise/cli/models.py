@@ -117,16 +117,20 @@ def worker(
         float, typer.Option(help="share of the new events held back to judge the candidate")
     ] = 0.3,
     min_shoppers: Annotated[int, typer.Option(help="shoppers needed to judge a candidate")] = 30,
+    max_drop: Annotated[
+        float, typer.Option(help="keep aside a candidate whose NDCG@10 is more than this share below the live "
+                          "version's, significant or not")
+    ] = 0.1,
     promote_unjudged: Annotated[bool, typer.Option(help="promote a candidate too little new data can judge")] = False,
     poll_seconds: Annotated[float, typer.Option(help="how often to check whether a retrain is due")] = 30.0,
     once: Annotated[bool, typer.Option("--once", help="retrain and judge once now, then exit")] = False,
 ) -> None:
     """Retrain in the background on a policy, judge each candidate against the live version
     on the newest events (which neither trained on), and promote it unless it is
-    significantly worse. Run one worker per store; servers pick up promoted versions."""
+    significantly worse or more than --max-drop below it. Run one worker per store; servers pick up promoted versions."""
     policy = RetrainPolicy(
         every_events=every_events or None, every_minutes=every_minutes or None, holdout_share=holdout_share,
-        min_shoppers=min_shoppers, promote_unjudged=promote_unjudged,
+        min_shoppers=min_shoppers, max_drop=max_drop, promote_unjudged=promote_unjudged,
     )
     engine = Engine.open(store, create=False, log_impressions=False)
     job = RetrainWorker(

@@ -114,12 +114,16 @@ def judge(
     new, old = ndcg_per_task(candidate, tasks), ndcg_per_task(serving, tasks)
     result = compare(old, new)
     worse = result.ci_high < 0
-    reason = (
-        f"candidate NDCG@{K} {result.mean_b:.4f} vs serving {result.mean_a:.4f} on {len(tasks)} shoppers: "
-        + ("significantly worse, not promoted" if worse else "not worse, promoted")
-    )
+    drop = 1.0 - result.mean_b / result.mean_a if result.mean_a > 0 else 0.0
+    reason = f"candidate NDCG@{K} {result.mean_b:.4f} vs serving {result.mean_a:.4f} on {len(tasks)} shoppers: "
+    if worse:
+        reason += "significantly worse, not promoted"
+    elif drop > policy.max_drop:
+        reason += f"{drop:.0%} lower (more than the {policy.max_drop:.0%} allowed), not promoted"
+    else:
+        reason += "not worse, promoted"
     return Verdict(
-        promote=not worse, reason=reason, shoppers=len(tasks), candidate_ndcg=result.mean_b,
+        promote=not worse and drop <= policy.max_drop, reason=reason, shoppers=len(tasks), candidate_ndcg=result.mean_b,
         serving_ndcg=result.mean_a, difference=result.difference, ci_low=result.ci_low,
         ci_high=result.ci_high, p_value=result.p_bootstrap, **names,
     )

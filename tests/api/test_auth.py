@@ -31,6 +31,8 @@ NEEDS = {
     ("GET", "/v1/relations"): Scope.SEARCH,
     ("POST", "/v1/ratings/predict"): Scope.SEARCH,
     ("POST", "/v1/events"): Scope.EVENTS,
+    ("POST", "/v1/ingest/events"): Scope.EVENTS,
+    ("POST", "/v1/ingest/items"): Scope.ADMIN,
     ("POST", "/v1/items"): Scope.ADMIN,
     ("DELETE", "/v1/items/{item_id}"): Scope.ADMIN,
     ("GET", "/v1/stats"): Scope.ADMIN,
@@ -60,6 +62,9 @@ OPEN = {("GET", "/v1/health"), ("GET", "/v1/live"), ("GET", "/v1/ready"), ("GET"
         ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")}
 BODIES = {
     "/v1/items": {"items": [{"item_id": "lamp", "title": "Desk lamp"}]},
+    # Files, not JSON: a JSON body is refused (422, its format is unknown) once the key passed.
+    "/v1/ingest/events": {"events": []},
+    "/v1/ingest/items": {"items": []},
     "/v1/events": {"events": [{"user_id": "u", "item_id": "teapot", "event_type": "view", "timestamp": 1_700_000_000}]},
     "/v1/ratings/predict": {"user_id": "tea-1", "item_ids": ["teapot"]},
     "/v1/clicks/predict": {"user_id": "tea-1", "item_ids": ["teapot"]},

@@ -86,6 +86,10 @@ CALLS: dict[tuple[str, str], dict] = {
                                                                            "item_ids": ["b-lamp"]}},
     ("POST", "/v1/events"): {"url": "/v1/events", "json": {"events": [
         {"user_id": "b-user-3", "item_id": "b-lamp", "event_type": "purchase", "timestamp": 1_700_100_000}]}},
+    ("POST", "/v1/ingest/events"): {"url": "/v1/ingest/events", "params": {"format": "csv"}, "content":
+        "user_id,item_id,event_type,timestamp\nb-user-3,b-lamp,purchase,1700100000\n"},
+    ("POST", "/v1/ingest/items"): {"url": "/v1/ingest/items", "params": {"format": "csv"},
+                                   "content": "item_id,title\nb-lamp,Hijacked\n"},
     ("POST", "/v1/impressions"): {"url": "/v1/impressions", "json": {"impressions": [
         {"placement": "home_top", "user_id": "b-user-3", "items": ["b-lamp"]}]}},
     ("POST", "/v1/items"): {"url": "/v1/items", "json": {"items": [{"item_id": "b-lamp", "title": "Hijacked"}]}},

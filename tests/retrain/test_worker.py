@@ -64,6 +64,8 @@ def test_policy_is_validated():
         RetrainPolicy(every_events=None, every_minutes=None)
     with pytest.raises(ValidationError, match="holdout_share"):
         RetrainPolicy(holdout_share=1.0)
+    with pytest.raises(ValidationError, match="max_drop"):
+        RetrainPolicy(max_drop=1.0)
 
 
 def test_the_first_version_is_promoted_and_a_shift_in_behaviour_is_learned_and_promoted(shop: Engine):
@@ -172,3 +174,32 @@ def test_a_version_from_before_the_gate_is_replaced_without_judging(shop: Engine
     shop.add_events(new_pattern(users=40))
     verdict = job.run_once()
     assert verdict.promote and "predates the retraining gate" in verdict.reason and verdict.serving == old
+
+
+def test_a_drop_too_small_a_sample_cannot_call_significant_is_still_refused():
+    """Ten judged shoppers, two of them served worse and none better: no significance,
+    but a clear drop, which `max_drop` refuses."""
+    frame = pl.DataFrame(
+        {"user_id": [e["user_id"] for e in old_pattern() + new_pattern()],
+         "item_id": [e["item_id"] for e in old_pattern() + new_pattern()],
+         "event_type": "purchase",
+         "ts": [e["timestamp"] * 1000 for e in old_pattern() + new_pattern()]}
+    )
+    cutoff = holdout_cutoff(frame, since_ms=(T0 + 100) * 1000, share=0.3)
+    assert cutoff is not None
+    good = ItemKNN().fit(frame.filter(pl.col("ts") <= cutoff).with_columns(pl.lit(1.0).alias("value")))
+    tasks = judgement_tasks(frame, cutoff_ms=cutoff, limit=10)
+    damaged_items = [history[0].item_id for history, _ in tasks[:2]]  # two judged shoppers' last items
+    damaged = ItemKNN().fit(frame.filter((pl.col("ts") <= cutoff) & ~pl.col("item_id").is_in(damaged_items))
+                            .with_columns(pl.lit(1.0).alias("value")))
+
+    def verdict(max_drop: float):
+        policy = RetrainPolicy(max_drop=max_drop, min_shoppers=10, max_shoppers=10)
+        return judge(item_events=frame, candidate=damaged, serving=good, cutoff_ms=cutoff, policy=policy)
+
+    loose = verdict(0.99)
+    assert loose.shoppers == 10 and loose.candidate_ndcg < loose.serving_ndcg
+    assert loose.ci_high >= 0 and loose.promote  # not significant on ten shoppers: the old rule promoted it
+    drop = 1 - loose.candidate_ndcg / loose.serving_ndcg
+    strict = verdict(drop / 2)
+    assert not strict.promote and f"{drop:.0%} lower" in strict.reason and "allowed), not promoted" in strict.reason
