@@ -114,3 +114,35 @@ def test_an_events_key_uploads_events_but_not_a_catalog(engine):
     assert events.post("/v1/ingest/events", content=EVENTS_CSV, params={"format": "csv"}).status_code == 200
     refused = events.post("/v1/ingest/items", content="item_id,title\nx,X\n", params={"format": "csv"})
     assert refused.status_code == 403 and "admin" in refused.json()["message"]
+
+
+def test_a_file_is_ingested_in_pieces_and_reported_as_one(engine, admin, monkeypatch):
+    monkeypatch.setattr("cartwise.ingest.chunks.CHUNK_ROWS", 2)
+    client = TestClient(create_app(engine), headers=admin)
+    catalog = (
+        "item_id,title,description\n"
+        'pc-1,Lamp,"two\nlines"\n'  # lines 2-3: one record
+        "pc-2,Shade,plain\n"  # line 4
+        ",No id,x\n"  # line 5: rejected
+        'pc-3,Bulb,"a ""quoted"" word"\n'  # line 6
+        "pc-4,,no title\n"  # line 7: rejected
+    )
+    body = client.post("/v1/ingest/items", content=catalog, params={"format": "csv"}).json()
+    assert body["received"] == 5 and body["written"] == 3
+    assert sorted((r["index"], r["field"]) for r in body["rejected"]) == [(5, "item_id"), (7, "title")]
+    stored = engine.store.get_items(["pc-1", "pc-3"]).sort("item_id")
+    assert stored["description"].to_list() == ["two\nlines", 'a "quoted" word']
+
+    lines = "".join(f'{{"user_id": "pc-u{n}", "item_id": "teapot", "event_type": "view", "timestamp": '
+                    f'{1_700_000_000 + n}}}\n' for n in range(5))
+    lines += '{"user_id": "pc-u9", "item_id": "teapot", "event_type": "nope", "timestamp": 1700000100}\n'  # line 6
+    lines += lines.splitlines(keepends=True)[0]  # line 7: a duplicate of line 1, in another piece
+    events = client.post("/v1/ingest/events", content=lines, params={"format": "jsonl"}).json()
+    assert events["received"] == 7 and events["written"] == 5 and events["duplicates"] == 1
+    assert [(r["index"], r["field"]) for r in events["rejected"]] == [(6, "event_type")]
+
+    buffer = io.BytesIO()
+    pl.DataFrame({"item_id": [f"pq-{n}" for n in range(5)] + [""], "title": ["Bowl"] * 6}).write_parquet(buffer)
+    parquet = client.post("/v1/ingest/items", content=buffer.getvalue(), params={"format": "parquet"}).json()
+    assert parquet["written"] == 5 and [r["index"] for r in parquet["rejected"]] == [6]
+    assert _leftovers(engine) == []

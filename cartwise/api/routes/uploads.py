@@ -1,9 +1,10 @@
 """/v1/ingest/events and /v1/ingest/items: a whole file over HTTP (CSV, TSV, JSON Lines
 or Parquet, optionally gzip-compressed), for batches too large for one JSON request.
 
-The body goes to a file in the store's workspace as it arrives (never whole in memory),
-is read as columns and validated exactly like `cartwise ingest` reads a local file, and
-is removed afterwards. Bad rows are reported with their line and reason; every valid row
+The body goes to a file in the store's workspace as it arrives (never whole in memory)
+and is ingested in pieces of :data:`~cartwise.ingest.chunks.CHUNK_ROWS` rows (only one
+piece's rows in memory at a time), each validated exactly like `cartwise ingest` reads a
+local file; the file is removed afterwards. Bad rows are reported with their line and reason; every valid row
 is stored. The upload limit (``cartwise serve --max-upload-bytes``) is separate from the
 JSON body limit.
 """
@@ -28,6 +29,7 @@ from cartwise.api.schemas import ErrorBody, IngestResponse
 from cartwise.engine import Engine
 from cartwise.errors import CartwiseError, ValidationError
 from cartwise.ingest import ColumnMapping, IngestReport
+from cartwise.ingest.chunks import combine, pieces
 
 router = APIRouter(prefix="/v1/ingest", tags=["ingest"], route_class=KeyFirstRoute)
 
@@ -104,15 +106,24 @@ async def _ingest(
     found = _format_of(request, format)
     mapping = _mapping(maps, constants)  # a bad mapping fails before the body is read
     path = await _received(request, engine, _SUFFIX[found])
+    ingest = engine.ingest_events if kind == "events" else engine.ingest_items
+    options = {"unknown_items": unknown_items} if kind == "events" else {}
+
+    def run() -> IngestReport:
+        done = []
+        piece = path
+        try:
+            # Piece by piece: only one piece's rows are in memory at a time.
+            for piece, offset in pieces(path, found):
+                done.append((ingest(piece, mapping=mapping, format=found, **options), offset))
+        except CartwiseError as exc:
+            # Name the file as the client knows it, not by the server's scratch path.
+            exc.message = exc.message.replace(str(piece), name).replace(str(path), name)
+            raise
+        return combine(done, source=name)
+
     try:
-        if kind == "events":
-            return await run_in_threadpool(engine.ingest_events, path, mapping=mapping, format=found,
-                                           unknown_items=unknown_items)
-        return await run_in_threadpool(engine.ingest_items, path, mapping=mapping, format=found)
-    except CartwiseError as exc:
-        # Name the file as the client knows it, not by the server's scratch path.
-        exc.message = exc.message.replace(str(path), name)
-        raise
+        return await run_in_threadpool(run)
     finally:
         path.unlink(missing_ok=True)
 
