@@ -151,8 +151,10 @@ MIGRATIONS: list[str] = [
     """,
     # 5: A/B tests and interleaving (cartwise.experiments). An experiment's definition and
     # its state are one JSON document; `experiments_version` is bumped by every change, so
-    # each server picks up a started, stopped or shipped experiment within a second.
+    # each server picks up a started, stopped or shipped experiment within a second. An
+    # item of an interleaved answer names the team (variant) that put it there.
     """
+    ALTER TABLE impression_items ADD COLUMN team TEXT;
     CREATE TABLE experiments (
         experiment_id TEXT PRIMARY KEY,
         name TEXT NOT NULL,
