@@ -125,7 +125,9 @@ def check_experiment(
 ) -> Experiment:
     """A new running experiment from untrusted fields; ValidationError names the first bad
     field (variant configs are checked by their kinds, see :func:`cartwise.experiments.kinds.check_config`)."""
-    from cartwise.experiments.kinds import check_config  # the kinds registry builds on this module
+    from cartwise.experiments.kinds import (
+        check_config,  # the kinds registry builds on this module
+    )
 
     if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME_LENGTH:
         raise ValidationError(f"name must be 1 to {MAX_NAME_LENGTH} characters of text", field="name")
