@@ -61,7 +61,7 @@ def test_a_random_clicker_prefers_neither_ranker_at_the_nominal_rate():
     assert 20 <= rejected * 1000 <= high
     # And with the real draft over rankings of shared candidates:
     shared = interleaving_power(rng, experiments=150, users=120, pool=SharedPool(), random_clicker=True)
-    low, high = binomial_interval(round(0.05 * 150), 150, level=0.999)
+    _, high = binomial_interval(round(0.05 * 150), 150, level=0.999)
     assert shared * 150 <= high
 
 
