@@ -22,6 +22,7 @@ from cartwise.api.routes import (
     catalog,
     docs,
     events,
+    experiments,
     feedback,
     health,
     models,
@@ -86,7 +87,7 @@ def create_app(
     install_error_handlers(app)
     docs.install_docs(app)
     for module in (health, probes, catalog, events, feedback, answers, models, audit, assist, relations, rules,
-                   web):
+                   experiments, web):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     if cors_origins:
