@@ -92,7 +92,8 @@ def preference(clicks_a: NDArray[np.float64], clicks_b: NDArray[np.float64], *, 
     """The preference over users, from each user's clicks credited to A's and to B's items.
 
     Each user scores +1 (more B clicks), -1 (more A clicks) or 0; the sign test (exact
-    binomial) reads it once, the mSPRT on the mean score may be read at any time."""
+    binomial) reads it once, the mSPRT on the mean score (with its variance under no preference) may be read at
+    any time."""
     score = np.sign(clicks_b - clicks_a)
     wins_b, wins_a = int((score > 0).sum()), int((score < 0).sum())
     ties = int(((score == 0) & ((clicks_a + clicks_b) > 0)).sum())
@@ -101,9 +102,11 @@ def preference(clicks_a: NDArray[np.float64], clicks_b: NDArray[np.float64], *, 
     p = binomial_test(wins_b, wins_a)
     sign = TestResult(share_b - 0.5, 0.0, 0.0, 0.0, p, p < alpha, "sign test")
     n = score.size
-    if n > 1:
-        variance = float(score.var(ddof=1)) / n
-        tau2 = (0.05 * max(float(score.std(ddof=1)), 1e-9)) ** 2
+    if n > 1 and decided:
+        # The score's variance under no preference (mean 0): the share of decided users.
+        second_moment = float((score * score).mean())
+        variance = second_moment / n
+        tau2 = 0.05 ** 2 * second_moment
         sequential = sequential_test(float(score.mean()), variance, tau2=tau2, alpha=alpha)
     else:
         sequential = TestResult(0.0, 0.0, 0.0, 0.0, 1.0, False, "always-valid mSPRT")

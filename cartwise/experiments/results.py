@@ -125,7 +125,8 @@ def user_table(experiment: Experiment, store: Store, *, now: int,
     """(per user and arm: exposures, items_shown, clicks, carted, bought, revenue, and for
     interleaving clicks per team; the impression items with their teams)."""
     start = experiment.started_ms
-    end = experiment.stopped_ms if experiment.stopped_ms is not None else now
+    # A running experiment counts everything so far (a client clock a little ahead included).
+    end = experiment.stopped_ms if experiment.stopped_ms is not None else 2**62
     prefix = f"{experiment.experiment_id}/"
     impressions = store.impressions(since_ms=start).filter(
         pl.col("variant").str.starts_with(prefix) & (pl.col("ts") <= end) & pl.col("user_id").is_not_null()
