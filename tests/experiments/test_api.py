@@ -219,3 +219,33 @@ def test_a_model_variant_answers_from_its_model_version(engine: Engine):
         assert by_user[user] == (newer if assigner.arm(user) == 1 else live)
     _, done = engine.experiments.ship(experiment.experiment_id, shipyard=engine, variant="newer")
     assert done == f"promoted model version {newer}" and engine.model_info()["version"] == newer
+
+
+def test_a_front_end_reports_its_own_interleaved_lists_with_their_teams(engine: Engine, served):
+    """A page the front end drafted itself: it posts each item's team, and clicks are
+    credited to the teams it reported."""
+    client, auth = served
+    exp = client.post("/v1/experiments", headers=auth("admin"), json={
+        "name": "home page", "placements": ["home_top"], "mode": "interleave",
+        "variants": [{"name": "old"}, {"name": "new"}],
+    }).json()
+    label = client.get("/v1/experiments/assignment", params={"user_id": "fe-0", "placement": "home_top"},
+                       headers=auth("search")).json()["impression_variant"]
+    assert label == f"{exp['experiment_id']}/interleave"
+    impressions, events = [], []
+    for n in range(120):
+        impressions.append({"placement": "home_top", "user_id": f"fe-{n}", "items": ["mug-red", "teapot"],
+                            "teams": ["new", "old"] if n % 2 else ["old", "new"], "variant": label,
+                            "request_id": f"fe-request-{n}"})
+        # Shoppers click the teapot: credited to whichever team the front end says placed it.
+        events.append({"user_id": f"fe-{n}", "item_id": "teapot", "event_type": "click",
+                       "timestamp": time.time(), "request_id": f"fe-request-{n}", "position": 2})
+    sent = client.post("/v1/impressions", json={"impressions": impressions}, headers=auth("events"))
+    assert sent.status_code == 200, sent.text
+    _events(client, auth, events)
+    found = client.get(f"/v1/experiments/{exp['experiment_id']}", headers=auth("admin")).json()["results"]
+    assert found["interleaving"]["wins"] == {"old": 60, "new": 60}
+    assert found["decision"] == "keep_running" and not found["interleaving"]["significant"]
+    bad = client.post("/v1/impressions", headers=auth("events"), json={"impressions": [
+        {"placement": "home_top", "items": ["mug-red", "teapot"], "teams": ["old"]}]})
+    assert bad.status_code == 422 and "teams" in bad.json()["message"]
