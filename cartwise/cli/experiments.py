@@ -108,9 +108,9 @@ def print_results(experiment: Experiment, results: ExperimentResults) -> None:
     console.print(f"[bold]{experiment.name}[/bold] ({experiment.experiment_id}, {experiment.status}, "
                   f"{experiment.mode}, {', '.join(experiment.placements)})", highlight=False)
     arms = Table(title="per arm (95% intervals over users)" if experiment.alpha == 0.05 else "per arm")
-    for column in ("variant", "kind", "users", "answers", "items shown", "clicks", "CTR", "add-to-cart",
+    for column in ("variant", "serves", "users", "answers", "items shown", "clicks", "CTR", "add-to-cart",
                    "conversion", "revenue / user"):
-        arms.add_column(column, justify="left" if column in ("variant", "kind") else "right")
+        arms.add_column(column, justify="left" if column in ("variant", "serves") else "right")
     for arm in results.arms:
         arms.add_row(arm.variant, arm.description, f"{arm.users:,}", f"{arm.exposures:,}", f"{arm.items_shown:,}",
                      f"{arm.clicks:,}", _interval(arm.ctr.value, arm.ctr.low, arm.ctr.high, percent=True),

@@ -26,13 +26,16 @@ def amount(metric: str, value: float) -> str:
     if metric == "revenue_per_user":
         return f"{value:,.2f}"
     points = value * 100
-    return f"{points:.2f}".rstrip("0").rstrip(".") + " points" if abs(points) < 10 else f"{points:.1f} points"
+    number = f"{points:.2f}".rstrip("0").rstrip(".") if abs(points) < 10 else f"{points:.1f}"
+    return f"{number} point" if number in ("1", "-1") else f"{number} points"
 
 
-def _interval(metric: str, comparison: Comparison, level: int) -> str:
+def _interval(metric: str, comparison: Comparison, level: int, *, lowers: bool = False) -> str:
+    """The interval of the difference (of the decrease, when `lowers`)."""
     if comparison.low is None or comparison.high is None:
         return "no interval yet"
-    return f"{level}% CI {amount(metric, comparison.low)} to {amount(metric, comparison.high)}"
+    low, high = (-comparison.high, -comparison.low) if lowers else (comparison.low, comparison.high)
+    return f"{level}% CI {amount(metric, low)} to {amount(metric, high)}"
 
 
 def verdict(experiment: Experiment, results: ExperimentResults) -> tuple[str, str, bool]:
@@ -68,13 +71,19 @@ def verdict(experiment: Experiment, results: ExperimentResults) -> tuple[str, st
         best = max(gains, key=lambda c: c.difference)
         text = (f"{best.variant} raises {name} over {control} by {amount(metric, best.difference)} "
                 f"({_interval(metric, best, level)}); safe to ship")
+        # Guardrails: the winner's significant losses on the other metrics.
+        harms = [c for c in results.comparisons
+                 if c.variant == best.variant and c.metric != metric and c.significant and c.difference < 0]
+        for harm in harms:
+            text += (f", but it lowers {_NAMES[harm.metric]} by {amount(harm.metric, -harm.difference)} "
+                     f"({_interval(harm.metric, harm, level, lowers=True)}): weigh that first")
         others = [c.variant for c in losses]
         if others:
             text += f"; {', '.join(others)} lowers it"
         return text, "ship", True
     if losses:
-        parts = [f"{c.variant} lowers {name} by {amount(metric, -c.difference)} ({_interval(metric, c, level)})"
-                 for c in losses]
+        parts = [f"{c.variant} lowers {name} by {amount(metric, -c.difference)} "
+                 f"({_interval(metric, c, level, lowers=True)})" for c in losses]
         return "; ".join(parts) + f"; do not ship: keep {control}", "stop", True
     parts = [f"{c.variant} vs {control}: {amount(metric, c.difference)} ({_interval(metric, c, level)})" for c in mine]
     if horizon is not None:

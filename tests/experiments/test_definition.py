@@ -69,3 +69,47 @@ def test_a_rules_document_is_validated_as_rules():
     assert caught.value.field == "variants.1.config.document"
     good = {"kind": "rules", "document": {"rules": [{"id": "hide", "kind": "hide", "items": ["x"]}]}}
     assert make(variants=[{"name": "a"}, {"name": "b", "config": good}]).variants[1].kind == "rules"
+
+
+def test_the_verdict_names_a_winner_its_losses_elsewhere_and_a_broken_split():
+    from cartwise.experiments.results import (
+        ArmResult,
+        Comparison,
+        ExperimentResults,
+        Interval,
+        SampleRatio,
+    )
+    from cartwise.experiments.verdict import verdict
+
+    experiment = make(metric="conversion")
+    zero = Interval(value=0.0, low=0.0, high=0.0)
+    arms = [ArmResult(variant=v, kind="control", description="", weight=1.0, users=5000, exposures=5000,
+                      items_shown=5000, clicks=0, ctr=zero, add_to_cart=zero, conversion=zero,
+                      revenue_per_user=zero, revenue=0.0) for v in ("control", "plain")]
+
+    def comparison(metric, difference, low, high, significant):
+        return Comparison(variant="plain", metric=metric, control=0.05, treatment=0.05 + difference,
+                          difference=difference, low=low, high=high, relative=None, p_value=0.01 if significant
+                          else 0.5, significant=significant, method="always-valid mSPRT")
+
+    def results(comparisons, users=(5000, 5000)):
+        return ExperimentResults(
+            experiment_id=experiment.experiment_id, status="running", mode="ab", metric="conversion",
+            test="sequential", horizon_users=None, users=sum(users), ready=False, arms=arms,
+            comparisons=comparisons, verdict="", decision="",
+            srm=SampleRatio(p_value=0.5 if users[0] == users[1] else 1e-9, mismatch=users[0] != users[1],
+                            users=dict(zip(("control", "plain"), users, strict=True)),
+                            expected_share={"control": 0.5, "plain": 0.5}))
+
+    text, decision, ready = verdict(experiment, results([comparison("conversion", 0.012, 0.004, 0.02, True)]))
+    assert text == "plain raises conversion over control by 1.2 points (95% CI 0.4 points to 2 points); safe to ship"
+    assert (decision, ready) == ("ship", True)
+    text, decision, _ = verdict(experiment, results([comparison("conversion", 0.012, 0.004, 0.02, True),
+                                                     comparison("revenue_per_user", -0.5, -0.9, -0.1, True)]))
+    assert text.endswith("but it lowers revenue per user by 0.50 (95% CI 0.10 to 0.90): weigh that first")
+    text, decision, _ = verdict(experiment, results([comparison("conversion", -0.01, -0.018, -0.002, True)]))
+    assert text == ("plain lowers conversion by 1 point (95% CI 0.2 points to 1.8 points); do not ship: "
+                    "keep control") and decision == "stop"
+    text, decision, _ = verdict(experiment, results([comparison("conversion", 0.012, 0.004, 0.02, True)],
+                                                    users=(5400, 4600)))
+    assert decision == "do_not_trust" and text.startswith("sample ratio mismatch: users split 5,400 / 4,600")
