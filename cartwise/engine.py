@@ -25,6 +25,7 @@ from cartwise.access.audit import AuditLog
 from cartwise.encode import DEFAULT_ENCODER
 from cartwise.errors import NotFound, NotTrained, ValidationError
 from cartwise.events.event import EventType, now_ms
+from cartwise.experiments import Experiments, Resources, Serving
 from cartwise.feedback import AttributionWindows, FeedbackReport, Impression, ImpressionLog, ShownItem, new_request_id
 from cartwise.feedback import feedback_report as _feedback_report
 from cartwise.feedback.client import read_impressions
@@ -112,10 +113,14 @@ class Engine:
         )
         # The shop's merchandising rules and synonyms (cartwise.rules), applied by every pipeline.
         self.rules = RuleBook(self.workspace.rules_dir)
-        self._pipelines = {
-            name: Pipeline(cascade, rules=self.rules) for name, cascade in {**PIPELINES, **(pipelines or {})}.items()
-        }
+        cascades = {**PIPELINES, **(pipelines or {})}
+        self._pipelines = {name: Pipeline(cascade, rules=self.rules) for name, cascade in cascades.items()}
         self._search = SearchPages(self._pipelines["search"], self._pipelines["browse"])
+        # A/B tests and interleaving: which users of which placements a variant answers.
+        self.experiments = Experiments(
+            store, resources=Resources(rulebook=self.rules, versions=self._versions, cascades=cascades),
+            base=self._pipelines, load_models=self._versions.load,
+        )
         self._autocomplete: tuple[tuple[str, int, int, int], Autocomplete] | None = None
         self._stats: tuple[float, StoreStats] | None = None
         self.keys = KeyRing(store)
@@ -267,8 +272,11 @@ class Engine:
                 request = replace(request, filters=typed)
         state = self._current()
         history = _history(self.store.user_events(user_id, limit=HISTORY_LENGTH)) if user_id is not None else []
-        response = self._search.answer(state, request, started=started, history=history)
-        return self._shown(state, "search", response, user_id=user_id, query=response.query)
+        asked = request
+        return self._answer(
+            state, "search", lambda s: s.search.answer(s.state, asked, started=started, history=history),
+            user_id=user_id,
+        )
 
     def set_exchange_rates(self, rates: ExchangeRates) -> None:
         """Rates for price phrases in another currency than the catalog's ("under $10" on a
@@ -300,16 +308,10 @@ class Engine:
         _check_k(k)
         state = self._current()
         history = _history(self.store.user_events(user_id, limit=HISTORY_LENGTH))
-        items, strategy, request = self._recommend_one(state, history, k=k, exclude_seen=exclude_seen)
-        response = RecommendationResponse(
+        return self._answer(
+            state, "recommend", lambda s: self._recommendation(s, user_id, history, k, exclude_seen, started),
             user_id=user_id,
-            k=k,
-            strategy=strategy,
-            items=items,
-            took_ms=round((time.perf_counter() - started) * 1000, 3),
-            rules=touched(request.notes),
         )
-        return self._shown(state, "recommend", response, user_id=user_id)
 
     def recommend_batch(
         self, user_ids: Sequence[str], *, k: int = 10, exclude_seen: bool = True, placement: str | None = None
@@ -328,22 +330,17 @@ class Engine:
         state = self._current()
         by_user = {u: _history(self.store.user_events(u, limit=HISTORY_LENGTH)) for u in dict.fromkeys(ids)}
         responses = []
+        base = Serving(state=state, pipelines=self._pipelines, search=self._search)
         for user_id in ids:
             started = time.perf_counter()
-            items, strategy, request = self._recommend_one(
-                state, by_user.get(user_id, []), k=k, exclude_seen=exclude_seen
-            )
-            response = RecommendationResponse(
-                user_id=user_id,
-                k=k,
-                strategy=strategy,
-                items=items,
-                took_ms=round((time.perf_counter() - started) * 1000, 3),
-                rules=touched(request.notes),
-            )
-            if placement is not None:
-                response = self._shown(state, placement, response, user_id=user_id)
-            responses.append(response)
+            history = by_user.get(user_id, [])
+
+            def answer(s: Serving, user_id: str = user_id, history: list[Interaction] = history,
+                       started: float = started) -> RecommendationResponse:
+                return self._recommendation(s, user_id, history, k, exclude_seen, started)
+
+            responses.append(answer(base) if placement is None else self._answer(state, placement, answer,
+                                                                                  user_id=user_id))
         return responses
 
     def similar(self, item_id: str, *, k: int = 10, user_id: str | None = None) -> SimilarResponse:
@@ -360,13 +357,16 @@ class Engine:
         card = state.catalog.get(item_id)
         if card is None:
             raise NotFound(f"item {item_id!r} is not in the catalog", field="item_id")
-        request = Request(state=state, k=k, item_id=item_id, card=card, taken={item_id})
-        chosen = self._pipelines["similar"].answer(request)
-        response = SimilarResponse(
-            item_id=item_id, k=k, items=chosen, took_ms=round((time.perf_counter() - started) * 1000, 3),
-            rules=touched(request.notes),
-        )
-        return self._shown(state, "similar", response, user_id=user_id)
+
+        def answer(s: Serving) -> SimilarResponse:
+            request = Request(state=s.state, k=k, item_id=item_id, card=card, taken={item_id})
+            chosen = s.pipelines["similar"].answer(request)
+            return SimilarResponse(
+                item_id=item_id, k=k, items=chosen, took_ms=round((time.perf_counter() - started) * 1000, 3),
+                rules=touched(request.notes),
+            )
+
+        return self._answer(state, "similar", answer, user_id=user_id)
 
     def related(self, item_id: str, *, type: str = "complements", k: int = 10) -> RelatedResponse:
         """Items related to `item_id` by the relation kind `type` (:mod:`cartwise.graph.kinds`:
@@ -550,6 +550,27 @@ class Engine:
 
     # internals -----------------------------------------------------------------------
 
+    def _answer(
+        self,
+        state: LiveState,
+        placement: str,
+        answer: Callable[[Serving], ResponseT],
+        *,
+        user_id: str | None,
+    ) -> ResponseT:
+        """`answer` built from the engine's own serving, or from the variant of the
+        experiment running in `placement` that `user_id` is assigned to (never in a dry
+        run), logged as an impression (with the variant)."""
+        base = Serving(state=state, pipelines=self._pipelines, search=self._search)
+        route = self.experiments.route(user_id, placement) if on_trial() is None else None
+        if route is None:
+            response = answer(base)
+            return self._shown(state, placement, response, user_id=user_id, query=_query(response))
+        request_id = new_request_id()
+        response, used, teams = route.serve(base, answer, request_id=request_id)
+        return self._shown(used.state, placement, response, user_id=user_id, query=_query(response),
+                           request_id=request_id, variant=route.label, teams=teams)
+
     def _shown(
         self,
         state: LiveState,
@@ -558,9 +579,14 @@ class Engine:
         *,
         user_id: str | None = None,
         query: str | None = None,
+        request_id: str | None = None,
+        variant: str | None = None,
+        teams: Sequence[str] | None = None,
     ) -> ResponseT:
-        """`response` with a new request_id, logged as an impression when logging is on."""
-        response.request_id = new_request_id()
+        """`response` with a request_id (a new one unless given), logged as an impression
+        when logging is on; `variant` and `teams`: an experiment's label and, interleaved,
+        each item's team."""
+        response.request_id = request_id or new_request_id()
         if self.impressions is not None and on_trial() is None:  # a dry run's answers are never shown
             self.impressions.record(
                 Impression(
@@ -568,21 +594,37 @@ class Engine:
                     ts=now_ms(),
                     placement=placement,
                     items=tuple(
-                        ShownItem(i.item_id, i.stage, i.score, i.lexical_score, i.semantic_score) for i in response.items
+                        ShownItem(i.item_id, i.stage, i.score, i.lexical_score, i.semantic_score,
+                                  teams[n] if teams is not None else None)
+                        for n, i in enumerate(response.items)
                     ),
                     user_id=user_id,
                     model_version=state.models.version,
                     query=query,
+                    variant=variant,
                 )
             )
         return response
 
+    def _recommendation(
+        self, serving: Serving, user_id: str, history: list[Interaction], k: int, exclude_seen: bool, started: float
+    ) -> RecommendationResponse:
+        items, strategy, request = self._recommend_one(serving, history, k=k, exclude_seen=exclude_seen)
+        return RecommendationResponse(
+            user_id=user_id,
+            k=k,
+            strategy=strategy,
+            items=items,
+            took_ms=round((time.perf_counter() - started) * 1000, 3),
+            rules=touched(request.notes),
+        )
+
     def _recommend_one(
-        self, state: LiveState, history: list[Interaction], *, k: int, exclude_seen: bool
+        self, serving: Serving, history: list[Interaction], *, k: int, exclude_seen: bool
     ) -> tuple[list[ItemResult], str, Request]:
         seen = {event.item_id for event in history} if exclude_seen else set()
-        request = Request(state=state, k=k, history=history, exclude_seen=exclude_seen, taken=seen)
-        pipeline = self._pipelines["recommend"]
+        request = Request(state=serving.state, k=k, history=history, exclude_seen=exclude_seen, taken=seen)
+        pipeline = serving.pipelines["recommend"]
         chosen = pipeline.answer(request)
         personal = sum(1 for candidate in request.chosen if is_personal(candidate.stage))
         strategy = "personalised" if personal == len(chosen) and personal else "popular" if not personal else "mixed"
@@ -616,6 +658,10 @@ def _check_placement(placement: str) -> str:
             field="placement",
         )
     return placement
+
+
+def _query(response: object) -> str | None:
+    return response.query if isinstance(response, SearchResponse) else None
 
 
 def _rating_basis(user_known: bool, item_known: bool) -> RatingBasis:

@@ -31,7 +31,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         "search recommend clicks rank",
         "results evaluate training versions feedback graph",
         "live retrain bus",
-        "engine serving rules",
+        "engine serving rules experiments",
         "assistant",
         "api cli web cartwise",
     )

@@ -32,6 +32,9 @@ class AuditAction(StrEnum):
     MODELS_PROMOTE = "models.promote"
     MODELS_ROLLBACK = "models.rollback"
     RULES_CHANGE = "rules.change"
+    EXPERIMENTS_CREATE = "experiments.create"
+    EXPERIMENTS_STOP = "experiments.stop"
+    EXPERIMENTS_SHIP = "experiments.ship"
 
 
 def key_actor(key: ApiKey | None) -> str:

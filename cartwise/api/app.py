@@ -22,6 +22,7 @@ from cartwise.api.routes import (
     catalog,
     docs,
     events,
+    experiments,
     feedback,
     health,
     models,
@@ -90,7 +91,7 @@ def create_app(
     install_error_handlers(app)
     docs.install_docs(app)
     for module in (health, probes, catalog, events, uploads, feedback, answers, models, audit, assist, relations,
-                   rules, web):
+                   rules, experiments, web):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, upload_bytes=max_upload_bytes)
     if cors_origins:

@@ -33,6 +33,7 @@ from cartwise.bus.publish import EventPublisher
 from cartwise.bus.serve import serving_bus
 from cartwise.cli.bus import bus_app, consume
 from cartwise.cli.evaluate import evaluate_app
+from cartwise.cli.experiments import experiments_app
 from cartwise.cli.keys import (
     check_serving,
     create_demo_keys,
@@ -801,6 +802,7 @@ app.add_typer(bus_app, name="bus")
 app.command()(consume)
 app.command()(worker)
 app.add_typer(rules_app, name="rules")
+app.add_typer(experiments_app, name="experiments")
 app.command()(related)
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticError
 
 from cartwise.errors import ValidationError
@@ -41,6 +41,20 @@ class ClientImpression(BaseModel):
     query: str | None = Field(default=None, max_length=MAX_TEXT_LENGTH)
     model_version: str | None = Field(default=None, max_length=MAX_ID_LENGTH)
     variant: str | None = Field(default=None, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)
+    teams: list[str] | None = Field(
+        default=None, max_length=MAX_SHOWN,
+        description="an interleaved list: the variant (team) that placed each item, in the order of `items`",
+    )
+
+    @model_validator(mode="after")
+    def _one_team_per_item(self) -> ClientImpression:
+        if self.teams is not None:
+            if len(self.teams) != len(self.items):
+                raise ValueError(f"teams names {len(self.teams)} teams for {len(self.items)} items: one per item")
+            for team in self.teams:
+                if not isinstance(team, str) or not 1 <= len(team) <= 40:
+                    raise ValueError("each team is a variant name of 1 to 40 characters")
+        return self
 
     @field_validator("items")
     @classmethod
@@ -89,7 +103,10 @@ def read_impressions(records: Sequence[Mapping[str, Any]], *, now: int) -> tuple
                 request_id=shown.request_id or new_request_id(),
                 ts=shown.timestamp if shown.timestamp is not None else now,
                 placement=shown.placement,
-                items=tuple(ShownItem(item_id) for item_id in shown.items),
+                items=tuple(
+                    ShownItem(item_id, team=shown.teams[n] if shown.teams is not None else None)
+                    for n, item_id in enumerate(shown.items)
+                ),
                 user_id=shown.user_id,
                 model_version=shown.model_version,
                 query=shown.query,

@@ -36,6 +36,8 @@ class ShownItem:
     score: float | None = None
     lexical_score: float | None = None
     semantic_score: float | None = None
+    team: str | None = None
+    """In an interleaved answer, the variant whose ranking put the item there."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +64,8 @@ def to_frames(impressions: Iterable[Impression]) -> tuple[pl.DataFrame, pl.DataF
             (imp.request_id, imp.ts, imp.placement, imp.user_id, imp.model_version, imp.query, imp.variant, imp.source)
         )
         shown.extend(
-            (imp.request_id, position, item.item_id, item.stage, item.score, item.lexical_score, item.semantic_score)
+            (imp.request_id, position, item.item_id, item.stage, item.score, item.lexical_score, item.semantic_score,
+             item.team)
             for position, item in enumerate(imp.items, start=1)
         )
     return (

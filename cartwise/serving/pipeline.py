@@ -10,13 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from cartwise.results import ItemResult
 from cartwise.serving.stage import Candidate, Request, Stage, make_stage
 
 if TYPE_CHECKING:
-    from cartwise.rules.book import RuleBook
+    from cartwise.rules.ruleset import RuleSet
+
+
+class RuleSource(Protocol):
+    """Where a pipeline's merchandising rules come from: the store's rule book, or a
+    fixed rule set (an experiment's variant)."""
+
+    def current(self) -> RuleSet: ...
 
 
 @dataclass(frozen=True)
@@ -48,7 +55,7 @@ class Cascade:
 class Pipeline:
     """A :class:`Cascade` with its stages made from the stage registry."""
 
-    def __init__(self, cascade: Cascade, *, rules: RuleBook | None = None) -> None:
+    def __init__(self, cascade: Cascade, *, rules: RuleSource | None = None) -> None:
         """`rules`: where the merchandising rules come from (None: none apply)."""
         self.cascade = cascade
         self.rulebook = rules
@@ -146,4 +153,4 @@ def is_personal(stage: Stage) -> bool:
     return bool(getattr(stage, "personal", False))
 
 
-__all__ = ["Cascade", "Pipeline", "Tier", "is_personal", "item_results"]
+__all__ = ["Cascade", "Pipeline", "RuleSource", "Tier", "is_personal", "item_results"]

@@ -6,7 +6,7 @@ schema of a PostgreSQL database. Each back end module registers itself on import
 backup, :mod:`cartwise.store.backup`), so importing it here is what makes its scheme known.
 """
 
-from cartwise.store.base import AuditEntry, IngestRun, Store, StoredKey, StoreStats
+from cartwise.store.base import AuditEntry, IngestRun, Store, StoredExperiment, StoredKey, StoreStats
 from cartwise.store.registry import (
     StoreBackend,
     open_store,
@@ -20,6 +20,7 @@ from cartwise.store import postgres_backup  # noqa: F401, I001 - registers the "
 
 __all__ = [
     "AuditEntry",
+    "StoredExperiment",
     "IngestRun",
     "PostgresStore",
     "SQLiteStore",

@@ -67,6 +67,19 @@ class AuditEntry:
 
 
 @dataclass(frozen=True)
+class StoredExperiment:
+    """An A/B test or interleaving experiment as the store keeps it: its id, name and
+    status as columns, the whole definition as a JSON document (:mod:`cartwise.experiments`)."""
+
+    experiment_id: str
+    name: str
+    status: str
+    created_ms: int
+    updated_ms: int
+    definition: str
+
+
+@dataclass(frozen=True)
 class StoreStats:
     items: int
     deleted_items: int
@@ -187,6 +200,18 @@ class Store(Protocol):
     def audit(self, *, since_ms: int | None = None, limit: int = 1000) -> list[AuditEntry]:
         """Audit entries at or after `since_ms` (all when None), oldest first, at most
         `limit` of them (the newest when there are more)."""
+        ...
+
+    def put_experiment(self, experiment: StoredExperiment) -> None:
+        """Create or replace an experiment by its id and bump `experiments_version`."""
+        ...
+
+    def experiments(self) -> list[StoredExperiment]:
+        """Every experiment, oldest first."""
+        ...
+
+    def experiments_version(self) -> int:
+        """Bumped by every experiment created or changed, so servers reload them."""
         ...
 
     def versions(self) -> tuple[int, int]:

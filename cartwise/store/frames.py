@@ -53,7 +53,8 @@ IMPRESSION_SCHEMA: dict[str, pl.DataType] = {
 
 # The items of an impression in the order shown (position 1 first), with the serving stage
 # that proposed each and its score when Cartwise answered (and, for a search, the query's
-# BM25 score and cosine with the item: features of the click model).
+# BM25 score and cosine with the item: features of the click model); in an interleaved
+# answer, the variant (team) that put it there.
 IMPRESSION_ITEM_SCHEMA: dict[str, pl.DataType] = {
     "request_id": pl.Utf8(),
     "position": pl.Int64(),
@@ -62,6 +63,7 @@ IMPRESSION_ITEM_SCHEMA: dict[str, pl.DataType] = {
     "score": pl.Float64(),
     "lexical_score": pl.Float64(),
     "semantic_score": pl.Float64(),
+    "team": pl.Utf8(),
 }
 
 

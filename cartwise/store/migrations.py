@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from cartwise.events.event import now_ms
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -148,6 +148,22 @@ MIGRATIONS: list[str] = [
         detail TEXT
     );
     CREATE INDEX audit_log_by_ts ON audit_log (ts);
+    """,
+    # 5: A/B tests and interleaving (cartwise.experiments). An experiment's definition and
+    # its state are one JSON document; `experiments_version` is bumped by every change, so
+    # each server picks up a started, stopped or shipped experiment within a second. An
+    # item of an interleaved answer names the team (variant) that put it there.
+    """
+    ALTER TABLE impression_items ADD COLUMN team TEXT;
+    CREATE TABLE experiments (
+        experiment_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_ms {integer} NOT NULL,
+        updated_ms {integer} NOT NULL,
+        definition TEXT NOT NULL
+    );
+    INSERT INTO meta (key, value) VALUES ('experiments_version', '0') ON CONFLICT (key) DO NOTHING;
     """,
 ]
 

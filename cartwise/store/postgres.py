@@ -41,7 +41,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from cartwise.errors import StoreError, ValidationError
 from cartwise.events.event import now_ms
-from cartwise.store.base import AuditEntry, IngestRun, StoredKey, StoreStats
+from cartwise.store.base import AuditEntry, IngestRun, StoredExperiment, StoredKey, StoreStats
 from cartwise.store.connections import ConnectionPool
 from cartwise.store.frames import (
     EVENT_SCHEMA,
@@ -740,6 +740,33 @@ class PostgresStore:
                 (since_ms if since_ms is not None else -(2**62), limit),
             ).fetchall()
         return [AuditEntry(*row) for row in reversed(rows)]
+
+    # experiments -------------------------------------------------------------------
+
+    _EXPERIMENT_COLUMNS = "experiment_id, name, status, created_ms, updated_ms, definition"
+
+    def put_experiment(self, experiment: StoredExperiment) -> None:
+        with self.transaction(), self._connection() as conn:
+            conn.execute(
+                f"INSERT INTO experiments ({self._EXPERIMENT_COLUMNS}) "  # type: ignore[arg-type]
+                "VALUES (%s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (experiment_id) DO UPDATE SET name = excluded.name, status = excluded.status, "
+                "updated_ms = excluded.updated_ms, definition = excluded.definition",
+                (experiment.experiment_id, experiment.name, experiment.status, experiment.created_ms,
+                 experiment.updated_ms, experiment.definition),
+            )
+            self._bump("experiments_version")
+
+    def experiments(self) -> list[StoredExperiment]:
+        with self._connection() as conn:
+            rows = conn.execute(
+                f"SELECT {self._EXPERIMENT_COLUMNS} FROM experiments "  # type: ignore[arg-type]
+                "ORDER BY created_ms, experiment_id"
+            ).fetchall()
+        return [StoredExperiment(*row) for row in rows]
+
+    def experiments_version(self) -> int:
+        return int(self._meta("experiments_version") or 0)
 
 
 def open_postgres(location: str, *, create: bool) -> PostgresStore:

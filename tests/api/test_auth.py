@@ -57,6 +57,12 @@ NEEDS = {
     ("GET", "/v1/assist/report"): Scope.ADMIN,
     ("POST", "/v1/assist/faq"): Scope.ADMIN,
     ("POST", "/v1/assist/documents"): Scope.ADMIN,
+    ("POST", "/v1/experiments"): Scope.ADMIN,
+    ("GET", "/v1/experiments"): Scope.ADMIN,
+    ("GET", "/v1/experiments/assignment"): Scope.SEARCH,
+    ("GET", "/v1/experiments/{experiment_id}"): Scope.ADMIN,
+    ("POST", "/v1/experiments/{experiment_id}/stop"): Scope.ADMIN,
+    ("POST", "/v1/experiments/{experiment_id}/ship"): Scope.ADMIN,
 }
 OPEN = {("GET", "/v1/health"), ("GET", "/v1/live"), ("GET", "/v1/ready"), ("GET", "/"), ("GET", "/docs"),
         ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")}
@@ -77,8 +83,11 @@ BODIES = {
     "/v1/assist/feedback": {"answer_id": "unknown", "helpful": True},
     "/v1/assist/faq": {"rows": [{"question": "How do I return an item?", "answer": "Within 30 days."}]},
     "/v1/assist/documents": {"rows": [{"doc_id": "returns", "kind": "policy", "text": "Returns within 30 days."}]},
+    "/v1/experiments": {"name": "auth test", "placements": ["recommend"], "variants": [{"name": "a"}, {"name": "b"}]},
+    "/v1/experiments/{experiment_id}/stop": {"reason": "auth test"},
+    "/v1/experiments/{experiment_id}/ship": {"variant": "b"},
 }
-PARAMS = {"q": "tea"}
+PARAMS = {"q": "tea", "user_id": "tea-1", "placement": "recommend"}
 OTHER_SCOPE = {Scope.SEARCH: Scope.EVENTS, Scope.EVENTS: Scope.SEARCH, Scope.ADMIN: Scope.SEARCH}
 
 
@@ -105,6 +114,7 @@ def _routes(routes) -> set[tuple[str, str]]:
 
 def _call(client: TestClient, method: str, path: str, headers: dict[str, str] | None = None):
     url = path.replace("{item_id}", "teapot").replace("{user_id}", "tea-1").replace("{version}", "v-unknown")
+    url = url.replace("{experiment_id}", "exp-unknown")
     if method == "POST":
         return client.post(url, json=BODIES[path], headers=headers)
     return client.request(method, url, params=PARAMS, headers=headers)

@@ -26,7 +26,7 @@ B_ITEMS = [
     {"item_id": "b-bulb", "title": "Warm bulb zeppelin", "category": "Lights > Bulbs", "brand": "Zeppelin",
      "price": 3.0, "currency": "EUR"},
 ]
-B_SECRET_WORDS = ["zeppelin", "b-only-shopper", "b-shade", "b-bulb"]
+B_SECRET_WORDS = ["zeppelin", "b-only-shopper", "b-shade", "b-bulb", "exp-b-secret", "b-secret-variant"]
 
 
 def _b_events() -> list[dict]:
@@ -66,6 +66,8 @@ def served(engine, store_b):
     a_keys = {scope: engine.create_key(scope, name=f"a {scope.value}").secret for scope in Scope}
     b_keys = {scope: store_b.create_key(scope, name=f"b {scope.value}").secret for scope in Scope}
     store_b.audit.record("items.upsert", actor="cli:b-operator", target="b-lamp", detail="zeppelin catalog")
+    store_b.experiments.create(experiment_id="exp-b-secret", name="zeppelin test", placements=["recommend"],
+                               variants=[{"name": "control"}, {"name": "b-secret-variant"}])
     client = TestClient(create_app(store_b, more_stores=[engine]))
     return client, engine, store_b, a_keys, b_keys
 
@@ -124,6 +126,17 @@ CALLS: dict[tuple[str, str], dict] = {
         {"question": "Do you ship zeppelins?", "answer": "Hijacked."}]}},
     ("POST", "/v1/assist/documents"): {"url": "/v1/assist/documents", "json": {"rows": [
         {"doc_id": "returns", "kind": "policy", "text": "Hijacked."}]}},
+    # Store B runs experiment exp-b-secret in "recommend": store A's key neither sees it,
+    # nor reads its assignment, nor stops or ships it, nor starts one clashing with it in B.
+    ("POST", "/v1/experiments"): {"url": "/v1/experiments", "json": {
+        "name": "hijack", "placements": ["recommend"], "variants": [{"name": "a"}, {"name": "b"}]}},
+    ("GET", "/v1/experiments"): {"url": "/v1/experiments"},
+    ("GET", "/v1/experiments/assignment"): {"url": "/v1/experiments/assignment",
+                                            "params": {"user_id": "b-user-3", "placement": "recommend"}},
+    ("GET", "/v1/experiments/{experiment_id}"): {"url": "/v1/experiments/exp-b-secret"},
+    ("POST", "/v1/experiments/{experiment_id}/stop"): {"url": "/v1/experiments/exp-b-secret/stop", "json": {}},
+    ("POST", "/v1/experiments/{experiment_id}/ship"): {"url": "/v1/experiments/exp-b-secret/ship",
+                                                       "json": {"variant": "b"}},
 }
 
 
@@ -146,6 +159,7 @@ def _state_of(engine: Engine) -> dict:
         "history": engine.versions.history(),
         "rules": [v.version for v in engine.rules.list_versions()],
         "assistant": sorted(p.name for p in engine.workspace.assistant_dir.glob("*")),
+        "experiments": store.experiments(),
     }
 
 
@@ -181,6 +195,9 @@ def test_the_same_calls_with_store_bs_keys_do_reach_store_b(served):
     assert "b-shade" in _call(client, "GET", "/v1/items/{item_id}/similar", b_keys[Scope.SEARCH], store_b).text
     assert "zeppelin" in _call(client, "GET", "/v1/audit", b_keys[Scope.ADMIN], store_b).text
     assert _call(client, "GET", "/metrics", b_keys[Scope.ADMIN], store_b).status_code == 200
+    assert "exp-b-secret" in _call(client, "GET", "/v1/experiments", b_keys[Scope.ADMIN], store_b).text
+    assigned = _call(client, "GET", "/v1/experiments/assignment", b_keys[Scope.SEARCH], store_b).json()
+    assert assigned["experiment_id"] == "exp-b-secret" and assigned["impression_variant"].startswith("exp-b-secret/")
     assert _call(client, "POST", "/v1/items", b_keys[Scope.ADMIN], store_b).status_code == 200
     assert store_b.store.get_items(["b-lamp"])["title"].to_list() == ["Hijacked"]
 

@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 
 from cartwise.errors import StoreError
-from cartwise.store import AuditEntry, IngestRun, StoredKey, open_store, store_backends
+from cartwise.store import AuditEntry, IngestRun, StoredExperiment, StoredKey, open_store, store_backends
 from cartwise.store.frames import EVENT_SCHEMA, ITEM_SCHEMA
 
 
@@ -267,6 +267,31 @@ def test_an_audit_entry_written_in_a_rolled_back_transaction_is_gone(store):
         store.add_audit(AuditEntry(0, 1, "cli:bob", "items.delete", "mug"))
         raise KeyboardInterrupt
     assert store.audit() == []
+
+
+# experiments -----------------------------------------------------------------------------
+
+
+def test_experiments_are_created_replaced_and_counted(url, store):
+    assert store.experiments() == [] and store.experiments_version() == 0
+    first = StoredExperiment("exp-1", "ranking test", "running", 1_000, 1_000, '{"variants": []}')
+    second = StoredExperiment("exp-2", "rules test", "running", 2_000, 2_000, '{"variants": [1]}')
+    store.put_experiment(second)
+    store.put_experiment(first)
+    assert store.experiments() == [first, second]  # oldest first
+    stopped = replace(first, status="stopped", updated_ms=3_000, definition='{"stopped": true}')
+    store.put_experiment(stopped)
+    assert store.experiments() == [stopped, second] and store.experiments_version() == 3
+    reopened = open_store(url, create=False)
+    assert reopened.experiments() == [stopped, second] and reopened.experiments_version() == 3
+    reopened.close()
+
+
+def test_an_experiment_written_in_a_rolled_back_transaction_is_gone(store):
+    with pytest.raises(KeyboardInterrupt), store.transaction():
+        store.put_experiment(StoredExperiment("exp-x", "x", "running", 1, 1, "{}"))
+        raise KeyboardInterrupt
+    assert store.experiments() == [] and store.experiments_version() == 0
 
 
 # transactions and threads --------------------------------------------------------------
