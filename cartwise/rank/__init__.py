@@ -4,7 +4,7 @@
 The fused recommender (:mod:`cartwise.recommend.fused`) puts them together.
 """
 
-from cartwise.rank.features import Candidates, CandidateFeatures
+from cartwise.rank.features import CandidateFeatures, Candidates
 from cartwise.rank.registry import RankerSpec
 
 __all__ = ["CandidateFeatures", "Candidates", "RankerSpec"]
