@@ -1,0 +1,38 @@
+"""`train --graph-features`: the fused ranker of a model version reads that version's
+relation graph once loaded; without the setting nothing changes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from cartwise import Engine
+from cartwise.graph.signals import GraphSignals
+
+
+def test_a_version_trained_with_graph_features_answers_from_its_graph(graph_store: Path, tmp_path: Path) -> None:
+    path = tmp_path / "store"
+    shutil.copytree(graph_store, path)
+    engine = Engine.open(path, create=False)
+    try:
+        report = engine.train(recommender="fused", encoder=None, graph_features=True, budget_s=5, threads=1, seed=0)
+        assert report.recommender == "fused"
+        version = report.version
+        manifest = json.loads((path / "models" / version / "manifest.json").read_text())
+        assert manifest["graph_features"] is True
+    finally:
+        engine.close()
+    reader = Engine.open(path, create=False)
+    try:
+        reader.refresh()
+        fused = reader.state.models.recommender
+        assert fused.uses_relations
+        assert "graph_co_bought_lift" in fused.features_.names
+        # Attached on load to the version's own graph (mined from every event).
+        assert isinstance(fused.relations_, GraphSignals)
+        assert "pegs" in fused.relations_.graph
+        assert fused.relations_.graph.summary()["co_bought_pairs"] == manifest["graph"]["co_bought_pairs"]
+        assert reader.recommend("camper-0", k=3).items
+    finally:
+        reader.close()
