@@ -30,12 +30,28 @@ _COLUMN = {name: i for i, name in enumerate(RELATION_FEATURES)}
 # Which relation an explanation cites when a candidate has several, strongest first.
 _CITED = ("complement", "co_bought", "bought_after", "variant", "substitute", "co_viewed")
 
-Profile = dict[str, tuple[float, ...]]
+class Profile:
+    """Every item related to one item: ``values[at[other]]`` is one row of
+    :data:`RELATION_FEATURES` for the pair."""
+
+    __slots__ = ("at", "values")
+
+    def __init__(self, at: dict[str, int], values: NDArray[np.float32]) -> None:
+        self.at = at
+        self.values = values
+
+    def get(self, item_id: str) -> NDArray[np.float32] | None:
+        row = self.at.get(item_id)
+        return None if row is None else self.values[row]
+
+
+_EMPTY = Profile({}, np.zeros((0, len(RELATION_FEATURES)), dtype=np.float32))
 
 
 class GraphSignals:
     """Relation features of candidates against a shopper's recent items, read from `graph`
-    (a built graph, or one with live counts: :meth:`RelationGraph.with_counts`)."""
+    (a built graph, or one with live counts: :meth:`RelationGraph.with_counts`). Each
+    recent item's relations are gathered once and kept (:data:`CACHE_ITEMS` items)."""
 
     def __init__(self, *, graph: RelationGraph) -> None:
         graph._check_fitted()
@@ -47,15 +63,18 @@ class GraphSignals:
             raise ValueError(f"{len(recent)} shoppers' recent items for {len(candidates)} candidate lists")
         total = sum(len(c) for c in candidates)
         out = np.zeros((total, len(RELATION_FEATURES)), dtype=np.float32)
-        row = 0
+        start = 0
         for mine, items in zip(recent, candidates, strict=True):
-            profiles = [self._profile(item) for item in mine]
-            for item in items:
-                for profile in profiles:
-                    values = profile.get(item)
-                    if values is not None:
-                        np.maximum(out[row], values, out=out[row])
-                row += 1
+            block = out[start : start + len(items)]
+            for item in mine:
+                profile = self._profile(item)
+                if not profile.at:
+                    continue
+                rows = np.fromiter((profile.at.get(c, -1) for c in items), dtype=np.int64, count=len(items))
+                hit = rows >= 0
+                if hit.any():
+                    block[hit] = np.maximum(block[hit], profile.values[rows[hit]])
+            start += len(items)
         return out
 
     def cite(self, recent: Sequence[str], item_id: str) -> Relation | None:
@@ -78,12 +97,11 @@ class GraphSignals:
         return best[2] if best is not None else None
 
     def _profile(self, item_id: str) -> Profile:
-        """Every item related to `item_id`, with one value per relation feature."""
         profile = self._profiles.get(item_id)
         if profile is not None:
             self._profiles.move_to_end(item_id)
             return profile
-        profile = _relations_of(self.graph, item_id) if item_id in self.graph else {}
+        profile = _relations_of(self.graph, item_id) if item_id in self.graph else _EMPTY
         self._profiles[item_id] = profile
         if len(self._profiles) > CACHE_ITEMS:
             self._profiles.popitem(last=False)
@@ -91,54 +109,54 @@ class GraphSignals:
 
 
 def _relations_of(graph: RelationGraph, item_id: str) -> Profile:
-    values: dict[str, list[float]] = {}
+    """Every item related to `item_id` in the graph, with one row of features each."""
+    bought = graph.co_bought.table(item_id)
+    viewed = graph.co_viewed.table(item_id)
+    after = graph.bought_after_.table(item_id)
+    substitutes = [edge.item_id for edge in kinds.substitutes(graph, item_id, graph.text_neighbours)]
+    family = [str(o) for o in graph.groups_.members("family", item_id).tolist() if str(o) != item_id]
+    ids = list(dict.fromkeys([*bought.ids.tolist(), *viewed.ids.tolist(), *after.ids.tolist(), *substitutes,
+                              *family]))
+    at = dict(zip(ids, range(len(ids))))
+    values = np.zeros((len(ids), len(RELATION_FEATURES)), dtype=np.float32)
 
-    def put(other: str, column: str, value: float) -> None:
-        row = values.get(other)
-        if row is None:
-            row = values[other] = [0.0] * len(RELATION_FEATURES)
-        row[_COLUMN[column]] = max(row[_COLUMN[column]], value)
-
-    def pairs(table: PairTable, count: str, lift: str | None) -> list[str]:
+    def fill(table: PairTable, count: str, lift: str | None) -> NDArray[np.bool_]:
         if not len(table):
-            return []
+            return np.zeros(0, dtype=bool)
+        rows = np.fromiter((at[o] for o in table.ids.tolist()), dtype=np.int64, count=len(table))
+        values[rows, _COLUMN[count]] = table.counts
         related = table.related(min_count=graph.min_count, min_lift=graph.min_lift)
-        lifts = table.lift
-        for other, n, is_related, ratio in zip(table.ids.tolist(), table.counts.tolist(), related.tolist(),
-                                               lifts.tolist(), strict=True):
-            put(str(other), count, float(n))
-            if lift is not None and is_related:
-                put(str(other), lift, float(ratio))
-        return [str(o) for o in table.ids[related].tolist()]
+        if lift is not None:
+            values[rows[related], _COLUMN[lift]] = table.lift[related]
+        return related
 
-    bought = pairs(graph.co_bought.table(item_id), "graph_co_bought", "graph_co_bought_lift")
-    pairs(graph.co_viewed.table(item_id), "graph_co_viewed", "graph_co_viewed_lift")
-    pairs(graph.bought_after_.table(item_id), "graph_bought_after", None)
-    if bought:
+    related = fill(bought, "graph_co_bought", "graph_co_bought_lift")
+    fill(viewed, "graph_co_viewed", "graph_co_viewed_lift")
+    fill(after, "graph_bought_after", None)
+    if related.any():
         other_kind = kinds.complement_test(graph, item_id)
-        for other in bought:
-            if other_kind(other):
-                put(other, "graph_complement", 1.0)
-    for edge in kinds.substitutes(graph, item_id, graph.text_neighbours):
-        put(edge.item_id, "graph_substitute", 1.0)
-    for other in graph.groups_.members("family", item_id).tolist():
-        if str(other) != item_id:
-            put(str(other), "graph_variant", 1.0)
-    return {other: tuple(row) for other, row in values.items()}
+        for other in bought.ids[related].tolist():
+            if other_kind(str(other)):
+                values[at[other], _COLUMN["graph_complement"]] = 1.0
+    for other in substitutes:
+        values[at[other], _COLUMN["graph_substitute"]] = 1.0
+    for other in family:
+        values[at[other], _COLUMN["graph_variant"]] = 1.0
+    return Profile(at, values)
 
 
-def _strength(kind: str, values: tuple[float, ...]) -> float:
+def _strength(kind: str, values: NDArray[np.float32]) -> float:
     """How strong the evidence of a `kind` relation is, to choose among recent items."""
     if kind in ("complement", "co_bought"):
-        return values[_COLUMN["graph_co_bought_lift"]] * 1e6 + values[_COLUMN["graph_co_bought"]]
+        return float(values[_COLUMN["graph_co_bought_lift"]]) * 1e6 + float(values[_COLUMN["graph_co_bought"]])
     if kind == "bought_after":
-        return values[_COLUMN["graph_bought_after"]]
+        return float(values[_COLUMN["graph_bought_after"]])
     if kind == "co_viewed":
-        return values[_COLUMN["graph_co_viewed_lift"]] * 1e6 + values[_COLUMN["graph_co_viewed"]]
+        return float(values[_COLUMN["graph_co_viewed_lift"]]) * 1e6 + float(values[_COLUMN["graph_co_viewed"]])
     return 0.0
 
 
-def _reason(kind: str, other: str, values: tuple[float, ...]) -> str | None:
+def _reason(kind: str, other: str, values: NDArray[np.float32]) -> str | None:
     """The sentence citing `kind` when the candidate has that relation with `other`."""
     value = {name: values[i] for name, i in _COLUMN.items()}
     orders, lift = int(value["graph_co_bought"]), value["graph_co_bought_lift"]
