@@ -36,3 +36,24 @@ def test_a_version_trained_with_graph_features_answers_from_its_graph(graph_stor
         assert reader.recommend("camper-0", k=3).items
     finally:
         reader.close()
+
+
+def test_signals_read_every_kind_of_relation() -> None:
+    from cartwise.graph.graph import RelationGraph
+    from cartwise.rank.relations import RELATION_FEATURES
+    from tests.graph.planted import frames
+
+    items, events = frames()
+    signals = GraphSignals(graph=RelationGraph().fit(events, items))
+    column = {name: i for i, name in enumerate(RELATION_FEATURES)}
+    rows = signals.features([["tent"], ["kettle-steel"], ["tee-red"], ["book-0"]],
+                            [["pegs", "book-3"], ["kettle-glass"], ["tee-blue"], ["book-1"]])
+    assert rows[0, column["graph_complement"]] == 1 and rows[0, column["graph_co_bought_lift"]] > 1
+    assert rows[1].sum() == 0  # no relation between a tent and a novel
+    assert rows[2, column["graph_substitute"]] == 1 and rows[2, column["graph_co_viewed"]] > 0
+    assert rows[3, column["graph_variant"]] == 1
+    assert rows[4, column["graph_bought_after"]] > 0
+    assert signals.cite(["tent"], "pegs").kind == "complement"
+    assert signals.cite(["tee-red"], "tee-blue").kind == "variant"
+    assert signals.cite(["kettle-steel"], "kettle-glass").kind == "substitute"
+    assert signals.cite(["book-0"], "book-1").kind == "bought_after"
