@@ -9,6 +9,7 @@ from pathlib import Path
 
 from cartwise import Engine
 from cartwise.graph.signals import GraphSignals
+from cartwise.retrain import RetrainPolicy, RetrainWorker
 
 
 def test_a_version_trained_with_graph_features_answers_from_its_graph(graph_store: Path, tmp_path: Path) -> None:
@@ -34,6 +35,13 @@ def test_a_version_trained_with_graph_features_answers_from_its_graph(graph_stor
         assert "pegs" in fused.relations_.graph
         assert fused.relations_.graph.summary()["co_bought_pairs"] == manifest["graph"]["co_bought_pairs"]
         assert reader.recommend("camper-0", k=3).items
+        # A scheduled retrain of this store keeps the features.
+        worker = RetrainWorker(store=reader.store, policy=RetrainPolicy(), recommender="fused", encoder=None,
+                               budget_s=5)
+        verdict = worker.run_once(force=True)
+        assert verdict is not None
+        retrained = json.loads((path / "models" / verdict.candidate / "manifest.json").read_text())
+        assert retrained["graph_features"] is True
     finally:
         reader.close()
 
