@@ -450,6 +450,8 @@ class Context:
     console: Console
     primary: str = "all items"
     fitted: dict[str, Any] = field(default_factory=dict)
+    titles: dict[str, str] | None = None
+    """Item titles (the dataset's texts), for the relation graph's text neighbours."""
 
 
 def _settings(spec: RecommenderSpec, ctx: Context) -> dict[str, Any]:
@@ -469,6 +471,9 @@ def build(name: str, ctx: Context) -> tuple[Any, Callable[[Any], None], Any]:
     """(model, fit(model), what answers recommend()) for a model name; raises LookupError
     when the model is not available in this checkout."""
     train = ctx.split.train
+    graph = name == FUSED_GRAPH
+    if graph:
+        name = "fused"
     if name == "textsim":
         if ctx.vectors is None:
             raise LookupError("no item text on this dataset")
@@ -495,7 +500,14 @@ def build(name: str, ctx: Context) -> tuple[Any, Callable[[Any], None], Any]:
         members = recommenders.build_members(spec, member, text=ctx.vectors is not None)
         if len(members) < 2:
             raise LookupError(f"needs at least two of {spec.members} fitted earlier in this run (text ones built here)")
-        model = spec.build(members=members, **_settings(spec, ctx))
+        relations = {}
+        if graph:
+            from cartwise.graph.signals import GraphRelations
+
+            # The graph is mined from the same training events as the members (the
+            # validation items the ranker learns to find are not in it).
+            relations = {"relations": GraphRelations(titles=ctx.titles)}
+        model = spec.build(members=members, **_settings(spec, ctx), **relations)
         # Members are already fitted above: "fit" here is choosing the weights on validation.
         return model, lambda m: m.tune(train, ctx.split.validation,
                                        exclude_seen=ctx.primary == "seen excluded"), model
@@ -506,7 +518,10 @@ def build(name: str, ctx: Context) -> tuple[Any, Callable[[Any], None], Any]:
     return model, lambda m: spec.fit(m, train, items=ctx.items, validation=ctx.split.validation), spec.answers(model)
 
 
-LABELS = {**{name: recommenders.get(name).label for name in ALL_MODELS}, "textsim": "text similarity (no training)"}
+# The fused ranking with the relation graph's features (`--fused-graph`), next to "fused".
+FUSED_GRAPH = "fused+graph"
+LABELS = {**{name: recommenders.get(name).label for name in ALL_MODELS}, "textsim": "text similarity (no training)",
+          FUSED_GRAPH: "Fused (LambdaRank) + relation graph"}
 
 
 def run_model(name: str, ctx: Context) -> dict[str, Any]:
@@ -520,7 +535,7 @@ def run_model(name: str, ctx: Context) -> dict[str, Any]:
     spec = recommenders.get(name) if name in ALL_MODELS else None
     if ctx.vectors is not None and spec is not None and spec.reads_text and not spec.needs_text:
         label += " + text"
-    if name == "fused" and ctx.args.fused_members:
+    if name in ("fused", FUSED_GRAPH) and ctx.args.fused_members:
         label += f" over {'+'.join(ctx.args.fused_members)}"
     console.print(f"  {label}: fitting")
     baseline = rss_mb("VmRSS")
@@ -800,7 +815,7 @@ def run(data: Dataset, args: argparse.Namespace, console: Console) -> dict[str, 
     rng = np.random.default_rng(args.seed)
     picked = sorted(rng.choice(len(users), size=min(args.latency_users, len(users)), replace=False).tolist())
     ctx = Context(split, data.items, histories, targets, [users[i] for i in picked], [histories[i] for i in picked],
-                  vectors, args, console, primary=data.primary)
+                  vectors, args, console, primary=data.primary, titles=data.texts)
     rows = {name: run_model(name, ctx) for name in args.models}
     if args.peer == "implicit-als":
         rows["peer-implicit-als"] = run_implicit_als(ctx, users)
@@ -816,6 +831,14 @@ def run(data: Dataset, args: argparse.Namespace, console: Console) -> dict[str, 
     }
     for protocol, found in against_blend.items():
         print_comparisons(f"{data.name}: paired bootstrap against the blend, {protocol}", found, console)
+    against_fused = {
+        protocol: comparisons({n: r for n, r in rows.items() if n in ("fused", FUSED_GRAPH)}, protocol, "fused",
+                              ("NDCG@10", "HR@10"))
+        for protocol in PROTOCOLS
+    } if FUSED_GRAPH in rows else {}
+    for protocol, found in against_fused.items():
+        print_comparisons(f"{data.name}: relation graph features, paired bootstrap against fused, {protocol}", found,
+                          console)
     return {
         "dataset": data.name,
         "split": "leave-last-out (last item test, second last validation), full catalog ranked",
@@ -842,6 +865,7 @@ def run(data: Dataset, args: argparse.Namespace, console: Console) -> dict[str, 
         "models": strip(rows),
         "comparisons": comparisons(rows, data.primary, reference),
         "comparisons_with_blend": against_blend,
+        "comparisons_graph_features": against_fused,
         # Every model against the peer, per protocol (paired bootstrap over test users).
         "comparisons_with_peer": {p: comparisons(rows, p, "peer-implicit-als", ("NDCG@10", "HR@10")) for p in PROTOCOLS},
         "published": published,
@@ -918,6 +942,9 @@ def main() -> None:
     parser.add_argument("--fused-members", default="",
                         help="comma-separated members of the fused ranker instead of its registered ones "
                              "(those fitted earlier in the run are used)")
+    parser.add_argument("--fused-graph", action="store_true",
+                        help="also run the fused ranking with the relation graph's features (fused+graph) in the "
+                             "same run, and compare the two (paired bootstrap)")
     args = parser.parse_args()
     args.fused_members = [m.strip() for m in args.fused_members.split(",") if m.strip()]
     unknown_members = sorted(set(args.fused_members) - set(recommenders.names(personal=True)) - {"popularity"})
@@ -927,6 +954,10 @@ def main() -> None:
     unknown = sorted(set(args.models) - set(ALL_MODELS))
     if unknown:
         parser.error(f"unknown models {unknown}; choose from {', '.join(ALL_MODELS)}")
+    if args.fused_graph:
+        if "fused" not in args.models:
+            parser.error("--fused-graph compares with fused: add it to --models")
+        args.models.append(FUSED_GRAPH)
     console = Console(width=max(Console().width, 132))
     data = LOADERS[args.dataset]()
     if args.cold:
@@ -935,6 +966,8 @@ def main() -> None:
         result, key = run(data, args, console), args.dataset
         if args.fused_members:
             key += "_fused_over_" + "+".join(args.fused_members)
+        if args.fused_graph:
+            key += "_graph"
     console.print(f"saved {save(key, result, args.output)} [{key}]")
 
 

@@ -210,12 +210,14 @@ class Engine:
         threads: int | None = None,
         seed: int | None = None,
         budget_s: float | None = None,
+        graph_features: bool = False,
     ) -> TrainReport:
         """Fit all models; `recommender` picks the personalised model (itemknn, als, bpr,
         sequential, blend, ..., or "auto": the best the data and `budget_s` allow, with the
         reasons in the report), `encoder` the text encoder for semantic search (None:
         lexical search only). `budget_s` caps the neural models' training time. Answers
-        switch to the new version once it is complete."""
+        switch to the new version once it is complete. `graph_features`: the fused
+        recommender's ranker also reads the product relation graph (off by default)."""
         report = train(
             self.store,
             recommender=recommender,
@@ -226,6 +228,7 @@ class Engine:
             on_epoch=on_epoch,
             threads=threads,
             seed=seed,
+            graph_features=graph_features,
         )
         self.refresh()
         return report

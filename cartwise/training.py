@@ -17,6 +17,7 @@ from cartwise.evaluate.splits import leave_last_out
 from cartwise.events.event import EventType
 from cartwise.feedback.click_model import train_click_model
 from cartwise.graph import GRAPH_DIR, RelationGraph
+from cartwise.graph.signals import GraphRelations, GraphSignals
 from cartwise.ingest.event_items import register_event_items
 from cartwise.recommend import ItemKNN, Popularity, RatingPredictor
 from cartwise.recommend import registry as recommenders
@@ -123,6 +124,7 @@ def train(
     budget_s: float | None = None,
     until_ms: int | None = None,
     promote: bool = True,
+    graph_features: bool = False,
 ) -> TrainReport:
     """Fit the lexical index, item embeddings for semantic search (unless `encoder` is
     None), popularity, item-kNN and the chosen personalised recommender on the store;
@@ -134,6 +136,11 @@ def train(
     `until_ms` trains on the events up to that time only (the retraining gate holds the
     newest back to judge the result); `promote=False` saves the version without making it
     live (a candidate: see :mod:`cartwise.retrain`).
+
+    `graph_features` gives the fused recommender's ranker the product relation graph's
+    features (a graph mined from its training events; the version's graph answers). Off by
+    default (BENCHMARKS.md, "Relation graph features in the fused ranking"); recommenders
+    without a ranking stage ignore it.
     """
     if recommender != AUTO:
         recommender_class(recommender)  # an unknown name fails before any work
@@ -221,6 +228,10 @@ def train(
         seconds["graph"] = time.perf_counter() - mark
 
         personal: object = itemknn
+        if graph_features and "relations" in recommenders.get(recommender).settings:
+            # The ranker learns on a graph of its own training events (the held-out items
+            # are not in it); the version's graph, of every event, answers.
+            runtime["relations"] = GraphRelations(vectors=vectors)
         if recommender != "itemknn":
             mark = time.perf_counter()
             step(f"training the {recommender} recommender")
@@ -249,6 +260,8 @@ def train(
             else:
                 personal = model.fit(item_events)
             seconds[recommender] = time.perf_counter() - mark
+        if getattr(personal, "uses_relations", False):
+            personal.attach_relations(GraphSignals(graph=graph))  # type: ignore[attr-defined]
 
         mark = time.perf_counter()
         step("fitting the rating predictor")
@@ -292,6 +305,7 @@ def train(
             # Events in the store when training read it (the retraining policy counts new ones).
             "store_events": store_events,
             "graph": graph.summary(),
+            "graph_features": bool(getattr(personal, "uses_relations", False)),
         }
         versions.save(
             ModelSet(

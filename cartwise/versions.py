@@ -30,6 +30,8 @@ from typing import Any
 
 from cartwise.errors import ModelMismatch, NotFound, NotTrained, ValidationError
 from cartwise.feedback.click_model import ClickPredictor
+from cartwise.graph.graph import GRAPH_DIR, RelationGraph
+from cartwise.graph.signals import GraphSignals
 from cartwise.recommend import HistoryRecommender, ItemKNN, Popularity
 from cartwise.recommend import registry as recommenders
 from cartwise.recommend.rating import RatingPredictor
@@ -384,6 +386,9 @@ class ModelVersions:
         itemknn = ItemKNN.load(path / "itemknn")
         name = manifest.get("recommender", "itemknn")
         recommender = itemknn if name == "itemknn" else _personal(name).load(path / "recommender")
+        if getattr(recommender, "uses_relations", False) and (path / GRAPH_DIR).exists():
+            # A ranker trained with relation features reads them from this version's graph.
+            recommender.attach_relations(GraphSignals(graph=RelationGraph.load(path / GRAPH_DIR)))
         return ModelSet(
             version=version,
             manifest=manifest,

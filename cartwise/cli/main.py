@@ -205,6 +205,14 @@ def train(
         int | None, typer.Option(min=1, help="CPU threads for model training (default: the library's choice)")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="random seed: same data + seed + threads, same model")] = None,
+    graph_features: Annotated[
+        bool,
+        typer.Option(
+            "--graph-features",
+            help="the fused recommender's ranker also reads the product relation graph (co-bought lift, "
+            "complements, substitutes, ... of the shopper's recent items); off by default, see BENCHMARKS.md",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Fit the search indexes and the recommenders; a running server picks them up.
@@ -271,6 +279,7 @@ def train(
             threads=threads,
             seed=seed,
             budget_s=budget,
+            graph_features=graph_features,
         )
     if as_json:
         console.print_json(report.model_dump_json())

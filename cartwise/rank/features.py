@@ -7,7 +7,9 @@ and rank :data:`MISSING_RANK`), the item's popularity, trend and age, the shoppe
 history (length, span), whether and how recently the shopper chose the item before, how
 often it followed the shopper's last items in other shoppers' sequences, and, with a
 catalog, how much of the shopper's recent history shares its category. Statistics are
-learned by :meth:`CandidateFeatures.fit` from training events only.
+learned by :meth:`CandidateFeatures.fit` from training events only. With ``relations``,
+each row also holds the candidate's relations to the shopper's recent items from the
+product relation graph (:mod:`cartwise.rank.relations`), given to :meth:`build`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import polars as pl
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from cartwise.rank.relations import RELATION_FEATURES, RelationSignals
 from cartwise.recommend.base import History, IdMap, Scored, check_positive, read_model, require_columns, write_model
 
 FORMAT = 1
@@ -38,6 +41,8 @@ SHARED = (
     "after_last", "after_last_share", "after_previous", "before_last",
     "category_share",
 )
+# The shopper's newest distinct items whose relations to a candidate count.
+RELATION_RECENT = 5
 
 
 @dataclass
@@ -68,9 +73,13 @@ class CandidateFeatures:
     members: the member names, in the order their answers are passed to :meth:`build`.
     recent_share: the newest this share of training events counts as "recent" (trend).
     recent_items: how many of the shopper's newest events define their recent categories.
+    relations: whether rows hold :data:`~cartwise.rank.relations.RELATION_FEATURES` (the
+    relation signals are passed to :meth:`build`; without them those columns are missing).
     """
 
-    def __init__(self, *, members: Sequence[str], recent_share: float = 0.1, recent_items: int = 10) -> None:
+    def __init__(
+        self, *, members: Sequence[str], recent_share: float = 0.1, recent_items: int = 10, relations: bool = False
+    ) -> None:
         if not members:
             raise ValueError("CandidateFeatures needs at least one member name")
         check_positive("recent_share", recent_share)
@@ -78,13 +87,16 @@ class CandidateFeatures:
         self.members = list(members)
         self.recent_share = float(recent_share)
         self.recent_items = int(recent_items)
+        self.relations = bool(relations)
 
     @property
     def names(self) -> list[str]:
-        return [f"{m}_{part}" for m in self.members for part in PER_MEMBER] + list(SHARED)
+        relations = list(RELATION_FEATURES) if self.relations else []
+        return [f"{m}_{part}" for m in self.members for part in PER_MEMBER] + list(SHARED) + relations
 
     def get_params(self) -> dict[str, Any]:
-        return {"members": self.members, "recent_share": self.recent_share, "recent_items": self.recent_items}
+        return {"members": self.members, "recent_share": self.recent_share, "recent_items": self.recent_items,
+                "relations": self.relations}
 
     def fit(self, events: pl.DataFrame, *, items: pl.DataFrame | None = None) -> Self:
         """Learn item counts, first and last event, recent counts, category and the
@@ -147,10 +159,14 @@ class CandidateFeatures:
 
     # building ------------------------------------------------------------------------
 
-    def build(self, histories: Sequence[History], answers: Sequence[Sequence[Sequence[Scored]]]) -> Candidates:
+    def build(
+        self, histories: Sequence[History], answers: Sequence[Sequence[Sequence[Scored]]], *,
+        relations: RelationSignals | None = None,
+    ) -> Candidates:
         """Feature rows of every candidate of every history. ``answers[m][u]`` is member
         ``m``'s answer (best first) for history ``u``; an empty answer is a member that
-        proposed nothing (or failed)."""
+        proposed nothing (or failed). `relations` fills the relation columns (when the
+        features have them; without it they are missing, NaN)."""
         self._check_fitted()
         if len(answers) != len(self.members):
             raise ValueError(f"{len(answers)} members' answers for {len(self.members)} members")
@@ -300,6 +316,13 @@ class CandidateFeatures:
                 features[:, column["category_share"]] = np.where(
                     (category >= 0) & (recent_total[owner] > 0), matches / np.maximum(recent_total[owner], 1), np.nan
                 )
+        if self.relations and relations is not None and total:
+            starts = np.asarray(offsets, dtype=np.int64)
+            per_user = [items[starts[u] : starts[u + 1]] for u in range(len(histories))]
+            block = np.asarray(relations.features([recent_of(h) for h in histories], per_user), dtype=np.float32)
+            if block.shape != (total, len(RELATION_FEATURES)):
+                raise ValueError(f"relation signals gave {block.shape} for {total} candidates")
+            features[:, len(self.names) - len(RELATION_FEATURES) :] = block
         return Candidates(items, np.asarray(offsets, dtype=np.int64), features, lead)
 
     def _index_transitions(self) -> None:
@@ -353,4 +376,16 @@ class CandidateFeatures:
         return model
 
 
-__all__ = ["MISSING_RANK", "Candidates", "CandidateFeatures"]
+def recent_of(history: History, size: int = RELATION_RECENT) -> list[str]:
+    """The newest `size` distinct items of `history`, newest first: the items whose
+    relations to a candidate count."""
+    out: list[str] = []
+    for event in sorted(history, key=lambda e: e.ts, reverse=True):
+        if event.item_id not in out:
+            out.append(event.item_id)
+            if len(out) == size:
+                break
+    return out
+
+
+__all__ = ["MISSING_RANK", "RELATION_RECENT", "Candidates", "CandidateFeatures", "recent_of"]

@@ -13,6 +13,16 @@ next item), to put that item first among the candidates proposed from their hist
 Without validation events, or when a member fails while answering, it still answers: the
 ranker falls back to the members' rescaled scores added with equal weights, and a failed
 member simply proposes nothing.
+
+Relation features (off by default: see BENCHMARKS.md, "Relation graph features in the fused
+ranking"): with a ``relations`` source (:class:`~cartwise.rank.relations.RelationSource`,
+the product relation graph: :class:`cartwise.graph.signals.GraphRelations`), training
+fits it on the same events as the members and each candidate row also holds its relations
+to the shopper's recent items (co-bought with lift, co-viewed, bought after, complement,
+substitute, variant). A loaded model is attached to its version's graph
+(:meth:`FusedRecommender.attach_relations`); until then those features are missing and it
+still answers. When the relation features carried an item into the top `k` (without
+them it would not be there), its explanation cites the relation instead of the member's.
 """
 
 from __future__ import annotations
@@ -28,8 +38,9 @@ import polars as pl
 
 from cartwise.errors import ValidationError
 from cartwise.rank import registry as rankers
-from cartwise.rank.features import Candidates, CandidateFeatures
+from cartwise.rank.features import CandidateFeatures, Candidates, recent_of
 from cartwise.rank.ltr import EqualShares
+from cartwise.rank.relations import RELATION_FEATURES, RelationSignals, RelationSource
 from cartwise.recommend.base import (
     History,
     Scored,
@@ -70,6 +81,8 @@ class FusedRecommender:
     threads: LightGBM threads (None: all).
     exclude_seen: whether the ranker is trained for answers that leave out the shopper's
     history (the engine's default) or for answers that may repeat it.
+    relations: fitted on the training events to give each candidate its relations to the
+    shopper's recent items (:mod:`cartwise.rank.relations`); None: no relation features.
     """
 
     def __init__(
@@ -82,6 +95,7 @@ class FusedRecommender:
         seed: int = 0,
         threads: int | None = None,
         exclude_seen: bool = True,
+        relations: RelationSource | None = None,
     ) -> None:
         if not members:
             raise ValidationError("a fused recommender needs at least one member", field="members")
@@ -98,6 +112,21 @@ class FusedRecommender:
         self.seed = seed
         self.threads = threads
         self.exclude_seen = bool(exclude_seen)
+        self.relations = relations
+        self.relations_: RelationSignals | None = None
+
+    @property
+    def uses_relations(self) -> bool:
+        """Whether the ranker reads relation features (they are missing until
+        :meth:`attach_relations` when the model was loaded)."""
+        features = getattr(self, "features_", None)
+        return bool(features is not None and features.relations)
+
+    def attach_relations(self, signals: RelationSignals | None) -> None:
+        """Answer with these relation signals (the model version's graph); None: without."""
+        if signals is not None and not isinstance(signals, RelationSignals):
+            raise ValidationError("relation signals need features() and cite()", field="relations")
+        self.relations_ = signals
 
     def get_params(self) -> dict[str, Any]:
         return {
@@ -124,7 +153,7 @@ class FusedRecommender:
                 model.fit(events)
         if validation is not None and not validation.is_empty():
             return self.tune(events, validation, items=items)
-        self.features_ = CandidateFeatures(members=list(self.members)).fit(events, items=items)
+        self._fit_features(events, items)
         self._fall_back("no validation events to train the ranker on")
         return self
 
@@ -140,7 +169,7 @@ class FusedRecommender:
             exclude_seen = self.exclude_seen
         require_columns(events, ("user_id", "item_id", "event_type", "ts"), "events")
         require_columns(validation, ("user_id", "item_id"), "validation")
-        self.features_ = CandidateFeatures(members=list(self.members)).fit(events, items=items)
+        self._fit_features(events, items)
         targets = validation.unique("user_id", keep="last", maintain_order=True)
         if targets.height > self.training_users:
             targets = targets.sample(n=self.training_users, seed=self.seed)
@@ -152,7 +181,7 @@ class FusedRecommender:
         for start in range(0, len(histories), TRAINING_CHUNK):
             chunk = histories[start : start + TRAINING_CHUNK]
             answers = self._answers(chunk, self.depth, exclude=(), exclude_seen=exclude_seen, tolerant=False)
-            candidates = self.features_.build(chunk, answers)
+            candidates = self.features_.build(chunk, answers, relations=self.relations_)
             for user in range(len(chunk)):
                 rows = candidates.rows_of(user)
                 ids = candidates.items[rows]
@@ -184,6 +213,14 @@ class FusedRecommender:
             self.training_["holdout_ndcg10"] = self.ranker_.holdout_ndcg10_
             self.training_["top_features"] = dict(list(self.ranker_.importance().items())[:10])
         return self
+
+    def _fit_features(self, events: pl.DataFrame, items: pl.DataFrame | None) -> None:
+        """The candidate features and, with a relation source, the relation signals, both
+        learned from `events` only (the held-out items must not be among the relations)."""
+        self.relations_ = self.relations.fit(events, items) if self.relations is not None else None
+        self.features_ = CandidateFeatures(members=list(self.members), relations=self.relations is not None).fit(
+            events, items=items
+        )
 
     def _fall_back(self, reason: str) -> None:
         self.ranker_ = EqualShares().fit(np.zeros((0, 0), np.float32), np.zeros(0, np.float32),
@@ -241,21 +278,40 @@ class FusedRecommender:
         histories = list(histories)
         answers = self._answers(histories, max(k, self.depth), exclude=exclude, exclude_seen=exclude_seen,
                                 tolerant=True)
-        candidates = self.features_.build(histories, answers)
+        relations = self.relations_ if self.uses_relations else None
+        candidates = self.features_.build(histories, answers, relations=relations)
         scores = self._score(candidates)
+        # Scores with the relation features missing: an item in the top k that would not be
+        # there without them was carried by a relation, and its explanation says which.
+        without = self._score_without_relations(candidates) if relations is not None else None
         out: list[list[Scored]] = []
         for user in range(len(histories)):
             rows = candidates.rows_of(user)
             mine = scores[rows]
             # Stable: equal scores keep the members' order of proposal.
             top = np.argsort(-mine, kind="stable")[:k]
+            carried: set[int] = set()
+            if without is not None:
+                plain = set(np.argsort(-without[rows], kind="stable")[:k].tolist())
+                carried = {i for i in top.tolist() if i not in plain}
             base = rows.start
-            out.append([
-                Scored(item_id=candidates.items[base + i], score=float(mine[i]),
-                       reason=candidates.lead[base + i].reason, because=candidates.lead[base + i].because)
-                for i in top.tolist()
-            ])
+            recent = recent_of(histories[user]) if carried else []
+            answer = []
+            for i in top.tolist():
+                lead = candidates.lead[base + i]
+                reason, because = lead.reason, lead.because
+                cited = relations.cite(recent, candidates.items[base + i]) if i in carried and relations else None
+                if cited is not None:
+                    reason, because = cited.reason, (cited.item_id,)
+                answer.append(Scored(item_id=candidates.items[base + i], score=float(mine[i]), reason=reason,
+                                     because=because))
+            out.append(answer)
         return out
+
+    def _score_without_relations(self, candidates: Candidates) -> np.ndarray:
+        features = candidates.features.copy()
+        features[:, len(self.features_.names) - len(RELATION_FEATURES) :] = np.nan
+        return self._score(Candidates(candidates.items, candidates.offsets, features, candidates.lead))
 
     def attach(self, index: VectorIndex) -> None:
         """Bring every member up to date with the catalog's text vectors in `index`."""

@@ -24,10 +24,11 @@ from cartwise.errors import ValidationError
 # threads, random seed, most epochs, training time budget (seconds), the items' text
 # vectors, a per-epoch callback, where per-epoch training state is saved, the batch size
 # (sized to the data by training), and whether a composite tunes for answers without the
-# shopper's history.
+# shopper's history, and the relation source of a ranking stage (the product relation graph:
+# :class:`cartwise.rank.relations.RelationSource`).
 RUN_SETTINGS = (
     "threads", "seed", "epochs", "max_seconds", "item_text_vectors", "on_epoch", "checkpoint_dir", "batch_size",
-    "exclude_seen",
+    "exclude_seen", "relations",
 )
 _NEURAL_SETTINGS = ("threads", "seed", "epochs", "max_seconds", "item_text_vectors", "on_epoch", "checkpoint_dir",
                     "batch_size")
@@ -261,6 +262,6 @@ register(RecommenderSpec(
 register(RecommenderSpec(
     "fused", "Fused (LambdaRank)",
     "every generator's candidates ranked by LightGBM LambdaRank trained on each shopper's last event", _fused,
-    settings=("seed", "threads", "exclude_seen"), reads_text=True, needs_validation=True,
+    settings=("seed", "threads", "exclude_seen", "relations"), reads_text=True, needs_validation=True,
     members=("popularity", "itemknn", "als", "sequential", "textknn"),
 ))

@@ -88,6 +88,8 @@ class RetrainWorker:
         report = train(
             self.store, recommender=self.recommender, encoder=self.encoder, budget_s=self.budget_s,
             until_ms=cutoff, promote=False, on_step=lambda step: self.say(f"  {step}"),
+            # A store trained with the relation graph's ranking features keeps them.
+            graph_features=bool(serving is not None and serving.manifest.get("graph_features")),
         )
         candidate = self.versions.load(report.version)
         if serving is not None and not comparable:
