@@ -14,6 +14,9 @@ from cartwise.access.rates import RateLimited
 from cartwise.api.limits import BodyTooLarge, too_large_body
 from cartwise.errors import BusUnavailable, CartwiseError, StoreError, Unauthorized
 
+# Seconds a client is told to wait before retrying when the store does not answer (as /v1/ready).
+STORE_RETRY_AFTER_S = 5
+
 
 def _field(location: tuple[Any, ...] | list[Any]) -> str:
     parts = [str(p) for p in location if p not in ("body", "query", "path")]
@@ -28,6 +31,8 @@ async def _cartwise_error(_request: Request, exc: Exception) -> JSONResponse:
         headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
     elif isinstance(exc, BusUnavailable):  # nothing was acknowledged: the client may send it again
         headers = {"Retry-After": "1"}
+    elif isinstance(exc, StoreError):  # the store is down or refuses writes: nothing was stored
+        headers = {"Retry-After": str(STORE_RETRY_AFTER_S)}
     return JSONResponse(status_code=status, content=exc.to_dict(), headers=headers)
 
 

@@ -218,7 +218,17 @@ class PostgresStore:
                     f"cannot connect to PostgreSQL at {self.server}: {_without_password(str(exc).strip())}",
                     hint="is the server up? retry shortly",
                 ) from exc
-            yield conn
+            try:
+                yield conn
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                if not conn.broken and not conn.closed:
+                    raise  # a query's own failure (a lock timeout...): not the server going away
+                # The server went away under the query (a restart, a crash, the network): the
+                # pool drops this connection; the caller may retry on a new one.
+                raise StoreError(
+                    f"lost the connection to PostgreSQL at {self.server}: {_without_password(str(exc).strip())}",
+                    hint="is the server up? retry shortly",
+                ) from exc
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
