@@ -64,6 +64,13 @@ class StoreError(CartwiseError):
     http_status = 500
 
 
+class StoreFull(StoreError):
+    """The store cannot write: its disk is full or it lies on a read-only filesystem.
+    Nothing of the write was kept; what was stored before is intact."""
+
+    http_status = 507
+
+
 class ModelMismatch(CartwiseError):
     """A saved model belongs to another store or an incompatible version."""
 
