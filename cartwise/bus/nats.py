@@ -159,6 +159,9 @@ class NatsBus:
         return out
 
     def backlog(self) -> int:
+        if not self._nc.is_connected:  # reconnecting: answer now rather than after the timeout
+            raise BusUnavailable("the NATS event bus is not connected (reconnecting)",
+                                 hint="check that nats-server runs with JetStream (-js)")
         return self._run(self._backlog(), "measure")
 
     async def _backlog(self) -> int:
