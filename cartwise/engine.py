@@ -205,12 +205,14 @@ class Engine:
         threads: int | None = None,
         seed: int | None = None,
         budget_s: float | None = None,
+        wait_s: float = 0.0,
     ) -> TrainReport:
         """Fit all models; `recommender` picks the personalised model (itemknn, als, bpr,
         sequential, blend, ..., or "auto": the best the data and `budget_s` allow, with the
         reasons in the report), `encoder` the text encoder for semantic search (None:
         lexical search only). `budget_s` caps the neural models' training time. Answers
-        switch to the new version once it is complete."""
+        switch to the new version once it is complete. One trainer per store: another
+        one training is waited for up to `wait_s` seconds, then TrainerBusy is raised."""
         report = train(
             self.store,
             recommender=recommender,
@@ -221,6 +223,7 @@ class Engine:
             on_epoch=on_epoch,
             threads=threads,
             seed=seed,
+            wait_s=wait_s,
         )
         self.refresh()
         return report

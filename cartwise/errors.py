@@ -71,6 +71,13 @@ class StoreFull(StoreError):
     http_status = 507
 
 
+class TrainerBusy(CartwiseError):
+    """Another trainer (`cartwise train`, the retraining worker) holds the store's training
+    lock: one trainer per store."""
+
+    http_status = 409
+
+
 class ModelMismatch(CartwiseError):
     """A saved model belongs to another store or an incompatible version."""
 

@@ -204,6 +204,10 @@ def train(
         int | None, typer.Option(min=1, help="CPU threads for model training (default: the library's choice)")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="random seed: same data + seed + threads, same model")] = None,
+    wait: Annotated[
+        float, typer.Option(min=0, help="seconds to wait for another trainer of this store to finish (one trainer "
+                            "per store); 0: refuse at once")
+    ] = 0.0,
     as_json: JsonOption = False,
 ) -> None:
     """Fit the search indexes and the recommenders; a running server picks them up.
@@ -270,6 +274,7 @@ def train(
             threads=threads,
             seed=seed,
             budget_s=budget,
+            wait_s=wait,
         )
     if as_json:
         console.print_json(report.model_dump_json())
