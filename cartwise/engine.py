@@ -211,13 +211,16 @@ class Engine:
         seed: int | None = None,
         budget_s: float | None = None,
         graph_features: bool = False,
+        wait_s: float = 0.0,
     ) -> TrainReport:
         """Fit all models; `recommender` picks the personalised model (itemknn, als, bpr,
         sequential, blend, ..., or "auto": the best the data and `budget_s` allow, with the
         reasons in the report), `encoder` the text encoder for semantic search (None:
         lexical search only). `budget_s` caps the neural models' training time. Answers
         switch to the new version once it is complete. `graph_features`: the fused
-        recommender's ranker also reads the product relation graph (off by default)."""
+        recommender's ranker also reads the product relation graph (off by default). One
+        trainer per store: another one training is waited for up to `wait_s` seconds, then
+        TrainerBusy is raised."""
         report = train(
             self.store,
             recommender=recommender,
@@ -229,6 +232,7 @@ class Engine:
             threads=threads,
             seed=seed,
             graph_features=graph_features,
+            wait_s=wait_s,
         )
         self.refresh()
         return report

@@ -64,6 +64,20 @@ class StoreError(CartwiseError):
     http_status = 500
 
 
+class StoreFull(StoreError):
+    """The store cannot write: its disk is full or it lies on a read-only filesystem.
+    Nothing of the write was kept; what was stored before is intact."""
+
+    http_status = 507
+
+
+class TrainerBusy(CartwiseError):
+    """Another trainer (`cartwise train`, the retraining worker) holds the store's training
+    lock: one trainer per store."""
+
+    http_status = 409
+
+
 class ModelMismatch(CartwiseError):
     """A saved model belongs to another store or an incompatible version."""
 

@@ -26,6 +26,7 @@ from cartwise.results import RatingModelReport, TrainReport
 from cartwise.search import LexicalIndex
 from cartwise.search.semantic import embed_catalog
 from cartwise.store import Store
+from cartwise.store.trainlock import trainer_lock
 from cartwise.vectors import VectorIndex
 from cartwise.versions import ModelSet, ModelVersions, recommender_class
 from cartwise.workspace import Workspace
@@ -125,6 +126,7 @@ def train(
     until_ms: int | None = None,
     promote: bool = True,
     graph_features: bool = False,
+    wait_s: float = 0.0,
 ) -> TrainReport:
     """Fit the lexical index, item embeddings for semantic search (unless `encoder` is
     None), popularity, item-kNN and the chosen personalised recommender on the store;
@@ -141,7 +143,32 @@ def train(
     features (a graph mined from its training events; the version's graph answers). Off by
     default (BENCHMARKS.md, "Relation graph features in the fused ranking"); recommenders
     without a ranking stage ignore it.
+
+    One trainer per store: the whole train holds the store's training lock
+    (:mod:`cartwise.store.trainlock`); another trainer holding it is waited for up to
+    `wait_s` seconds, then :class:`~cartwise.errors.TrainerBusy` is raised.
     """
+    with trainer_lock(store, wait_s=wait_s):
+        return _train(store, recommender=recommender, encoder=encoder, on_step=on_step, on_encode=on_encode,
+                      on_epoch=on_epoch, threads=threads, seed=seed, budget_s=budget_s, until_ms=until_ms,
+                      promote=promote, graph_features=graph_features)
+
+
+def _train(
+    store: Store,
+    *,
+    recommender: str,
+    encoder: str | None,
+    on_step: Progress | None,
+    on_encode: EncodeProgress | None,
+    on_epoch: Callable[[object], None] | None,
+    threads: int | None,
+    seed: int | None,
+    budget_s: float | None,
+    until_ms: int | None,
+    promote: bool,
+    graph_features: bool,
+) -> TrainReport:
     if recommender != AUTO:
         recommender_class(recommender)  # an unknown name fails before any work
     if budget_s is not None and not (isinstance(budget_s, (int, float)) and budget_s > 0):

@@ -12,7 +12,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cartwise.access.rates import RateLimited
 from cartwise.api.limits import BodyTooLarge, too_large_body
-from cartwise.errors import BusUnavailable, CartwiseError, StoreError, Unauthorized
+from cartwise.errors import BusUnavailable, CartwiseError, StoreError, StoreFull, Unauthorized
+
+# Seconds a client is told to wait before retrying when the store does not answer (as /v1/ready).
+STORE_RETRY_AFTER_S = 5
 
 
 def _field(location: tuple[Any, ...] | list[Any]) -> str:
@@ -22,12 +25,14 @@ def _field(location: tuple[Any, ...] | list[Any]) -> str:
 
 async def _cartwise_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CartwiseError)
-    status = 503 if isinstance(exc, StoreError) else exc.http_status
+    status = 503 if isinstance(exc, StoreError) and not isinstance(exc, StoreFull) else exc.http_status
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
     if isinstance(exc, RateLimited):  # whole seconds, at least 1 (RFC 9110)
         headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
     elif isinstance(exc, BusUnavailable):  # nothing was acknowledged: the client may send it again
         headers = {"Retry-After": "1"}
+    elif isinstance(exc, StoreError) and not isinstance(exc, StoreFull):  # down: nothing was stored
+        headers = {"Retry-After": str(STORE_RETRY_AFTER_S)}
     return JSONResponse(status_code=status, content=exc.to_dict(), headers=headers)
 
 

@@ -31,6 +31,7 @@ from prometheus_client.registry import Collector
 
 from cartwise.access import Scope
 from cartwise.api.auth import KeyFirstRoute, require
+from cartwise.bus.publish import EventPublisher
 from cartwise.engine import Engine
 from cartwise.errors import Forbidden
 from cartwise.events.event import EventType
@@ -100,7 +101,7 @@ class EventLag:
 class ServerMetrics:
     """The metrics of one app (see the module docstring)."""
 
-    def __init__(self, engine: Engine, *, process: bool = True) -> None:
+    def __init__(self, engine: Engine, *, process: bool = True, bus: EventPublisher | None = None) -> None:
         self.engine = engine
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
@@ -125,7 +126,7 @@ class ServerMetrics:
             "cartwise_event_to_snapshot_seconds", "from acknowledging an event write to publishing a live snapshot "
             "that includes it (this process's writes)", buckets=LAG_BUCKETS, registry=r,
         ))
-        r.register(_StateCollector(engine, self.lag))
+        r.register(_StateCollector(engine, self.lag, bus))
         if process:
             ProcessCollector(registry=r)
             PlatformCollector(registry=r)
@@ -176,9 +177,10 @@ class ServerMetrics:
 class _StateCollector(Collector):
     """Numbers read when scraped: the model answering, versions, the impression queue."""
 
-    def __init__(self, engine: Engine, lag: EventLag) -> None:
+    def __init__(self, engine: Engine, lag: EventLag, bus: EventPublisher | None = None) -> None:
         self.engine = engine
         self.lag = lag
+        self.bus = bus
 
     def collect(self) -> Iterable[Metric]:
         engine = self.engine
@@ -216,6 +218,8 @@ class _StateCollector(Collector):
                                     "process acknowledged that no published snapshot includes yet (0: none)")
         waiting.add_metric([], self.lag.oldest_waiting_s())
         yield from (up, events, catalog, model, trained, waiting)
+        if self.bus is not None:
+            yield from _bus_metrics(self.bus)
         log = engine.impressions
         if log is not None:
             pending = GaugeMetricFamily("cartwise_impression_log_pending", "impressions of answers given, queued in "
@@ -228,6 +232,23 @@ class _StateCollector(Collector):
                                           "full (the store refused writes for too long)")
             dropped.add_metric([], log.dropped)
             yield from (pending, written, dropped)
+
+
+def _bus_metrics(publisher: EventPublisher) -> Iterable[Metric]:
+    """The event bus's queue depth: messages appended and not yet acknowledged by a consumer
+    (delivered or not), read from the bus itself, so every node reports the same number."""
+    bus_up = GaugeMetricFamily("cartwise_bus_up", "1 when the event bus answered this scrape")
+    backlog = GaugeMetricFamily("cartwise_bus_backlog_messages", "event bus queue depth: messages (event "
+                                "batches) appended and not yet stored and acknowledged by a consumer")
+    try:
+        depth = publisher.bus.backlog()
+    except Exception as exc:  # noqa: BLE001 - the scrape must still answer, saying the bus is down
+        _log.warning("metrics: the event bus does not answer: %s", exc)
+        bus_up.add_metric([], 0)
+    else:
+        bus_up.add_metric([], 1)
+        backlog.add_metric([], depth)
+    yield from (bus_up, backlog)
 
 
 def metrics_of(request: Request) -> ServerMetrics | None:
@@ -260,7 +281,7 @@ def metrics_router(*, open_access: bool) -> APIRouter:
 
 
 def install_metrics(app: FastAPI, engine: Engine, *, open_access: bool) -> ServerMetrics:
-    metrics = ServerMetrics(engine)
+    metrics = ServerMetrics(engine, bus=getattr(app.state, "bus", None))
     app.state.metrics = metrics
     app.include_router(metrics_router(open_access=open_access))
     return metrics

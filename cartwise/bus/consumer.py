@@ -94,7 +94,14 @@ class EventConsumer:
             self.totals.failures += 1
             self.bus.release([d.id for d, _ in batches])
             raise
-        self.bus.ack([d.id for d in deliveries])
+        try:
+            self.bus.ack([d.id for d in deliveries])
+        except BaseException:
+            # The bus went away after the commit: hand them back so that they come again
+            # (stored already: keyed, so not twice) as soon as it is back, not after the reclaim time.
+            self.totals.failures += 1
+            self.bus.release([d.id for d in deliveries])
+            raise
         self.totals.messages += len(deliveries)
         return len(deliveries)
 

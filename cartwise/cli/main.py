@@ -213,6 +213,10 @@ def train(
             "complements, substitutes, ... of the shopper's recent items); off by default, see BENCHMARKS.md",
         ),
     ] = False,
+    wait: Annotated[
+        float, typer.Option(min=0, help="seconds to wait for another trainer of this store to finish (one trainer "
+                            "per store); 0: refuse at once")
+    ] = 0.0,
     as_json: JsonOption = False,
 ) -> None:
     """Fit the search indexes and the recommenders; a running server picks them up.
@@ -280,6 +284,7 @@ def train(
             seed=seed,
             budget_s=budget,
             graph_features=graph_features,
+            wait_s=wait,
         )
     if as_json:
         console.print_json(report.model_dump_json())

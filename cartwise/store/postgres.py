@@ -26,7 +26,9 @@ import io
 import json
 import os
 import re
+import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -218,7 +220,55 @@ class PostgresStore:
                     f"cannot connect to PostgreSQL at {self.server}: {_without_password(str(exc).strip())}",
                     hint="is the server up? retry shortly",
                 ) from exc
-            yield conn
+            try:
+                yield conn
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                if not conn.broken and not conn.closed:
+                    raise  # a query's own failure (a lock timeout...): not the server going away
+                # The server went away under the query (a restart, a crash, the network): the
+                # pool drops this connection; the caller may retry on a new one.
+                raise StoreError(
+                    f"lost the connection to PostgreSQL at {self.server}: {_without_password(str(exc).strip())}",
+                    hint="is the server up? retry shortly",
+                ) from exc
+
+    @contextmanager
+    def advisory_lock(self, name: str, *, wait_s: float = 0.0) -> Iterator[None]:
+        """Hold PostgreSQL's session advisory lock `name` for this schema for the block, on
+        a connection of its own (the server lets go if this process dies); wait up to
+        `wait_s` seconds for another holder, then raise :class:`~cartwise.trainlock.TrainerBusy`."""
+        from cartwise.store.trainlock import busy
+
+        key = f"cartwise.{name}:{self.schema}"
+        # The holder names itself, so a refused trainer can say who holds the lock (max 63 bytes).
+        me = f"cw {name} {self.schema} {os.getpid()} {socket.gethostname()}"[:63]
+        try:
+            conn = psycopg.connect(self._conninfo, autocommit=True, application_name=me, **self._connect_timeout)
+        except psycopg.OperationalError as exc:
+            raise StoreError(f"cannot connect to PostgreSQL at {self.server}: {_without_password(str(exc).strip())}",
+                             hint="is the server up? retry shortly") from exc
+        try:
+            deadline = time.monotonic() + wait_s
+            while not conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,)).fetchone()[0]:  # type: ignore[index]
+                if time.monotonic() >= deadline:
+                    row = conn.execute(
+                        "SELECT application_name, backend_start FROM pg_stat_activity WHERE application_name "
+                        "LIKE %s AND pid <> pg_backend_pid() ORDER BY backend_start LIMIT 1",
+                        (f"cw {name} {self.schema} %",),
+                    ).fetchone()
+                    holder = None
+                    if row:
+                        _, _, _, pid, host = (row[0].split(" ", 4) + ["?"] * 5)[:5]
+                        holder = f"{host} pid {pid} since {row[1]:%Y-%m-%dT%H:%M:%S%z}"
+                    raise busy(f"{self._where()}", holder, wait_s)
+                time.sleep(0.2)
+            try:
+                yield
+            finally:
+                if not conn.broken:
+                    conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+        finally:
+            conn.close()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -16,6 +16,7 @@ ingest is one transaction, so a crash or Ctrl-C leaves the store as it was.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import polars as pl
 
-from cartwise.errors import StoreError
+from cartwise.errors import StoreError, StoreFull
 from cartwise.events.event import now_ms
 from cartwise.store.base import AuditEntry, IngestRun, StoredExperiment, StoredKey, StoreStats
 from cartwise.store.frames import (
@@ -89,6 +90,11 @@ class SQLiteStore:
             conn.execute("PRAGMA cache_size=-65536")
             conn.execute("PRAGMA temp_store=MEMORY")
         except sqlite3.DatabaseError as exc:
+            if self._db_path.exists() and not os.access(self._db_path.parent, os.W_OK):
+                # WAL needs its -wal and -shm files beside the database, even to read.
+                raise StoreFull(f"cannot open {self._db_path}: its directory is read-only ({exc})",
+                                hint=f"make {self._db_path.parent} writable (remount it read-write), "
+                                "or copy the store somewhere writable") from exc
             raise StoreError(f"cannot open {self._db_path}: {exc}", hint="is it a Cartwise store?") from exc
         return conn
 
@@ -112,7 +118,13 @@ class SQLiteStore:
                 self._local.depth -= 1
             return
         with self._write_lock:
-            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                full = self._unwritable(exc)
+                if full is not None:
+                    raise full from exc
+                raise
             self._local.depth = 1
             self._local.bumps = set()
             try:
@@ -120,12 +132,31 @@ class SQLiteStore:
                 for key in sorted(self._local.bumps):
                     conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = ?", (key,))
                 conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
+            except BaseException as exc:
+                if conn.in_transaction:  # SQLite may have rolled back by itself (a full disk)
+                    conn.execute("ROLLBACK")
+                full = self._unwritable(exc) if isinstance(exc, sqlite3.OperationalError) else None
+                if full is not None:
+                    raise full from exc
                 raise
             finally:
                 self._local.depth = 0
                 self._local.bumps = set()
+
+    def _unwritable(self, exc: sqlite3.OperationalError) -> StoreFull | None:
+        """A clear error for a write the filesystem refused (full, read-only), else None."""
+        code = getattr(exc, "sqlite_errorcode", None)
+        text = str(exc).lower()
+        where = self._db_path.parent
+        if code == sqlite3.SQLITE_FULL or "disk is full" in text:
+            return StoreFull(f"the disk holding {self._db_path} is full: nothing of this write was stored",
+                             hint=f"free space on the filesystem of {where} (or move the store), then retry; "
+                             "what was stored before is intact")
+        if (code is not None and code & 0xFF == sqlite3.SQLITE_READONLY) or "readonly database" in text:
+            return StoreFull(f"{self._db_path} cannot be written (a read-only file or filesystem): nothing of "
+                             "this write was stored",
+                             hint=f"make {where} and its files writable (remount it read-write), then retry")
+        return None
 
     def _bump(self, key: str) -> None:
         self._local.bumps.add(key)

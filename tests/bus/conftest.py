@@ -91,28 +91,38 @@ def free_port() -> int:
 class PrivateServer:
     """A Redis or NATS JetStream server of this test's own (so it may be stopped)."""
 
-    def __init__(self, kind: str, directory: Path) -> None:
+    def __init__(self, kind: str, directory: Path, *, durable: bool = False) -> None:
+        """`durable`: Redis keeps an append-only file fsync'd on every write (what a bus
+        that must survive a restart runs with); JetStream always stores on disk."""
         import shutil
-        import subprocess
-        import time
 
         binary = shutil.which("redis-server" if kind == "redis" else "nats-server")
         if binary is None:
             pytest.skip(f"no {kind} server binary here")
+        self.kind = kind
         self.port = free_port()
         if kind == "redis":
-            command = [binary, "--port", str(self.port), "--save", "", "--appendonly", "no", "--dir", str(directory)]
+            aof = ["--appendonly", "yes", "--appendfsync", "always"] if durable else ["--appendonly", "no"]
+            self.command = [binary, "--port", str(self.port), "--save", "", *aof, "--dir", str(directory)]
             self.url = f"redis://127.0.0.1:{self.port}/0"
         else:
-            command = [binary, "-js", "-p", str(self.port), "-sd", str(directory), "-a", "127.0.0.1"]
+            self.command = [binary, "-js", "-p", str(self.port), "-sd", str(directory), "-a", "127.0.0.1"]
             self.url = f"nats://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.start()
+
+    def start(self) -> None:
+        """Start the server (again: same port, same data directory)."""
+        import subprocess
+        import time
+
+        self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while not answers(self.url):
-            assert self.process.poll() is None and time.monotonic() < deadline, f"{kind} server did not start"
+            assert self.process.poll() is None and time.monotonic() < deadline, f"{self.kind} server did not start"
             time.sleep(0.05)
 
     def stop(self) -> None:
+        """kill -9: no shutdown of any kind."""
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
