@@ -25,7 +25,14 @@ from cartwise.access.audit import AuditLog
 from cartwise.encode import DEFAULT_ENCODER
 from cartwise.errors import NotFound, NotTrained, ValidationError
 from cartwise.events.event import EventType, now_ms
-from cartwise.feedback import AttributionWindows, FeedbackReport, Impression, ImpressionLog, ShownItem, new_request_id
+from cartwise.feedback import (
+    AttributionWindows,
+    FeedbackReport,
+    Impression,
+    ImpressionLog,
+    ShownItem,
+    new_request_id,
+)
 from cartwise.feedback import feedback_report as _feedback_report
 from cartwise.feedback.client import read_impressions
 from cartwise.feedback.impression import PLACEMENT_PATTERN
@@ -39,7 +46,14 @@ from cartwise.ingest import (
     ingest_item_records,
     ingest_items,
 )
-from cartwise.limits import HISTORY_LENGTH, MAX_ID_LENGTH, MAX_PREFIX_LENGTH, MAX_RATED_ITEMS, MAX_SUGGESTIONS
+from cartwise.insights import Insights
+from cartwise.limits import (
+    HISTORY_LENGTH,
+    MAX_ID_LENGTH,
+    MAX_PREFIX_LENGTH,
+    MAX_RATED_ITEMS,
+    MAX_SUGGESTIONS,
+)
 from cartwise.live import LiveState, StatePublisher, open_feed
 from cartwise.live.feed import StoreVersion
 from cartwise.recommend import Interaction
@@ -61,7 +75,14 @@ from cartwise.search import SearchFilters, parse_filters
 from cartwise.search.autocomplete import Autocomplete, build_autocomplete
 from cartwise.search.currency import ExchangeRates
 from cartwise.search.request import SearchRequest, check_page, clean_text
-from cartwise.serving import PIPELINES, Cascade, Pipeline, Request, SearchPages, is_personal
+from cartwise.serving import (
+    PIPELINES,
+    Cascade,
+    Pipeline,
+    Request,
+    SearchPages,
+    is_personal,
+)
 from cartwise.store import Store, StoreStats, open_store
 from cartwise.training import train
 from cartwise.versions import ModelVersions
@@ -121,6 +142,8 @@ class Engine:
         self.audit = AuditLog(store)
         self.impressions = ImpressionLog(store) if log_impressions else None
         self._relations = RelationAnswers(models_dir=self.workspace.models_dir, impressions=self.impressions)
+        # The operations dashboard's reports (cartwise.insights), kept while the data stands still.
+        self.insights = Insights(store=store, reports_dir=self.workspace.reports_dir)
 
     @classmethod
     def open(

@@ -24,6 +24,7 @@ from cartwise.api.routes import (
     events,
     feedback,
     health,
+    insights,
     models,
     probes,
     relations,
@@ -43,6 +44,7 @@ def create_app(
     cors_origins: Sequence[str] = (),
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     page_key: str | None = None,
+    page_events_key: str | None = None,
     metrics: bool = True,
     metrics_open: bool = False,
     more_stores: Sequence[Engine] = (),
@@ -55,7 +57,8 @@ def create_app(
     Every endpoint but the health check, the demo page and the docs needs an API key
     (see :mod:`cartwise.api.auth`); `anonymous_reads` lets reads through without one.
     Bodies over `max_body_bytes` are refused with 413 before they are read. `page_key`
-    is a `search` key handed to the demo page's browser code. `metrics`: count requests
+    is a `search` key handed to the storefront's browser code, `page_events_key` an `events` key
+    it reports views, clicks, carts and purchases with (see :mod:`cartwise.api.routes.web`). `metrics`: count requests
     and serve them at /metrics (to an admin key, or to anyone with `metrics_open`: the CLI
     allows that on loopback only); see :mod:`cartwise.api.metrics`. `more_stores`: further
     stores served beside `engine`'s, each request by the store its key belongs to
@@ -81,12 +84,13 @@ def create_app(
     app.state.rates = RateLimiter(defaults=scope_rates, buckets=open_buckets(rate_store))
     app.state.access = AccessPolicy(anonymous_reads=anonymous_reads)
     app.state.page_key = page_key
+    app.state.page_events_key = page_events_key
     app.state.max_body_bytes = max_body_bytes
     app.state.bus = bus
     install_error_handlers(app)
     docs.install_docs(app)
     for module in (health, probes, catalog, events, feedback, answers, models, audit, assist, relations, rules,
-                   web):
+                   insights, web):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     if cors_origins:

@@ -120,6 +120,9 @@ CALLS: dict[tuple[str, str], dict] = {
         {"question": "Do you ship zeppelins?", "answer": "Hijacked."}]}},
     ("POST", "/v1/assist/documents"): {"url": "/v1/assist/documents", "json": {"rows": [
         {"doc_id": "returns", "kind": "policy", "text": "Hijacked."}]}},
+    ("GET", "/v1/insights/business"): {"url": "/v1/insights/business", "params": {"days": 3650}},
+    ("GET", "/v1/insights/inventory"): {"url": "/v1/insights/inventory", "params": {"days": 3650}},
+    ("GET", "/v1/insights/operations"): {"url": "/v1/insights/operations"},
 }
 
 
