@@ -48,8 +48,13 @@ def _per_item(snapshot: Snapshot, start: int, end: int) -> pl.DataFrame:
         snapshot.items.join(counts, on="item_id", how="left")
         .with_columns(pl.col("interest").fill_null(0), pl.col("purchases").fill_null(0),
                       pl.col("revenue").fill_null(0.0))
-        .with_columns(pl.col("price").cut(list(PRICE_EDGES), labels=labels, left_closed=True).cast(pl.Utf8)
-                      .fill_null("no price").alias("price_band"))
+        .with_columns(
+            # The band is the number of edges at or below the price: [0, 1) is band 0.
+            pl.sum_horizontal(*((pl.col("price") >= edge).cast(pl.Int64) for edge in PRICE_EDGES))
+            .replace_strict(dict(enumerate(labels)), return_dtype=pl.Utf8)
+            .alias("price_band"))
+        .with_columns(pl.when(pl.col("price").is_null()).then(pl.lit("no price")).otherwise(pl.col("price_band"))
+                      .alias("price_band"))
     )
 
 

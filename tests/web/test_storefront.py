@@ -8,7 +8,7 @@ import time
 import polars as pl
 import pytest
 
-from tests.web.conftest import DESKTOP, PHONE, shot
+from tests.web.conftest import DESKTOP, shot
 
 pytestmark = pytest.mark.browser
 
