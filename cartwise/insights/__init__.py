@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from cartwise.insights.business import BusinessReport, business_report
 from cartwise.insights.inventory import InventoryReport, inventory_report
 from cartwise.insights.operations import Alert, OperationsReport, operations_report
@@ -21,6 +23,7 @@ class Insights:
     def __init__(self, *, store: Store, reports_dir: Path, max_age_s: float = 30.0) -> None:
         self._cache = SnapshotCache(store=store, max_age_s=max_age_s)
         self._reports_dir = reports_dir
+        self._reports_read: dict[str, pl.DataFrame] = {}  # reject reports by path: written once, read once
 
     def business(self, *, days: int = 30, end_ms: int | None = None, limit: int = 15) -> BusinessReport:
         report: BusinessReport = self._cache.result(
@@ -42,7 +45,7 @@ class Insights:
         """Against the wall clock (or `now_ms`): not kept, only its snapshot is."""
         return operations_report(
             self._cache.snapshot(), now_ms=now_ms if now_ms is not None else int(time.time() * 1000),
-            reports_dir=self._reports_dir, model=model, serving_versions=serving_versions,
+            reports_dir=self._reports_dir, reports_read=self._reports_read, model=model, serving_versions=serving_versions,
         )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import polars as pl
 from pydantic import BaseModel, Field
 
+from cartwise.feedback.report import Rate
 from cartwise.insights.snapshot import DAY_MS, Snapshot
 
 ACTIONS = {"click": "clicks", "add_to_cart": "add_to_carts", "purchase": "purchases"}
@@ -19,6 +20,9 @@ class BusinessReport(BaseModel):
     daily: list[dict[str, Any]] = Field(
         description="per day and placement: answers, items shown, clicks, add-to-carts, purchases and their rates")
     by_model_version: list[dict[str, Any]] = Field(description="the same totals per model version")
+    groups: list[dict[str, Any]] = Field(
+        description="per placement and model version: CTR, add-to-cart rate and conversion with 95% Wilson intervals")
+    ctr_by_position: dict[str, Rate] = Field(description="CTR at positions 1-10 with its 95% interval (position bias)")
     revenue: dict[str, Any] = Field(
         description="revenue of all purchases in the window and the part credited to each placement")
     top_queries: list[dict[str, Any]]
@@ -60,6 +64,30 @@ def _grouped(snapshot: Snapshot, start_ms: int, end_ms: int, keys: list[str]) ->
     answers = snapshot.answers.filter(pl.col("ts").is_between(start_ms, end_ms))
     shown = answers.group_by(keys).agg(pl.len().alias("answers"), pl.col("shown").sum().alias("items_shown"))
     return _rates(shown.join(_actions(snapshot, start_ms, end_ms, keys), on=keys, how="left")).sort(keys)
+
+
+def _with_intervals(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    rows = []
+    for row in frame.iter_rows(named=True):
+        shown = int(row["items_shown"])
+        rows.append({**{k: row[k] for k in ("placement", "model_version", "answers", "items_shown")},
+                     "ctr": Rate.of(int(row["clicks"]), shown).model_dump(),
+                     "add_to_cart_rate": Rate.of(int(row["add_to_carts"]), shown).model_dump(),
+                     "conversion": Rate.of(int(row["purchases"]), shown).model_dump()})
+    return rows
+
+
+def _positions(snapshot: Snapshot, start_ms: int, end_ms: int) -> dict[str, Rate]:
+    window = snapshot.answers.filter(pl.col("ts").is_between(start_ms, end_ms)).select("request_id")
+    shown = snapshot.impression_items.join(window, on="request_id", how="semi").filter(pl.col("position") <= 10)
+    per_position = shown.group_by("position").agg(pl.len().alias("n"))
+    clicks = (
+        snapshot.attributed.filter((pl.col("event_type") == "click") & pl.col("position").is_not_null()
+                                   & pl.col("impression_ts").is_between(start_ms, end_ms))
+        .unique(["request_id", "position"]).group_by("position").agg(pl.len().alias("c"))
+    )
+    joined = per_position.join(clicks, on="position", how="left").fill_null(0).sort("position")
+    return {str(p): Rate.of(int(c), int(n)) for p, n, c in joined.select("position", "n", "c").iter_rows()}
 
 
 def _queries(snapshot: Snapshot, start_ms: int, end_ms: int, limit: int) -> dict[str, list[dict[str, Any]]]:
@@ -118,6 +146,7 @@ def business_report(
     start = end - days * DAY_MS
     daily = _grouped(snapshot, start, end, ["day", "placement"]).with_columns((pl.col("day") * DAY_MS).alias("day_ms"))
     versions = _grouped(snapshot, start, end, ["model_version"])
+    groups = _with_intervals(_grouped(snapshot, start, end, ["placement", "model_version"]))
     purchases = snapshot.events.filter((pl.col("event_type") == "purchase") & pl.col("ts").is_between(start, end))
     credited = (
         snapshot.attributed.filter((pl.col("event_type") == "purchase") & pl.col("ts").is_between(start, end))
@@ -134,6 +163,7 @@ def business_report(
     }
     return BusinessReport(
         as_of_ms=end, days=days, daily=daily.drop("day").to_dicts(),
-        by_model_version=versions.to_dicts(), revenue=revenue,
+        by_model_version=versions.to_dicts(), groups=groups, ctr_by_position=_positions(snapshot, start, end),
+        revenue=revenue,
         **_queries(snapshot, start, end, limit), **_products(snapshot, end, limit),
     )

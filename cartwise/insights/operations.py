@@ -4,7 +4,6 @@ normal band."""
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -55,21 +54,27 @@ def _per_minute(snapshot: Snapshot, now_ms: int) -> dict[str, Any]:
     return {"minute_ms": [m * MINUTE_MS for m in minutes], "series": series, "total": recent.height}
 
 
-def _rejects(runs: list[dict[str, Any]], reports_dir: Path) -> list[dict[str, Any]]:
-    """Reasons counted from the runs' reject reports, read only inside this store's reports folder."""
-    reasons: dict[tuple[str, str], int] = {}
+def _rejects(runs: list[dict[str, Any]], reports_dir: Path, read: dict[str, pl.DataFrame]) -> list[dict[str, Any]]:
+    """Reasons counted from the runs' reject reports, read only inside this store's reports
+    folder; a report never changes once written, so each is read once (kept in `read`)."""
     root = reports_dir.resolve()
+    counts = []
     for run in runs:
-        path = Path(run["report_path"] or "")
-        if not run["report_path"] or not path.resolve().is_relative_to(root) or not path.is_file():
+        name = run["report_path"]
+        if not name:
             continue
-        with path.open(encoding="utf-8") as lines:
-            for line in lines:
-                row = json.loads(line)
-                key = (str(row.get("field") or ""), str(row.get("reason") or "unknown"))
-                reasons[key] = reasons.get(key, 0) + 1
-    ranked = sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))
-    return [{"field": field, "reason": reason, "rows": n} for (field, reason), n in ranked[:20]]
+        path = Path(name)
+        if name not in read:
+            if not path.resolve().is_relative_to(root) or not path.is_file():
+                continue
+            frame = pl.read_ndjson(path, schema={"field": pl.Utf8, "reason": pl.Utf8}, ignore_errors=True)
+            read[name] = frame.group_by("field", "reason").agg(pl.len().alias("rows"))
+        counts.append(read[name])
+    if not counts:
+        return []
+    total = pl.concat(counts).with_columns(pl.col("field").fill_null(""), pl.col("reason").fill_null("unknown"))
+    return (total.group_by("field", "reason").agg(pl.col("rows").sum())
+            .sort(["rows", "field", "reason"], descending=[True, False, False]).head(20).to_dicts())
 
 
 def _events_alert(snapshot: Snapshot, now_ms: int) -> Alert | None:
@@ -129,6 +134,7 @@ def operations_report(
     *,
     now_ms: int,
     reports_dir: Path,
+    reports_read: dict[str, pl.DataFrame],
     model: dict[str, Any] | None,
     serving_versions: tuple[int, int] | None,
 ) -> OperationsReport:
@@ -163,7 +169,7 @@ def operations_report(
         now_ms=now_ms, events_per_minute=_per_minute(snapshot, now_ms),
         last_event_ms=int(last) if last is not None else None,  # type: ignore[arg-type]
         ingest_runs=[{k: v for k, v in r.items() if k != "report_path"} for r in runs],
-        rejects_by_reason=_rejects(runs, reports_dir),
+        rejects_by_reason=_rejects(runs, reports_dir, reports_read),
         flagged_users={"count": flagged.height, "recent": flagged.sort("flagged_ms", descending=True).head(20)
                        .to_dicts()},
         freshness=freshness, alerts=alerts,

@@ -45,12 +45,12 @@ const days = () => $("days").value;
 
 // Business ---------------------------------------------------------------------------------
 async function business() {
-  const [report, feedback] = await Promise.all([adm(`/v1/insights/business?days=${days()}`), adm("/v1/feedback")]);
+  const report = await adm(`/v1/insights/business?days=${days()}`);
   const sum = (k) => report.daily.reduce((s, r) => s + (r[k] || 0), 0);
   const shown = sum("items_shown");
   const placements = [...new Set(report.daily.map(r => r.placement))];
   const series = (key) => placements.map(p => ({name: p, points: report.daily.filter(r => r.placement === p).map(r => [r.day_ms, r[key]])}));
-  const positions = Object.entries(feedback.ctr_by_position || {});
+  const positions = Object.entries(report.ctr_by_position || {});
   const rate = (r) => r ? `${pct(r.rate)} (${pct(r.low)}–${pct(r.high)})` : "–";
   return `<div class="kpis">${kpi("answers shown", report.daily.reduce((s, r) => s + r.answers, 0).toLocaleString(), "kpi-answers")}${kpi("click-through", pct(shown ? sum("clicks") / shown : null))}${kpi("add-to-cart rate", pct(shown ? sum("add_to_carts") / shown : null))}${kpi("conversion", pct(shown ? sum("purchases") / shown : null))}${kpi("revenue", money(report.revenue.total))}${kpi("credited to search & recommendations", pct(report.revenue.credited_share))}</div>
   <p class="muted">Window: ${esc(report.days)} days to ${esc(when(report.as_of_ms))} UTC (the newest event or answer).</p>
@@ -58,7 +58,7 @@ async function business() {
   ${panel("Conversion per placement, by day", Plot.lines(series("conversion"), {xLabel: day, yFormat: pct}))}
   ${panel("Funnel: items shown to purchases", Plot.funnel([{label: "shown", value: shown}, {label: "clicked", value: sum("clicks")}, {label: "in cart", value: sum("add_to_carts")}, {label: "bought", value: sum("purchases")}]))}
   ${panel("Click-through by position (95% interval): the position-bias curve", Plot.lines([{name: "CTR", points: positions.map(([p, r]) => [+p, r.rate]), band: positions.map(([p, r]) => [+p, r.low, r.high])}], {xLabel: (x) => `#${x}`, yFormat: pct}))}</div>
-  ${panel("Per placement and model version (all time; 95% Wilson intervals)", table(feedback.groups, [["placement", "placement"], ["model_version", "model version"], ["answers", "answers", null, 1], ["items_shown", "items shown", null, 1], ["ctr", "CTR", rate, 1], ["add_to_cart_rate", "add-to-cart", rate, 1], ["conversion", "conversion", rate, 1]]), "per-version")}
+  ${panel("Per placement and model version (95% Wilson intervals)", table(report.groups, [["placement", "placement"], ["model_version", "model version"], ["answers", "answers", null, 1], ["items_shown", "items shown", null, 1], ["ctr", "CTR", rate, 1], ["add_to_cart_rate", "add-to-cart", rate, 1], ["conversion", "conversion", rate, 1]]), "per-version")}
   <div class="cols">${panel("Revenue credited, per placement", table(report.revenue.by_placement, [["placement", "placement"], ["purchases", "purchases", null, 1], ["revenue", "revenue", money, 1]], "No purchase credited to an answer in this window."))}
   ${panel("Per model version (window)", table(report.by_model_version, [["model_version", "version"], ["items_shown", "shown", null, 1], ["ctr", "CTR", pct, 1], ["add_to_cart_rate", "cart", pct, 1], ["conversion", "conversion", pct, 1]]))}
   ${panel("Top queries", table(report.top_queries, [["query", "query"], ["searches", "searches", null, 1], ["clicks", "clicks", null, 1], ["purchases", "purchases", null, 1]]), "top-queries")}

@@ -50,6 +50,10 @@ def test_business_credits_the_search_with_its_click_cart_purchase_and_revenue(sh
     assert [q["query"] for q in report.zero_result_queries] == ["qqqzzz"]
     assert report.clicked_not_bought_queries == []  # the click led to a purchase
     assert report.top_products[0]["item_id"] == "teapot"
+    group = next(g for g in report.groups if g["placement"] == "search")
+    assert group["answers"] == 2 and group["ctr"]["count"] == 1
+    assert group["ctr"]["low"] < group["ctr"]["rate"] == 1 / group["items_shown"] < group["ctr"]["high"]
+    assert sum(r.count for r in report.ctr_by_position.values()) == 1
 
 
 def test_inventory_counts_bands_lost_demand_and_slow_movers(shopped):
