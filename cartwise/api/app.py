@@ -80,6 +80,8 @@ def create_app(
         redoc_url=None,
     )
     app.state.engine = engine
+    for each in (engine, *more_stores):
+        each.insights.refresh_in_background()  # a dashboard request never waits for a full read
     app.state.stores = StoreRouter([engine, *more_stores])
     app.state.rates = RateLimiter(defaults=scope_rates, buckets=open_buckets(rate_store))
     app.state.access = AccessPolicy(anonymous_reads=anonymous_reads)

@@ -25,6 +25,11 @@ class Insights:
         self._reports_dir = reports_dir
         self._reports_read: dict[str, pl.DataFrame] = {}  # reject reports by path: written once, read once
 
+    def refresh_in_background(self, on: bool = True) -> None:
+        """Answer from the snapshot at hand while a thread reads new data (servers turn this
+        on, so a dashboard never waits for a full read of a large store)."""
+        self._cache.background = on
+
     def business(self, *, days: int = 30, end_ms: int | None = None, limit: int = 15) -> BusinessReport:
         report: BusinessReport = self._cache.result(
             ("business", days, end_ms, limit), lambda s: business_report(s, days=days, end_ms=end_ms, limit=limit))

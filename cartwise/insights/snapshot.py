@@ -23,6 +23,8 @@ DAY_MS = 86_400_000
 MINUTE_MS = 60_000
 # Interest in an item short of buying it.
 INTEREST_TYPES = ("view", "click", "add_to_cart")
+# The most reports (by parameters) a background refresh recomputes.
+MAX_KEPT = 8
 
 
 class Snapshot:
@@ -92,30 +94,64 @@ class Snapshot:
 
 
 class SnapshotCache:
-    """The latest :class:`Snapshot` and the results computed from it, per store."""
+    """The latest :class:`Snapshot` and the results computed from it, per store.
 
-    def __init__(self, *, store: Store, max_age_s: float = 30.0) -> None:
+    A snapshot is replaced when the store's versions move or it is `max_age_s` old. With
+    `background` on (the server's setting), a request never waits for that: it is answered
+    from the snapshot it has while one thread reads the store again and recomputes every
+    result asked for so far, then swaps them in (so reports lag the data by the time one
+    refresh takes). Without a snapshot yet, or with `background` off, the caller computes it.
+    """
+
+    def __init__(self, *, store: Store, max_age_s: float = 30.0, background: bool = False) -> None:
         self._store = store
         self._max_age_s = max_age_s
+        self.background = background
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._made = 0.0
         self._results: dict[tuple[Any, ...], Any] = {}
+        self._computes: dict[tuple[Any, ...], Callable[[Snapshot], Any]] = {}
+        self._refreshing = False
+
+    def _stale(self) -> bool:
+        return (self._snapshot is None or self._snapshot.versions != self._store.versions()
+                or time.monotonic() - self._made > self._max_age_s)
 
     def snapshot(self) -> Snapshot:
         with self._lock:
-            versions = self._store.versions()
-            stale = time.monotonic() - self._made > self._max_age_s
-            if self._snapshot is None or self._snapshot.versions != versions or stale:
-                self._snapshot = Snapshot(store=self._store)
-                self._made = time.monotonic()
-                self._results = {}
+            if not self._stale():
+                return self._snapshot  # type: ignore[return-value]
+            if self._snapshot is not None and self.background:
+                if not self._refreshing:
+                    self._refreshing = True
+                    threading.Thread(target=self._refresh, name="insights-refresh", daemon=True).start()
+                return self._snapshot
+            self._snapshot = Snapshot(store=self._store)
+            self._made = time.monotonic()
+            self._results = {}
             return self._snapshot
 
+    def _refresh(self) -> None:
+        try:
+            fresh = Snapshot(store=self._store)
+            with self._lock:
+                computes = dict(self._computes)
+            results = {key: compute(fresh) for key, compute in computes.items()}
+            with self._lock:
+                self._snapshot, self._made, self._results = fresh, time.monotonic(), results
+        finally:
+            with self._lock:
+                self._refreshing = False
+
     def result(self, key: tuple[Any, ...], compute: Callable[[Snapshot], Any]) -> Any:
-        """`compute(snapshot)`, kept until the snapshot changes."""
+        """`compute(snapshot)`, kept until the snapshot changes (and recomputed with the next)."""
         snapshot = self.snapshot()
         with self._lock:
+            self._computes.pop(key, None)
+            self._computes[key] = compute
+            while len(self._computes) > MAX_KEPT:  # recompute only the reports asked for lately
+                self._computes.pop(next(iter(self._computes)))
             if key in self._results and self._snapshot is snapshot:
                 return self._results[key]
         value = compute(snapshot)

@@ -130,3 +130,16 @@ def test_reports_are_kept_until_the_data_changes(engine):
     engine.add_events([{"user_id": "k", "item_id": "socks", "event_type": "purchase", "timestamp": _now()}])
     assert engine.insights.business() is not first
     assert engine.store.events().filter(pl.col("user_id") == "k").height == 1
+
+
+def test_with_background_refresh_a_report_is_answered_at_once_then_brought_up_to_date(engine):
+    engine.insights.refresh_in_background()
+    first = engine.insights.business()
+    engine.add_events([{"user_id": "b", "item_id": "socks", "event_type": "purchase", "timestamp": _now()}])
+    assert engine.insights.business() is first  # answered from the snapshot at hand
+    deadline = time.monotonic() + 10
+    while (latest := engine.insights.business()) is first and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # The new purchase is the newest event: the window now ends at it and holds it alone.
+    assert latest is not first and latest.as_of_ms > first.as_of_ms
+    assert latest.revenue["purchases"] == 1 and latest.top_products[0]["item_id"] == "socks"
