@@ -76,7 +76,7 @@ const Plot = (() => {
     let body = "";
     steps.forEach((s, i) => {
       const w = Math.max(2, (width - 260) * s.value / first), y = 4 + i * row;
-      const share = i ? ` · ${(100 * s.value / steps[i - 1].value).toFixed(1)}% of ${esc(steps[i - 1].label)}` : "";
+      const share = i && steps[i - 1].value ? ` · ${(100 * s.value / steps[i - 1].value).toFixed(1)}% of ${esc(steps[i - 1].label)}` : "";
       body += `<rect x="120" y="${y}" width="${w}" height="${row - 8}" rx="4" fill="${COLORS[i % COLORS.length]}"/>`
         + `<text x="112" y="${y + row / 2}" class="label" text-anchor="end">${esc(s.label)}</text>`
         + `<text x="${128 + w}" y="${y + row / 2}" class="label">${esc(s.value.toLocaleString())}${share}</text>`;
