@@ -69,9 +69,13 @@ def served(trained_store: Path, tmp_path: Path) -> Iterator[Served]:
     engine.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
-    """Headless Chromium driven by Playwright; skips the test where either is missing."""
+    """Headless Chromium driven by Playwright; skips the test where either is missing.
+
+    Per module, not per session: Playwright's sync API keeps an asyncio loop running in
+    this thread while it is started, which would break later tests that start their own
+    (anyio.run)."""
     try:
         from playwright.sync_api import Error as PlaywrightError
         from playwright.sync_api import sync_playwright
