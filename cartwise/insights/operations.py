@@ -39,6 +39,9 @@ class OperationsReport(BaseModel):
     freshness: dict[str, Any] = Field(
         description="the model in service: its age, and how many event and catalog versions serving is behind")
     alerts: list[Alert]
+    click_model: dict[str, Any] | None = Field(
+        default=None, description="the click model in service: what it learnt from, its held-out AUC, log loss, "
+        "calibration error and reliability curve, against its baseline")
 
 
 def _per_minute(snapshot: Snapshot, now_ms: int) -> dict[str, Any]:
@@ -172,5 +175,5 @@ def operations_report(
         rejects_by_reason=_rejects(runs, reports_dir, reports_read),
         flagged_users={"count": flagged.height, "recent": flagged.sort("flagged_ms", descending=True).head(20)
                        .to_dicts()},
-        freshness=freshness, alerts=alerts,
+        freshness=freshness, alerts=alerts, click_model=(model or {}).get("clicks"),
     )

@@ -103,11 +103,24 @@ async function operations() {
 }
 
 // Models --------------------------------------------------------------------------------------
+function reliability(clicks) {
+  if (!clicks) return `<p class="empty">The model in service has no click model (it needs 2,000 item events when trained).</p>`;
+  const curve = (scores) => (scores.reliability || []).map(b => [b.mean_predicted, b.observed_rate]);
+  const model = curve(clicks.model_scores), base = curve(clicks.baseline_scores);
+  if (!model.length) return `<p class="empty">The click model was judged on no held-out rows.</p>`;
+  const top = Math.max(...model.flat(), ...base.flat(), 0.01);
+  const s = (v) => v == null || Number.isNaN(v) ? "–" : v.toFixed(3);
+  return Plot.lines([{name: `${clicks.model} (ECE ${s(clicks.model_scores.ece)}, AUC ${s(clicks.model_scores.auc)})`, points: model},
+    {name: `${clicks.baseline} (ECE ${s(clicks.baseline_scores.ece)}, AUC ${s(clicks.baseline_scores.auc)})`, points: base},
+    {name: "perfectly calibrated", points: [[0, 0], [top, top]]}], {xLabel: pct, yFormat: pct})
+    + `<p class="muted">Held-out rows: ${esc(clicks.test_rows)} (${esc(clicks.test_positives)} clicks), learnt from ${esc(clicks.source)}. x: mean predicted click probability per bin (bins of equal rows); y: observed click rate.</p>`;
+}
 async function models() {
-  const r = await adm("/v1/models");
+  const [r, ops] = await Promise.all([adm("/v1/models"), adm("/v1/insights/operations")]);
   const rows = r.versions.map(v => ({...v, action: v.live ? `<span class="badge live">live</span>` : `<button class="ghost" data-promote="${esc(v.version)}">Promote</button>`}));
   return `${panel("Model versions (newest first)", `<div class="row"><button id="rollback" class="ghost">Roll back to the previous version</button><span id="model-msg" class="muted"></span></div>`
     + table(rows, [["version", "version"], ["action", "", "html"], ["trained_ms", "trained", when], ["recommender", "recommender"], ["events", "events", null, 1], ["promoted_ms", "last live", when], ["gate", "retraining gate", (g) => g ? (g.passed === false ? "held back: " : "") + JSON.stringify(g).slice(0, 120) : "–"]]), "model-versions")}
+  ${panel("Click model reliability (live version)", reliability(ops.click_model), "reliability")}
   ${panel("Promotions and rollbacks", table(r.history.slice().reverse(), [["ts_ms", "when", when], ["action", "action"], ["version", "version"], ["reason", "reason"]], "No promotion yet."))}`;
 }
 function wireModels() {

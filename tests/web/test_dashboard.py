@@ -73,6 +73,7 @@ def test_every_dashboard_section_renders_its_reports(served, new_page, page_erro
     shot(page, "desktop-admin-operations")
     _open(page, "models")
     assert page.locator("#model-versions .badge.live").count() == 1
+    assert "no click model" in page.inner_text("#reliability")  # the planted store is too small for one
     shot(page, "desktop-admin-models")
     _open(page, "rules")
     shot(page, "desktop-admin-rules")
