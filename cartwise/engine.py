@@ -40,7 +40,14 @@ from cartwise.ingest import (
     ingest_item_records,
     ingest_items,
 )
-from cartwise.limits import HISTORY_LENGTH, MAX_ID_LENGTH, MAX_PREFIX_LENGTH, MAX_RATED_ITEMS, MAX_SUGGESTIONS
+from cartwise.insights import Insights
+from cartwise.limits import (
+    HISTORY_LENGTH,
+    MAX_ID_LENGTH,
+    MAX_PREFIX_LENGTH,
+    MAX_RATED_ITEMS,
+    MAX_SUGGESTIONS,
+)
 from cartwise.live import LiveState, StatePublisher, open_feed
 from cartwise.live.feed import StoreVersion
 from cartwise.recommend import Interaction
@@ -127,6 +134,8 @@ class Engine:
         self.audit = AuditLog(store)
         self.impressions = ImpressionLog(store) if log_impressions else None
         self._relations = RelationAnswers(models_dir=self.workspace.models_dir, impressions=self.impressions)
+        # The operations dashboard's reports (cartwise.insights), kept while the data stands still.
+        self.insights = Insights(store=store, reports_dir=self.workspace.reports_dir)
 
     @classmethod
     def open(

@@ -25,6 +25,7 @@ from cartwise.api.routes import (
     experiments,
     feedback,
     health,
+    insights,
     models,
     probes,
     relations,
@@ -47,6 +48,7 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     page_key: str | None = None,
+    page_events_key: str | None = None,
     metrics: bool = True,
     metrics_open: bool = False,
     more_stores: Sequence[Engine] = (),
@@ -60,7 +62,9 @@ def create_app(
     (see :mod:`cartwise.api.auth`); `anonymous_reads` lets reads through without one.
     Bodies over `max_body_bytes` are refused with 413 before they are read (file uploads
     to ``/v1/ingest/...``: over `max_upload_bytes`; they go to disk, not memory). `page_key`
-    is a `search` key handed to the demo page's browser code. `metrics`: count requests
+    is a `search` key handed to the storefront's browser code, `page_events_key` an `events`
+    key it reports views, clicks, carts and purchases with (see :mod:`cartwise.api.routes.web`).
+    `metrics`: count requests
     and serve them at /metrics (to an admin key, or to anyone with `metrics_open`: the CLI
     allows that on loopback only); see :mod:`cartwise.api.metrics`. `more_stores`: further
     stores served beside `engine`'s, each request by the store its key belongs to
@@ -82,16 +86,19 @@ def create_app(
         redoc_url=None,
     )
     app.state.engine = engine
+    for each in (engine, *more_stores):
+        each.insights.refresh_in_background()  # a dashboard request never waits for a full read
     app.state.stores = StoreRouter([engine, *more_stores])
     app.state.rates = RateLimiter(defaults=scope_rates, buckets=open_buckets(rate_store))
     app.state.access = AccessPolicy(anonymous_reads=anonymous_reads)
     app.state.page_key = page_key
+    app.state.page_events_key = page_events_key
     app.state.max_body_bytes = max_body_bytes
     app.state.bus = bus
     install_error_handlers(app)
     docs.install_docs(app)
     for module in (health, probes, catalog, events, uploads, feedback, answers, models, audit, assist, relations,
-                   rules, experiments, web):
+                   rules, experiments, insights, web):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, upload_bytes=max_upload_bytes)
     if cors_origins:

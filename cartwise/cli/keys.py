@@ -157,6 +157,7 @@ def check_serving(
     *,
     anonymous_reads: bool,
     page_key: str | None,
+    page_events_key: str | None = None,
     metrics_open: bool = False,
     notice: Callable[[str], object] | None = None,
 ) -> None:
@@ -184,6 +185,17 @@ def check_serving(
             raise ValidationError(
                 f"--page-key must be a search key, not {key.scope.value}: the demo page hands it to every browser",
                 field="page_key", hint="create one with `cartwise keys create --scope search --name demo-page`",
+            )
+    if page_events_key is not None:
+        key = engine.verify_key(page_events_key)
+        if key is None:
+            raise ValidationError("--page-events-key is not an active key of this store", field="page_events_key",
+                                  hint="create one with `cartwise keys create --scope events --name storefront`")
+        if key.scope is not Scope.EVENTS:
+            raise ValidationError(
+                f"--page-events-key must be an events key, not {key.scope.value}: the storefront hands it to "
+                "every browser", field="page_events_key",
+                hint="create one with `cartwise keys create --scope events --name storefront`",
             )
     if not anonymous_reads and not engine.keys.has_active_keys():
         message = ("this store has no API keys yet, so every API request will be refused (401). Create one with "

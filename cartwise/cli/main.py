@@ -606,6 +606,7 @@ def _serve(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     page_key: str | None = None,
+    page_events_key: str | None = None,
     log_format: str = "text",
     log_level: str | None = None,
     metrics_open: bool = False,
@@ -627,21 +628,23 @@ def _serve(
         # Every line on stderr is then JSON, this command's own notices included.
         logging.config.dictConfig(log_config(form, level=level))
         said = logging.getLogger("cartwise.serve")
-        check_serving(engine, host, anonymous_reads=anonymous_reads, page_key=page_key, metrics_open=metrics_open,
-                      notice=said.warning)
+        check_serving(engine, host, anonymous_reads=anonymous_reads, page_key=page_key,
+                      page_events_key=page_events_key, metrics_open=metrics_open, notice=said.warning)
         for each in (engine, *more_stores):
             each.warm_up()
         said.info("Cartwise on http://%s:%d/", host, port)
     else:
-        check_serving(engine, host, anonymous_reads=anonymous_reads, page_key=page_key, metrics_open=metrics_open)
+        check_serving(engine, host, anonymous_reads=anonymous_reads, page_key=page_key,
+                      page_events_key=page_events_key, metrics_open=metrics_open)
         with err.status("loading models"):
             for each in (engine, *more_stores):
                 each.warm_up()
-        err.print(f"Cartwise on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
+        err.print(f"Cartwise on http://{host}:{port}/  (dashboard: http://{host}:{port}/admin, "
+                  f"API docs: http://{host}:{port}/docs)")
     api = create_app(engine, anonymous_reads=anonymous_reads, cors_origins=cors_origins or [],
                      max_body_bytes=max_body_bytes, max_upload_bytes=max_upload_bytes, page_key=page_key,
-                     metrics_open=metrics_open,
-                     more_stores=more_stores, scope_rates=scope_rates, rate_store=rate_store, bus=bus)
+                     page_events_key=page_events_key, metrics_open=metrics_open, more_stores=more_stores,
+                     scope_rates=scope_rates, rate_store=rate_store, bus=bus)
     # uvicorn's access log is off: its lines hold raw paths and query strings. Cartwise's own
     # (logger cartwise.access, at INFO) names the route template, never a key.
     uvicorn.run(api, host=host, port=port, log_config=log_config(form, level=level), log_level=level,
@@ -675,8 +678,13 @@ def serve(
     ] = DEFAULT_MAX_UPLOAD_BYTES,
     page_key: Annotated[
         str | None,
-        typer.Option(envvar="CARTWISE_PAGE_KEY", help="a search key for the demo page at / to use (without one, "
+        typer.Option(envvar="CARTWISE_PAGE_KEY", help="a search key for the storefront at / to use (without one, "
                      "the page asks for a key)"),
+    ] = None,
+    page_events_key: Annotated[
+        str | None,
+        typer.Option(envvar="CARTWISE_PAGE_EVENTS_KEY", help="an events key the storefront reports views, clicks, "
+                     "add-to-carts and purchases with (without one, it shows answers but records nothing)"),
     ] = None,
     log_format: Annotated[
         str, typer.Option(help="text, or json: one JSON object per line (access lines included) for a log collector")
@@ -717,7 +725,7 @@ def serve(
                            "store in this process (else run `cartwise consume`)")
     ] = True,
 ) -> None:
-    """Serve the HTTP API and the demo page. Requests need an API key (`cartwise keys create`)."""
+    """Serve the HTTP API, the storefront (/) and the operations dashboard (/admin). Requests need an API key (`cartwise keys create`)."""
     stores = serving_stores(store or [str(DEFAULT_STORE)], anonymous_reads=allow_anonymous_reads,
                             page_key=page_key)
     if bus and len(stores) > 1:
@@ -733,6 +741,7 @@ def serve(
                 workers.enter_context(worker_process(each))
             _serve(engines[0], host, port, anonymous_reads=allow_anonymous_reads, cors_origins=cors_origin,
                    max_body_bytes=max_body_bytes, max_upload_bytes=max_upload_bytes, page_key=page_key,
+                   page_events_key=page_events_key,
                    log_format=log_format, log_level=log_level,
                    metrics_open=metrics_open, more_stores=engines[1:], scope_rates=rates, rate_store=rate_store,
                    bus=on_bus.publisher if on_bus else None)
@@ -802,7 +811,7 @@ def demo(
     keys = create_demo_keys(engine)
     print_demo_keys(keys, f"http://{host}:{port}/")
     if serve_api:
-        _serve(engine, host, port, page_key=keys[Scope.SEARCH].secret)
+        _serve(engine, host, port, page_key=keys[Scope.SEARCH].secret, page_events_key=keys[Scope.EVENTS].secret)
 
 
 app.command()(backup)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from pydantic import BaseModel, Field
 
 from cartwise.clicks import FeatureSpec
 from cartwise.clicks import registry as click_models
-from cartwise.clicks.calibration import auc, expected_calibration_error, log_loss
+from cartwise.clicks.calibration import auc, expected_calibration_error, log_loss, reliability_curve
 from cartwise.events.event import EventType
 from cartwise.feedback.examples import event_examples, impression_examples
 from cartwise.feedback.features import CATEGORICAL, DAY_MS, HISTORY, NUMERIC, item_table, point_in_time
@@ -43,6 +44,10 @@ class ModelScores(BaseModel):
     auc: float
     log_loss: float
     ece: float
+    reliability: list[dict[str, float]] = Field(
+        default_factory=list,
+        description="the reliability curve on the held-out rows: per bin of about as many rows (quantiles of the "
+        "predicted probability), its edges, rows, mean predicted probability and observed click rate")
 
 
 class ClickModelReport(BaseModel):
@@ -243,7 +248,9 @@ def train_click_model(
             return ModelScores(auc=float("nan"), log_loss=float("nan"), ece=float("nan"))
         labels = test["clicked"].to_numpy()
         p = predictor.predict(test, logged_position=True)
-        return ModelScores(auc=auc(labels, p), log_loss=log_loss(labels, p), ece=expected_calibration_error(labels, p))
+        curve = [asdict(b) for b in reliability_curve(labels, p, bins=10, strategy="quantile")]
+        return ModelScores(auc=auc(labels, p), log_loss=log_loss(labels, p), ece=expected_calibration_error(labels, p),
+                           reliability=curve)
 
     now = int(events["ts"].max() or 0)
     report = ClickModelReport(

@@ -137,6 +137,9 @@ CALLS: dict[tuple[str, str], dict] = {
     ("POST", "/v1/experiments/{experiment_id}/stop"): {"url": "/v1/experiments/exp-b-secret/stop", "json": {}},
     ("POST", "/v1/experiments/{experiment_id}/ship"): {"url": "/v1/experiments/exp-b-secret/ship",
                                                        "json": {"variant": "b"}},
+    ("GET", "/v1/insights/business"): {"url": "/v1/insights/business", "params": {"days": 3650}},
+    ("GET", "/v1/insights/inventory"): {"url": "/v1/insights/inventory", "params": {"days": 3650}},
+    ("GET", "/v1/insights/operations"): {"url": "/v1/insights/operations"},
 }
 
 

@@ -16,7 +16,9 @@ from cartwise.demo import EVENT_MAPPING, EXAMPLE_USER, build_catalog, build_purc
 from cartwise.engine import DEFAULT_STORE
 from cartwise.errors import ValidationError
 
-PAGE = resources.files("cartwise.web").joinpath("index.html").read_text(encoding="utf-8")
+# The storefront: its page, style sheet and script, read as one text.
+PAGE = "\n".join(resources.files("cartwise.web").joinpath(name).read_text(encoding="utf-8")
+                 for name in ("shop.html", "shop.css", "shop.js"))
 
 
 @pytest.fixture(scope="module")

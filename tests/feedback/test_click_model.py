@@ -73,6 +73,13 @@ def test_without_logged_clicks_the_events_teach_it_and_it_beats_chance(planted: 
     report = planted.model_info()["clicks"]
     assert report["source"] == "events" and report["test_positives"] >= 20
     assert report["model_scores"]["auc"] > 0.7 and report["baseline"] == "logistic"
+    # The reliability curve of the held-out rows: every row in one bin, rates that are rates.
+    curve = report["model_scores"]["reliability"]
+    assert len(curve) >= 3 and sum(b["count"] for b in curve) == report["test_rows"]
+    assert all(0 <= b["mean_predicted"] <= 1 and 0 <= b["observed_rate"] <= 1 for b in curve)
+    assert curve[0]["observed_rate"] < curve[-1]["observed_rate"]  # it tells likely clicks apart
+    operations = planted.insights.operations(model=planted.model_info())
+    assert operations.click_model is not None and operations.click_model["model_scores"]["reliability"] == curve
     history = planted.store.user_events("u1", limit=50)
     favourite = history["item_id"].str.split("-").list.first().mode().to_list()[0]
     other = f"i{(int(favourite[1:]) + 1) % CATEGORIES}"

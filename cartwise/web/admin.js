@@ -1,0 +1,274 @@
+// The Cartwise operations dashboard: business results, price and inventory, data operations,
+// models and rules. Every number comes from an admin API call made with the key the operator
+// typed (kept in this tab's sessionStorage); without a valid key the API refuses and the page
+// asks again.
+"use strict";
+const $ = (id) => document.getElementById(id);
+const {esc, fmt} = Plot;
+let adminKey = sessionStorage.getItem("cartwise-admin-key") || "";
+
+class ApiError extends Error {
+  constructor(status, body) { super(body.message || `HTTP ${status}`); this.status = status; this.field = body.field; this.hint = body.hint; }
+}
+async function adm(path, {method = "GET", body} = {}) {
+  const headers = {"Authorization": `Bearer ${adminKey}`};
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const r = await fetch(path, {method, headers, body: body === undefined ? undefined : JSON.stringify(body)});
+  const text = await r.text();
+  let parsed; try { parsed = text ? JSON.parse(text) : {}; } catch (e) { parsed = {message: text}; }
+  if (!r.ok) {
+    if (r.status === 401 || r.status === 403) askForKey(parsed.message || "refused");
+    throw new ApiError(r.status, parsed);
+  }
+  return parsed;
+}
+
+// Formatting -------------------------------------------------------------------------------
+const pct = (v) => v == null ? "–" : `${(100 * v).toFixed(v < 0.01 && v > 0 ? 2 : 1)}%`;
+const money = (v) => v == null ? "–" : Number(v).toLocaleString(undefined, {maximumFractionDigits: 0});
+const day = (ms) => new Date(ms).toISOString().slice(5, 10);
+const when = (ms) => ms ? new Date(ms).toISOString().replace("T", " ").slice(0, 16) : "–";
+const ago = (ms) => { if (ms == null) return "–"; const s = ms / 1000; return s < 120 ? `${s.toFixed(0)} s` : s < 7200 ? `${(s / 60).toFixed(0)} min` : s < 172800 ? `${(s / 3600).toFixed(1)} h` : `${(s / 86400).toFixed(1)} days`; };
+// columns: [[key, label, format?, numeric?]]
+function table(rows, columns, empty = "Nothing yet in this window.") {
+  if (!rows || !rows.length) return `<p class="empty">${esc(empty)}</p>`;
+  const head = columns.map(([, label, , num]) => `<th class="${num ? "num" : ""}">${esc(label)}</th>`).join("");
+  const body = rows.map(r => `<tr>${columns.map(([key, , f, num]) => {
+    const v = typeof key === "function" ? key(r) : r[key];
+    return `<td class="${num ? "num" : ""}">${f === "html" ? v : esc(f ? f(v, r) : v ?? "–")}</td>`;
+  }).join("")}</tr>`).join("");
+  return `<table><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
+}
+const panel = (title, inner, id = "") => `<section class="panel"${id ? ` id="${id}"` : ""}><h3>${esc(title)}</h3>${inner}</section>`;
+const kpi = (label, value, id = "") => `<div class="kpi"${id ? ` id="${id}"` : ""}><b>${esc(value)}</b><span>${esc(label)}</span></div>`;
+const days = () => $("days").value;
+
+// Business ---------------------------------------------------------------------------------
+async function business() {
+  const report = await adm(`/v1/insights/business?days=${days()}`);
+  const sum = (k) => report.daily.reduce((s, r) => s + (r[k] || 0), 0);
+  const shown = sum("items_shown");
+  const placements = [...new Set(report.daily.map(r => r.placement))];
+  const series = (key) => placements.map(p => ({name: p, points: report.daily.filter(r => r.placement === p).map(r => [r.day_ms, r[key]])}));
+  const positions = Object.entries(report.ctr_by_position || {});
+  const rate = (r) => r ? `${pct(r.rate)} (${pct(r.low)}–${pct(r.high)})` : "–";
+  return `<div class="kpis">${kpi("answers shown", report.daily.reduce((s, r) => s + r.answers, 0).toLocaleString(), "kpi-answers")}${kpi("click-through", pct(shown ? sum("clicks") / shown : null))}${kpi("add-to-cart rate", pct(shown ? sum("add_to_carts") / shown : null))}${kpi("conversion", pct(shown ? sum("purchases") / shown : null))}${kpi("revenue", money(report.revenue.total))}${kpi("credited to search & recommendations", pct(report.revenue.credited_share))}</div>
+  <p class="muted">Window: ${esc(report.days)} days to ${esc(when(report.as_of_ms))} UTC (the newest event or answer).</p>
+  <div class="cols">${panel("Click-through per placement, by day", Plot.lines(series("ctr"), {xLabel: day, yFormat: pct}))}
+  ${panel("Conversion per placement, by day", Plot.lines(series("conversion"), {xLabel: day, yFormat: pct}))}
+  ${panel("Funnel: items shown to purchases", Plot.funnel([{label: "shown", value: shown}, {label: "clicked", value: sum("clicks")}, {label: "in cart", value: sum("add_to_carts")}, {label: "bought", value: sum("purchases")}]))}
+  ${panel("Click-through by position (95% interval): the position-bias curve", Plot.lines([{name: "CTR", points: positions.map(([p, r]) => [+p, r.rate]), band: positions.map(([p, r]) => [+p, r.low, r.high])}], {xLabel: (x) => `#${x}`, yFormat: pct}))}</div>
+  ${panel("Per placement and model version (95% Wilson intervals)", table(report.groups, [["placement", "placement"], ["model_version", "model version"], ["answers", "answers", null, 1], ["items_shown", "items shown", null, 1], ["ctr", "CTR", rate, 1], ["add_to_cart_rate", "add-to-cart", rate, 1], ["conversion", "conversion", rate, 1]]), "per-version")}
+  <div class="cols">${panel("Revenue credited, per placement", table(report.revenue.by_placement, [["placement", "placement"], ["purchases", "purchases", null, 1], ["revenue", "revenue", money, 1]], "No purchase credited to an answer in this window."))}
+  ${panel("Per model version (window)", table(report.by_model_version, [["model_version", "version"], ["items_shown", "shown", null, 1], ["ctr", "CTR", pct, 1], ["add_to_cart_rate", "cart", pct, 1], ["conversion", "conversion", pct, 1]]))}
+  ${panel("Top queries", table(report.top_queries, [["query", "query"], ["searches", "searches", null, 1], ["clicks", "clicks", null, 1], ["purchases", "purchases", null, 1]]), "top-queries")}
+  ${panel("Zero-result queries", table(report.zero_result_queries, [["query", "query"], ["zero_results", "searches without results", null, 1], ["last_ms", "last", when]], "No search came back empty."), "zero-queries")}
+  ${panel("Queries with clicks but no purchase", table(report.clicked_not_bought_queries, [["query", "query"], ["clicks", "clicks", null, 1], ["searches", "searches", null, 1]]))}
+  ${panel("Top products (last 7 days)", table(report.top_products, [["title", "product"], ["last_7_days", "bought", null, 1], ["revenue_7_days", "revenue", money, 1]]))}
+  ${panel("Rising products (last 7 days vs the 4 weeks before)", table(report.rising_products, [["title", "product"], ["last_7_days", "last 7 days", null, 1], ["prior_28_days", "28 days before", null, 1], ["growth", "growth ×", null, 1]], "Nothing is rising fast."))}</div>`;
+}
+
+// Price & inventory ------------------------------------------------------------------------
+async function inventory() {
+  const r = await adm(`/v1/insights/inventory?days=${days()}`);
+  const trend = r.demand_trend.map(t => ({...t, spark: Plot.sparkline(t.daily, {band: [t.next_7_days_low / 7, t.next_7_days_high / 7]})}));
+  const dir = (d) => `<span class="${d === "up" ? "up" : d === "down" ? "down" : ""}">${esc(d)}</span>`;
+  return `<div class="kpis">${kpi("out-of-stock items", r.stock_outs.items.toLocaleString(), "kpi-stockouts")}${kpi("of them still in demand", r.stock_outs.with_demand.toLocaleString())}${kpi("purchases lost (est.)", fmt(r.stock_outs.lost_purchases))}${kpi("revenue lost (est.)", money(r.stock_outs.lost_revenue))}${kpi("slow movers", r.slow_movers.items.toLocaleString())}</div>
+  <p class="muted">Window: ${esc(r.days)} days to ${esc(when(r.as_of_ms))} UTC. Interest = views, clicks and add-to-carts.</p>
+  <div class="cols">${panel("Interest and purchases by price band", Plot.bars(r.price_bands.map(b => ({label: b.price_band, values: [b.interest, b.purchases]})), ["interest", "purchases"]), "price-bands")}
+  ${panel("Revenue by department", Plot.bars(r.departments.slice(0, 10).map(d => ({label: d.department, values: [d.revenue]})), ["revenue"], {yFormat: money}))}</div>
+  ${panel("Price bands", table(r.price_bands, [["price_band", "price"], ["items", "items", null, 1], ["out_of_stock", "out of stock", null, 1], ["interest", "interest", null, 1], ["purchases", "purchases", null, 1], ["conversion", "purchases / interest", pct, 1], ["revenue", "revenue", money, 1]]))}
+  ${panel("Demand trend per department: daily purchases over 28 days; last week against the 3 before (95% interval); next week's expected purchases", table(trend, [["department", "department"], ["spark", "28 days", "html"], ["last_7_days", "last 7 days", null, 1], ["ratio", "rate ratio", (v, t) => v == null ? "new" : `${v.toFixed(2)} (${t.ratio_low.toFixed(2)}–${t.ratio_high.toFixed(2)})`, 1], [(t) => dir(t.direction), "trend", "html"], ["next_7_days", "next 7 days", (v, t) => `${v} (${t.next_7_days_low}–${t.next_7_days_high})`, 1]], "No purchases in the 28 days to the window's end."), "demand-trend")}
+  <div class="cols">${panel("Looked at often, rarely bought", table(r.viewed_not_bought, [["title", "product"], ["price", "price", fmt, 1], ["interest", "interest", null, 1], ["purchases", "bought", null, 1], ["conversion", "conversion", pct, 1]], "No item with 3 or more views, clicks or carts in this window."))}
+  ${panel("Stock-outs with demand (lost = interest × the department's conversion)", table(r.stock_outs.top, [["title", "product"], ["interest", "interest", null, 1], ["lost_purchases", "purchases lost", fmt, 1], ["lost_revenue", "revenue lost", money, 1]], "No out-of-stock item was looked at in this window."), "stock-outs")}
+  ${panel("Slow movers: in stock, sold before, not in this window", table(r.slow_movers.top, [["title", "product"], ["price", "price", fmt, 1], ["sales_before", "sales before", null, 1], ["days_since_sale", "days since a sale", null, 1]]))}
+  ${panel("Departments", table(r.departments, [["department", "department"], ["items", "items", null, 1], ["out_of_stock", "out of stock", null, 1], ["interest", "interest", null, 1], ["purchases", "purchases", null, 1], ["conversion", "conversion", pct, 1], ["revenue", "revenue", money, 1]]))}</div>`;
+}
+
+// Data operations ---------------------------------------------------------------------------
+async function operations() {
+  const r = await adm("/v1/insights/operations");
+  const minutes = r.events_per_minute.minute_ms;
+  const series = Object.entries(r.events_per_minute.series).map(([name, counts]) => ({name, points: counts.map((n, i) => [minutes[i], n])}));
+  const f = r.freshness;
+  const alerts = r.alerts.length ? r.alerts.map(a => `<div class="alert ${esc(a.severity)}"><b>${esc(a.metric)}</b>: ${esc(a.message)}${a.band ? ` <span class="muted">(normal band ${esc(fmt(a.band[0]))}–${esc(fmt(a.band[1]))})</span>` : ""}</div>`).join("")
+    : `<p class="ok">No alert: events flow, click-through and reject rates are within their normal bands.</p>`;
+  return `${panel("Alerts", alerts, "alerts")}
+  <div class="kpis">${kpi("events, last 60 min", r.events_per_minute.total.toLocaleString(), "kpi-events")}${kpi("last event", r.last_event_ms ? ago(r.now_ms - r.last_event_ms) + " ago" : "–")}${kpi("model in service", f.model_version ? ago(f.model_age_ms) + " old" : "none")}${kpi("event batches since training", fmt(f.events_versions_since_training))}${kpi("serving behind the store (event batches)", fmt(f.serving_events_behind))}${kpi("bot-flagged shoppers", r.flagged_users.count.toLocaleString())}</div>
+  ${panel("Events per minute by type (last hour, UTC)", Plot.lines(series, {xLabel: (ms) => new Date(ms).toISOString().slice(11, 16), yFormat: fmt}), "events-chart")}
+  <div class="cols">${panel("Ingest runs", table(r.ingest_runs, [["started_ms", "when", when], ["kind", "kind"], ["source", "source"], ["rows_read", "read", null, 1], ["rows_written", "written", null, 1], ["rows_duplicate", "duplicates", null, 1], ["rows_rejected", "rejected", null, 1], ["reject_rate", "reject rate", pct, 1]], "No ingest yet."))}
+  ${panel("Ingest rejects by reason", table(r.rejects_by_reason, [["field", "field"], ["reason", "reason"], ["rows", "rows", null, 1]], "No rejected rows."))}
+  ${panel("Bot-flagged shoppers (their events are left out of training and reports)", table(r.flagged_users.recent, [["user_id", "shopper"], ["reason", "reason"], ["peak_per_minute", "peak / min", null, 1], ["flagged_ms", "flagged", when]], "No shopper flagged."))}
+  ${panel("Freshness", table([f], [["model_version", "model"], ["trained_ms", "trained", when], ["store_events_version", "store events v", null, 1], ["serving_events_version", "serving events v", null, 1], ["store_catalog_version", "store catalog v", null, 1], ["serving_catalog_version", "serving catalog v", null, 1]]))}</div>`;
+}
+
+// Models --------------------------------------------------------------------------------------
+function reliability(clicks) {
+  if (!clicks) return `<p class="empty">The model in service has no click model (it needs 2,000 item events when trained).</p>`;
+  const curve = (scores) => (scores.reliability || []).map(b => [b.mean_predicted, b.observed_rate]);
+  const model = curve(clicks.model_scores), base = curve(clicks.baseline_scores);
+  if (!model.length) return `<p class="empty">The click model was judged on no held-out rows.</p>`;
+  const top = Math.max(...model.flat(), ...base.flat(), 0.01);
+  const s = (v) => v == null || Number.isNaN(v) ? "–" : v.toFixed(3);
+  return Plot.lines([{name: `${clicks.model} (ECE ${s(clicks.model_scores.ece)}, AUC ${s(clicks.model_scores.auc)})`, points: model},
+    {name: `${clicks.baseline} (ECE ${s(clicks.baseline_scores.ece)}, AUC ${s(clicks.baseline_scores.auc)})`, points: base},
+    {name: "perfectly calibrated", points: [[0, 0], [top, top]]}], {xLabel: pct, yFormat: pct})
+    + `<p class="muted">Held-out rows: ${esc(clicks.test_rows)} (${esc(clicks.test_positives)} clicks), learnt from ${esc(clicks.source)}. x: mean predicted click probability per bin (bins of equal rows); y: observed click rate.</p>`;
+}
+async function models() {
+  const [r, ops] = await Promise.all([adm("/v1/models"), adm("/v1/insights/operations")]);
+  const rows = r.versions.map(v => ({...v, action: v.live ? `<span class="badge live">live</span>` : `<button class="ghost" data-promote="${esc(v.version)}">Promote</button>`}));
+  return `${panel("Model versions (newest first)", `<div class="row"><button id="rollback" class="ghost">Roll back to the previous version</button><span id="model-msg" class="muted"></span></div>`
+    + table(rows, [["version", "version"], ["action", "", "html"], ["trained_ms", "trained", when], ["recommender", "recommender"], ["events", "events", null, 1], ["promoted_ms", "last live", when], ["gate", "retraining gate", (g) => g ? (g.passed === false ? "held back: " : "") + JSON.stringify(g).slice(0, 120) : "–"]]), "model-versions")}
+  ${panel("Click model reliability (live version)", reliability(ops.click_model), "reliability")}
+  ${panel("Promotions and rollbacks", table(r.history.slice().reverse(), [["ts_ms", "when", when], ["action", "action"], ["version", "version"], ["reason", "reason"]], "No promotion yet."))}`;
+}
+function wireModels() {
+  for (const b of document.querySelectorAll("[data-promote]")) b.onclick = async () => {
+    const reason = prompt(`Promote ${b.dataset.promote}: why?`, "promoted from the dashboard");
+    if (reason === null) return;
+    try { await adm(`/v1/models/${encodeURIComponent(b.dataset.promote)}/promote`, {method: "POST", body: {reason}}); show(); }
+    catch (e) { $("model-msg").textContent = e.message; }
+  };
+  $("rollback").onclick = async () => {
+    const reason = prompt("Roll back: why?", "rolled back from the dashboard");
+    if (reason === null) return;
+    try { const live = await adm("/v1/models/rollback", {method: "POST", body: {reason}}); $("model-msg").textContent = `now live: ${live.version}`; show(); }
+    catch (e) { $("model-msg").textContent = e.message; }
+  };
+}
+
+// Rules and synonyms ------------------------------------------------------------------------
+const EXAMPLE_RULE = {id: "boost-example", kind: "boost", query: "tea", items: ["teapot"], weight: 2};
+async function rules() {
+  const [doc, versions] = await Promise.all([adm("/v1/rules"), adm("/v1/rules/versions")]);
+  const entries = [...doc.rules.map(r => ({...r, what: r.kind})), ...doc.synonyms.map(s => ({...s, what: "synonym"}))];
+  const summary = (r) => JSON.stringify(Object.fromEntries(Object.entries(r).filter(([k]) => !["id", "what"].includes(k)))).slice(0, 140);
+  return `<div class="cols">${panel(`Rules and synonyms (version ${doc.version})`, table(entries, [["id", "id"], ["what", "kind"], [summary, "definition"], [(r) => `<button class="ghost" data-edit="${esc(r.id)}">Edit</button>`, "", "html"]], "No rule or synonym yet."), "rule-list")}
+  ${panel("Edit a rule or synonym", `<p class="muted">JSON, as in a rule file. Preview runs it on one answer through <code>/v1/rules/dry-run</code>; nothing changes until you save (a new version, live within a second).</p>
+    <textarea id="rule-text" aria-label="rule JSON" spellcheck="false">${esc(JSON.stringify(EXAMPLE_RULE, null, 2))}</textarea>
+    <div class="row"><label>preview on search <input id="preview-query" size="16" value="tea"></label><label>or shopper <input id="preview-user" size="10"></label><label>or similar to item <input id="preview-item" size="10"></label></div>
+    <div class="row"><button id="preview" class="ghost">Preview</button><button id="save">Save</button><button id="delete" class="danger">Delete</button><span id="rule-msg" role="status"></span></div>
+    <div id="preview-out"></div>`, "rule-editor")}</div>
+  ${panel("Versions", table(versions.slice().reverse(), [["version", "version", null, 1], ["created_ms", "saved", when], ["source", "source"], ["note", "note"], ["rules", "rules", null, 1], ["synonyms", "synonyms", null, 1], [(v) => v.version === doc.version ? `<span class="badge live">live</span>` : `<button class="ghost" data-restore="${v.version}">Restore</button>`, "", "html"]], "No version saved yet."))}`;
+}
+function ruleBody() {
+  try { return JSON.parse($("rule-text").value); }
+  catch (e) { throw new Error(`the rule is not valid JSON: ${e.message}`); }
+}
+function showError(e) { $("rule-msg").innerHTML = `<span class="error">${esc(e.message)}${e.field ? ` (field: ${esc(e.field)})` : ""}${e.hint ? ` · ${esc(e.hint)}` : ""}</span>`; }
+function wireRules() {
+  for (const b of document.querySelectorAll("[data-edit]")) b.onclick = async () => {
+    const rule = await adm(`/v1/rules/${encodeURIComponent(b.dataset.edit)}`);
+    $("rule-text").value = JSON.stringify(rule, null, 2);
+    $("rule-msg").textContent = "";
+    $("rule-text").scrollIntoView({block: "center"});
+  };
+  for (const b of document.querySelectorAll("[data-restore]")) b.onclick = async () => { await adm(`/v1/rules/versions/${b.dataset.restore}/restore`, {method: "POST", body: {}}); show(); };
+  $("preview").onclick = async () => {
+    try {
+      const body = {rule: ruleBody(), k: 10};
+      for (const [field, input] of [["query", "preview-query"], ["user_id", "preview-user"], ["item_id", "preview-item"]]) if ($(input).value.trim()) body[field] = $(input).value.trim();
+      const r = await adm("/v1/rules/dry-run", {method: "POST", body});
+      const list = (items, mark) => `<ol>${items.map(i => `<li class="${mark.has(i.item_id) ? (mark === added ? "added" : "removed") : ""}">${esc(i.title)} <span class="muted">${esc(i.item_id)}</span></li>`).join("")}</ol>`;
+      const added = new Set(r.added), removed = new Set(r.removed);
+      $("preview-out").innerHTML = `<p class="muted">${esc(r.answer)} · ${r.added.length} added, ${r.removed.length} removed, ${Object.keys(r.moved).length} moved${r.redirect_after ? ` · redirects to ${esc(r.redirect_after)}` : ""}</p><div class="diff"><div><h4>Before</h4>${list(r.before, removed)}</div><div><h4>After</h4>${list(r.after, added)}</div></div>`;
+      $("rule-msg").innerHTML = `<span class="ok">valid</span>`;
+    } catch (e) { showError(e); }
+  };
+  $("save").onclick = async () => {
+    try {
+      const rule = ruleBody();
+      if (!rule.id) throw new Error("the rule needs an id");
+      const doc = await adm(`/v1/rules/${encodeURIComponent(rule.id)}`, {method: "PUT", body: rule});
+      await show();
+      $("rule-msg").innerHTML = `<span class="ok">saved as version ${esc(doc.version)}</span>`;
+    } catch (e) { showError(e); }
+  };
+  $("delete").onclick = async () => {
+    try {
+      const rule = ruleBody();
+      if (!confirm(`Delete ${rule.id}?`)) return;
+      await adm(`/v1/rules/${encodeURIComponent(rule.id)}`, {method: "DELETE"});
+      await show();
+    } catch (e) { showError(e); }
+  };
+}
+
+// Experiments: read from /v1/experiments when the server has it; the tab hides otherwise.
+async function experimentsAvailable() {
+  try { const r = await fetch("/v1/experiments", {headers: {"Authorization": `Bearer ${adminKey}`}}); return r.ok; }
+  catch (e) { return false; }
+}
+function rowsOf(body) {
+  if (Array.isArray(body)) return body;
+  const list = Object.values(body || {}).find(v => Array.isArray(v));
+  return list || [body];
+}
+function cell(v) { return v !== null && typeof v === "object" ? JSON.stringify(v).slice(0, 160) : v; }
+async function experiments() {
+  const rows = rowsOf(await adm("/v1/experiments"));
+  const keys = [...new Set(rows.flatMap(r => Object.keys(r || {})))].slice(0, 10);
+  const columns = keys.map(k => [(r) => cell(r[k]), k]);
+  const idKey = keys.find(k => k === "id" || k === "experiment_id");
+  if (idKey) columns.push([(r) => `<button class="ghost" data-experiment="${esc(r[idKey])}">Open</button>`, "", "html"]);
+  return panel("Experiments", table(rows, columns, "No experiment yet.")) + `<div id="experiment-detail"></div>`;
+}
+function wireExperiments() {
+  for (const b of document.querySelectorAll("[data-experiment]")) b.onclick = async () => {
+    const r = await adm(`/v1/experiments/${encodeURIComponent(b.dataset.experiment)}`);
+    $("experiment-detail").innerHTML = panel(`Experiment ${b.dataset.experiment}`, table(Object.entries(r).map(([k, v]) => ({k, v: cell(v)})), [["k", "field"], ["v", "value"]]));
+  };
+}
+
+// Navigation ------------------------------------------------------------------------------
+const SECTIONS = {business: [business], inventory: [inventory], operations: [operations], models: [models, wireModels], rules: [rules, wireRules], experiments: [experiments, wireExperiments]};
+let refresh;
+async function show() {
+  const name = SECTIONS[location.hash.slice(1)] ? location.hash.slice(1) : "business";
+  for (const a of document.querySelectorAll("#tabs a")) a.classList.toggle("on", a.getAttribute("href") === `#${name}`);
+  $("window-box").hidden = !["business", "inventory"].includes(name);
+  document.body.dataset.section = name;
+  const started = performance.now();
+  try {
+    const [render, wire] = SECTIONS[name];
+    const html = await render();
+    $("view").innerHTML = html + `<p class="muted">loaded in ${(performance.now() - started).toFixed(0)} ms</p>`;
+    if (wire) wire();
+  } catch (e) {
+    if (e.status !== 401 && e.status !== 403) $("view").innerHTML = `<p class="error">${esc(e.message)}</p>`;
+  }
+  document.body.dataset.ready = name;
+  clearTimeout(refresh);
+  if (name === "operations") refresh = setTimeout(() => { if (document.body.dataset.section === "operations") show(); }, 10000);
+}
+function askForKey(message) {
+  adminKey = "";
+  sessionStorage.removeItem("cartwise-admin-key");
+  $("key-form").hidden = false;
+  for (const id of ["tabs", "sign-out", "window-box"]) $(id).hidden = true;
+  $("view").innerHTML = "";
+  $("key-error").textContent = message || "";
+  document.body.dataset.ready = "key";
+}
+async function open() {
+  $("key-form").hidden = true;
+  $("tabs").hidden = false;
+  $("sign-out").hidden = false;
+  $("experiments-tab").hidden = !(await experimentsAvailable());
+  await show();
+}
+$("key-form").onsubmit = async (e) => {
+  e.preventDefault();
+  adminKey = $("admin-key").value.trim();
+  try {
+    await adm("/v1/models");
+    sessionStorage.setItem("cartwise-admin-key", adminKey);
+    $("admin-key").value = "";
+    await open();
+  } catch (err) { if (err.status !== 401 && err.status !== 403) $("key-error").textContent = err.message; }
+};
+$("sign-out").onclick = () => askForKey("");
+$("days").onchange = show;
+window.addEventListener("hashchange", show);
+if (adminKey) open(); else askForKey("");
