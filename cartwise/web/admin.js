@@ -195,29 +195,72 @@ function wireRules() {
   };
 }
 
-// Experiments: read from /v1/experiments when the server has it; the tab hides otherwise.
-async function experimentsAvailable() {
-  try { const r = await fetch("/v1/experiments", {headers: {"Authorization": `Bearer ${adminKey}`}}); return r.ok; }
-  catch (e) { return false; }
-}
-function rowsOf(body) {
-  if (Array.isArray(body)) return body;
-  const list = Object.values(body || {}).find(v => Array.isArray(v));
-  return list || [body];
-}
-function cell(v) { return v !== null && typeof v === "object" ? JSON.stringify(v).slice(0, 160) : v; }
+// Experiments (cartwise/experiments): the list, a new one, and for each its arms with
+// intervals, the sample-ratio check, the verdict in words, and stop or ship.
+const interval = (i, f = pct) => i ? `${f(i.value)} (${f(i.low)}–${f(i.high)})` : "–";
+const EXAMPLE_VARIANTS = [{name: "control"}, {name: "plain ranking", config: {kind: "ranking", answers: {search: {rank: "identity"}}}}];
 async function experiments() {
-  const rows = rowsOf(await adm("/v1/experiments"));
-  const keys = [...new Set(rows.flatMap(r => Object.keys(r || {})))].slice(0, 10);
-  const columns = keys.map(k => [(r) => cell(r[k]), k]);
-  const idKey = keys.find(k => k === "id" || k === "experiment_id");
-  if (idKey) columns.push([(r) => `<button class="ghost" data-experiment="${esc(r[idKey])}">Open</button>`, "", "html"]);
-  return panel("Experiments", table(rows, columns, "No experiment yet.")) + `<div id="experiment-detail"></div>`;
+  const {experiments: list} = await adm("/v1/experiments");
+  const rows = list.slice().reverse();
+  const badge = (status) => `<span class="badge ${status === "running" ? "live" : ""}">${esc(status)}</span>`;
+  return `<div class="cols">${panel("Experiments", table(rows, [
+    ["name", "name"], [(e) => badge(e.status), "status", "html"], [(e) => e.placements.join(", "), "placements"],
+    ["mode", "mode"], [(e) => e.variants.map(v => v.name).join(" / "), "variants"], ["metric", "metric"],
+    ["started_ms", "started", when],
+    [(e) => `<button class="ghost" data-experiment="${esc(e.experiment_id)}">Open</button>`, "", "html"]],
+    "No experiment yet: start one on the right."))}
+  ${panel("New experiment", `<div class="row"><label>name <input id="exp-name" size="18" value="plain vs fused ranking"></label>
+    <label>placement <input id="exp-placement" size="10" value="search"></label>
+    <label>mode <select id="exp-mode"><option>ab</option><option>interleave</option></select></label>
+    <label>metric <select id="exp-metric"><option>conversion</option><option>ctr</option><option>add_to_cart</option><option>revenue_per_user</option></select></label>
+    <label>fixed horizon (users, empty: sequential) <input id="exp-horizon" size="7"></label></div>
+    <label>variants (JSON: the control first; config.kind control, rules, ranking or model)<textarea id="exp-variants" rows="6" spellcheck="false">${esc(JSON.stringify(EXAMPLE_VARIANTS, null, 2))}</textarea></label>
+    <div class="row"><button id="exp-create">Start</button><span id="exp-msg" role="status"></span></div>`, "experiment-form")}</div>
+  <div id="experiment-detail"></div>`;
+}
+async function experimentDetail(id) {
+  const {experiment: e, results: r} = await adm(`/v1/experiments/${encodeURIComponent(id)}`);
+  const running = e.status === "running";
+  const arms = table(r.arms, [["variant", "variant"], ["description", "what it serves"], ["users", "users", null, 1],
+    ["exposures", "answers shown", null, 1], ["clicks", "clicks", null, 1], [(a) => interval(a.ctr), "click-through", null, 1],
+    [(a) => interval(a.add_to_cart), "add-to-cart", null, 1], [(a) => interval(a.conversion), "conversion", null, 1],
+    [(a) => interval(a.revenue_per_user, money), "revenue per user", null, 1]], "No one has seen this experiment yet.");
+  const comparisons = table(r.comparisons, [["variant", "vs control"], ["metric", "metric"],
+    [(c) => `${pct(c.control)} → ${pct(c.treatment)}`, "control → treatment"],
+    [(c) => c.low == null ? "–" : `${pct(c.difference)} (${pct(c.low)}–${pct(c.high)})`, "difference (interval)", null, 1],
+    [(c) => c.p_value.toFixed(3), "p", null, 1], [(c) => c.significant ? "yes" : "no", "significant"], ["method", "test"]],
+    "Too few users to compare yet.");
+  const srm = r.srm ? `<p class="${r.srm.mismatch ? "error" : "muted"}">Sample ratio: ${Object.entries(r.srm.users).map(([v, n]) => `${esc(v)} ${n}`).join(", ")} users (expected ${Object.entries(r.srm.expected_share).map(([v, s]) => `${esc(v)} ${pct(s)}`).join(", ")}); p = ${r.srm.p_value.toFixed(3)}${r.srm.mismatch ? " — a mismatch: do not trust these numbers" : ""}.</p>` : "";
+  const inter = r.interleaving ? `<p class="muted">Interleaving: ${Object.entries(r.interleaving.wins).map(([v, n]) => `${esc(v)} preferred by ${n}`).join(", ")}, ${r.interleaving.ties} ties; always-valid p = ${r.interleaving.sequential_p_value.toFixed(3)}.</p>` : "";
+  const actions = running ? `<div class="row"><button id="exp-stop" class="danger">Stop</button><button id="exp-ship">Ship${r.decision === "ship" ? " the winner" : "…"}</button><span id="exp-act-msg" role="status"></span></div>` : `<p class="muted">${esc(e.status)}${e.shipped ? `: ${esc(e.shipped)} shipped` : ""}${e.note ? ` (${esc(e.note)})` : ""}</p>`;
+  $("experiment-detail").innerHTML = panel(`${e.name} (${e.experiment_id})`, `<p class="verdict ${esc(r.decision)}" id="exp-verdict"><b>${esc(r.verdict)}</b></p>
+    <p class="muted">${esc(r.test === "sequential" ? "Always-valid sequential test: safe to read at any time." : `Fixed horizon of ${r.horizon_users} users: the verdict waits for it.`)} ${r.users} users so far; metric ${esc(e.metric)}.</p>
+    ${arms}${comparisons}${srm}${inter}${actions}`, "experiment-panel");
+  if (!running) return;
+  const act = async (path, body) => {
+    try { await adm(`/v1/experiments/${encodeURIComponent(id)}/${path}`, {method: "POST", body}); await show(); await experimentDetail(id); }
+    catch (err) { $("exp-act-msg").innerHTML = `<span class="error">${esc(err.message)}</span>`; }
+  };
+  $("exp-stop").onclick = () => { if (confirm(`Stop ${e.name}? Everyone then gets the store as it is.`)) act("stop", {reason: "stopped from the dashboard"}); };
+  $("exp-ship").onclick = () => {
+    const variant = r.decision === "ship" ? null : prompt(`Ship which variant? (${e.variants.map(v => v.name).join(", ")})`);
+    if (r.decision !== "ship" && !variant) return;
+    act("ship", {variant, reason: "shipped from the dashboard"});
+  };
 }
 function wireExperiments() {
-  for (const b of document.querySelectorAll("[data-experiment]")) b.onclick = async () => {
-    const r = await adm(`/v1/experiments/${encodeURIComponent(b.dataset.experiment)}`);
-    $("experiment-detail").innerHTML = panel(`Experiment ${b.dataset.experiment}`, table(Object.entries(r).map(([k, v]) => ({k, v: cell(v)})), [["k", "field"], ["v", "value"]]));
+  for (const b of document.querySelectorAll("[data-experiment]")) b.onclick = () => experimentDetail(b.dataset.experiment);
+  $("exp-create").onclick = async () => {
+    try {
+      let variants;
+      try { variants = JSON.parse($("exp-variants").value); } catch (err) { throw new Error(`the variants are not valid JSON: ${err.message}`); }
+      const body = {name: $("exp-name").value.trim(), placements: [$("exp-placement").value.trim()], variants,
+                    mode: $("exp-mode").value, metric: $("exp-metric").value};
+      if ($("exp-horizon").value.trim()) body.horizon_users = Number($("exp-horizon").value);
+      const created = await adm("/v1/experiments", {method: "POST", body});
+      await show();
+      await experimentDetail(created.experiment_id);
+    } catch (err) { $("exp-msg").innerHTML = `<span class="error">${esc(err.message)}${err.field ? ` (field: ${esc(err.field)})` : ""}</span>`; }
   };
 }
 
@@ -255,7 +298,6 @@ async function open() {
   $("key-form").hidden = true;
   $("tabs").hidden = false;
   $("sign-out").hidden = false;
-  $("experiments-tab").hidden = !(await experimentsAvailable());
   await show();
 }
 $("key-form").onsubmit = async (e) => {

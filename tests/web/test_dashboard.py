@@ -13,7 +13,7 @@ from tests.web.conftest import DESKTOP, PHONE, shot, unexpected
 
 pytestmark = pytest.mark.browser
 
-SECTIONS = ["business", "inventory", "operations", "models", "rules"]
+SECTIONS = ["business", "inventory", "operations", "models", "rules", "experiments"]
 
 
 def _sign_in(page, url: str, key: str) -> None:
@@ -58,7 +58,7 @@ def test_every_dashboard_section_renders_its_reports(served, new_page, page_erro
     page = new_page(DESKTOP)
     _sign_in(page, served.url, served.keys[Scope.ADMIN])
     page.wait_for_function("document.body.dataset.ready === 'business'")
-    assert page.is_visible("#tabs") and not page.is_visible("#experiments-tab")  # no /v1/experiments here
+    assert page.is_visible("#tabs") and page.is_visible("#experiments-tab")
     assert "qqqzzz nothing like it" in page.inner_text("#zero-queries")
     assert "tea" in page.inner_text("#top-queries")
     assert page.locator("#per-version svg, #per-version table").count() >= 1
@@ -137,3 +137,46 @@ def test_pages_fit_phone_and_desktop(served, new_page, page_errors, viewport):
         _open(page, section)
         shot(page, f"{name}-admin-{section}")
     assert unexpected(page_errors) == []
+
+
+def test_an_experiment_started_in_the_dashboard_reads_out_its_arms_and_stops(served, new_page, page_errors):
+    page = new_page(DESKTOP)
+    _sign_in(page, served.url, served.keys[Scope.ADMIN])
+    page.wait_for_function("document.body.dataset.ready === 'business'")
+    _open(page, "experiments")
+    assert "No experiment yet" in page.inner_text("#view")
+    # Invalid variants are refused in words, and nothing is created.
+    page.fill("#exp-variants", "[{")
+    page.click("#exp-create")
+    page.wait_for_selector("#exp-msg .error:has-text('not valid JSON')")
+    page.fill("#exp-variants", '[{"name": "control"}]')
+    page.click("#exp-create")
+    page.wait_for_selector("#exp-msg .error")
+    assert served.engine.store.experiments() == []
+    # The example in the form: plain ranking against the fused one, on search.
+    page.fill("#exp-variants", '[{"name": "control"}, {"name": "plain", "config": '
+              '{"kind": "ranking", "answers": {"search": {"rank": "identity"}}}}]')
+    page.fill("#exp-name", "plain vs fused")
+    page.click("#exp-create")
+    page.wait_for_selector("#experiment-panel #exp-verdict")
+    [experiment] = served.engine.experiments.all()
+    assert experiment.name == "plain vs fused" and list(experiment.placements) == ["search"]
+
+    # Shoppers search as themselves; each is served and counted in their arm.
+    for n in range(30):
+        served.engine.search("tea", user_id=f"shopper-{n}")
+    served.engine.impressions.flush()
+    page.click(f"[data-experiment='{experiment.experiment_id}']")
+    page.wait_for_function("document.querySelector('#experiment-panel') && "
+                           "document.querySelector('#experiment-panel').innerText.includes('plain')")
+    text = page.inner_text("#experiment-panel")
+    users = served.engine.experiments.results(experiment.experiment_id).users
+    assert users == 30 and "30 users so far" in text
+    shot(page, "desktop-admin-experiment")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#exp-stop")
+    page.wait_for_selector("#experiment-panel p.muted:has-text('stopped')")
+    assert served.engine.experiments.get(experiment.experiment_id).status == "stopped"
+    # The 422 of the one-variant experiment is the one failed call.
+    assert [e for e in unexpected(page_errors) if "422" not in e] == []
