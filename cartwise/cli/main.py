@@ -641,6 +641,8 @@ def _serve(
                 each.warm_up()
         err.print(f"Cartwise on http://{host}:{port}/  (dashboard: http://{host}:{port}/admin, "
                   f"API docs: http://{host}:{port}/docs)")
+    for each in (engine, *more_stores):
+        each.insights.warm()  # the dashboard's first visit reads a snapshot made meanwhile
     api = create_app(engine, anonymous_reads=anonymous_reads, cors_origins=cors_origins or [],
                      max_body_bytes=max_body_bytes, max_upload_bytes=max_upload_bytes, page_key=page_key,
                      page_events_key=page_events_key, metrics_open=metrics_open, more_stores=more_stores,

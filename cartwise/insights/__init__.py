@@ -4,6 +4,8 @@ serves it) from one :class:`~cartwise.insights.snapshot.Snapshot` per store vers
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,8 @@ from cartwise.insights.inventory import InventoryReport, inventory_report
 from cartwise.insights.operations import Alert, OperationsReport, operations_report
 from cartwise.insights.snapshot import Snapshot, SnapshotCache
 from cartwise.store import Store
+
+logger = logging.getLogger(__name__)
 
 
 class Insights:
@@ -29,6 +33,22 @@ class Insights:
         """Answer from the snapshot at hand while a thread reads new data (servers turn this
         on, so a dashboard never waits for a full read of a large store)."""
         self._cache.background = on
+
+    def warm(self) -> threading.Thread:
+        """Read the store and compute the reports the dashboard opens with (the last 30 days)
+        in a thread, so the first visit after a server starts does not wait for a full read
+        of a large store. `cartwise serve` calls it once models are loaded."""
+
+        def run() -> None:
+            try:
+                self.business()
+                self.inventory()
+            except Exception:  # a report that fails now fails again, in words, when asked for
+                logger.exception("could not compute the dashboard's reports ahead of the first visit")
+
+        thread = threading.Thread(target=run, name="insights-warm", daemon=True)
+        thread.start()
+        return thread
 
     def business(self, *, days: int = 30, end_ms: int | None = None, limit: int = 15) -> BusinessReport:
         report: BusinessReport = self._cache.result(

@@ -143,3 +143,15 @@ def test_with_background_refresh_a_report_is_answered_at_once_then_brought_up_to
     # The new purchase is the newest event: the window now ends at it and holds it alone.
     assert latest is not first and latest.as_of_ms > first.as_of_ms
     assert latest.revenue["purchases"] == 1 and latest.top_products[0]["item_id"] == "socks"
+
+
+def test_warming_up_reads_the_store_once_so_the_first_visit_does_not(shopped, monkeypatch):
+    engine, _ = shopped
+    engine.insights.warm().join(timeout=60)
+    reads = []
+    original = engine.store.events
+    monkeypatch.setattr(engine.store, "events", lambda *a, **k: reads.append(1) or original(*a, **k))
+    first = engine.insights.business()
+    assert reads == [] and first.top_queries  # answered from the warm snapshot and report
+    engine.insights.inventory()
+    assert reads == []
