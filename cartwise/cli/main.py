@@ -26,11 +26,10 @@ from rich.table import Table
 
 from cartwise.access import Rate, Scope
 from cartwise.access.audit import AuditAction, cli_actor
-from cartwise.cli.audit import audit as audit_command
-from cartwise.access import Scope
-from cartwise.cli.assist import register as register_assist
 from cartwise.bus.publish import EventPublisher
 from cartwise.bus.serve import serving_bus
+from cartwise.cli.assist import register as register_assist
+from cartwise.cli.audit import audit as audit_command
 from cartwise.cli.bus import bus_app, consume
 from cartwise.cli.evaluate import evaluate_app
 from cartwise.cli.experiments import experiments_app
@@ -44,8 +43,6 @@ from cartwise.cli.keys import (
 )
 from cartwise.cli.models import models_app, worker, worker_process
 from cartwise.cli.ops import backup, check_log_level, restore
-from cartwise.cli.rules import rules_app
-from cartwise.cli.related import related
 from cartwise.cli.output import (
     ProgressLines,
     console,
@@ -57,6 +54,8 @@ from cartwise.cli.output import (
     print_items,
     show_progress,
 )
+from cartwise.cli.related import related
+from cartwise.cli.rules import rules_app
 from cartwise.demo import (
     EVENT_MAPPING,
     EXAMPLE_ITEM,
@@ -70,7 +69,12 @@ from cartwise.engine import DEFAULT_STORE, Engine
 from cartwise.errors import CartwiseError, ValidationError
 from cartwise.ingest import ColumnMapping
 from cartwise.ingest.report import default_report_path, rejects_from_rows, write_rejects
-from cartwise.limits import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_UPLOAD_BYTES, MAX_K, MAX_SUGGESTIONS
+from cartwise.limits import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_UPLOAD_BYTES,
+    MAX_K,
+    MAX_SUGGESTIONS,
+)
 from cartwise.recommend import registry as recommenders
 from cartwise.search.currency import ExchangeRates
 from cartwise.search.filters import parse_filters
