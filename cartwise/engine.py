@@ -26,6 +26,7 @@ from cartwise.encode import DEFAULT_ENCODER
 from cartwise.errors import NotFound, NotTrained, ValidationError
 from cartwise.events.event import EventType, now_ms
 from cartwise.experiments import Experiments, Resources, Serving
+from cartwise.logbook import Logbook
 from cartwise.feedback import AttributionWindows, FeedbackReport, Impression, ImpressionLog, ShownItem, new_request_id
 from cartwise.feedback import feedback_report as _feedback_report
 from cartwise.feedback.client import read_impressions
@@ -136,6 +137,8 @@ class Engine:
         self._relations = RelationAnswers(models_dir=self.workspace.models_dir, impressions=self.impressions)
         # The operations dashboard's reports (cartwise.insights), kept while the data stands still.
         self.insights = Insights(store=store, reports_dir=self.workspace.reports_dir)
+        # The team's shared record of training and evaluation runs, with notes (cartwise.logbook).
+        self.logbook = Logbook(runs_dir=self.workspace.runs_dir, versions=self._versions)
 
     @classmethod
     def open(

@@ -35,6 +35,7 @@ class AuditAction(StrEnum):
     EXPERIMENTS_CREATE = "experiments.create"
     EXPERIMENTS_STOP = "experiments.stop"
     EXPERIMENTS_SHIP = "experiments.ship"
+    RUNS_NOTE = "runs.note"
 
 
 def key_actor(key: ApiKey | None) -> str:

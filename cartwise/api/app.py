@@ -30,6 +30,7 @@ from cartwise.api.routes import (
     probes,
     relations,
     rules,
+    runs,
     uploads,
     web,
 )
@@ -98,7 +99,7 @@ def create_app(
     install_error_handlers(app)
     docs.install_docs(app)
     for module in (health, probes, catalog, events, uploads, feedback, answers, models, audit, assist, relations,
-                   rules, experiments, insights, web):
+                   rules, experiments, insights, runs, web):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, upload_bytes=max_upload_bytes)
     if cors_origins:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +11,7 @@ import polars as pl
 import typer
 from rich.table import Table
 
+from cartwise.access.audit import cli_actor
 from cartwise.cli.output import console, err
 from cartwise.engine import DEFAULT_STORE, Engine
 from cartwise.errors import NotTrained, ValidationError
@@ -183,3 +185,60 @@ def runs(
             f"{run.metrics[best].get('NDCG@10', 0.0):.4f}", f"{run.metrics[best].get('HR@10', 0.0):.4f}",
         )
     console.print(table)
+
+
+_STORE_OPTION = typer.Option("--store", "-s", envvar="CARTWISE_STORE", help="store (directory or URL)")
+
+
+@evaluate_app.command("compare")
+def compare(
+    a: Annotated[str, typer.Argument(help="a run id: train:<model version> or eval:<run id> (see `evaluate log`)")],
+    b: Annotated[str, typer.Argument(help="the run to compare with (deltas are b - a)")],
+    store: Annotated[str, _STORE_OPTION] = DEFAULT_STORE,
+) -> None:
+    """Two runs side by side: what differs in their configuration and data, and every metric."""
+    compared = Engine.open(store, create=False).logbook.compare(a, b)
+    for title, rows in (("configuration", compared.config), ("data", compared.data), ("metrics", compared.metrics)):
+        table = Table(title=f"{title}: {a} vs {b}")
+        for column in ("", a, b, "b - a"):
+            table.add_column(column, justify="left" if not column else "right")
+        for row in rows:
+            same = row.a == row.b and title != "metrics"
+            delta = "" if row.delta is None else f"{row.delta:+.4g}"
+            table.add_row(row.name, *(("-" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v))
+                                      for v in (row.a, row.b)), delta, style="dim" if same else None)
+        console.print(table)
+    for run in (compared.a, compared.b):
+        for note in run.notes:
+            console.print(f"[bold]{run.run_id}[/] · {note.author}: {note.text}")
+
+
+@evaluate_app.command("log")
+def log(
+    store: Annotated[str, _STORE_OPTION] = DEFAULT_STORE,
+    last: Annotated[int, typer.Option(min=1, help="how many runs to show")] = 20,
+) -> None:
+    """The team's record: training runs (model versions) and evaluation runs, newest first, with notes."""
+    found = Engine.open(store, create=False).logbook.runs(limit=last)
+    if not found:
+        console.print("[yellow]no runs yet: `cartwise train` or `cartwise evaluate recs` records one[/yellow]")
+        return
+    table = Table(title="runs, newest first")
+    for column in ("run", "when", "what", "notes"):
+        table.add_column(column)
+    for run in found:
+        when = "-" if run.created_ms is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(run.created_ms / 1000))
+        table.add_row(run.run_id + (" [green](live)[/]" if run.live else ""), when, run.title,
+                      "\n".join(f"{n.author}: {n.text}" for n in run.notes[-2:]))
+    console.print(table)
+
+
+@evaluate_app.command("note")
+def note(
+    run_id: Annotated[str, typer.Argument(help="train:<model version> or eval:<run id> (see `evaluate log`)")],
+    text: Annotated[str, typer.Argument(help="what was tried, what it showed")],
+    store: Annotated[str, _STORE_OPTION] = DEFAULT_STORE,
+) -> None:
+    """Leave a note on a run for the team (the dashboard's Models tab shows it)."""
+    written = Engine.open(store, create=False).logbook.add_note(run_id, text, author=cli_actor())
+    err.print(f"note added to {run_id} by {written.author}")

@@ -121,9 +121,57 @@ async function models() {
   return `${panel("Model versions (newest first)", `<div class="row"><button id="rollback" class="ghost">Roll back to the previous version</button><span id="model-msg" class="muted"></span></div>`
     + table(rows, [["version", "version"], ["action", "", "html"], ["trained_ms", "trained", when], ["recommender", "recommender"], ["events", "events", null, 1], ["promoted_ms", "last live", when], ["gate", "retraining gate", (g) => g ? (g.passed === false ? "held back: " : "") + JSON.stringify(g).slice(0, 120) : "–"]]), "model-versions")}
   ${panel("Click model reliability (live version)", reliability(ops.click_model), "reliability")}
-  ${panel("Promotions and rollbacks", table(r.history.slice().reverse(), [["ts_ms", "when", when], ["action", "action"], ["version", "version"], ["reason", "reason"]], "No promotion yet."))}`;
+  ${panel("Promotions and rollbacks", table(r.history.slice().reverse(), [["ts_ms", "when", when], ["action", "action"], ["version", "version"], ["reason", "reason"]], "No promotion yet."))}
+  ${await runsPanel()}`;
+}
+// The team's record (/v1/runs): training and evaluation runs, two side by side, notes.
+const HEADLINE = /(^|\.)(NDCG@10|HR@10|validation_ndcg10|auc)$/;
+async function runsPanel() {
+  const {runs} = await adm("/v1/runs?limit=50");
+  const headline = (run) => Object.entries(run.metrics).filter(([k]) => HEADLINE.test(k)).slice(0, 3).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(" · ");
+  const lastNote = (run) => run.notes.length ? `${run.notes[run.notes.length - 1].author}: ${run.notes[run.notes.length - 1].text}` : "";
+  return panel("Runs: training and evaluation (the team's record)", `<p class="muted">Tick two runs to see them side by side; open one to read and leave notes. <code>cartwise evaluate recs</code> and every training add a run.</p>`
+    + table(runs, [[(x) => `<input type="checkbox" data-pick="${esc(x.run_id)}" aria-label="compare ${esc(x.run_id)}">`, "", "html"],
+      [(x) => x.run_id + (x.live ? " (live)" : ""), "run"], ["kind", "kind"], ["created_ms", "when", when], ["title", "what"],
+      [headline, "headline metrics"], [lastNote, "latest note"],
+      [(x) => `<button class="ghost" data-run="${esc(x.run_id)}">Open</button>`, "", "html"]], "No run yet: train or evaluate to record one.")
+    + `<div class="row"><button id="compare-runs" disabled>Compare the two ticked</button><span id="runs-msg" role="status" class="muted"></span></div><div id="run-detail"></div>`, "runs");
+}
+const shown = (v) => v == null ? "–" : typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(4)) : typeof v === "object" ? JSON.stringify(v) : String(v);
+const notesHtml = (run) => `<ul class="notes">${run.notes.map(n => `<li><b>${esc(n.author)}</b> <span class="muted">${esc(when(n.ts_ms))}</span> ${esc(n.text)}</li>`).join("") || `<li class="muted">No note yet.</li>`}</ul>`;
+async function runDetail(id) {
+  const run = await adm(`/v1/runs/${encodeURIComponent(id)}`);
+  const rows = (o) => Object.entries(o).map(([name, v]) => ({name, v}));
+  $("run-detail").innerHTML = panel(`${run.run_id}: ${run.title}`, `<div class="cols">
+    <div><h4>configuration</h4>${table(rows(run.config), [["name", "field"], ["v", "value", shown]], "none recorded")}<h4>data</h4>${table(rows(run.data), [["name", "field"], ["v", "value", shown]])}</div>
+    <div><h4>metrics</h4>${table(rows(run.metrics), [["name", "metric"], ["v", "value", shown, 1]], "none recorded")}</div></div>
+    <h4>notes</h4>${notesHtml(run)}<label>add a note <textarea id="note-text" rows="3" aria-label="note"></textarea></label>
+    <div class="row"><button id="note-add">Add note</button><span id="note-msg" role="status"></span></div>`, "run-panel");
+  $("note-add").onclick = async () => {
+    try { await adm(`/v1/runs/${encodeURIComponent(id)}/notes`, {method: "POST", body: {text: $("note-text").value}}); await runDetail(id); }
+    catch (err) { $("note-msg").innerHTML = `<span class="error">${esc(err.message)}</span>`; }
+  };
+}
+async function compareRuns(a, b) {
+  const c = await adm(`/v1/runs/compare?a=${encodeURIComponent(a)}&b=${encodeURIComponent(b)}`);
+  const diff = (rows, label) => table(rows, [["name", label], ["a", "a", shown], ["b", "b", shown], [(r) => r.delta == null ? (r.a === r.b || JSON.stringify(r.a) === JSON.stringify(r.b) ? "same" : "differs") : (r.delta > 0 ? "+" : "") + shown(r.delta), "b − a", null, 1]], "nothing recorded");
+  const shared = c.metrics.filter(r => r.a != null && r.b != null && HEADLINE.test(r.name)).slice(0, 8);
+  const chart = shared.length ? Plot.bars(shared.map(r => ({label: r.name.split(".").slice(-2).join("."), values: [r.a, r.b]})), ["a", "b"], {title: "headline metrics both runs have"}) : "";
+  $("run-detail").innerHTML = panel("Two runs side by side", `<p class="muted">a: ${esc(a)} · ${esc(c.a.title)}<br>b: ${esc(b)} · ${esc(c.b.title)}</p>${chart}<div class="cols"><div><h4>configuration (differences first)</h4>${diff(c.config, "field")}<h4>data</h4>${diff(c.data, "field")}</div>
+    <div><h4>metrics</h4>${diff(c.metrics, "metric")}</div></div><div class="cols"><div><h4>notes on a</h4>${notesHtml(c.a)}</div><div><h4>notes on b</h4>${notesHtml(c.b)}</div></div>`, "run-compare");
+}
+function wireRuns() {
+  const picked = () => [...document.querySelectorAll("[data-pick]:checked")].map(x => x.dataset.pick);
+  for (const box of document.querySelectorAll("[data-pick]")) box.onchange = () => {
+    const n = picked().length;
+    $("compare-runs").disabled = n !== 2;
+    $("runs-msg").textContent = n > 2 ? "tick exactly two" : "";
+  };
+  $("compare-runs").onclick = () => { const [a, b] = picked(); compareRuns(b, a).catch(e => { $("runs-msg").textContent = e.message; }); };
+  for (const b of document.querySelectorAll("[data-run]")) b.onclick = () => runDetail(b.dataset.run).catch(e => { $("runs-msg").textContent = e.message; });
 }
 function wireModels() {
+  wireRuns();
   for (const b of document.querySelectorAll("[data-promote]")) b.onclick = async () => {
     const reason = prompt(`Promote ${b.dataset.promote}: why?`, "promoted from the dashboard");
     if (reason === null) return;

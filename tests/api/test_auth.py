@@ -66,6 +66,10 @@ NEEDS = {
     ("GET", "/v1/insights/business"): Scope.ADMIN,
     ("GET", "/v1/insights/inventory"): Scope.ADMIN,
     ("GET", "/v1/insights/operations"): Scope.ADMIN,
+    ("GET", "/v1/runs"): Scope.ADMIN,
+    ("GET", "/v1/runs/compare"): Scope.ADMIN,
+    ("GET", "/v1/runs/{run_id}"): Scope.ADMIN,
+    ("POST", "/v1/runs/{run_id}/notes"): Scope.ADMIN,
 }
 OPEN = {("GET", "/v1/health"), ("GET", "/v1/live"), ("GET", "/v1/ready"), ("GET", "/"), ("GET", "/docs"),
         ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc"), ("GET", "/admin"), ("GET", "/assets/{name}")}
@@ -89,6 +93,7 @@ BODIES = {
     "/v1/experiments": {"name": "auth test", "placements": ["recommend"], "variants": [{"name": "a"}, {"name": "b"}]},
     "/v1/experiments/{experiment_id}/stop": {"reason": "auth test"},
     "/v1/experiments/{experiment_id}/ship": {"variant": "b"},
+    "/v1/runs/{run_id}/notes": {"text": "auth test"},
 }
 PARAMS = {"q": "tea", "user_id": "tea-1", "placement": "recommend"}
 OTHER_SCOPE = {Scope.SEARCH: Scope.EVENTS, Scope.EVENTS: Scope.SEARCH, Scope.ADMIN: Scope.SEARCH}
@@ -117,7 +122,7 @@ def _routes(routes) -> set[tuple[str, str]]:
 
 def _call(client: TestClient, method: str, path: str, headers: dict[str, str] | None = None):
     url = path.replace("{item_id}", "teapot").replace("{user_id}", "tea-1").replace("{version}", "v-unknown")
-    url = url.replace("{experiment_id}", "exp-unknown")
+    url = url.replace("{experiment_id}", "exp-unknown").replace("{run_id}", "eval:unknown")
     if method == "POST":
         return client.post(url, json=BODIES[path], headers=headers)
     return client.request(method, url, params=PARAMS, headers=headers)

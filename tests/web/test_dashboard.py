@@ -180,3 +180,30 @@ def test_an_experiment_started_in_the_dashboard_reads_out_its_arms_and_stops(ser
     assert served.engine.experiments.get(experiment.experiment_id).status == "stopped"
     # The 422 of the one-variant experiment is the one failed call.
     assert [e for e in unexpected(page_errors) if "422" not in e] == []
+
+
+def test_two_runs_side_by_side_and_a_note_for_the_team(served, new_page, page_errors):
+    served.engine.train(encoder=None, recommender="als")
+    runs = [r.run_id for r in served.engine.logbook.runs(kind="training")]
+    page = new_page(DESKTOP)
+    _sign_in(page, served.url, served.keys[Scope.ADMIN])
+    page.wait_for_function("document.body.dataset.ready === 'business'")
+    _open(page, "models")
+    assert page.is_disabled("#compare-runs")
+    for run_id in runs:
+        page.check(f"[data-pick='{run_id}']")
+    page.click("#compare-runs")
+    page.wait_for_selector("#run-compare")
+    text = page.inner_text("#run-compare")
+    assert "recommender" in text and "als" in text and "itemknn" in text
+    shot(page, "desktop-admin-runs-compare")
+    page.click(f"[data-run='{runs[0]}']")
+    page.wait_for_selector("#run-panel")
+    page.click("#note-add")  # an empty note is refused in words
+    page.wait_for_selector("#note-msg .error")
+    page.fill("#note-text", "ALS trained for the A/B test")
+    page.click("#note-add")
+    page.wait_for_selector("#run-panel li:has-text('ALS trained for the A/B test')")
+    [note] = served.engine.logbook.get(runs[0]).notes
+    assert note.text == "ALS trained for the A/B test" and note.author == "web admin"
+    assert [e for e in unexpected(page_errors) if "422" not in e] == []
