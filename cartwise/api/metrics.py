@@ -92,6 +92,21 @@ class EventLag:
                 _, since = self._waiting.popleft()
                 self.histogram.observe(max(0.0, now - since))
 
+    def summary(self) -> dict[str, float | int | None]:
+        """Writes observed so far and the bucket bounds their median and 99th percentile fall
+        in (seconds; Prometheus buckets, so an upper bound), plus the oldest still waiting."""
+        buckets = [(float(s.labels["le"]), s.value) for s in self.histogram.collect()[0].samples
+                   if s.name.endswith("_bucket")]
+        count = int(buckets[-1][1]) if buckets else 0
+
+        def quantile(q: float) -> float | None:
+            if count == 0:
+                return None
+            return next(bound for bound, seen in buckets if seen >= q * count)
+
+        return {"writes": count, "p50_s": quantile(0.5), "p99_s": quantile(0.99),
+                "oldest_waiting_s": round(self.oldest_waiting_s(), 3)}
+
     def oldest_waiting_s(self) -> float:
         """Age of the oldest acknowledged write no published snapshot includes yet (0: none)."""
         with self._lock:

@@ -39,6 +39,9 @@ class OperationsReport(BaseModel):
     freshness: dict[str, Any] = Field(
         description="the model in service: its age, and how many event and catalog versions serving is behind")
     alerts: list[Alert]
+    event_lag: dict[str, Any] | None = Field(
+        default=None, description="this server's event-to-effect lag: writes it acknowledged, the bucket bounds (s) "
+        "their median and 99th percentile wait for a snapshot that includes them, the oldest still waiting")
     click_model: dict[str, Any] | None = Field(
         default=None, description="the click model in service: what it learnt from, its held-out AUC, log loss, "
         "calibration error and reliability curve, against its baseline")

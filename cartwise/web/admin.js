@@ -94,7 +94,7 @@ async function operations() {
   const alerts = r.alerts.length ? r.alerts.map(a => `<div class="alert ${esc(a.severity)}"><b>${esc(a.metric)}</b>: ${esc(a.message)}${a.band ? ` <span class="muted">(normal band ${esc(fmt(a.band[0]))}–${esc(fmt(a.band[1]))})</span>` : ""}</div>`).join("")
     : `<p class="ok">No alert: events flow, click-through and reject rates are within their normal bands.</p>`;
   return `${panel("Alerts", alerts, "alerts")}
-  <div class="kpis">${kpi("events, last 60 min", r.events_per_minute.total.toLocaleString(), "kpi-events")}${kpi("last event", r.last_event_ms ? ago(r.now_ms - r.last_event_ms) + " ago" : "–")}${kpi("model in service", f.model_version ? ago(f.model_age_ms) + " old" : "none")}${kpi("event batches since training", fmt(f.events_versions_since_training))}${kpi("serving behind the store (event batches)", fmt(f.serving_events_behind))}${kpi("bot-flagged shoppers", r.flagged_users.count.toLocaleString())}</div>
+  <div class="kpis">${kpi("events, last 60 min", r.events_per_minute.total.toLocaleString(), "kpi-events")}${kpi("last event", r.last_event_ms ? ago(r.now_ms - r.last_event_ms) + " ago" : "–")}${kpi("model in service", f.model_version ? ago(f.model_age_ms) + " old" : "none")}${kpi("event batches since training", fmt(f.events_versions_since_training))}${kpi("serving behind the store (event batches)", fmt(f.serving_events_behind))}${kpi("event to effect, p50 / p99 (this server)", lag(r.event_lag), "kpi-lag")}${kpi("bot-flagged shoppers", r.flagged_users.count.toLocaleString())}</div>
   ${panel("Events per minute by type (last hour, UTC)", Plot.lines(series, {xLabel: (ms) => new Date(ms).toISOString().slice(11, 16), yFormat: fmt}), "events-chart")}
   <div class="cols">${panel("Ingest runs", table(r.ingest_runs, [["started_ms", "when", when], ["kind", "kind"], ["source", "source"], ["rows_read", "read", null, 1], ["rows_written", "written", null, 1], ["rows_duplicate", "duplicates", null, 1], ["rows_rejected", "rejected", null, 1], ["reject_rate", "reject rate", pct, 1]], "No ingest yet."))}
   ${panel("Ingest rejects by reason", table(r.rejects_by_reason, [["field", "field"], ["reason", "reason"], ["rows", "rows", null, 1]], "No rejected rows."))}
@@ -102,6 +102,7 @@ async function operations() {
   ${panel("Freshness", table([f], [["model_version", "model"], ["trained_ms", "trained", when], ["store_events_version", "store events v", null, 1], ["serving_events_version", "serving events v", null, 1], ["store_catalog_version", "store catalog v", null, 1], ["serving_catalog_version", "serving catalog v", null, 1]]))}</div>`;
 }
 
+const lag = (l) => !l || !l.writes ? "no write yet" : `≤ ${fmt(l.p50_s)} s / ≤ ${fmt(l.p99_s)} s`;
 // Models --------------------------------------------------------------------------------------
 function reliability(clicks) {
   if (!clicks) return `<p class="empty">The model in service has no click model (it needs 2,000 item events when trained).</p>`;

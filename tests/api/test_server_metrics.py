@@ -148,3 +148,14 @@ def test_every_response_carries_a_request_id(client):
     unsafe = client.get("/v1/live", headers={"X-Request-ID": "bad id\twith tab"})
     assert unsafe.headers["x-request-id"] != "bad id\twith tab" and len(unsafe.headers["x-request-id"]) == 16
     assert client.get("/v1/live").headers["x-request-id"] != client.get("/v1/live").headers["x-request-id"]
+
+
+def test_the_dashboards_operations_report_carries_the_event_to_effect_lag(client, engine):
+    before = client.get("/v1/insights/operations").json()["event_lag"]
+    assert before == {"writes": 0, "p50_s": None, "p99_s": None, "oldest_waiting_s": 0.0}
+    assert client.post("/v1/events", json={"events": [EVENT]}).status_code == 200
+    waiting = client.get("/v1/insights/operations").json()["event_lag"]
+    assert waiting["writes"] == 0 and waiting["oldest_waiting_s"] > 0
+    engine.refresh()
+    lag = client.get("/v1/insights/operations").json()["event_lag"]
+    assert lag["writes"] == 1 and lag["oldest_waiting_s"] == 0 and 0 < lag["p50_s"] <= lag["p99_s"] <= 300

@@ -167,11 +167,10 @@ def test_an_experiment_started_in_the_dashboard_reads_out_its_arms_and_stops(ser
         served.engine.search("tea", user_id=f"shopper-{n}")
     served.engine.impressions.flush()
     page.click(f"[data-experiment='{experiment.experiment_id}']")
-    page.wait_for_function("document.querySelector('#experiment-panel') && "
-                           "document.querySelector('#experiment-panel').innerText.includes('plain')")
+    assert served.engine.experiments.results(experiment.experiment_id).users == 30
+    page.wait_for_selector("#experiment-panel:has-text('30 users so far')")
     text = page.inner_text("#experiment-panel")
-    users = served.engine.experiments.results(experiment.experiment_id).users
-    assert users == 30 and "30 users so far" in text
+    assert "control" in text and "ranking search: rank=identity" in text
     shot(page, "desktop-admin-experiment")
 
     page.once("dialog", lambda dialog: dialog.accept())

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from cartwise.access import Scope
 from cartwise.api.auth import KeyFirstRoute, require
 from cartwise.api.deps import get_engine
+from cartwise.api.metrics import metrics_of
 from cartwise.api.schemas import ErrorBody
 from cartwise.engine import Engine
 from cartwise.insights import BusinessReport, InventoryReport, OperationsReport
@@ -46,10 +47,12 @@ def inventory(
 
 
 @router.get("/operations", response_model=OperationsReport, responses=ERRORS)
-def operations(engine: Annotated[Engine, Depends(get_engine)]) -> OperationsReport:
+def operations(request: Request, engine: Annotated[Engine, Depends(get_engine)]) -> OperationsReport:
     """Events per minute by type (last hour), ingest runs and rejects by reason, bot-flagged
     shoppers, model freshness and serving lag, and the alerts raised: events stopped, CTR
     dropped, reject rate jumped, model stale."""
     published = engine.published_version()
     serving = (published.catalog, published.events) if published is not None else None
-    return engine.insights.operations(model=engine.model_info(), serving_versions=serving)
+    report = engine.insights.operations(model=engine.model_info(), serving_versions=serving)
+    metrics = metrics_of(request)
+    return report.model_copy(update={"event_lag": metrics.lag.summary()}) if metrics is not None else report
