@@ -140,12 +140,21 @@ CALLS: dict[tuple[str, str], dict] = {
     ("GET", "/v1/insights/business"): {"url": "/v1/insights/business", "params": {"days": 3650}},
     ("GET", "/v1/insights/inventory"): {"url": "/v1/insights/inventory", "params": {"days": 3650}},
     ("GET", "/v1/insights/operations"): {"url": "/v1/insights/operations"},
+    # B's training runs are named by B's model version: A's key finds none of them.
+    ("GET", "/v1/runs"): {"url": "/v1/runs"},
+    ("GET", "/v1/runs/compare"): {"url": "/v1/runs/compare",
+                                  "params": {"a": "train:{b_version}", "b": "train:{b_version}"}},
+    ("GET", "/v1/runs/{run_id}"): {"url": "/v1/runs/train:{b_version}"},
+    ("POST", "/v1/runs/{run_id}/notes"): {"url": "/v1/runs/train:{b_version}/notes", "json": {"text": "x"}},
 }
 
 
 def _call(client: TestClient, method: str, path: str, secret: str, store_b: Engine):
     call = dict(CALLS[method, path])
     url = call.pop("url").replace("{b_version}", _b_version(store_b))
+    if "params" in call:
+        call["params"] = {k: v.replace("{b_version}", _b_version(store_b)) if isinstance(v, str) else v
+                          for k, v in call["params"].items()}
     return client.request(method, url, headers={"Authorization": f"Bearer {secret}"}, **call)
 
 
@@ -236,8 +245,9 @@ def test_rate_limits_are_counted_per_store(served):
     client, store_a, store_b, _a_keys, _b_keys = served
     from cartwise.access import Rate
 
-    a = store_a.create_key(Scope.SEARCH, rate=Rate(1.0, 1))
-    b = store_b.create_key(Scope.SEARCH, rate=Rate(1.0, 1))
+    # One request per 100 s: no refill between the calls, however slow a loaded machine is.
+    a = store_a.create_key(Scope.SEARCH, rate=Rate(0.01, 1))
+    b = store_b.create_key(Scope.SEARCH, rate=Rate(0.01, 1))
     assert a.key.key_id == b.key.key_id
     for secret in (a.secret, b.secret):
         assert client.get("/v1/search", params={"q": "x"}, headers={"X-API-Key": secret}).status_code == 200
