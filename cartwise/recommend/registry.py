@@ -228,7 +228,7 @@ register(RecommenderSpec(
     _popularity, personal=False, baseline=True,
 ))
 register(RecommenderSpec(
-    "itemknn", "ItemKNN", "items chosen together with the shopper's recent ones; the default", _itemknn,
+    "itemknn", "ItemKNN", "items chosen together with the shopper's recent ones (what `auto` picks for most stores)", _itemknn,
 ))
 register(RecommenderSpec(
     "als", "ALS (fold-in)", "matrix factorisation by alternating least squares", _als, settings=("threads", "seed"),
