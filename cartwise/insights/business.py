@@ -20,6 +20,8 @@ class BusinessReport(BaseModel):
     daily: list[dict[str, Any]] = Field(
         description="per day and placement: answers, items shown, clicks, add-to-carts, purchases and their rates")
     by_model_version: list[dict[str, Any]] = Field(description="the same totals per model version")
+    daily_by_model_version: list[dict[str, Any]] = Field(
+        default_factory=list, description="per day and model version: the same totals and rates (versions over time)")
     groups: list[dict[str, Any]] = Field(
         description="per placement and model version: CTR, add-to-cart rate and conversion with 95% Wilson intervals")
     ctr_by_position: dict[str, Rate] = Field(description="CTR at positions 1-10 with its 95% interval (position bias)")
@@ -146,6 +148,8 @@ def business_report(
     start = end - days * DAY_MS
     daily = _grouped(snapshot, start, end, ["day", "placement"]).with_columns((pl.col("day") * DAY_MS).alias("day_ms"))
     versions = _grouped(snapshot, start, end, ["model_version"])
+    versions_daily = _grouped(snapshot, start, end, ["day", "model_version"]).with_columns(
+        (pl.col("day") * DAY_MS).alias("day_ms"))
     groups = _with_intervals(_grouped(snapshot, start, end, ["placement", "model_version"]))
     purchases = snapshot.events.filter((pl.col("event_type") == "purchase") & pl.col("ts").is_between(start, end))
     credited = (
@@ -163,7 +167,7 @@ def business_report(
     }
     return BusinessReport(
         as_of_ms=end, days=days, daily=daily.drop("day").to_dicts(),
-        by_model_version=versions.to_dicts(), groups=groups, ctr_by_position=_positions(snapshot, start, end),
+        by_model_version=versions.to_dicts(), daily_by_model_version=versions_daily.drop("day").to_dicts(), groups=groups, ctr_by_position=_positions(snapshot, start, end),
         revenue=revenue,
         **_queries(snapshot, start, end, limit), **_products(snapshot, end, limit),
     )

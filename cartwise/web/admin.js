@@ -43,6 +43,8 @@ const panel = (title, inner, id = "") => `<section class="panel"${id ? ` id="${i
 const kpi = (label, value, id = "") => `<div class="kpi"${id ? ` id="${id}"` : ""}><b>${esc(value)}</b><span>${esc(label)}</span></div>`;
 const days = () => $("days").value;
 
+const versionSeries = (report, key) => [...new Set(report.daily_by_model_version.map(r => r.model_version))].map(v => ({
+  name: v || "(none)", points: report.daily_by_model_version.filter(r => r.model_version === v).map(r => [r.day_ms, r[key]])}));
 // Business ---------------------------------------------------------------------------------
 async function business() {
   const report = await adm(`/v1/insights/business?days=${days()}`);
@@ -58,6 +60,7 @@ async function business() {
   ${panel("Conversion per placement, by day", Plot.lines(series("conversion"), {xLabel: day, yFormat: pct}))}
   ${panel("Funnel: items shown to purchases", Plot.funnel([{label: "shown", value: shown}, {label: "clicked", value: sum("clicks")}, {label: "in cart", value: sum("add_to_carts")}, {label: "bought", value: sum("purchases")}]))}
   ${panel("Click-through by position (95% interval): the position-bias curve", Plot.lines([{name: "CTR", points: positions.map(([p, r]) => [+p, r.rate]), band: positions.map(([p, r]) => [+p, r.low, r.high])}], {xLabel: (x) => `#${x}`, yFormat: pct}))}</div>
+  ${panel("Click-through per model version, by day", Plot.lines(versionSeries(report, "ctr"), {xLabel: day, yFormat: pct}), "version-days")}
   ${panel("Per placement and model version (95% Wilson intervals)", table(report.groups, [["placement", "placement"], ["model_version", "model version"], ["answers", "answers", null, 1], ["items_shown", "items shown", null, 1], ["ctr", "CTR", rate, 1], ["add_to_cart_rate", "add-to-cart", rate, 1], ["conversion", "conversion", rate, 1]]), "per-version")}
   <div class="cols">${panel("Revenue credited, per placement", table(report.revenue.by_placement, [["placement", "placement"], ["purchases", "purchases", null, 1], ["revenue", "revenue", money, 1]], "No purchase credited to an answer in this window."))}
   ${panel("Per model version (window)", table(report.by_model_version, [["model_version", "version"], ["items_shown", "shown", null, 1], ["ctr", "CTR", pct, 1], ["add_to_cart_rate", "cart", pct, 1], ["conversion", "conversion", pct, 1]]))}

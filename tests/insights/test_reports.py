@@ -54,6 +54,11 @@ def test_business_credits_the_search_with_its_click_cart_purchase_and_revenue(sh
     assert group["answers"] == 2 and group["ctr"]["count"] == 1
     assert group["ctr"]["low"] < group["ctr"]["rate"] == 1 / group["items_shown"] < group["ctr"]["high"]
     assert sum(r.count for r in report.ctr_by_position.values()) == 1
+    # The model version over time: the same answers, per day and version.
+    live = engine.model_info()["version"]
+    per_day = [r for r in report.daily_by_model_version if r["model_version"] == live]
+    assert sum(r["answers"] for r in per_day) == sum(r["answers"] for r in report.daily) == 2
+    assert sum(r["clicks"] for r in per_day) == 1 and all(r["day_ms"] % DAY_MS == 0 for r in per_day)
 
 
 def test_inventory_counts_bands_lost_demand_and_slow_movers(shopped):

@@ -62,6 +62,7 @@ def test_every_dashboard_section_renders_its_reports(served, new_page, page_erro
     assert "qqqzzz nothing like it" in page.inner_text("#zero-queries")
     assert "tea" in page.inner_text("#top-queries")
     assert page.locator("#per-version svg, #per-version table").count() >= 1
+    assert page.locator("#version-days svg polyline, #version-days svg circle").count() >= 1
     shot(page, "desktop-admin-business")
     _open(page, "inventory")
     assert page.locator("#price-bands svg rect").count() > 0
