@@ -90,7 +90,12 @@ async function inventory() {
 
 // Data operations ---------------------------------------------------------------------------
 async function operations() {
-  const r = await adm("/v1/insights/operations");
+  const [r, audit] = await Promise.all([adm("/v1/insights/operations"), adm("/v1/audit?since=7d&limit=1000")]);
+  // Catalog changes: item ingests (files, uploads and POST /v1/items) and admin deletes, newest first.
+  const weekAgo = r.now_ms - 7 * 86400000;
+  const changes = [...r.ingest_runs.filter(x => x.kind === "items" && x.started_ms >= weekAgo).map(x => ({ts: x.started_ms, what: "items written", by: x.source, n: x.rows_written, detail: x.rows_rejected ? `${x.rows_rejected} rejected` : ""})),
+    ...audit.entries.filter(e => e.action === "items.delete").map(e => ({ts: e.ts, what: "deleted", by: e.actor, n: null, detail: e.target || ""}))]
+    .sort((a, b) => b.ts - a.ts).slice(0, 20);
   const minutes = r.events_per_minute.minute_ms;
   const series = Object.entries(r.events_per_minute.series).map(([name, counts]) => ({name, points: counts.map((n, i) => [minutes[i], n])}));
   const f = r.freshness;
@@ -100,6 +105,7 @@ async function operations() {
   <div class="kpis">${kpi("events, last 60 min", r.events_per_minute.total.toLocaleString(), "kpi-events")}${kpi("last event", r.last_event_ms ? ago(r.now_ms - r.last_event_ms) + " ago" : "–")}${kpi("model in service", f.model_version ? ago(f.model_age_ms) + " old" : "none")}${kpi("event batches since training", fmt(f.events_versions_since_training))}${kpi("serving behind the store (event batches)", fmt(f.serving_events_behind))}${kpi("event to effect, p50 / p99 (this server)", lag(r.event_lag), "kpi-lag")}${kpi("bot-flagged shoppers", r.flagged_users.count.toLocaleString())}</div>
   ${panel("Events per minute by type (last hour, UTC)", Plot.lines(series, {xLabel: (ms) => new Date(ms).toISOString().slice(11, 16), yFormat: fmt}), "events-chart")}
   <div class="cols">${panel("Ingest runs", table(r.ingest_runs, [["started_ms", "when", when], ["kind", "kind"], ["source", "source"], ["rows_read", "read", null, 1], ["rows_written", "written", null, 1], ["rows_duplicate", "duplicates", null, 1], ["rows_rejected", "rejected", null, 1], ["reject_rate", "reject rate", pct, 1]], "No ingest yet."))}
+  ${panel("Catalog changes (last 7 days)", table(changes, [["ts", "when", when], ["what", "change"], ["n", "items", null, 1], ["by", "source or key"], ["detail", "detail"]], "No catalog change in 7 days."), "catalog-changes")}
   ${panel("Ingest rejects by reason", table(r.rejects_by_reason, [["field", "field"], ["reason", "reason"], ["rows", "rows", null, 1]], "No rejected rows."))}
   ${panel("Bot-flagged shoppers (their events are left out of training and reports)", table(r.flagged_users.recent, [["user_id", "shopper"], ["reason", "reason"], ["peak_per_minute", "peak / min", null, 1], ["flagged_ms", "flagged", when]], "No shopper flagged."))}
   ${panel("Freshness", table([f], [["model_version", "model"], ["trained_ms", "trained", when], ["store_events_version", "store events v", null, 1], ["serving_events_version", "serving events v", null, 1], ["store_catalog_version", "store catalog v", null, 1], ["serving_catalog_version", "serving catalog v", null, 1]]))}</div>`;

@@ -4,6 +4,7 @@ previewed and saved there changes what the storefront shows."""
 from __future__ import annotations
 
 import time
+import urllib.request
 
 import pytest
 
@@ -68,8 +69,13 @@ def test_every_dashboard_section_renders_its_reports(served, new_page, page_erro
     assert page.locator("#price-bands svg rect").count() > 0
     assert "Waterproof hiking boots" in page.inner_text("#stock-outs")
     shot(page, "desktop-admin-inventory")
+    request = urllib.request.Request(f"{served.url}/v1/items/tea-cosy", method="DELETE",
+                                     headers={"Authorization": f"Bearer {served.keys[Scope.ADMIN]}"})
+    assert urllib.request.urlopen(request).status == 204
     _open(page, "operations")
     assert page.locator("#events-chart svg polyline, #events-chart svg circle").count() > 0
+    changes = page.inner_text("#catalog-changes")
+    assert "deleted" in changes and "tea-cosy" in changes and "items written" in changes
     assert "No alert" in page.inner_text("#alerts") or page.locator(".alert").count() > 0
     shot(page, "desktop-admin-operations")
     _open(page, "models")
