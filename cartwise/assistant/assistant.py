@@ -258,7 +258,7 @@ class Assistant:
         reply = (words["found"].format(n=n, s="" if n == 1 else "s", verb="is" if n == 1 else "are", query=text)
                  if n else words["none"].format(query=text))
         return AssistAnswer(**base, reply=reply, answered=bool(n), handoff=False, items=items, query=text,
-                            chips=list(response.chips))
+                            chips=list(response.chips), request_id=response.request_id)
 
     # evidence ------------------------------------------------------------------------
 
