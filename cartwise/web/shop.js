@@ -339,18 +339,24 @@ function bubble(kind, html) {
   $("chat-log").scrollTop = $("chat-log").scrollHeight;
   return el;
 }
+// Where a quote comes from: in words for the shopper, then the exact source (kind, item, document).
+const KINDS = {faq: "our FAQ", policy: "our policies", bullets: "the product's highlights", specs: "the product's specifications",
+  reviews: "shoppers' reviews", qa: "shoppers' questions and answers", description: "the product description",
+  catalog_description: "the product description", title: "the product listing", attribute: "the product listing"};
 function quote(e, best) {
   return `<figure class="evidence${best ? " best" : ""}" data-doc="${esc(e.doc_id)}"><blockquote>${esc(e.text)}</blockquote>
-    <figcaption><cite>${esc(e.source)}</cite><span class="dev dev-detail"> · ${esc(e.kind)} · score ${esc(e.score)}</span></figcaption></figure>`;
+    <figcaption>From <cite>${esc(KINDS[e.kind] || e.kind)}</cite> · <span class="source">${esc(e.source)}</span><span class="dev dev-detail"> · score ${esc(e.score)}</span></figcaption></figure>`;
 }
 function answerHtml(a) {
   const sure = `${Math.round((a.confidence || 0) * 100)}% sure`;
-  const parts = [`<div class="route" data-route="${esc(a.route)}">${esc(ROUTES[a.route] || a.route)} <span class="muted">· ${esc(sure)}</span></div>`,
-    `<p class="reply" lang="${esc(a.language)}">${esc(a.reply)}</p>`];
   const evidence = a.evidence || [];
+  // A reply that is the quote of the best evidence is shown once: as the quote, with its source.
+  const quoted = !a.handoff && evidence.length && a.reply.includes(evidence[0].text);
+  const parts = [`<div class="route" data-route="${esc(a.route)}">${esc(ROUTES[a.route] || a.route)} <span class="muted">· ${esc(sure)}</span></div>`,
+    quoted ? "" : `<p class="reply" lang="${esc(a.language)}">${esc(a.reply)}</p>`];
   if (a.handoff) {
-    parts.push(`<div class="handoff" role="note"><b>Handed to a person.</b> I would rather not guess: our team has your question
-      and will answer it. You can also ask it another way.</div>`);
+    parts.push(`<div class="handoff" role="note"><b>Handed to a person.</b> Rather than guess, I passed it to our team. You can also
+      ask it another way.</div>`);
     if (evidence.length) parts.push(`<details class="closest"><summary>The closest I found (not reliable enough to answer)</summary>${evidence.map(e => quote(e, false)).join("")}</details>`);
   } else if (evidence.length) {
     parts.push(`<div class="evidence-list" aria-label="evidence">${quote(evidence[0], true)}${evidence.length > 1
