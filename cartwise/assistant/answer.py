@@ -38,6 +38,8 @@ class AssistAnswer(BaseModel):
     item_id: str | None = Field(default=None, description="the product a product question was about")
     items: list[ItemResult] = Field(default_factory=list, description="a shopping request's products")
     query: str | None = Field(default=None, description="the search a shopping request ran")
+    request_id: str | None = Field(default=None, description="the search answer's request_id (logged as an "
+                                   "impression): events for its items carry it, as for any search")
     chips: list[Chip] = Field(default_factory=list)
     language: str = Field(description="zh or en: the language of the reply")
     took_ms: float = 0.0

@@ -98,6 +98,12 @@ def _check_optional_id(value: object, field: str) -> str | None:
     return value.strip()
 
 
+def _matches_words(response) -> bool:
+    """Whether a search found items by the message's words (a lexical match), not only by
+    meaning or popularity."""
+    return any(item.lexical_score for item in response.items)
+
+
 def language_of(message: str) -> str:
     return "zh" if _HAN.search(message) else "en"
 
@@ -238,7 +244,8 @@ class Assistant:
                   open_item: str | None) -> AssistAnswer:
         """A search for the message. With a product open ("any others like this under 10?")
         and no category named in the message, the search keeps to the open product's
-        category (its most popular items when none matches the words)."""
+        category (its most popular items when none matches the words, unless the words
+        match products elsewhere: "wool hiking socks" asked on a teapot's page)."""
         words = _REPLIES[language]
         response = self.engine.search(text, k=SEARCH_K, user_id=user_id)
         if open_item is not None and not any(chip.kind == "category" for chip in response.chips):
@@ -251,14 +258,16 @@ class Assistant:
                 if not scoped.items:  # nothing else in the category matches the words: its best sellers
                     scoped = self.engine.search("", k=SEARCH_K + 1, user_id=user_id, filters=scope)
                     scoped.items = [item for item in scoped.items if item.item_id != open_item][:SEARCH_K]
-                if scoped.items:
+                # Words that name products elsewhere but none in the category ("wool hiking
+                # socks" asked on a teapot's page) are a new search, not "more like this".
+                if scoped.items and not (_matches_words(response) and not _matches_words(scoped)):
                     response = scoped
         items = list(response.items)
         n = len(items)
         reply = (words["found"].format(n=n, s="" if n == 1 else "s", verb="is" if n == 1 else "are", query=text)
                  if n else words["none"].format(query=text))
         return AssistAnswer(**base, reply=reply, answered=bool(n), handoff=False, items=items, query=text,
-                            chips=list(response.chips))
+                            chips=list(response.chips), request_id=response.request_id)
 
     # evidence ------------------------------------------------------------------------
 

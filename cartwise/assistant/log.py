@@ -3,7 +3,9 @@ hand-off, and the shoppers' "was this helpful?" feedback; one JSON line each in
 ``assistant/log.jsonl`` of the workspace.
 
 :meth:`AssistLog.report` reads it back: counts by route, the share answered and handed
-off, the helpful rate, and the questions handed off, most asked first: the FAQ's to-do list.
+off, the helpful rate (the latest rating of each answer), and the questions handed off,
+most asked first: the FAQ's to-do list (with the products they were about), and the
+answers rated not helpful.
 """
 
 from __future__ import annotations
@@ -30,6 +32,19 @@ class UnansweredQuestion(BaseModel):
     route: str
     times: int
     last_ms: int
+    item_ids: list[str] = Field(default_factory=list, description="the products a product question was about")
+
+
+class UnhelpfulAnswer(BaseModel):
+    """An answer a shopper said did not help (their latest rating of it)."""
+
+    answer_id: str
+    message: str
+    route: str
+    reply: str
+    item_id: str | None = None
+    comment: str | None = None
+    ts: int
 
 
 class AssistReport(BaseModel):
@@ -37,10 +52,12 @@ class AssistReport(BaseModel):
     by_route: dict[str, int]
     answered: int
     handed_off: int
-    feedback: int
+    feedback: int = Field(description="answers rated (the latest rating of each)")
     helpful: int
     helpful_rate: float | None = Field(description="helpful / feedback; None without feedback")
     unanswered: list[UnansweredQuestion] = Field(description="questions handed off, most asked first")
+    unhelpful: list[UnhelpfulAnswer] = Field(default_factory=list,
+                                             description="answers rated not helpful, newest first")
 
 
 class AssistLog:
@@ -109,7 +126,8 @@ class AssistLog:
     def report(self, *, since_ms: int | None = None, top: int = 50) -> AssistReport:
         records = [r for r in self._records() if since_ms is None or r.get("ts", 0) >= since_ms]
         questions = [r for r in records if r.get("type") == "question"]
-        feedback = [r for r in records if r.get("type") == "feedback"]
+        # One rating per answer: a shopper who changes their mind replaces the first.
+        feedback = list({r.get("answer_id"): r for r in records if r.get("type") == "feedback"}.values())
         unanswered: dict[str, UnansweredQuestion] = {}
         for r in questions:
             if not r.get("handoff"):
@@ -117,10 +135,19 @@ class AssistLog:
             key = " ".join(str(r["message"]).casefold().split())
             seen = unanswered.get(key)
             if seen is None:
-                unanswered[key] = UnansweredQuestion(message=r["message"], route=r["route"], times=1, last_ms=r["ts"])
+                seen = unanswered[key] = UnansweredQuestion(message=r["message"], route=r["route"], times=1,
+                                                            last_ms=r["ts"])
             else:
                 seen.times += 1
                 seen.last_ms = max(seen.last_ms, r["ts"])
+            if r.get("item_id") and r["item_id"] not in seen.item_ids:
+                seen.item_ids.append(r["item_id"])
+        asked = {r.get("answer_id"): r for r in questions}
+        unhelpful = [
+            UnhelpfulAnswer(answer_id=f["answer_id"], message=q["message"], route=q["route"], reply=q.get("reply", ""),
+                            item_id=q.get("item_id"), comment=f.get("comment"), ts=f["ts"])
+            for f in feedback if not f.get("helpful") and (q := asked.get(f.get("answer_id"))) is not None
+        ]
         helpful = sum(1 for r in feedback if r.get("helpful"))
         return AssistReport(
             questions=len(questions),
@@ -131,7 +158,8 @@ class AssistLog:
             helpful=helpful,
             helpful_rate=helpful / len(feedback) if feedback else None,
             unanswered=sorted(unanswered.values(), key=lambda u: (-u.times, -u.last_ms))[:top],
+            unhelpful=sorted(unhelpful, key=lambda u: -u.ts)[:top],
         )
 
 
-__all__ = ["AssistLog", "AssistReport", "UnansweredQuestion"]
+__all__ = ["AssistLog", "AssistReport", "UnansweredQuestion", "UnhelpfulAnswer"]

@@ -94,10 +94,10 @@ def report(store: StoreOption = DEFAULT_STORE, as_json: JsonOption = False) -> N
     console.print(f"{summary.questions:,} questions {summary.by_route}; {summary.answered:,} answered, "
                   f"{summary.handed_off:,} handed off; {summary.feedback:,} feedback, helpful {rate}", markup=False)
     table = Table(title="unanswered questions, most asked first")
-    for column in ("times", "route", "message"):
+    for column in ("times", "route", "message", "products"):
         table.add_column(column)
     for question in summary.unanswered:
-        table.add_row(str(question.times), question.route, question.message)
+        table.add_row(str(question.times), question.route, question.message, ", ".join(question.item_ids))
     console.print(table)
 
 

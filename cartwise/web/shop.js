@@ -1,6 +1,6 @@
 // The Cartwise storefront: search with autocomplete, facets and query-understanding chips,
 // product pages with similar items, alternatives and frequently-bought-together, a "for you"
-// feed, and a cart. Every view, click, add-to-cart and purchase is sent as an event with the
+// feed, a cart, and the shopping assistant's chat panel. Every view, click, add-to-cart and purchase is sent as an event with the
 // request_id of the answer that showed the item, so the feed follows the shopper live.
 "use strict";
 const $ = (id) => document.getElementById(id);
@@ -271,6 +271,169 @@ $("as-form").onsubmit = (e) => { e.preventDefault(); const u = $("user").value.t
 $("new-visitor").onclick = () => { setShopper(newVisitorId(), true); $("user").value = ""; location.hash = "#/"; route(); };
 $("try-user").onclick = (e) => { e.preventDefault(); $("user").value = $("user-form").dataset.exampleUser; $("as-form").requestSubmit(); };
 
+// The shopping assistant: a chat panel on every page. One conversation id per chat (the API
+// keeps its context: "does it come in blue?" after a product question is about that product);
+// on a product page the open product's id goes with each message. Answers show how the
+// message was read (route and confidence), the quoted evidence with its source, a shopping
+// request's products, a hand-off when the evidence was not good enough, and "was this
+// helpful?", posted to /v1/assist/feedback. Everything the server or the shopper wrote is escaped.
+const ROUTES = {product: "Product question", store: "Store question", shopping: "Shopping request"};
+const chat = {conversation: null, busy: false, turns: 0};
+function newConversation() {
+  chat.conversation = "chat-" + Math.random().toString(36).slice(2, 12);
+  chat.turns = 0;
+  $("chat-log").innerHTML = `<div class="msg bot intro">Hello! Ask me about a product (open its page first), about delivery and returns, or tell me what you are looking for, like “a gift for a gardener under 20”.</div>`;
+  $("chat-log").dataset.conversation = chat.conversation;
+  $("chat-error").hidden = true;
+}
+function openItemId() {
+  const path = location.hash.slice(1).split("?")[0];
+  return path.startsWith("/item/") ? decodeURIComponent(path.slice(6)) : null;
+}
+function chatAbout() {
+  const id = openItemId();
+  const title = id && (known.get(id)?.title || id);
+  $("chat-about").innerHTML = id ? `Asking about <b>${esc(title)}</b>` : "";
+  $("chat-about").hidden = !id;
+}
+function openChat() {
+  if (!chat.conversation) newConversation();
+  chatAbout();
+  $("chat").hidden = false;
+  $("chat-open").setAttribute("aria-expanded", "true");
+  $("chat-open").hidden = true;
+  $("chat-input").focus();
+}
+function closeChat() {
+  $("chat").hidden = true;
+  $("chat-open").hidden = false;
+  $("chat-open").setAttribute("aria-expanded", "false");
+  $("chat-open").focus();
+}
+// A failed call, in words a shopper can act on (the server's own message for a 4xx).
+function chatProblem(status, body) {
+  const said = body && body.message ? `: ${body.message}` : "";
+  if (status === 401 || status === 403) return `The assistant is not available on this page (HTTP ${status}): its key may not ask it.`;
+  if (status === 404) return `The assistant could not find that${said} (HTTP 404).`;
+  if (status === 413 || status === 422) return `That message could not be sent${said} (HTTP ${status}).`;
+  if (status === 429) return "Too many questions at once: wait a moment and try again (HTTP 429).";
+  if (status >= 500) return `The assistant is not answering right now (HTTP ${status}). Please try again in a moment.`;
+  return `The assistant could not answer${said} (HTTP ${status}).`;
+}
+async function post(path, body) {
+  let r;
+  try {
+    r = await fetch(path, {method: "POST", body: JSON.stringify(body),
+      headers: {"Content-Type": "application/json", ...(apiKey ? {"Authorization": `Bearer ${apiKey}`} : {})}});
+  } catch (e) { throw new Error("Could not reach the store: check your connection and try again."); }
+  let data = null;
+  try { data = await r.json(); } catch (e) { data = null; }
+  if (!r.ok) { const error = new Error(chatProblem(r.status, data)); error.status = r.status; throw error; }
+  return data;
+}
+function bubble(kind, html) {
+  const el = document.createElement("div");
+  el.className = `msg ${kind}`;
+  el.innerHTML = html;
+  $("chat-log").append(el);
+  $("chat-log").scrollTop = $("chat-log").scrollHeight;
+  return el;
+}
+// Where a quote comes from: in words for the shopper, then the exact source (kind, item, document).
+const KINDS = {faq: "our FAQ", policy: "our policies", bullets: "the product's highlights", specs: "the product's specifications",
+  reviews: "shoppers' reviews", qa: "shoppers' questions and answers", description: "the product description",
+  catalog_description: "the product description", title: "the product listing", attribute: "the product listing"};
+function quote(e, best) {
+  return `<figure class="evidence${best ? " best" : ""}" data-doc="${esc(e.doc_id)}"><blockquote>${esc(e.text)}</blockquote>
+    <figcaption>From <cite>${esc(KINDS[e.kind] || e.kind)}</cite> · <span class="source">${esc(e.source)}</span><span class="dev dev-detail"> · score ${esc(e.score)}</span></figcaption></figure>`;
+}
+function answerHtml(a) {
+  const sure = `${Math.round((a.confidence || 0) * 100)}% sure`;
+  const evidence = a.evidence || [];
+  // A reply that is the quote of the best evidence is shown once: as the quote, with its source.
+  const quoted = !a.handoff && evidence.length && a.reply.includes(evidence[0].text);
+  const parts = [`<div class="route" data-route="${esc(a.route)}">${esc(ROUTES[a.route] || a.route)} <span class="muted">· ${esc(sure)}</span></div>`,
+    quoted ? "" : `<p class="reply" lang="${esc(a.language)}">${esc(a.reply)}</p>`];
+  if (a.handoff) {
+    parts.push(`<div class="handoff" role="note"><b>Handed to a person.</b> Rather than guess, I passed it to our team. You can also
+      ask it another way.</div>`);
+    if (evidence.length) parts.push(`<details class="closest"><summary>The closest I found (not reliable enough to answer)</summary>${evidence.map(e => quote(e, false)).join("")}</details>`);
+  } else if (evidence.length) {
+    parts.push(`<div class="evidence-list" aria-label="evidence">${quote(evidence[0], true)}${evidence.length > 1
+      ? `<details><summary>${evidence.length - 1} more source${evidence.length > 2 ? "s" : ""}</summary>${evidence.slice(1).map(e => quote(e, false)).join("")}</details>` : ""}</div>`);
+  }
+  if (a.route === "shopping") {
+    const chips = (a.chips || []).filter(c => c.kind !== "translation").map(c => `<span class="chip" title="${esc(c.applied)}">${esc(c.label)}</span>`).join("");
+    if (chips) parts.push(`<div class="chat-chips">${chips}</div>`);
+    if ((a.items || []).length) parts.push(`<div class="chat-cards"></div><a class="see-all" href="${esc(searchHash({q: a.query}))}">See all results for “${esc(a.query)}”</a>`);
+  }
+  parts.push(`<div class="helpful" role="group" aria-label="was this answer helpful?"><span>Was this helpful?</span>
+    <button type="button" data-helpful="true" aria-pressed="false">Yes</button><button type="button" data-helpful="false" aria-pressed="false">No</button>
+    <span class="thanks" role="status"></span></div>
+    <div class="dev dev-detail">answer ${esc(a.answer_id)} · conversation ${esc(a.conversation_id)} · ${esc(a.took_ms)} ms</div>`);
+  return parts.join("");
+}
+function showAnswer(a) {
+  const el = bubble(`bot${a.handoff ? " handed-off" : ""}`, answerHtml(a));
+  el.dataset.answerId = a.answer_id;
+  el.dataset.route = a.route;
+  const target = el.querySelector(".chat-cards");
+  if (target) {
+    remember(a.items, a.request_id, "assistant");
+    cards(target, a.items);
+    // On a phone the panel covers the page: a product opened from it is shown with the panel closed.
+    target.addEventListener("click", () => { if (window.matchMedia("(max-width: 760px)").matches) closeChat(); });
+  }
+  for (const button of el.querySelectorAll("[data-helpful]")) button.onclick = () => rate(el, a.answer_id, button.dataset.helpful === "true");
+  $("chat-log").scrollTop = $("chat-log").scrollHeight;
+}
+async function rate(el, answerId, helpful) {
+  const thanks = el.querySelector(".thanks");
+  try {
+    await post("/v1/assist/feedback", {answer_id: answerId, helpful});
+    for (const b of el.querySelectorAll("[data-helpful]")) b.setAttribute("aria-pressed", String((b.dataset.helpful === "true") === helpful));
+    thanks.className = "thanks";
+    thanks.textContent = helpful ? "Thanks!" : "Thanks: we will use this to improve.";
+    el.dataset.rated = String(helpful);
+  } catch (e) { thanks.className = "thanks error"; thanks.textContent = e.message; }
+}
+async function ask(message) {
+  if (chat.busy || !message) return;
+  chat.busy = true;
+  $("chat-send").disabled = true;
+  $("chat-error").hidden = true;
+  bubble("me", esc(message));
+  const typing = bubble("bot typing", `<span aria-label="the assistant is answering">…</span>`);
+  const body = {message, conversation_id: chat.conversation, user_id: shopper.id};
+  const item = openItemId();
+  if (item) body.item_id = item;
+  try {
+    const answer = await post("/v1/assist", body);
+    typing.remove();
+    chat.turns += 1;
+    showAnswer(answer);
+  } catch (e) {
+    typing.remove();
+    $("chat-error").textContent = e.message;
+    $("chat-error").hidden = false;
+  } finally {
+    chat.busy = false;
+    $("chat-send").disabled = false;
+    $("chat-input").focus();
+  }
+}
+$("chat-open").onclick = openChat;
+$("chat-close").onclick = closeChat;
+$("chat-new").onclick = () => { newConversation(); $("chat-input").focus(); };
+$("chat").addEventListener("keydown", (e) => { if (e.key === "Escape") { e.preventDefault(); closeChat(); } });
+$("chat-form").onsubmit = (e) => {
+  e.preventDefault();
+  const message = $("chat-input").value.trim();
+  if (!message || chat.busy) return;
+  $("chat-input").value = "";
+  ask(message);
+};
+
 async function route() {
   const [path, query] = location.hash.slice(1).split("?");
   document.body.dataset.page = path.startsWith("/item/") ? "product" : path.replace(/^\//, "") || "home";
@@ -280,6 +443,7 @@ async function route() {
     else if (path === "/cart") showCart();
     else await home();
   } catch (e) { failed(e); }
+  if (!$("chat").hidden) chatAbout();
   document.body.dataset.ready = "true";
 }
 window.addEventListener("hashchange", route);

@@ -131,6 +131,12 @@ def test_shopping_request_with_a_product_open_keeps_to_its_category(assistant):
     assert "mug-red" not in {item.item_id for item in answer.items}
 
 
+def test_shopping_request_naming_other_products_leaves_the_open_products_category(assistant):
+    # Asked in the chat on a teapot's page: the shopper wants socks, not the teapot's category.
+    answer = assistant.answer("wool hiking socks", item_id="teapot", conversation_id="c-4")
+    assert answer.route == "shopping" and answer.items[0].item_id == "socks"
+
+
 @pytest.mark.parametrize(("message", "words"), [
     ("", "empty"), ("   \n ", "empty"), ("x" * (MAX_MESSAGE_CHARS + 1), "limit"),
     ("\x00\x01\x02binary", "binary"), (b"bytes", "text"), (None, "text"),

@@ -6,7 +6,7 @@ import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from cartwise.access import Scope
 from cartwise.api.auth import KeyFirstRoute, require
@@ -58,8 +58,8 @@ class AssistRequest(BaseModel):
 class FeedbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    answer_id: Id
-    helpful: bool
+    answer_id: Id = Field(description="the `answer_id` of the answer the shopper rated")
+    helpful: StrictBool = Field(description="true or false (JSON booleans only: \"yes\" or 1 is refused)")
     comment: str | None = Field(default=None, max_length=MAX_COMMENT_CHARS)
 
 
@@ -85,7 +85,9 @@ def assist(body: AssistRequest, assistant: Annotated[Assistant, Depends(get_assi
 
 @router.post("/feedback", response_model=FeedbackAccepted, responses=ERRORS, dependencies=[require(Scope.SEARCH)])
 def feedback(body: FeedbackRequest, assistant: Annotated[Assistant, Depends(get_assistant)]) -> FeedbackAccepted:
-    """"Was this helpful?" for an answer (404 for an answer_id the log does not have)."""
+    """"Was this helpful?" for an answer (404 for an answer_id the log does not have). A
+    `search` key may send it, as the storefront's chat widget does; a second rating of the
+    same answer replaces the first in the report."""
     assistant.feedback(body.answer_id, helpful=body.helpful, comment=body.comment)
     return FeedbackAccepted(answer_id=body.answer_id, helpful=body.helpful)
 
@@ -95,8 +97,9 @@ def report(
     assistant: Annotated[Assistant, Depends(get_assistant)],
     since_ms: Annotated[int | None, Query(ge=0)] = None,
 ) -> AssistReport:
-    """Questions by route, answered and handed off, feedback, and the questions handed off
-    (most asked first): the FAQ's to-do list."""
+    """Questions by route, answered and handed off, feedback (the latest rating of each
+    answer), the questions handed off (most asked first, with the products they were about):
+    the FAQ's to-do list, and the answers rated not helpful (newest first)."""
     if assistant.log is None:
         return AssistReport(questions=0, by_route={}, answered=0, handed_off=0, feedback=0, helpful=0,
                             helpful_rate=None, unanswered=[])
