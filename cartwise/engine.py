@@ -150,6 +150,7 @@ class Engine:
         if self.impressions is not None:
             self.impressions.close()
         self._live.feed.close()
+        self._live.close()
         self.store.close()
 
     # live state ----------------------------------------------------------------------

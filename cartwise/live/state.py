@@ -12,13 +12,15 @@ from __future__ import annotations
 import copy
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from cartwise.catalog import CatalogSnapshot
 from cartwise.encode import EncoderUnavailable, TextEncoder, load_encoder
 from cartwise.errors import NotTrained
 from cartwise.live.feed import ChangeFeed, StoreVersion
+from cartwise.online import OnlineDeltas, OnlineLayer
 from cartwise.recommend.base import follow_catalog
 from cartwise.recommend.textknn import TextKNN
 from cartwise.search import LexicalIndex
@@ -27,6 +29,7 @@ from cartwise.search.hybrid import HybridSearcher
 from cartwise.search.semantic import embed_catalog
 from cartwise.search.service import CatalogSearch
 from cartwise.store import Store
+from cartwise.store.commits import on_events_stored
 from cartwise.vectors import VectorIndex
 from cartwise.versions import ModelSet, ModelVersions
 from cartwise.workspace import Workspace
@@ -54,6 +57,9 @@ class LiveState:
     generation: int
     """Counts index installs (a new model version or a finished re-index), so caches
     built from the indexes (autocomplete) know when to rebuild."""
+    online: OnlineDeltas | None = None
+    """What the answers learned from events stored since `models` was trained
+    (:mod:`cartwise.online`); replaced with every batch this process stores."""
 
 
 def _installed(
@@ -66,6 +72,7 @@ def _installed(
     rates: ExchangeRates,
     indexed_version: int,
     generation: int,
+    online: OnlineDeltas | None,
 ) -> LiveState:
     """A state answering from `lexical` and `vectors` (new indexes: a new search service)."""
     searcher = HybridSearcher(lexical=lexical, vectors=vectors, encoder=encoder)
@@ -85,6 +92,7 @@ def _installed(
         encoder=encoder,
         indexed_version=indexed_version,
         generation=generation,
+        online=online,
     )
 
 
@@ -126,6 +134,10 @@ class StatePublisher:
         self._generation = 0
         self._listeners: list[Callable[[StoreVersion], None]] = []
         self._published: StoreVersion | None = None
+        # Online learning: every batch of events this process stores reaches the published
+        # state's deltas before the write returns (held weakly by the notice registry).
+        self.online = OnlineLayer(store)
+        self._unsubscribe = on_events_stored(self._learn)
 
     @property
     def published(self) -> StoreVersion | None:
@@ -190,6 +202,7 @@ class StatePublisher:
             state = _installed(
                 models, catalog, lexical, models.vectors, encoder=encoder, rates=self.rates,
                 indexed_version=int(models.manifest.get("catalog_version", -1)), generation=self._generation,
+                online=self._rebase(models),
             )
         elif state.catalog.version != seen.catalog:
             state = _with_catalog(state, CatalogSnapshot(self.store.items(), version=seen.catalog))
@@ -205,6 +218,28 @@ class StatePublisher:
         # lands while a re-index runs must start another one when that one ends.
         if state.indexed_version != state.catalog.version:
             self._reindex(state)
+
+    def _rebase(self, models: ModelSet) -> OnlineDeltas:
+        """Online deltas for a newly loaded model version: the events it was not trained on."""
+        popularity = models.popularity
+        return self.online.rebase(
+            model_version=models.version, events_version=int(models.manifest.get("events_version", -1)),
+            anchor_ms=popularity.now_ms_, half_life_days=popularity.half_life_days,
+        )
+
+    def _learn(self, store_id: str, events: Any, flagged: Sequence[str]) -> None:
+        """A commit of this process stored `events`: learn them, publish the new deltas."""
+        if store_id != self.store.store_id:
+            return
+        with self._lock:
+            tag = self.store.versions()[1]
+            deltas = self.online.learn(events, flagged=flagged, tag=tag)
+            state = self.state
+            if deltas is not None and state is not None and state.models.version == deltas.model_version:
+                self.state = replace(state, online=deltas)
+
+    def close(self) -> None:
+        self._unsubscribe()
 
     @staticmethod
     def _encoder(models: ModelSet) -> TextEncoder | None:
@@ -246,7 +281,7 @@ class StatePublisher:
                     self._generation += 1
                     self.state = _installed(
                         current.models, current.catalog, index, vectors, encoder=encoder, rates=self.rates,
-                        indexed_version=catalog_version, generation=self._generation,
+                        indexed_version=catalog_version, generation=self._generation, online=current.online,
                     )
             except Exception:  # noqa: BLE001 - a background thread: log it, keep serving the old indexes
                 _log.exception("background re-index failed; the previous indexes keep answering")
