@@ -12,12 +12,15 @@ from __future__ import annotations
 import copy
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import polars as pl
+
 from cartwise.catalog import CatalogSnapshot
-from cartwise.encode import EncoderUnavailable, TextEncoder, load_encoder
+from cartwise.encode import EncoderUnavailable, TextEncoder, item_texts, load_encoder
 from cartwise.errors import NotTrained
 from cartwise.live.feed import ChangeFeed, StoreVersion
 from cartwise.online import OnlineDeltas, OnlineLayer
@@ -112,6 +115,46 @@ def _with_catalog(state: LiveState, catalog: CatalogSnapshot) -> LiveState:
     return replace(state, catalog=catalog, lexical=lexical, search=search)
 
 
+# A catalog change of at most this many new or edited items is added to the live indexes
+# (LexicalIndex.appended, VectorIndex.upserted) instead of re-indexing the catalog; past it,
+# or for indexes that cannot be appended to, the whole catalog is re-indexed.
+MAX_INCREMENTAL_ITEMS = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class Reindex:
+    """How the last background index update went: "incremental" or "full", the items
+    (re)indexed, and the seconds from reading the catalog to the new indexes."""
+
+    how: str
+    items: int
+    seconds: float
+
+
+def _incremental(
+    state: LiveState, items: pl.DataFrame, encoder: TextEncoder | None
+) -> tuple[LexicalIndex, VectorIndex | None, int] | None:
+    """`state`'s indexes with the new and edited `items` added, or None where the whole
+    catalog must be re-indexed (too many changes; an index that cannot be appended to; a
+    store with semantic search whose vectors are missing)."""
+    lexical = state.lexical
+    if getattr(lexical, "content_", None) is None or lexical.retriever_ is None:
+        return None
+    changed = lexical.changed(items)
+    if changed.height > MAX_INCREMENTAL_ITEMS:
+        return None
+    if changed.is_empty():
+        return copy.copy(lexical), state.vectors, 0  # a copy: deleted items are hidden in it
+    vectors = state.vectors
+    if encoder is not None:
+        if vectors is None:
+            return None
+        # Only the new and edited texts are embedded (on arrival; the next `train` caches them).
+        texts = item_texts(changed.iter_rows(named=True))
+        vectors = vectors.upserted(changed.get_column("item_id").to_list(), encoder.encode_items(texts))
+    return lexical.appended(changed), vectors, changed.height
+
+
 class StatePublisher:
     """Builds and publishes :class:`LiveState` snapshots as the change feed reports store
     changes: a new model version is loaded, a new catalog snapshot taken, and a catalog
@@ -132,6 +175,8 @@ class StatePublisher:
         self._lock = threading.RLock()  # writers only
         self._rebuilding = False
         self._generation = 0
+        self.last_reindex: Reindex | None = None
+        """How the last background index update went (incremental or full, how long)."""
         self._listeners: list[Callable[[StoreVersion], None]] = []
         self._published: StoreVersion | None = None
         # Online learning: every batch of events this process stores reaches the published
@@ -265,11 +310,22 @@ class StatePublisher:
 
         def work() -> None:
             try:
+                began = time.perf_counter()
                 items = self.store.items()
-                index = LexicalIndex().fit(items)
-                vectors = None
-                if encoder is not None:
-                    vectors, _ = embed_catalog(items, encoder=encoder, directory=self.workspace.embeddings_dir(encoder.name))
+                found = _incremental(state, items, encoder)
+                if found is not None:
+                    index, vectors, changed = found
+                    how = "incremental"
+                else:
+                    changed = items.height
+                    how = "full"
+                    index = LexicalIndex().fit(items)
+                    vectors = None
+                    if encoder is not None:
+                        vectors, _ = embed_catalog(
+                            items, encoder=encoder, directory=self.workspace.embeddings_dir(encoder.name)
+                        )
+                self.last_reindex = Reindex(how=how, items=changed, seconds=time.perf_counter() - began)
                 with self._lock:
                     current = self.state
                     if current is None or current.models.version != model_version or current.encoder is not encoder:
@@ -291,4 +347,4 @@ class StatePublisher:
         threading.Thread(target=work, name="cartwise-reindex", daemon=True).start()
 
 
-__all__ = ["LiveState", "StatePublisher"]
+__all__ = ["MAX_INCREMENTAL_ITEMS", "LiveState", "Reindex", "StatePublisher"]

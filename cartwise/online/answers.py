@@ -10,6 +10,7 @@ from collections.abc import Collection
 
 import numpy as np
 
+from cartwise.online.cooccurrence import NormOf
 from cartwise.online.deltas import OnlineDeltas
 from cartwise.recommend import Interaction, Scored
 from cartwise.recommend.base import DAY_MS, resolve_weights
@@ -63,12 +64,12 @@ def similar(
 ) -> list[Scored]:
     """Item-kNN neighbours of `item_id` with the online similarity of pairs counted since
     training added (:mod:`cartwise.online.cooccurrence`)."""
-    online = deltas.together.similarity(item_id) if deltas is not None else {}
+    online = deltas.together.similarity(item_id, norms(model)) if deltas is not None else {}
     if not online:
         return model.similar([item_id], k=k, exclude=exclude)[0]
     trained = {s.item_id: s for s in model.similar([item_id], k=model.neighbours, exclude=exclude)[0]}
     unit = "shoppers" if model.by == "user" else "sessions"
-    together = deltas.together.pairs.get(item_id, {}) if deltas is not None else {}
+    together = {o: s for o, (s, _) in deltas.together.pairs.get(item_id, {}).items()} if deltas is not None else {}
     scores = {i: s.score for i, s in trained.items()}
     for other, value in online.items():
         if other != item_id and other not in exclude:
@@ -80,6 +81,17 @@ def similar(
             f"often chosen together with '{item_id}' by {together.get(other, 0)} {unit} lately")
         out.append(Scored(item_id=other, score=score, reason=reason, because=(item_id,)))
     return out
+
+
+def norms(model: ItemKNN) -> NormOf:
+    """The item-kNN model's column norm of an item (0 for one it does not know)."""
+    index, values = model.item_ids_, model.norms_
+
+    def norm_of(item_id: str) -> float:
+        row = index.get(item_id)
+        return float(values[row]) if row is not None else 0.0
+
+    return norm_of
 
 
 def affinity(model: ItemKNN, deltas: OnlineDeltas | None, history: list[Interaction]) -> dict[str, tuple[float, str]]:
@@ -98,9 +110,10 @@ def affinity(model: ItemKNN, deltas: OnlineDeltas | None, history: list[Interact
             evidence[e.item_id] = evidence.get(e.item_id, 0.0) + w
     out: dict[str, tuple[float, str]] = {}
     best: dict[str, float] = {}
+    norm_of = norms(model)
     for item, total in evidence.items():
         weight = float(np.log1p(total))
-        for other, value in deltas.together.similarity(item).items():
+        for other, value in deltas.together.similarity(item, norm_of).items():
             part = weight * value
             score, because = out.get(other, (0.0, item))
             if part > best.get(other, 0.0):
@@ -109,4 +122,4 @@ def affinity(model: ItemKNN, deltas: OnlineDeltas | None, history: list[Interact
     return out
 
 
-__all__ = ["POPULAR_REASON", "affinity", "popular", "similar", "trending"]
+__all__ = ["POPULAR_REASON", "affinity", "norms", "popular", "similar", "trending"]

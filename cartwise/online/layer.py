@@ -11,6 +11,7 @@ window of milliseconds, the price of not locking the store while training reads 
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -131,25 +132,35 @@ class OnlineLayer:
         self, rows: list[tuple[str, str, str, int, int]], *, counted: Callable[[str], frozenset[str]] | None
     ) -> list[Contribution]:
         """For each shopper of the batch, the items new to them, each paired with their
-        history before it (read from the store: the events before this batch's)."""
-        by_user: dict[str, list[tuple[str, int]]] = {}
-        for user, item, _, _, key in rows:
-            by_user.setdefault(user, []).append((item, key))
+        history before it (read from the store: the events before this batch's), with
+        item-kNN's evidence ``log1p(weight) / sqrt(distinct items)`` for both sides."""
+        by_user: dict[str, list[tuple[str, str, int]]] = {}
+        for user, item, kind, _, key in rows:
+            by_user.setdefault(user, []).append((item, kind, key))
         out: list[Contribution] = []
+        weights = self.weights
         for user, chosen in by_user.items():
-            new_keys = {key for _, key in chosen}
+            new_keys = {key for _, _, key in chosen}
             history = self.store.user_events(user, limit=HISTORY_LENGTH)
-            before = {
-                item for key, item, kind in history.select("event_key", "item_id", "event_type").iter_rows()
-                if item is not None and key not in new_keys and self.weights.get(kind, 0.0) > 0
-            }
-            partners = set(before)
-            if counted is not None:
-                partners |= counted(user)
-            for item, _ in chosen:
+            strongest: dict[str, float] = {}
+            before: set[str] = set()
+            for key, item, kind in history.select("event_key", "item_id", "event_type").iter_rows():
+                weight = weights.get(kind, 0.0)
+                if item is None or weight <= 0:
+                    continue
+                strongest[item] = max(strongest.get(item, 0.0), weight)
+                if key not in new_keys:
+                    before.add(item)
+            for item, kind, _ in chosen:
+                strongest[item] = max(strongest.get(item, 0.0), weights[kind])
+            scale = 1.0 / math.sqrt(max(len(strongest), 1))
+            partners = set(before) | (counted(user) if counted is not None else frozenset())
+            for item, _, _ in chosen:
                 if item in partners:
                     continue
-                out.append((user, item, tuple(sorted(partners))))
+                evidence = math.log1p(strongest[item]) * scale
+                paired = tuple((other, math.log1p(strongest.get(other, 1.0)) * scale) for other in sorted(partners))
+                out.append((user, item, evidence, paired))
                 partners.add(item)
         return out
 

@@ -36,16 +36,17 @@ def test_decayed_counts_equal_a_direct_sum_and_survive_reanchoring():
 
 def test_cocounts_count_each_shopper_once_and_copy_only_changed_rows():
     empty = CoCounts(shrinkage=10.0)
-    one = empty.add([("u1", "x", ("y", "z"))])
-    assert one.pairs["x"] == {"y": 1, "z": 1} and one.pairs["y"] == {"x": 1}
-    assert one.add([("u1", "x", ("y", "z"))]) is one  # the same shopper again: nothing new
-    two = one.add([("u2", "x", ("y",))])
-    assert two.pairs["x"] == {"y": 2, "z": 1} and two.shoppers == {"x": 2}
-    assert one.pairs["x"] == {"y": 1, "z": 1} and not empty.pairs
+    one = empty.add([("u1", "x", 0.5, (("y", 0.5), ("z", 0.25)))])
+    assert one.pairs["x"] == {"y": (1, 0.25), "z": (1, 0.125)} and one.pairs["y"] == {"x": (1, 0.25)}
+    assert one.add([("u1", "x", 0.5, (("y", 0.5),))]) is one  # the same shopper again: nothing new
+    two = one.add([("u2", "x", 1.0, (("y", 1.0),))])
+    assert two.pairs["x"]["y"] == (2, 1.25) and two.squares == {"x": 1.25}
+    assert one.pairs["x"]["y"] == (1, 0.25) and not empty.pairs
     assert two.pairs["z"] is one.pairs["z"]  # an untouched row is shared, not copied
-    sims = two.similarity("x")
-    # y: support 2, x chosen by 2 new shoppers, y before training (counts as its support).
-    assert sims["y"] == pytest.approx(2 / 12 * 2 / math.sqrt(2 * 2))
+    # y: the model's norm 2; x: unknown to the model, its norm from the new shoppers alone.
+    sims = two.similarity("x", lambda i: {"y": 2.0}.get(i, 0.0))
+    assert sims["y"] == pytest.approx(1.25 / (math.sqrt(1.25) * 2.0) * 2 / 12)
+    assert "z" not in sims  # z has no norm at all: no similarity to speak of
     assert all(0 < s <= 1 for s in sims.values())
 
 
