@@ -25,7 +25,11 @@ answers, and whether learning from each event beats retraining nightly.
 3. **New item searchable**: from the 2xx of ``POST /v1/items`` to the first search that
    finds it by a word no other item has.
 
-    python bench/online.py [--days 14] [--trials 50] [--skip-replay] [--skip-http]
+4. **Incremental against full re-index**: one edit and one new item in a catalog of
+   ``--catalog`` items: finding the change and appending it against fitting it all again.
+
+    python bench/online.py [--days 2] [--unit event|invoice] [--trials 50] [--catalog 40000]
+                           [--skip-replay] [--skip-http] [--skip-reindex]
 
 Results: bench/results/online.json and a Rich table.
 """
@@ -58,6 +62,7 @@ from cartwise.demo import EVENT_MAPPING, build_catalog, build_purchases, package
 from cartwise.evaluate.significance import compare
 from cartwise.limits import HISTORY_LENGTH
 from cartwise.recommend import Interaction
+from cartwise.search import LexicalIndex
 from cartwise.serving import RECOMMEND, Pipeline, Request
 
 DAY_MS = 86_400_000
@@ -302,6 +307,47 @@ def _found(http: httpx.Client, word: str) -> list[str]:
     return [i["item_id"] for i in http.get("/v1/search", params={"q": word, "k": 5}).json()["items"]]
 
 
+# 4. incremental against full re-index ----------------------------------------------------
+
+
+def reindex_costs(*, items: int, data: Path, console: Console) -> dict[str, Any]:
+    """A catalog of `items` products (Online Retail's descriptions in numbered variants),
+    indexed whole; then one edit and one new item: the time to find what changed and append
+    it (what the live state does) against fitting the whole catalog again."""
+    lines = pl.read_csv(data, infer_schema=False, columns=["StockCode", "Description", "UnitPrice"])
+    base = lines.drop_nulls().unique("StockCode", keep="first").sort("StockCode")
+    variants = -(-items // base.height)
+    catalog = pl.concat([
+        base.select(
+            (pl.col("StockCode") + f"-{v}").alias("item_id"),
+            (pl.col("Description").str.to_titlecase() + f" variant {v}").alias("title"),
+            pl.lit(f"Range {v}").alias("category"),
+            pl.col("UnitPrice").cast(pl.Float64, strict=False).alias("price"),
+        )
+        for v in range(variants)
+    ]).head(items)
+    began = time.perf_counter()
+    index = LexicalIndex().fit(catalog)
+    full_s = time.perf_counter() - began
+    first = catalog.row(0, named=True)
+    edited = {**first, "title": "Zebra striped lantern"}
+    new = {"item_id": "new-owl", "title": "Glowing owl night lamp", "category": "Range new", "price": 4.5}
+    after = pl.concat([catalog.slice(1), pl.DataFrame([edited, new], schema=catalog.schema)])
+    began = time.perf_counter()
+    changed = index.changed(after)
+    changed_s = time.perf_counter() - began
+    began = time.perf_counter()
+    grown = index.appended(changed)
+    append_s = time.perf_counter() - began
+    found = [h.item_id for h in grown.search("owl lamp", k=1)] + [h.item_id for h in grown.search("zebra lantern", k=1)]
+    console.print(f"  {catalog.height} items: full fit {full_s:.2f} s; find changes {changed_s * 1000:.0f} ms, "
+                  f"append {append_s * 1000:.0f} ms")
+    return {"items": catalog.height, "changed": changed.height, "full_fit_s": round(full_s, 3),
+            "find_changes_ms": round(changed_s * 1000, 1), "append_ms": round(append_s * 1000, 1),
+            "speedup": round(full_s / (changed_s + append_s), 1),
+            "found_after_append": found == ["new-owl", first["item_id"]]}
+
+
 # output ------------------------------------------------------------------------------------
 
 
@@ -323,6 +369,14 @@ def show(result: dict[str, Any], console: Console) -> None:
             table.add_row(name, f"{c['difference']:+.4f}", f"[{c['ci95'][0]:+.4f}, {c['ci95'][1]:+.4f}]",
                           f"{c['p_bootstrap']:.4f}", "yes" if c["significant"] else "no")
         console.print(table)
+    if "reindex" in result:
+        r = result["reindex"]
+        table = Table(title=f"One edit and one new item in a {r['items']:,}-item catalog (lexical index)")
+        for column in ("full re-index", "find changes", "append", "speed-up", "found"):
+            table.add_column(column, justify="right")
+        table.add_row(f"{r['full_fit_s']:.2f} s", f"{r['find_changes_ms']:.0f} ms", f"{r['append_ms']:.0f} ms",
+                      f"{r['speedup']}x", "yes" if r["found_after_append"] else "no")
+        console.print(table)
     if "http" in result:
         table = Table(title="From the 2xx to a changed answer, over HTTP (ms)")
         for column in ("effect", "trials", "changed", "p50", "p99", "max"):
@@ -341,8 +395,10 @@ def main() -> None:
     parser.add_argument("--unit", choices=("event", "invoice"), default="event",
                         help="predict each purchase line (default) or each invoice's new items at once")
     parser.add_argument("--trials", type=int, default=50, help="HTTP latency trials (default 50)")
-    parser.add_argument("--skip-replay", action="store_true", help="only the HTTP latencies")
-    parser.add_argument("--skip-http", action="store_true", help="only the prequential replay")
+    parser.add_argument("--catalog", type=int, default=40_000, help="items of the re-index comparison (default 40000)")
+    parser.add_argument("--skip-replay", action="store_true", help="leave out the prequential replay")
+    parser.add_argument("--skip-reindex", action="store_true", help="leave out the re-index comparison")
+    parser.add_argument("--skip-http", action="store_true", help="leave out the HTTP latencies")
     parser.add_argument("--name", default="online", help="results file name under bench/results/")
     args = parser.parse_args()
     console = Console()
@@ -352,6 +408,9 @@ def main() -> None:
         if not args.skip_http:
             console.print("event-to-effect latency over HTTP ...")
             result["http"] = http_latency(trials=args.trials, work=work, console=console)
+        if not args.skip_reindex:
+            console.print("incremental against full re-index ...")
+            result["reindex"] = reindex_costs(items=args.catalog, data=args.data or packaged_slice(), console=console)
         if not args.skip_replay:
             console.print("prequential replay ...")
             result["replay"] = replay(data=args.data or packaged_slice(), days=args.days, unit=args.unit, work=work,

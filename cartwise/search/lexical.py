@@ -190,7 +190,8 @@ class LexicalIndex:
         new = copy.copy(self)
         ids = items.get_column("item_id").to_list()
         n_old, n_new = self.item_ids_.size, len(ids)
-        new.item_ids_ = np.concatenate([self.item_ids_, np.array(ids, dtype=self.item_ids_.dtype)])
+        # np.str_ arrays are fixed-width: concatenating widens them to the longest new id.
+        new.item_ids_ = np.concatenate([self.item_ids_, np.array(ids, dtype=np.str_)])
         edited = [row for row in (self._row_of.get(i) for i in ids) if row is not None]
         removed = np.concatenate([self.removed_, np.zeros(n_new, dtype=bool)])
         removed[edited] = True
