@@ -28,8 +28,12 @@ answers, and whether learning from each event beats retraining nightly.
 4. **Incremental against full re-index**: one edit and one new item in a catalog of
    ``--catalog`` items: finding the change and appending it against fitting it all again.
 
+5. **The click model's online layer** (``--clicks``): LightGBM on the MIND-small subset's
+   first 80% of logs, then the last 20% in time order, predicted by the model alone and
+   with :class:`cartwise.online.OnlineClickLayer`, which learns each log after predicting it.
+
     python bench/online.py [--days 2] [--unit event|invoice] [--trials 50] [--catalog 40000]
-                           [--skip-replay] [--skip-http] [--skip-reindex]
+                           [--skip-replay] [--skip-http] [--skip-reindex] [--clicks]
 
 Results: bench/results/online.json and a Rich table.
 """
@@ -61,6 +65,7 @@ from cartwise import Engine
 from cartwise.demo import EVENT_MAPPING, build_catalog, build_purchases, packaged_slice
 from cartwise.evaluate.significance import compare
 from cartwise.limits import HISTORY_LENGTH
+from cartwise.online import OnlineClickLayer
 from cartwise.recommend import Interaction
 from cartwise.search import LexicalIndex
 from cartwise.serving import RECOMMEND, Pipeline, Request
@@ -348,6 +353,54 @@ def reindex_costs(*, items: int, data: Path, console: Console) -> dict[str, Any]
             "found_after_append": found == ["new-owl", first["item_id"]]}
 
 
+# 5. the click model's online layer -------------------------------------------------------
+
+
+def click_layer(*, resamples: int, console: Console) -> dict[str, Any]:
+    """MIND-small subset split in time as bench/clicks.py splits it (70% train, 10%
+    validation, last 20% test): LightGBM trained on the first 80%, then the test logs in
+    time order, each predicted by the model alone and by the model with the online layer,
+    after which the layer learns the log's clicks."""
+    from bench.clicks import MIND_SPEC, _params, load_mind
+    from cartwise.clicks import registry
+    from cartwise.clicks.calibration import auc, log_loss, paired_bootstrap
+
+    rows = load_mind()
+    logs = rows["impression"].unique(maintain_order=True).to_numpy()
+    part = pl.Series("impression", logs)
+    cut_train, cut_valid = int(0.7 * logs.size), int(0.8 * logs.size)
+    train = rows.filter(pl.col("impression").is_in(part[:cut_train].implode()))
+    valid = rows.filter(pl.col("impression").is_in(part[cut_train:cut_valid].implode()))
+    test = rows.filter(pl.col("impression").is_in(part[cut_valid:].implode()))
+    began = time.perf_counter()
+    model = registry.get("gbdt").build(MIND_SPEC, **_params("gbdt", "mind", 2, 300))
+    model.fit(train, label="clicked", validation=valid)
+    fit_s = time.perf_counter() - began
+    trained = model.predict(test)
+    layer = OnlineClickLayer()
+    online = np.empty_like(trained)
+    items = test["item_id"].to_list()
+    y = test["clicked"].to_numpy()
+    bounds = np.flatnonzero(np.r_[True, test["impression"].to_numpy()[1:] != test["impression"].to_numpy()[:-1],
+                                  True])
+    began = time.perf_counter()
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        online[lo:hi] = layer.predict(items[lo:hi], trained[lo:hi])
+        layer.learn(items[lo:hi], trained[lo:hi], y[lo:hi])
+    learn_us = (time.perf_counter() - began) / max(test.height, 1) * 1e6
+    console.print(f"  MIND: gbdt fitted in {fit_s:.0f} s; {test.height} test rows, layer {learn_us:.0f} us a row")
+    out: dict[str, Any] = {"rows": {"train": train.height, "validation": valid.height, "test": test.height},
+                           "clicks_test": int(y.sum()), "fit_s": round(fit_s, 1),
+                           "layer_us_per_row": round(learn_us, 1), "weights": layer.weights_.round(4).tolist()}
+    for name, p in (("trained", trained), ("trained + online layer", online)):
+        out[name] = {"auc": round(auc(y, p), 4), "log_loss": round(log_loss(y, p), 5)}
+    for metric in ("auc", "log_loss"):
+        d = paired_bootstrap(metric, y, trained, online, resamples=resamples)
+        out[f"{metric}: online - trained"] = {"difference": round(d.difference, 5), "ci95": [round(d.low, 5),
+                                              round(d.high, 5)], "p": round(d.p_value, 4)}
+    return out
+
+
 # output ------------------------------------------------------------------------------------
 
 
@@ -377,6 +430,18 @@ def show(result: dict[str, Any], console: Console) -> None:
         table.add_row(f"{r['full_fit_s']:.2f} s", f"{r['find_changes_ms']:.0f} ms", f"{r['append_ms']:.0f} ms",
                       f"{r['speedup']}x", "yes" if r["found_after_append"] else "no")
         console.print(table)
+    if "clicks" in result:
+        c = result["clicks"]
+        table = Table(title=f"Click model's online layer, MIND test logs in time order ({c['rows']['test']:,} rows)")
+        for column in ("model", "AUC", "log loss"):
+            table.add_column(column, justify="right")
+        for name in ("trained", "trained + online layer"):
+            table.add_row(name, f"{c[name]['auc']:.4f}", f"{c[name]['log_loss']:.5f}")
+        for metric in ("auc", "log_loss"):
+            d = c[f"{metric}: online - trained"]
+            table.add_row(f"difference ({metric})", f"{d['difference']:+.5f}",
+                          f"[{d['ci95'][0]:+.5f}, {d['ci95'][1]:+.5f}] p={d['p']}")
+        console.print(table)
     if "http" in result:
         table = Table(title="From the 2xx to a changed answer, over HTTP (ms)")
         for column in ("effect", "trials", "changed", "p50", "p99", "max"):
@@ -399,6 +464,8 @@ def main() -> None:
     parser.add_argument("--skip-replay", action="store_true", help="leave out the prequential replay")
     parser.add_argument("--skip-reindex", action="store_true", help="leave out the re-index comparison")
     parser.add_argument("--skip-http", action="store_true", help="leave out the HTTP latencies")
+    parser.add_argument("--clicks", action="store_true",
+                        help="also the click model's online layer on MIND (fits LightGBM: a few minutes more)")
     parser.add_argument("--name", default="online", help="results file name under bench/results/")
     args = parser.parse_args()
     console = Console()
@@ -415,6 +482,9 @@ def main() -> None:
             console.print("prequential replay ...")
             result["replay"] = replay(data=args.data or packaged_slice(), days=args.days, unit=args.unit, work=work,
                                       console=console)
+        if args.clicks:
+            console.print("the click model's online layer on MIND ...")
+            result["clicks"] = click_layer(resamples=1000, console=console)
     result["peak_rss_mb"] = round(peak_rss_mb(), 1)
     show(result, console)
     console.print(f"saved {save(args.name, result)}")

@@ -31,6 +31,12 @@ _log = logging.getLogger("cartwise")
 MAX_JOURNAL_EVENTS = 2_000_000
 
 
+# A batch touching more shoppers than this (a bulk upload) adds to the counters only: reading
+# every shopper's history for co-occurrence would hold the write up; the next `train` counts
+# those pairs (the relation graph's live counts draw the same line).
+MAX_LIVE_USERS = 1000
+
+
 @dataclass(frozen=True, slots=True)
 class _Batch:
     tag: int
@@ -117,7 +123,9 @@ class OnlineLayer:
                 self._seen.add(seen)
                 counts.append((item, weights[kind], ts))
         together = self.deltas.together if self.deltas is not None else None
-        contributions = self._contributions(rows, counted=together.counted if together is not None else None)
+        contributions: list[Contribution] = []
+        if len({user for user, *_ in rows}) <= MAX_LIVE_USERS:
+            contributions = self._contributions(rows, counted=together.counted if together is not None else None)
         batch = _Batch(tag=tag, counts=counts, contributions=contributions, events=len(rows))
         self._journal.append(batch)
         self._journal_events += batch.events
@@ -165,4 +173,4 @@ class OnlineLayer:
         return out
 
 
-__all__ = ["MAX_JOURNAL_EVENTS", "OnlineLayer"]
+__all__ = ["MAX_JOURNAL_EVENTS", "MAX_LIVE_USERS", "OnlineLayer"]
