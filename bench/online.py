@@ -14,7 +14,8 @@ answers, and whether learning from each event beats retraining nightly.
      system that only learns at night knows);
    - ``live history``: the same models, the shopper's history read live (Cartwise before
      the online layer);
-   - ``online``: live history plus the online deltas (:mod:`cartwise.online`).
+   - ``online``: live history plus the online deltas (:mod:`cartwise.online`);
+   - ``online + trending``: the same with the ``trending`` stage before the popular fallback.
 
    NDCG@10 and recall@10 per invoice; paired bootstrap (``cartwise.evaluate.significance``)
    of online against each.
@@ -23,7 +24,9 @@ answers, and whether learning from each event beats retraining nightly.
    2xx of ``POST /v1/events`` to the first ``GET /v1/items/{a}/similar`` that lists the
    other; and from a shopper's purchase to their changed recommendations.
 3. **New item searchable**: from the 2xx of ``POST /v1/items`` to the first search that
-   finds it by a word no other item has.
+   finds it by a word no other item has. Then searches and recommendations at ``--rate``
+   a second for ``--load-seconds``, idle and while a client posts batches of 50 purchases
+   back to back (p50/p99 of each, the ingest rate reached).
 
 4. **Incremental against full re-index**: one edit and one new item in a catalog of
    ``--catalog`` items: finding the change and appending it against fitting it all again.
@@ -41,12 +44,14 @@ Results: bench/results/online.json and a Rich table.
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import os
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -68,11 +73,13 @@ from cartwise.limits import HISTORY_LENGTH
 from cartwise.online import OnlineClickLayer
 from cartwise.recommend import Interaction
 from cartwise.search import LexicalIndex
-from cartwise.serving import RECOMMEND, Pipeline, Request
+from cartwise.serving import RECOMMEND, Cascade, Pipeline, Request, Tier
 
 DAY_MS = 86_400_000
 K = 10
-ARMS = ("nightly", "live history", "online")
+ARMS = ("nightly", "live history", "online", "online + trending")
+# The default cascade with what is trending today before the popular fallback.
+TRENDING = Cascade(tiers=(*RECOMMEND.tiers[:-1], Tier(("trending", "popularity"))))
 
 
 # 1. prequential replay ------------------------------------------------------------------
@@ -104,7 +111,7 @@ def replay(*, data: Path, days: int, unit: str, work: Path, console: Console) ->
     engine.ingest_items(catalog)
     with engine.store.transaction():
         engine.store.insert_events(warm)
-    pipeline = Pipeline(RECOMMEND)
+    pipelines = {arm: Pipeline(TRENDING if arm == "online + trending" else RECOMMEND) for arm in ARMS}
     histories: dict[str, list[Interaction]] = {}
     for user, item, ts in warm.select("user_id", "item_id", "ts").iter_rows():
         histories.setdefault(user, []).insert(0, Interaction(item_id=item, event_type="purchase", ts=ts))
@@ -149,10 +156,11 @@ def replay(*, data: Path, days: int, unit: str, work: Path, console: Console) ->
                 ("nightly", frozen, nightly.get(user, [])),
                 ("live history", frozen, live),
                 ("online", state, live),
+                ("online + trending", state, live),
             ):
                 seen = {e.item_id for e in history}
                 request = Request(state=arm_state, k=K, history=list(history), exclude_seen=True, taken=set(seen))
-                answer = [i.item_id for i in pipeline.answer(request)]
+                answer = [i.item_id for i in pipelines[arm].answer(request)]
                 scores[arm].append(_metrics(answer, targets))
         else:
             skipped += 1
@@ -181,7 +189,7 @@ def replay(*, data: Path, days: int, unit: str, work: Path, console: Console) ->
         result["arms"][arm] = {"ndcg@10": round(float(values[:, 0].mean()), 4),
                                "recall@10": round(float(values[:, 1].mean()), 4)}
     online = np.array(scores["online"])
-    for arm in ("nightly", "live history"):
+    for arm in ("nightly", "live history", "online + trending"):
         base = np.array(scores[arm])
         for column, metric in enumerate(("ndcg@10", "recall@10")):
             c = compare(base[:, column], online[:, column])
@@ -241,7 +249,9 @@ def _summary(values: list[float | None]) -> dict[str, Any]:
             "max_ms": round(float(done.max()), 2) if done.size else None}
 
 
-def http_latency(*, trials: int, work: Path, console: Console) -> dict[str, Any]:
+def http_latency(
+    *, trials: int, work: Path, console: Console, load_seconds: float, rate: float
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
     store = work / "http-store"
     key = _http_store(store)
     port = _free_port()
@@ -274,7 +284,9 @@ def http_latency(*, trials: int, work: Path, console: Console) -> dict[str, Any]
                 # A seed shopper buys an item of another pair: their own answer changes.
                 user = f"seed-{a // 2}-0"
                 was = _recommended(http, user)
-                other = next(i for i in range(2 * PAIRS) if i // 2 != a // 2 and f"p{i}" not in was)
+                # An item whose partner is not shown yet either: the partner must come in.
+                other = next(i for i in range(2 * PAIRS)
+                             if i // 2 != a // 2 and f"p{i}" not in was and f"p{i ^ 1}" not in was)
                 event = {"user_id": user, "item_id": f"p{other}", "event_type": "purchase",
                          "timestamp": t + trial * 10 + 5}
                 assert http.post("/v1/events", json={"events": [event]}).status_code == 200
@@ -284,12 +296,90 @@ def http_latency(*, trials: int, work: Path, console: Console) -> dict[str, Any]
                 assert http.post("/v1/items", json={"items": [item]}).status_code == 200
                 searchable.append(_until(lambda word=word, trial=trial: f"new-{trial}" in _found(http, word)))
             console.print(f"  {len(together)} trials over HTTP")
+            if load_seconds > 0:
+                load = {"idle": paced_answers(base, key, rate=rate, seconds=load_seconds)}
+                stop = threading.Event()
+                posted: list[float] = []
+                writer = threading.Thread(target=ingest_loop, args=(base, key, stop, posted), daemon=True)
+                writer.start()
+                load["during ingest"] = paced_answers(base, key, rate=rate, seconds=load_seconds)
+                stop.set()
+                writer.join(timeout=30)
+                load["during ingest"]["ingest_events_per_s"] = round(len(posted) * INGEST_BATCH / load_seconds, 1)
+                load["during ingest"]["ingest_ack_p99_ms"] = round(float(np.percentile(posted, 99)) * 1000, 1) \
+                    if posted else None
+                console.print(f"  {rate} answers/s for {load_seconds} s idle, then during ingest")
     finally:
         server.terminate()
         server.wait(timeout=30)
         log.close()
-    return {"co_purchase_to_similar_items": _summary(together), "purchase_to_own_recommendations": _summary(own),
-            "new_item_to_search": _summary(searchable)}
+    out: dict[str, Any] = {"co_purchase_to_similar_items": _summary(together),
+                           "purchase_to_own_recommendations": _summary(own), "new_item_to_search": _summary(searchable)}
+    return out, load if load_seconds > 0 else None
+
+
+INGEST_BATCH = 50
+
+
+def ingest_loop(base: str, key: str, stop: threading.Event, posted: list[float]) -> None:
+    """Batches of 50 purchases by new shoppers of random pairs, back to back, until `stop`;
+    each acknowledgement's seconds appended to `posted`."""
+    rng = np.random.default_rng(1)
+    n = 0
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30) as http:
+        while not stop.is_set():
+            events = [{"user_id": f"load-{n + j // 2}", "item_id": f"p{int(rng.integers(2 * PAIRS))}",
+                       "event_type": "purchase", "timestamp": 1_703_000_000 + n + j} for j in range(INGEST_BATCH)]
+            n += INGEST_BATCH
+            began = time.perf_counter()
+            if http.post("/v1/events", json={"events": events}).status_code == 200:
+                posted.append(time.perf_counter() - began)
+
+
+def paced_answers(base: str, key: str, *, rate: float, seconds: float) -> dict[str, Any]:
+    """Searches and recommendations, alternating, at `rate` a second in all (two client
+    threads on a fixed schedule, so a slow answer does not slow the offered rate)."""
+    timings: dict[str, list[float]] = {"search": [], "recommend": []}
+    failures = [0]
+    lock = threading.Lock()
+
+    def client(offset: int) -> None:
+        rng = np.random.default_rng(offset)
+        gap = 2.0 / rate
+        start = time.perf_counter() + offset / rate
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30) as http:
+            n = 0
+            while True:
+                due = start + n * gap
+                if due - start > seconds:
+                    break
+                time.sleep(max(0.0, due - time.perf_counter()))
+                kind = "search" if (n + offset) % 2 == 0 else "recommend"
+                began = time.perf_counter()
+                if kind == "search":
+                    response = http.get("/v1/search", params={"q": f"product {int(rng.integers(80))}", "k": 10})
+                else:
+                    user = f"seed-{int(rng.integers(PAIRS))}-{int(rng.integers(5))}"
+                    response = http.get(f"/v1/users/{user}/recommendations", params={"k": 10})
+                took = time.perf_counter() - began
+                with lock:
+                    if response.status_code == 200:
+                        timings[kind].append(took)
+                    else:
+                        failures[0] += 1
+                n += 1
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    out: dict[str, Any] = {"failed": failures[0]}
+    for kind, values in timings.items():
+        ms = np.array(values) * 1000
+        out[kind] = {"answers": int(ms.size), "p50_ms": round(float(np.percentile(ms, 50)), 2),
+                     "p99_ms": round(float(np.percentile(ms, 99)), 2)}
+    return out
 
 
 def _up(http: httpx.Client) -> bool:
@@ -384,7 +474,7 @@ def click_layer(*, resamples: int, console: Console) -> dict[str, Any]:
     bounds = np.flatnonzero(np.r_[True, test["impression"].to_numpy()[1:] != test["impression"].to_numpy()[:-1],
                                   True])
     began = time.perf_counter()
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+    for lo, hi in itertools.pairwise(bounds.tolist()):
         online[lo:hi] = layer.predict(items[lo:hi], trained[lo:hi])
         layer.learn(items[lo:hi], trained[lo:hi], y[lo:hi])
     learn_us = (time.perf_counter() - began) / max(test.height, 1) * 1e6
@@ -442,6 +532,15 @@ def show(result: dict[str, Any], console: Console) -> None:
             table.add_row(f"difference ({metric})", f"{d['difference']:+.5f}",
                           f"[{d['ci95'][0]:+.5f}, {d['ci95'][1]:+.5f}] p={d['p']}")
         console.print(table)
+    if "load" in result:
+        table = Table(title="Answers at a steady rate over HTTP, idle and during sustained ingest (ms)")
+        for column in ("phase", "search p50", "search p99", "recommend p50", "recommend p99", "failed", "ingest ev/s"):
+            table.add_column(column, justify="right")
+        for phase, row in result["load"].items():
+            table.add_row(phase, str(row["search"]["p50_ms"]), str(row["search"]["p99_ms"]),
+                          str(row["recommend"]["p50_ms"]), str(row["recommend"]["p99_ms"]), str(row["failed"]),
+                          str(row.get("ingest_events_per_s", "-")))
+        console.print(table)
     if "http" in result:
         table = Table(title="From the 2xx to a changed answer, over HTTP (ms)")
         for column in ("effect", "trials", "changed", "p50", "p99", "max"):
@@ -460,6 +559,9 @@ def main() -> None:
     parser.add_argument("--unit", choices=("event", "invoice"), default="event",
                         help="predict each purchase line (default) or each invoice's new items at once")
     parser.add_argument("--trials", type=int, default=50, help="HTTP latency trials (default 50)")
+    parser.add_argument("--load-seconds", type=float, default=15,
+                        help="seconds of answers at --rate idle, then during sustained ingest (0: skip)")
+    parser.add_argument("--rate", type=float, default=50, help="searches + recommendations a second (default 50)")
     parser.add_argument("--catalog", type=int, default=40_000, help="items of the re-index comparison (default 40000)")
     parser.add_argument("--skip-replay", action="store_true", help="leave out the prequential replay")
     parser.add_argument("--skip-reindex", action="store_true", help="leave out the re-index comparison")
@@ -474,7 +576,10 @@ def main() -> None:
         work = Path(tmp)
         if not args.skip_http:
             console.print("event-to-effect latency over HTTP ...")
-            result["http"] = http_latency(trials=args.trials, work=work, console=console)
+            result["http"], load = http_latency(trials=args.trials, work=work, console=console,
+                                                load_seconds=args.load_seconds, rate=args.rate)
+            if load is not None:
+                result["load"] = load
         if not args.skip_reindex:
             console.print("incremental against full re-index ...")
             result["reindex"] = reindex_costs(items=args.catalog, data=args.data or packaged_slice(), console=console)

@@ -9,6 +9,7 @@ import polars as pl
 
 from cartwise import Engine
 from cartwise.online import OnlineLayer
+from cartwise.serving import Cascade, Pipeline, Request, Tier
 
 T = 1_700_000_000 + 10_000  # after the planted events (seconds)
 
@@ -61,6 +62,10 @@ def test_purchases_change_what_is_popular_at_once(engine: Engine):
         for u in range(80)
     ])
     assert _ids(engine.recommend("newcomer", k=3))[0] == "mug-red"
+    # What runs hot today, as the `trending` stage shows it: only what was learned online.
+    trend = Pipeline(Cascade(tiers=(Tier(("trending",)),)))
+    shown = trend.answer(Request(state=engine.state, k=3))
+    assert [i.item_id for i in shown] == ["mug-red"] and shown[0].reason == "trending with shoppers today"
 
 
 def test_train_absorbs_the_deltas_without_counting_twice(engine: Engine):
