@@ -91,10 +91,11 @@ def _metrics(answer: list[str], targets: set[str]) -> tuple[float, float]:
     return sum(gains) / ideal, len(gains) / len(targets)
 
 
-def replay(*, data: Path, days: int, unit: str, work: Path, console: Console) -> dict[str, Any]:
+def replay(*, data: Path, days: int, unit: str, every_days: int, work: Path, console: Console) -> dict[str, Any]:
     """The replay of section 1 of the module docstring; `unit` "event" predicts each
     purchase line (the items the shopper put in the same invoice before it are history),
-    "invoice" each invoice's new items at once."""
+    "invoice" each invoice's new items at once. The models are retrained every `every_days`
+    days (1: nightly)."""
     catalog = build_catalog(data, work / "catalog.parquet")
     purchases = build_purchases(data, work / "purchases.csv")
     scratch = Engine.open(work / "all", log_impressions=False)
@@ -131,11 +132,12 @@ def replay(*, data: Path, days: int, unit: str, work: Path, console: Console) ->
     trains: list[float] = []
     nightly: dict[str, list[Interaction]] = {}
     day = -1
+    first_day = start // DAY_MS
     learn_ms: list[float] = []
     skipped = 0
     started = time.perf_counter()
     for row in steps.iter_rows(named=True):
-        if row["first"] // DAY_MS != day:
+        if row["first"] // DAY_MS != day and (day < 0 or (row["first"] // DAY_MS - first_day) % every_days == 0):
             day = row["first"] // DAY_MS
             began = time.perf_counter()
             # The answers judged here never read the click model: left out, it would be
@@ -143,7 +145,7 @@ def replay(*, data: Path, days: int, unit: str, work: Path, console: Console) ->
             engine.train(recommender="itemknn", encoder=None, clicks=False)
             trains.append(time.perf_counter() - began)
             nightly = {u: list(h[:HISTORY_LENGTH]) for u, h in histories.items()}
-            console.print(f"  day {len(trains)}/{days}: retrained in {trains[-1]:.1f} s; "
+            console.print(f"  day {day - first_day + 1}/{days}: retrained in {trains[-1]:.1f} s; "
                           f"{len(scores['online'])} {unit}s judged so far")
         user = row["user_id"]
         live = histories.get(user, [])[:HISTORY_LENGTH]
@@ -177,7 +179,7 @@ def replay(*, data: Path, days: int, unit: str, work: Path, console: Console) ->
     engine.close()
 
     result: dict[str, Any] = {
-        "data": str(data), "unit": unit, "replayed_days": days, "warm_events": warm.height,
+        "data": str(data), "unit": unit, "replayed_days": days, "retrained_every_days": every_days, "warm_events": warm.height,
         "replayed_events": later.height, "judged": len(scores["online"]), "skipped_nothing_new": skipped,
         "replay_s": round(time.perf_counter() - started, 1), "train_s_mean": round(float(np.mean(trains)), 2),
         "add_events_ms_p50": round(float(np.percentile(learn_ms, 50)), 2),
@@ -558,6 +560,8 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=2, help="days replayed in time order (default 2)")
     parser.add_argument("--unit", choices=("event", "invoice"), default="event",
                         help="predict each purchase line (default) or each invoice's new items at once")
+    parser.add_argument("--every-days", type=int, default=1,
+                        help="retrain every this many days of the replay (default 1: nightly)")
     parser.add_argument("--trials", type=int, default=50, help="HTTP latency trials (default 50)")
     parser.add_argument("--load-seconds", type=float, default=15,
                         help="seconds of answers at --rate idle, then during sustained ingest (0: skip)")
@@ -585,7 +589,8 @@ def main() -> None:
             result["reindex"] = reindex_costs(items=args.catalog, data=args.data or packaged_slice(), console=console)
         if not args.skip_replay:
             console.print("prequential replay ...")
-            result["replay"] = replay(data=args.data or packaged_slice(), days=args.days, unit=args.unit, work=work,
+            result["replay"] = replay(data=args.data or packaged_slice(), days=args.days, unit=args.unit,
+                                      every_days=args.every_days, work=work,
                                       console=console)
         if args.clicks:
             console.print("the click model's online layer on MIND ...")
