@@ -26,12 +26,23 @@ from cartwise.encode import DEFAULT_ENCODER
 from cartwise.errors import NotFound, NotTrained, ValidationError
 from cartwise.events.event import EventType, now_ms
 from cartwise.experiments import Experiments, Resources, Serving
-from cartwise.logbook import Logbook
-from cartwise.feedback import AttributionWindows, FeedbackReport, Impression, ImpressionLog, ShownItem, new_request_id
+from cartwise.feedback import (
+    AttributionWindows,
+    FeedbackReport,
+    Impression,
+    ImpressionLog,
+    ShownItem,
+    new_request_id,
+)
 from cartwise.feedback import feedback_report as _feedback_report
 from cartwise.feedback.client import read_impressions
 from cartwise.feedback.impression import PLACEMENT_PATTERN
-from cartwise.graph.answers import ALTERNATIVES_PLACEMENT, BUNDLE_PLACEMENT, RelationAnswers
+from cartwise.logbook import Logbook
+from cartwise.graph.answers import (
+    ALTERNATIVES_PLACEMENT,
+    BUNDLE_PLACEMENT,
+    RelationAnswers,
+)
 from cartwise.graph.results import AlternativesResponse, BundleResponse, RelatedResponse
 from cartwise.ingest import (
     ColumnMapping,
@@ -51,6 +62,7 @@ from cartwise.limits import (
 )
 from cartwise.live import LiveState, StatePublisher, open_feed
 from cartwise.live.feed import StoreVersion
+from cartwise.live.state import Reindex
 from cartwise.recommend import Interaction
 from cartwise.results import (
     AutocompleteResponse,
@@ -70,7 +82,14 @@ from cartwise.search import SearchFilters, parse_filters
 from cartwise.search.autocomplete import Autocomplete, build_autocomplete
 from cartwise.search.currency import ExchangeRates
 from cartwise.search.request import SearchRequest, check_page, clean_text
-from cartwise.serving import PIPELINES, Cascade, Pipeline, Request, SearchPages, is_personal
+from cartwise.serving import (
+    PIPELINES,
+    Cascade,
+    Pipeline,
+    Request,
+    SearchPages,
+    is_personal,
+)
 from cartwise.serving.relations import screen
 from cartwise.store import Store, StoreStats, open_store
 from cartwise.training import train
@@ -153,6 +172,7 @@ class Engine:
         if self.impressions is not None:
             self.impressions.close()
         self._live.feed.close()
+        self._live.close()
         self.store.close()
 
     # live state ----------------------------------------------------------------------
@@ -182,6 +202,12 @@ class Engine:
         self._live.on_advance(listener)
 
     @property
+    def last_reindex(self) -> Reindex | None:
+        """How the live indexes last took in catalog changes: "incremental" (only the new
+        and edited items tokenised and embedded) or "full", how many items, how long."""
+        return self._live.last_reindex
+
+    @property
     def exchange_rates(self) -> ExchangeRates:
         return self._live.rates
 
@@ -196,7 +222,12 @@ class Engine:
         return ingest_events(self.store, source, mapping=mapping, **options)
 
     def upsert_items(self, records: Sequence[Mapping[str, Any]], *, source: str = "api") -> IngestReport:
-        return ingest_item_records(self.store, records, source=source)
+        """Add or edit items; they are searchable and recommendable moments later: the
+        live indexes take them in the background, incrementally (:mod:`cartwise.live`)."""
+        report = ingest_item_records(self.store, records, source=source)
+        if report.rows_written:
+            self._live.refresh()
+        return report
 
     def add_events(
         self, records: Sequence[Mapping[str, Any]], *, source: str = "api", unknown_items: str = "keep"
@@ -224,6 +255,7 @@ class Engine:
         budget_s: float | None = None,
         graph_features: bool = False,
         wait_s: float = 0.0,
+        clicks: bool = True,
     ) -> TrainReport:
         """Fit all models; `recommender` picks the personalised model (itemknn, als, bpr,
         sequential, blend, ..., or "auto": the best the data and `budget_s` allow, with the
@@ -232,7 +264,7 @@ class Engine:
         switch to the new version once it is complete. `graph_features`: the fused
         recommender's ranker also reads the product relation graph (off by default). One
         trainer per store: another one training is waited for up to `wait_s` seconds, then
-        TrainerBusy is raised."""
+        TrainerBusy is raised. `clicks=False`: no click model in this version."""
         report = train(
             self.store,
             recommender=recommender,
@@ -245,6 +277,7 @@ class Engine:
             seed=seed,
             graph_features=graph_features,
             wait_s=wait_s,
+            clicks=clicks,
         )
         self.refresh()
         return report

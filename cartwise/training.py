@@ -21,7 +21,12 @@ from cartwise.graph.signals import GraphRelations, GraphSignals
 from cartwise.ingest.event_items import register_event_items
 from cartwise.recommend import ItemKNN, Popularity, RatingPredictor
 from cartwise.recommend import registry as recommenders
-from cartwise.recommend.plan import DEFAULT_BUDGET_S, StoreShape, TrainingPlan, plan_training
+from cartwise.recommend.plan import (
+    DEFAULT_BUDGET_S,
+    StoreShape,
+    TrainingPlan,
+    plan_training,
+)
 from cartwise.results import RatingModelReport, TrainReport
 from cartwise.search import LexicalIndex
 from cartwise.search.semantic import embed_catalog
@@ -127,6 +132,7 @@ def train(
     promote: bool = True,
     graph_features: bool = False,
     wait_s: float = 0.0,
+    clicks: bool = True,
 ) -> TrainReport:
     """Fit the lexical index, item embeddings for semantic search (unless `encoder` is
     None), popularity, item-kNN and the chosen personalised recommender on the store;
@@ -147,11 +153,16 @@ def train(
     One trainer per store: the whole train holds the store's training lock
     (:mod:`cartwise.store.trainlock`); another trainer holding it is waited for up to
     `wait_s` seconds, then :class:`~cartwise.errors.TrainerBusy` is raised.
+
+    `clicks=False` leaves the click model out (the version answers click predictions and
+    prices the sponsored slot without one): most of a retrain's time on a store without an
+    impression log, for a retrain whose answers do not read it (bench/online.py's nightly
+    retraining).
     """
     with trainer_lock(store, wait_s=wait_s):
         return _train(store, recommender=recommender, encoder=encoder, on_step=on_step, on_encode=on_encode,
                       on_epoch=on_epoch, threads=threads, seed=seed, budget_s=budget_s, until_ms=until_ms,
-                      promote=promote, graph_features=graph_features)
+                      promote=promote, graph_features=graph_features, clicks=clicks)
 
 
 def _train(
@@ -167,6 +178,7 @@ def _train(
     budget_s: float | None,
     until_ms: int | None,
     promote: bool,
+    clicks: bool = True,
     graph_features: bool,
 ) -> TrainReport:
     if recommender != AUTO:
@@ -298,10 +310,10 @@ def _train(
             seconds["ratings"] = time.perf_counter() - mark
 
         mark = time.perf_counter()
-        clicks = None
-        if item_events.height >= MIN_EVENTS_FOR_CLICKS:
+        click_model = None
+        if clicks and item_events.height >= MIN_EVENTS_FOR_CLICKS:
             step("training the click model")
-            clicks = train_click_model(
+            click_model = train_click_model(
                 events=events, items=items, impressions=store.impressions(),
                 impression_items=store.impression_items(), seed=seed or 0, threads=threads,
             )
@@ -322,7 +334,7 @@ def _train(
             "items_sharing_an_encoded_text": reused,
             "items_registered_from_events": registered,
             "plan": list(plan.reasons) if plan is not None else None,
-            "clicks": clicks.report.model_dump() if clicks is not None else None,
+            "clicks": click_model.report.model_dump() if click_model is not None else None,
             "validation": _validation_summary(personal),
             "ratings": rating_report.model_dump() if rating_report is not None else None,
             # What trust discounted: low-history shoppers, bursts of new ids (recommend.trust).
@@ -344,7 +356,7 @@ def _train(
                 itemknn=itemknn,
                 recommender=personal,  # type: ignore[arg-type]
                 ratings=ratings,
-                clicks=clicks,
+                clicks=click_model,
             ),
             staging,
             promote=promote,
@@ -359,7 +371,7 @@ def _train(
         items=items.height,
         items_registered_from_events=registered,
         chosen_because=list(plan.reasons) if plan is not None else [],
-        clicks=clicks.report if clicks is not None else None,
+        clicks=click_model.report if click_model is not None else None,
         events=item_events.height,
         users=int(manifest["users"]),
         excluded_flagged_users=flagged,

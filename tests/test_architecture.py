@@ -29,7 +29,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         "store workspace",
         "access ingest encode vectors demo",
         "search recommend clicks rank",
-        "results evaluate training versions feedback graph insights logbook",
+        "results evaluate training versions feedback graph insights logbook online",
         "live retrain bus",
         "engine serving rules experiments",
         "assistant",

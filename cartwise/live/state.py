@@ -12,13 +12,18 @@ from __future__ import annotations
 import copy
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
+
+import polars as pl
 
 from cartwise.catalog import CatalogSnapshot
-from cartwise.encode import EncoderUnavailable, TextEncoder, load_encoder
+from cartwise.encode import EncoderUnavailable, TextEncoder, item_texts, load_encoder
 from cartwise.errors import NotTrained
 from cartwise.live.feed import ChangeFeed, StoreVersion
+from cartwise.online import OnlineDeltas, OnlineLayer
 from cartwise.recommend.base import follow_catalog
 from cartwise.recommend.textknn import TextKNN
 from cartwise.search import LexicalIndex
@@ -27,6 +32,7 @@ from cartwise.search.hybrid import HybridSearcher
 from cartwise.search.semantic import embed_catalog
 from cartwise.search.service import CatalogSearch
 from cartwise.store import Store
+from cartwise.store.commits import on_events_stored
 from cartwise.vectors import VectorIndex
 from cartwise.versions import ModelSet, ModelVersions
 from cartwise.workspace import Workspace
@@ -54,6 +60,9 @@ class LiveState:
     generation: int
     """Counts index installs (a new model version or a finished re-index), so caches
     built from the indexes (autocomplete) know when to rebuild."""
+    online: OnlineDeltas | None = None
+    """What the answers learned from events stored since `models` was trained
+    (:mod:`cartwise.online`); replaced with every batch this process stores."""
 
 
 def _installed(
@@ -66,6 +75,7 @@ def _installed(
     rates: ExchangeRates,
     indexed_version: int,
     generation: int,
+    online: OnlineDeltas | None,
 ) -> LiveState:
     """A state answering from `lexical` and `vectors` (new indexes: a new search service)."""
     searcher = HybridSearcher(lexical=lexical, vectors=vectors, encoder=encoder)
@@ -85,6 +95,7 @@ def _installed(
         encoder=encoder,
         indexed_version=indexed_version,
         generation=generation,
+        online=online,
     )
 
 
@@ -102,6 +113,46 @@ def _with_catalog(state: LiveState, catalog: CatalogSnapshot) -> LiveState:
         search = copy.copy(search)
         search.searcher = searcher
     return replace(state, catalog=catalog, lexical=lexical, search=search)
+
+
+# A catalog change of at most this many new or edited items is added to the live indexes
+# (LexicalIndex.appended, VectorIndex.upserted) instead of re-indexing the catalog; past it,
+# or for indexes that cannot be appended to, the whole catalog is re-indexed.
+MAX_INCREMENTAL_ITEMS = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class Reindex:
+    """How the last background index update went: "incremental" or "full", the items
+    (re)indexed, and the seconds from reading the catalog to the new indexes."""
+
+    how: str
+    items: int
+    seconds: float
+
+
+def _incremental(
+    state: LiveState, items: pl.DataFrame, encoder: TextEncoder | None
+) -> tuple[LexicalIndex, VectorIndex | None, int] | None:
+    """`state`'s indexes with the new and edited `items` added, or None where the whole
+    catalog must be re-indexed (too many changes; an index that cannot be appended to; a
+    store with semantic search whose vectors are missing)."""
+    lexical = state.lexical
+    if getattr(lexical, "content_", None) is None or lexical.retriever_ is None:
+        return None
+    changed = lexical.changed(items)
+    if changed.height > MAX_INCREMENTAL_ITEMS:
+        return None
+    if changed.is_empty():
+        return copy.copy(lexical), state.vectors, 0  # a copy: deleted items are hidden in it
+    vectors = state.vectors
+    if encoder is not None:
+        if vectors is None:
+            return None
+        # Only the new and edited texts are embedded (on arrival; the next `train` caches them).
+        texts = item_texts(changed.iter_rows(named=True))
+        vectors = vectors.upserted(changed.get_column("item_id").to_list(), encoder.encode_items(texts))
+    return lexical.appended(changed), vectors, changed.height
 
 
 class StatePublisher:
@@ -124,8 +175,14 @@ class StatePublisher:
         self._lock = threading.RLock()  # writers only
         self._rebuilding = False
         self._generation = 0
+        self.last_reindex: Reindex | None = None
+        """How the last background index update went (incremental or full, how long)."""
         self._listeners: list[Callable[[StoreVersion], None]] = []
         self._published: StoreVersion | None = None
+        # Online learning: every batch of events this process stores reaches the published
+        # state's deltas before the write returns (held weakly by the notice registry).
+        self.online = OnlineLayer(store)
+        self._unsubscribe = on_events_stored(self._learn)
 
     @property
     def published(self) -> StoreVersion | None:
@@ -190,6 +247,7 @@ class StatePublisher:
             state = _installed(
                 models, catalog, lexical, models.vectors, encoder=encoder, rates=self.rates,
                 indexed_version=int(models.manifest.get("catalog_version", -1)), generation=self._generation,
+                online=self._rebase(models),
             )
         elif state.catalog.version != seen.catalog:
             state = _with_catalog(state, CatalogSnapshot(self.store.items(), version=seen.catalog))
@@ -205,6 +263,28 @@ class StatePublisher:
         # lands while a re-index runs must start another one when that one ends.
         if state.indexed_version != state.catalog.version:
             self._reindex(state)
+
+    def _rebase(self, models: ModelSet) -> OnlineDeltas:
+        """Online deltas for a newly loaded model version: the events it was not trained on."""
+        popularity = models.popularity
+        return self.online.rebase(
+            model_version=models.version, events_version=int(models.manifest.get("events_version", -1)),
+            anchor_ms=popularity.now_ms_, half_life_days=popularity.half_life_days,
+        )
+
+    def _learn(self, store_id: str, events: Any, flagged: Sequence[str]) -> None:
+        """A commit of this process stored `events`: learn them, publish the new deltas."""
+        if store_id != self.store.store_id:
+            return
+        with self._lock:
+            tag = self.store.versions()[1]
+            deltas = self.online.learn(events, flagged=flagged, tag=tag)
+            state = self.state
+            if deltas is not None and state is not None and state.models.version == deltas.model_version:
+                self.state = replace(state, online=deltas)
+
+    def close(self) -> None:
+        self._unsubscribe()
 
     @staticmethod
     def _encoder(models: ModelSet) -> TextEncoder | None:
@@ -230,11 +310,22 @@ class StatePublisher:
 
         def work() -> None:
             try:
+                began = time.perf_counter()
                 items = self.store.items()
-                index = LexicalIndex().fit(items)
-                vectors = None
-                if encoder is not None:
-                    vectors, _ = embed_catalog(items, encoder=encoder, directory=self.workspace.embeddings_dir(encoder.name))
+                found = _incremental(state, items, encoder)
+                if found is not None:
+                    index, vectors, changed = found
+                    how = "incremental"
+                else:
+                    changed = items.height
+                    how = "full"
+                    index = LexicalIndex().fit(items)
+                    vectors = None
+                    if encoder is not None:
+                        vectors, _ = embed_catalog(
+                            items, encoder=encoder, directory=self.workspace.embeddings_dir(encoder.name)
+                        )
+                self.last_reindex = Reindex(how=how, items=changed, seconds=time.perf_counter() - began)
                 with self._lock:
                     current = self.state
                     if current is None or current.models.version != model_version or current.encoder is not encoder:
@@ -246,7 +337,7 @@ class StatePublisher:
                     self._generation += 1
                     self.state = _installed(
                         current.models, current.catalog, index, vectors, encoder=encoder, rates=self.rates,
-                        indexed_version=catalog_version, generation=self._generation,
+                        indexed_version=catalog_version, generation=self._generation, online=current.online,
                     )
             except Exception:  # noqa: BLE001 - a background thread: log it, keep serving the old indexes
                 _log.exception("background re-index failed; the previous indexes keep answering")
@@ -256,4 +347,4 @@ class StatePublisher:
         threading.Thread(target=work, name="cartwise-reindex", daemon=True).start()
 
 
-__all__ = ["LiveState", "StatePublisher"]
+__all__ = ["MAX_INCREMENTAL_ITEMS", "LiveState", "Reindex", "StatePublisher"]

@@ -338,6 +338,22 @@ class FilterColumns:
             passing &= self.in_stock == filters.in_stock
         return passing
 
+    def appended(self, items: pl.DataFrame) -> FilterColumns:
+        """These columns with `items`' rows after them (a new object; new categories and
+        brands join the end of their tables, so existing codes stay valid)."""
+        categories, brands = list(self.categories), list(self.brands)
+        category_codes = _codes_in(items.get_column("category").to_list(), normalise_category, categories)
+        brand_codes = _codes_in(items.get_column("brand").to_list(), _normalise_brand, brands)
+        more = FilterColumns.from_items(items)
+        return FilterColumns(
+            categories=categories,
+            category_codes=np.concatenate([self.category_codes, category_codes]).astype(np.int32),
+            brands=brands,
+            brand_codes=np.concatenate([self.brand_codes, brand_codes]).astype(np.int32),
+            prices=np.concatenate([self.prices, more.prices]),
+            in_stock=np.concatenate([self.in_stock, more.in_stock]),
+        )
+
     def arrays(self) -> dict[str, np.ndarray]:
         """What :meth:`from_arrays` needs, as plain (pickle-free) numpy arrays."""
         return {
@@ -363,6 +379,22 @@ class FilterColumns:
 
 def _normalise_brand(brand: str | None) -> str | None:
     return (brand.strip().casefold() or None) if brand else None
+
+
+def _codes_in(values: list[str | None], normalise: Callable[[str | None], str | None], table: list[str]) -> np.ndarray:
+    """Codes of `values` in `table`, appending the values it lacks to it; -1 for missing ones."""
+    lookup = {value: code for code, value in enumerate(table)}
+    out = np.empty(len(values), dtype=np.int32)
+    for n, value in enumerate(values):
+        norm = normalise(value)
+        if norm is None:
+            out[n] = -1
+            continue
+        if norm not in lookup:
+            lookup[norm] = len(table)
+            table.append(norm)
+        out[n] = lookup[norm]
+    return out
 
 
 def _codes(values: list[str | None], normalise: Callable[[str | None], str | None]) -> tuple[np.ndarray, list[str]]:

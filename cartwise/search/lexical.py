@@ -8,6 +8,7 @@ usual way to boost fields in single-field BM25.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -21,6 +22,7 @@ from typing import Any, Self
 import bm25s
 import numpy as np
 import polars as pl
+import scipy.sparse as sp
 
 from cartwise.errors import ModelMismatch, NotTrained, ValidationError
 from cartwise.search.filters import FilterColumns, SearchFilters
@@ -146,6 +148,8 @@ class LexicalIndex:
         ]
         self.filter_columns_ = FilterColumns.from_items(items)
         self.head_share_ = _head_shares(tokenizer, items.get_column("title").to_list())
+        self.content_ = content_hashes(items)
+        self.avgdl_ = float(np.mean([len(d) for d in documents])) if documents else 0.0
         self.retriever_: bm25s.BM25 | None = None
         if any(documents):
             retriever = bm25s.BM25(k1=self.k1, b=self.b, method="lucene")
@@ -153,6 +157,107 @@ class LexicalIndex:
             self.retriever_ = retriever
         self._build_lookups()
         return self
+
+    def changed(self, items: pl.DataFrame) -> pl.DataFrame:
+        """The rows of `items` (a whole catalog) that are new to this index or differ from
+        what it indexed; empty when the index cannot tell (saved before it kept contents)."""
+        self._check_fitted()
+        items = conform(items, ITEM_SCHEMA)
+        if getattr(self, "content_", None) is None:
+            return items
+        live = ~self.removed_
+        indexed = pl.DataFrame({"item_id": self.item_ids_[live].astype(str), "_content": self.content_[live]})
+        found = items.with_columns(pl.Series("_content", content_hashes(items)))
+        return found.join(indexed, on=["item_id", "_content"], how="anti").drop("_content")
+
+    def appended(self, items: pl.DataFrame) -> LexicalIndex:
+        """A new index: this one plus `items` (new ones, and edited ones whose old row is
+        hidden), leaving this one answering as it was. Only the given items are tokenised;
+        their BM25 weights use this index's document frequencies and average length (a new
+        word's from the given items), and the indexed items keep theirs: exactly a refit's
+        weights while the catalog's statistics stand, close to them after a few edits, and
+        brought back in line by the next `train` or full re-index. Costs one pass over the
+        index's arrays (a copy), never a re-tokenisation of the catalog."""
+        self._check_fitted()
+        items = conform(items, ITEM_SCHEMA).filter(pl.col("item_id").is_not_null())
+        items = items.unique(subset="item_id", keep="last", maintain_order=True)
+        if items.is_empty():
+            return self
+        if self.retriever_ is None or getattr(self, "content_", None) is None:
+            raise ValidationError("this index cannot be appended to (it was saved before it kept its statistics)",
+                                  hint="re-index the catalog (`cartwise train`)")
+        documents = [self._document_tokens(self.tokenizer_, row) for row in items.select(_TEXT_FIELDS).iter_rows()]
+        new = copy.copy(self)
+        ids = items.get_column("item_id").to_list()
+        n_old, n_new = self.item_ids_.size, len(ids)
+        # np.str_ arrays are fixed-width: concatenating widens them to the longest new id.
+        new.item_ids_ = np.concatenate([self.item_ids_, np.array(ids, dtype=np.str_)])
+        edited = [row for row in (self._row_of.get(i) for i in ids) if row is not None]
+        removed = np.concatenate([self.removed_, np.zeros(n_new, dtype=bool)])
+        removed[edited] = True
+        new.removed_ = removed
+        new.codes_ = [*self.codes_, *(
+            extract_codes(" ".join(filter(None, (title, _attribute_text(attributes), (description or "")[:200]))))
+            for title, attributes, description in items.select("title", "attributes", "description").iter_rows()
+        )]
+        new.filter_columns_ = self.filter_columns_.appended(items)
+        new.content_ = np.concatenate([self.content_, content_hashes(items)])
+        new.retriever_ = self._appended_retriever(documents, n_old)
+        new._build_lookups()
+        return new
+
+    def _appended_retriever(self, documents: list[list[str]], n_old: int) -> bm25s.BM25:
+        """A copy of the BM25 retriever with `documents` as rows ``n_old...`` (see :meth:`appended`)."""
+        old = self.retriever_
+        assert old is not None
+        scores = old.scores
+        indptr = np.asarray(scores["indptr"], dtype=np.int64)
+        vocab = dict(old.vocab_dict)
+        df = np.diff(indptr).astype(np.float64)
+        n_docs = n_old + len(documents)
+        rows: list[int] = []
+        cols: list[int] = []
+        tfs: list[float] = []
+        lengths: list[float] = []
+        new_df: dict[int, int] = {}
+        for offset, tokens in enumerate(documents):
+            counts: dict[str, int] = {}
+            for token in tokens:
+                counts[token] = counts.get(token, 0) + 1
+            for token, tf in counts.items():
+                token_id = vocab.setdefault(token, len(vocab))
+                if token_id >= df.size:
+                    new_df[token_id] = new_df.get(token_id, 0) + 1
+                rows.append(n_old + offset)
+                cols.append(token_id)
+                tfs.append(float(tf))
+                lengths.append(float(len(tokens)))
+        n_vocab = len(vocab)
+        frequency = np.concatenate([df, np.zeros(n_vocab - df.size)])
+        for token_id, count in new_df.items():
+            frequency[token_id] = count
+        col = np.asarray(cols, dtype=np.int64)
+        tf = np.asarray(tfs)
+        idf = np.log(1 + (n_docs - frequency[col] + 0.5) / (frequency[col] + 0.5)) if col.size else tf
+        avgdl = self.avgdl_ or (float(np.mean([len(d) for d in documents])) if documents else 1.0)
+        weights = idf * tf / (self.k1 * ((1 - self.b) + self.b * np.asarray(lengths) / max(avgdl, 1e-9)) + tf)
+        dtype = np.asarray(scores["data"]).dtype
+        before = sp.csc_matrix(
+            (scores["data"], scores["indices"], indptr), shape=(n_old, indptr.size - 1)
+        )
+        before.resize((n_docs, n_vocab))
+        added = sp.csc_matrix((weights.astype(dtype), (np.asarray(rows, dtype=np.int64), col)), shape=(n_docs, n_vocab))
+        merged = (before + added).tocsc()
+        merged.sort_indices()
+        retriever = copy.copy(old)
+        int_dtype = np.asarray(scores["indices"]).dtype
+        retriever.scores = {
+            "data": merged.data.astype(dtype), "indices": merged.indices.astype(int_dtype),
+            "indptr": merged.indptr.astype(np.asarray(scores["indptr"]).dtype), "num_docs": n_docs,
+        }
+        retriever.vocab_dict = vocab
+        retriever.unique_token_ids_set = set(vocab.values())
+        return retriever
 
     def _check_params(self) -> None:
         for name in ("k1", "b"):
@@ -499,6 +604,8 @@ class LexicalIndex:
             "codes": np.array([" ".join(codes) for codes in self.codes_], dtype=np.str_),
             "head_tokens": np.array(list(self.head_share_), dtype=np.str_),
             "head_share": np.array(list(self.head_share_.values()), dtype=np.float32),
+            **({"content": self.content_, "avgdl": np.array([self.avgdl_])}
+               if getattr(self, "content_", None) is not None else {}),
             **{f"filter_{name}": array for name, array in self.filter_columns_.arrays().items()},
         }
         _write_atomically(directory / _ARRAYS_FILE, lambda f: np.savez(f, **arrays))
@@ -539,6 +646,9 @@ class LexicalIndex:
                 dict(zip(arrays["head_tokens"].tolist(), arrays["head_share"].tolist(), strict=True))
                 if "head_tokens" in arrays.files else {}
             )
+            # An index saved before it kept contents cannot be appended to (re-indexed whole).
+            index.content_ = arrays["content"] if "content" in arrays.files else None
+            index.avgdl_ = float(arrays["avgdl"][0]) if "avgdl" in arrays.files else 0.0
             index.filter_columns_ = FilterColumns.from_arrays(
                 {name[len("filter_"):]: arrays[name] for name in arrays.files if name.startswith("filter_")}
             )
@@ -552,6 +662,11 @@ class LexicalIndex:
     def __repr__(self) -> str:
         fitted = f", {len(self)} items" if hasattr(self, "item_ids_") else ""
         return f"LexicalIndex(k1={self.k1}, b={self.b}{fitted})"
+
+
+def content_hashes(items: pl.DataFrame) -> np.ndarray:
+    """A hash of each item's indexed content (every catalog field), to find edits."""
+    return conform(items, ITEM_SCHEMA).select(list(ITEM_SCHEMA)).hash_rows(seed=0).to_numpy().astype(np.uint64)
 
 
 def _check_page(k: int, offset: int) -> None:

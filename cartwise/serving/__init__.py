@@ -3,7 +3,7 @@ named in configuration (:mod:`cartwise.serving.config`)."""
 
 # Importing the stage modules registers their stages.
 from cartwise.serving import candidates, explain, merge, rank, retrieval, rules, sponsored  # noqa: F401
-from cartwise.serving import merchandise, relations  # noqa: F401  (after the stages they build on)
+from cartwise.serving import merchandise, online, relations  # noqa: F401  (after the stages they build on)
 from cartwise.serving.config import BROWSE, PIPELINES, RECOMMEND, SEARCH, SIMILAR
 from cartwise.serving.pipeline import Cascade, Pipeline, Tier, is_personal, item_results
 from cartwise.serving.search import SearchPages

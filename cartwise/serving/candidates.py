@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from cartwise.events.event import EVENT_WEIGHTS, EventType
+from cartwise.online import answers as online
 from cartwise.recommend import Scored
 from cartwise.serving.stage import CandidateStage, Request, register_stage
 
@@ -68,13 +69,17 @@ class TextProfile(CandidateStage):
 
 @register_stage
 class Popularity(CandidateStage):
-    """What is popular with shoppers now: the cold-start answer and the last fallback."""
+    """What is popular with shoppers now: the cold-start answer and the last fallback. The
+    trained counts plus those of the events learned since (:mod:`cartwise.online`)."""
 
     name = "popularity"
     personal = False
 
     def propose(self, request: Request) -> Iterable[Scored]:
-        return request.state.models.popularity.recommend(request.k * 2 + len(request.taken), exclude=request.taken)
+        state = request.state
+        return online.popular(
+            state.models.popularity, state.online, request.k * 2 + len(request.taken), exclude=request.taken
+        )
 
     def explain(self, scored: Scored, request: Request) -> str:
         return "popular with shoppers right now"
@@ -82,13 +87,15 @@ class Popularity(CandidateStage):
 
 @register_stage
 class Together(CandidateStage):
-    """Items often bought or viewed with the asked item (item-kNN co-occurrence)."""
+    """Items often bought or viewed with the asked item (item-kNN co-occurrence, plus the
+    pairs counted since training: :mod:`cartwise.online`)."""
 
     name = "together"
 
     def propose(self, request: Request) -> Iterable[Scored]:
         assert request.item_id is not None
-        return request.state.models.itemknn.similar([request.item_id], k=request.k * 2 + 10)[0]
+        state = request.state
+        return online.similar(state.models.itemknn, state.online, request.item_id, request.k * 2 + 10)
 
     def explain(self, scored: Scored, request: Request) -> str:
         assert request.card is not None

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from cartwise.serving.pipeline import Cascade, Tier
 
-# The user's recommender, then items described like their recent ones, then what is popular.
-# An item with a bid may take the sponsored slot (serving/sponsored.py): the third place,
-# filled from the tier that reaches it.
+# The user's recommender with what shoppers chose together since training added (online
+# co-occurrence, serving/online.py), then items described like their recent ones, then
+# what is popular. An item with a bid may take the sponsored slot (serving/sponsored.py):
+# the third place, filled from the tier that reaches it.
 _AD = ("sponsored",)
 RECOMMEND = Cascade(
     tiers=(
-        Tier(("history",), rerank=_AD),
+        Tier(("history", "recent_together"), rank="online_blend", rerank=_AD),
         Tier(("text_profile",), rerank=_AD),
         Tier(("popularity",), rerank=_AD),
     )

@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from inspect import ismethod
+from typing import Any
 
 # (store_id, what was written: "items", "events", ...)
 CommitListener = Callable[[str, str], None]
@@ -51,4 +52,48 @@ def committed(store_id: str, what: str) -> None:
             _log.exception("a commit listener failed")
 
 
-__all__ = ["CommitListener", "committed", "on_commit"]
+# (store_id, the events a commit stored, EVENT_SCHEMA columns, users flagged as bots by it)
+StoredListener = Callable[[str, Any, Sequence[str]], None]
+_stored: list[Callable[[], StoredListener | None]] = []
+
+
+def on_events_stored(listener: StoredListener) -> Callable[[], None]:
+    """Call `listener(store_id, events, flagged)` after every commit in this process that
+    stored new events (duplicates of stored events left out): what the online layer
+    (:mod:`cartwise.online`) learns from. Held weakly like :func:`on_commit`'s."""
+    ref: Callable[[], StoredListener | None] = weakref.WeakMethod(listener) if ismethod(listener) else lambda: listener
+    with _lock:
+        _stored.append(ref)
+
+    def unsubscribe() -> None:
+        with _lock:
+            if ref in _stored:
+                _stored.remove(ref)
+
+    return unsubscribe
+
+
+def listening_for_events() -> bool:
+    """Whether a listener wants the stored events (ingest then works out which are new)."""
+    with _lock:
+        return any(ref() is not None for ref in _stored)
+
+
+def events_stored(store_id: str, events: Any, flagged: Sequence[str] = ()) -> None:
+    """Hand the events a commit stored in `store_id` to this process's listeners."""
+    with _lock:
+        found = [(ref, ref()) for ref in _stored]
+        _stored[:] = [ref for ref, listener in found if listener is not None]
+    for _, listener in found:
+        if listener is None:
+            continue
+        try:
+            listener(store_id, events, flagged)
+        except Exception:  # noqa: BLE001 - a listener's failure must not fail the write that committed
+            _log.exception("a stored-events listener failed")
+
+
+__all__ = [
+    "CommitListener", "StoredListener", "committed", "events_stored", "listening_for_events", "on_commit",
+    "on_events_stored",
+]

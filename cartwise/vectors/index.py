@@ -11,6 +11,7 @@ is searched exactly instead (a graph walk cannot be told to skip most of the cat
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -190,6 +191,14 @@ class VectorIndex:
             self._graph.add(keys, self._vectors[start:], threads=1)
         self._sync_graph()
         return self
+
+    def upserted(self, ids: Sequence[str], vectors: ArrayLike) -> VectorIndex:
+        """A new index with `ids` inserted or replaced, this one left answering as it was
+        (its rows and ids untouched; an HNSW graph, above `exact_below` items, is shared
+        and grows, and this index's searches ignore the keys it does not know)."""
+        new = copy.copy(self)
+        new._row = dict(self._row)
+        return new.add(ids, vectors)
 
     def remove(self, ids: Sequence[str]) -> int:
         """Delete `ids` (ids not in the index are ignored); returns how many were removed."""

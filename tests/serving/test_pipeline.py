@@ -22,12 +22,16 @@ from cartwise.serving.stage import _STAGES
 
 
 def test_the_cascades_are_configured_by_stage_name():
-    assert [tier.candidates for tier in RECOMMEND.tiers] == [("history",), ("text_profile",), ("popularity",)]
+    assert [tier.candidates for tier in RECOMMEND.tiers] == [
+        ("history", "recent_together"), ("text_profile",), ("popularity",)
+    ]
+    assert RECOMMEND.tiers[0].rank == "online_blend"
     assert SIMILAR.tiers[0] == Tier(("together", "alike"), rank="blend_similar", rerank=("sponsored",))
     assert all(tier.rerank == ("sponsored",) for tier in RECOMMEND.tiers)
     assert RECOMMEND.rules == ("available", "unique") and RECOMMEND.explain == "reasons"
     for name in ("history", "text_profile", "popularity", "together", "alike", "category_popularity",
-                 "identity", "blend_similar", "sponsored", "available", "unique", "reasons"):
+                 "identity", "blend_similar", "sponsored", "available", "unique", "reasons",
+                 "recent_together", "online_blend", "trending"):
         assert name in stage_names()
 
 
