@@ -328,7 +328,7 @@ def run_faq(encoder, cache) -> dict[str, Any]:
         return idx
     tokenizations = {"word": ranking.tokenize(corpus), "char1": [char_ngrams(t, (1,)) for t in corpus],
                      "char12": [char_ngrams(t, (1, 2)) for t in corpus],
-                     "char2": [char_ngrams(t, (2,)) for t in corpus]}
+                     "char2": [char_ngrams(t, (2,)) for t in corpus], "mixed": rerank.faq_tokens(corpus)}
     indexes = {k: index_of(v) for k, v in tokenizations.items()}
     # candidate pool per query: top 100 by each of dense / word / char12, for fusion sweeps
     cand, feats = [], []
@@ -366,7 +366,7 @@ def run_faq(encoder, cache) -> dict[str, Any]:
     out["bm25_word"] = metrics(lambda f: f["word"], every)
     out["dense"] = metrics(lambda f: f["dense"], every)
     out["fused_shipped"] = metrics(lambda f: ranking.fuse(f["dense"], f["word"]).astype(np.float64), every)
-    for k in ("char1", "char2", "char12"):
+    for k in ("char1", "char2", "char12", "mixed"):
         out[f"bm25_{k}"] = metrics(lambda f, k=k: f[k], every)
     print({k: v for k, v in out.items() if isinstance(v, dict)}, flush=True)
 
@@ -376,12 +376,12 @@ def run_faq(encoder, cache) -> dict[str, Any]:
         return f["dense"] + w * (lex / (lex + h) if not norm else lex)
 
     configs = []
-    for lexname in ("word", "char12", "char2", "char1"):
+    for lexname in ("word", "char12", "char2", "char1", "mixed"):
         for w in (0.05, 0.1, 0.2, 0.3, 0.5):
             for h in (2.0, 4.0, 8.0, 16.0):
                 configs.append((f"{lexname}_sat_w{w}_h{h}", lambda f, l=lexname, w=w, h=h: sat_fuse(f, l, w, h)))
             configs.append((f"{lexname}_selfnorm_w{w}", lambda f, l=lexname, w=w: sat_fuse(f, l, w, 0, True)))
-    for fam, prefix in (("word", "word_"), ("char", "char"), ("any", "")):
+    for fam, prefix in (("word", "word_"), ("char", "char"), ("mixed", "mixed_"), ("any", "")):
         fam_configs = [c for c in configs if c[0].startswith(prefix)]
         cv_scores: dict[int, float] = {}
         picks = []

@@ -61,6 +61,16 @@ def char_ngrams(text: str, n: tuple[int, ...] = (1, 2)) -> list[str]:
     return out
 
 
+def faq_tokens(texts: Sequence[str]) -> list[list[str]]:
+    """Tokens for matching questions to questions: the search tokenizer's tokens outside
+    Chinese (stemmed English words, numbers) and character unigrams and bigrams of the
+    Chinese runs (AFQMC: better than jieba's words, bench/assistant_rerank.py)."""
+    from cartwise.assistant.ranking import tokenize
+
+    return [[t for t in words if not _HAN_RUN.search(t)] + [g for run in _HAN_RUN.findall(text)
+            for g in char_ngrams(run)] for text, words in zip(texts, tokenize(texts), strict=True)]
+
+
 def canonical_kind(kind: str) -> str:
     return _KIND_OF.get(kind.strip().lower(), "other")
 
@@ -104,4 +114,4 @@ def pair_features(
     return out
 
 
-__all__ = ["FEATURES", "KINDS", "canonical_kind", "char_ngrams", "pair_features"]
+__all__ = ["FEATURES", "KINDS", "canonical_kind", "char_ngrams", "faq_tokens", "pair_features"]
