@@ -300,7 +300,7 @@ def char_ngrams(text: str, n: tuple[int, ...] = (1, 2)) -> list[str]:
     return rerank.char_ngrams(text, n)
 
 
-def run_faq(encoder, cache) -> dict[str, Any]:
+def run_faq(encoder, cache, rerank_faq: bool = True, sweep: bool = True) -> dict[str, Any]:
     import bm25s
 
     pairs = data.afqmc()
@@ -381,7 +381,7 @@ def run_faq(encoder, cache) -> dict[str, Any]:
             for h in (2.0, 4.0, 8.0, 16.0):
                 configs.append((f"{lexname}_sat_w{w}_h{h}", lambda f, l=lexname, w=w, h=h: sat_fuse(f, l, w, h)))
             configs.append((f"{lexname}_selfnorm_w{w}", lambda f, l=lexname, w=w: sat_fuse(f, l, w, 0, True)))
-    for fam, prefix in (("word", "word_"), ("char", "char"), ("mixed", "mixed_"), ("any", "")):
+    for fam, prefix in (("word", "word_"), ("char", "char"), ("mixed", "mixed_"), ("any", "")) if sweep else ():
         fam_configs = [c for c in configs if c[0].startswith(prefix)]
         cv_scores: dict[int, float] = {}
         picks = []
@@ -398,7 +398,46 @@ def run_faq(encoder, cache) -> dict[str, Any]:
                                    "picks": picks}
         print(f"fusion_{fam}_cv", out[f"fusion_{fam}_cv"], flush=True)
         del cv_scores
+    if rerank_faq:
+        out["lgb_rerank_cv"] = faq_reranker(pairs, corpus, cand, feats, fold, metrics)
     return out
+
+
+def faq_reranker(pairs, corpus, cand, feats, fold, metrics) -> dict[str, Any]:
+    """LightGBM LambdaRank over each query's pool: e5, BM25 of every tokenization (raw and
+    divided by the query's own score), character Jaccard, lengths; 5-fold by component."""
+    import lightgbm as lgb
+
+    chars = [set(rerank.char_ngrams(t, (1,))) for t in corpus]
+    bigrams = [set(rerank.char_ngrams(t, (2,))) for t in corpus]
+    lex = ("word", "char1", "char2", "char12")
+
+    def x_of(i: int, q: int) -> np.ndarray:
+        f, pool = feats[i], cand[i]
+        cols = [f["dense"], f["dense"] - f["dense"].max()]
+        for k in lex:
+            cols += [f[k], f[k] / max(f["self"][k], 1e-9)]
+        jac = [len(chars[q] & chars[c]) / max(len(chars[q] | chars[c]), 1) for c in pool]
+        jac2 = [len(bigrams[q] & bigrams[c]) / max(len(bigrams[q] | bigrams[c]), 1) for c in pool]
+        lengths = np.array([len(corpus[c]) for c in pool], dtype=np.float64)
+        cols += [np.array(jac), np.array(jac2), lengths, np.abs(lengths - len(corpus[q]))]
+        return np.column_stack(cols)
+
+    xs = [x_of(i, q) for i, q in enumerate(pairs.queries)]
+    ys = [np.isin(cand[i], list(pairs.relevant[i])).astype(int) for i in range(len(xs))]
+    scores: dict[int, np.ndarray] = {}
+    for k in range(FOLDS):
+        train = [i for i in range(len(xs)) if fold[i] != k]
+        model = lgb.LGBMRanker(**{**LGB_PARAMS, "n_estimators": 300})
+        model.fit(np.vstack([xs[i] for i in train]), np.concatenate([ys[i] for i in train]),
+                  group=[len(ys[i]) for i in train])
+        for i in range(len(xs)):
+            if fold[i] == k:
+                scores[i] = model.predict(xs[i])
+    at = {id(f): i for i, f in enumerate(feats)}
+    result = metrics(lambda f: scores[at[id(f)]], list(range(len(xs))))
+    print("faq lgb_rerank_cv", result, flush=True)
+    return result
 
 
 def main() -> None:
@@ -406,6 +445,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/cartwise-assistant-cache"))
     parser.add_argument("--only", default="evidence,abstain,faq")
     parser.add_argument("--no-minilm", action="store_true")
+    parser.add_argument("--name", default="assistant_rerank", help="results file name under bench/results")
     args = parser.parse_args()
     parts = set(args.only.split(","))
     encoder = load_encoder()
@@ -422,9 +462,9 @@ def main() -> None:
         if "abstain" in parts:
             result["abstain"] = run_abstain(e)
     if "faq" in parts:
-        result["faq"] = run_faq(encoder, args.cache)
+        result["faq"] = run_faq(encoder, args.cache, sweep="nosweep" not in parts)
     print(json.dumps(result, indent=1, default=str)[:4000])
-    print("wrote", save("assistant_rerank", result))
+    print("wrote", save(args.name, result))
 
 
 if __name__ == "__main__":
