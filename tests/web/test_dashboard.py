@@ -3,6 +3,7 @@ previewed and saved there changes what the storefront shows."""
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.request
 
@@ -14,7 +15,7 @@ from tests.web.conftest import DESKTOP, PHONE, shot, unexpected
 
 pytestmark = pytest.mark.browser
 
-SECTIONS = ["business", "inventory", "operations", "models", "rules", "experiments"]
+SECTIONS = ["business", "inventory", "operations", "models", "rules", "experiments", "assistant"]
 
 
 def _sign_in(page, url: str, key: str) -> None:
@@ -213,3 +214,18 @@ def test_two_runs_side_by_side_and_a_note_for_the_team(served, new_page, page_er
     [note] = served.engine.logbook.get(runs[0]).notes
     assert note.text == "ALS trained for the A/B test" and note.author == "web admin"
     assert [e for e in unexpected(page_errors) if "422" not in e] == []
+
+
+def test_the_assistant_tab_lists_unanswered_questions(served, new_page, page_errors):
+    body = json.dumps({"message": "does it come in blue?", "item_id": "teapot"}).encode()
+    request = urllib.request.Request(f"{served.url}/v1/assist", data=body, method="POST", headers={
+        "Authorization": f"Bearer {served.keys[Scope.SEARCH]}", "Content-Type": "application/json"})
+    assert json.loads(urllib.request.urlopen(request).read())["handoff"] is True
+    page = new_page(DESKTOP)
+    _sign_in(page, served.url, served.keys[Scope.ADMIN])
+    page.wait_for_function("document.body.dataset.ready === 'business'")
+    _open(page, "assistant")
+    text = page.inner_text("#unanswered")
+    assert "does it come in blue?" in text and "teapot" in text
+    shot(page, "desktop-admin-assistant")
+    assert unexpected(page_errors) == []
