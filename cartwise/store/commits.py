@@ -23,33 +23,43 @@ _listeners: list[Callable[[], CommitListener | None]] = []
 _lock = threading.Lock()
 
 
-def on_commit(listener: CommitListener) -> Callable[[], None]:
-    """Call `listener` after every commit in this process; returns what unsubscribes it.
-    A bound method is held weakly: an engine never closed does not stay alive for it."""
-    ref: Callable[[], CommitListener | None] = weakref.WeakMethod(listener) if ismethod(listener) else lambda: listener
+def _subscribe(registry: list[Callable[[], Any]], listener: Callable[..., None]) -> Callable[[], None]:
+    """Add `listener` to `registry` (a bound method weakly); returns what removes it."""
+    ref: Callable[[], Any] = weakref.WeakMethod(listener) if ismethod(listener) else lambda: listener
     with _lock:
-        _listeners.append(ref)
+        registry.append(ref)
 
     def unsubscribe() -> None:
         with _lock:
-            if ref in _listeners:
-                _listeners.remove(ref)
+            if ref in registry:
+                registry.remove(ref)
 
     return unsubscribe
 
 
-def committed(store_id: str, what: str) -> None:
-    """Tell this process's listeners that a write of `what` to `store_id` committed."""
+def _call(registry: list[Callable[[], Any]], kind: str, *args: Any) -> None:
+    """Call every live listener of `registry` with `args`, dropping the gone ones."""
     with _lock:
-        found = [(ref, ref()) for ref in _listeners]
-        _listeners[:] = [ref for ref, listener in found if listener is not None]
+        found = [(ref, ref()) for ref in registry]
+        registry[:] = [ref for ref, listener in found if listener is not None]
     for _, listener in found:
         if listener is None:
             continue
         try:
-            listener(store_id, what)
+            listener(*args)
         except Exception:  # noqa: BLE001 - a listener's failure must not fail the write that committed
-            _log.exception("a commit listener failed")
+            _log.exception("a %s listener failed", kind)
+
+
+def on_commit(listener: CommitListener) -> Callable[[], None]:
+    """Call `listener` after every commit in this process; returns what unsubscribes it.
+    A bound method is held weakly: an engine never closed does not stay alive for it."""
+    return _subscribe(_listeners, listener)
+
+
+def committed(store_id: str, what: str) -> None:
+    """Tell this process's listeners that a write of `what` to `store_id` committed."""
+    _call(_listeners, "commit", store_id, what)
 
 
 # (store_id, the events a commit stored, EVENT_SCHEMA columns, users flagged as bots by it)
@@ -61,16 +71,7 @@ def on_events_stored(listener: StoredListener) -> Callable[[], None]:
     """Call `listener(store_id, events, flagged)` after every commit in this process that
     stored new events (duplicates of stored events left out): what the online layer
     (:mod:`cartwise.online`) learns from. Held weakly like :func:`on_commit`'s."""
-    ref: Callable[[], StoredListener | None] = weakref.WeakMethod(listener) if ismethod(listener) else lambda: listener
-    with _lock:
-        _stored.append(ref)
-
-    def unsubscribe() -> None:
-        with _lock:
-            if ref in _stored:
-                _stored.remove(ref)
-
-    return unsubscribe
+    return _subscribe(_stored, listener)
 
 
 def listening_for_events() -> bool:
@@ -81,16 +82,7 @@ def listening_for_events() -> bool:
 
 def events_stored(store_id: str, events: Any, flagged: Sequence[str] = ()) -> None:
     """Hand the events a commit stored in `store_id` to this process's listeners."""
-    with _lock:
-        found = [(ref, ref()) for ref in _stored]
-        _stored[:] = [ref for ref, listener in found if listener is not None]
-    for _, listener in found:
-        if listener is None:
-            continue
-        try:
-            listener(store_id, events, flagged)
-        except Exception:  # noqa: BLE001 - a listener's failure must not fail the write that committed
-            _log.exception("a stored-events listener failed")
+    _call(_stored, "stored-events", store_id, events, flagged)
 
 
 __all__ = [
