@@ -37,7 +37,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from bench.common import ROOT, save
+from bench.common import ROOT, paired_purchases, save
 from cartwise import Engine
 from cartwise.bus import open_bus
 from cartwise.store import open_store
@@ -62,12 +62,7 @@ def build_store(url: str) -> None:
              for i in range(2 * PAIRS)] + [{"item_id": "hit", "title": "The popular one", "category": "Things"}]
     engine.upsert_items(items)
     t = 1_700_000_000
-    events = []
-    for i in range(PAIRS):
-        for u in range(5):
-            user = f"seed-{i}-{u}"
-            events += [{"user_id": user, "item_id": f"p{2 * i}", "event_type": "purchase", "timestamp": t + u},
-                       {"user_id": user, "item_id": f"p{2 * i + 1}", "event_type": "purchase", "timestamp": t + u + 1}]
+    events = paired_purchases(PAIRS, start=t)
     events += [{"user_id": f"fan-{u}", "item_id": "hit", "event_type": "purchase", "timestamp": t + u} for u in range(300)]
     report = engine.add_events(events)
     assert report.rows_rejected == 0, report.rejects[:3]

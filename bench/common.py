@@ -35,3 +35,17 @@ def save(name: str, result: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps({"machine": machine(), **result}, indent=2, default=str))
     return path
+
+
+def paired_purchases(pairs: int, *, start: int = 1_700_000_000, shoppers: int = 5) -> list[dict[str, Any]]:
+    """Items p0..p(2*pairs-1) in pairs (p0 with p1, p2 with p3, ...), each pair bought
+    together by `shoppers` shoppers of its own: the planted co-purchases the latency
+    benchmarks change and time."""
+    events: list[dict[str, Any]] = []
+    for i in range(pairs):
+        for u in range(shoppers):
+            user = f"seed-{i}-{u}"
+            events += [{"user_id": user, "item_id": f"p{2 * i}", "event_type": "purchase", "timestamp": start + u},
+                       {"user_id": user, "item_id": f"p{2 * i + 1}", "event_type": "purchase",
+                        "timestamp": start + u + 1}]
+    return events

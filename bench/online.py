@@ -65,7 +65,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, peak_rss_mb, save
+from bench.common import ROOT, paired_purchases, peak_rss_mb, save
 from cartwise import Engine
 from cartwise.demo import EVENT_MAPPING, build_catalog, build_purchases, packaged_slice
 from cartwise.evaluate.significance import compare
@@ -213,14 +213,7 @@ def _http_store(path: Path) -> str:
     engine = Engine.open(path, log_impressions=False)
     engine.upsert_items([{"item_id": f"p{i}", "title": f"Product {i}", "category": f"Shelf {i // 2}",
                           "price": 10 + i % 7} for i in range(2 * PAIRS)])
-    t = 1_700_000_000
-    events = []
-    for i in range(PAIRS):
-        for u in range(5):
-            user = f"seed-{i}-{u}"
-            events += [{"user_id": user, "item_id": f"p{2 * i}", "event_type": "purchase", "timestamp": t + u},
-                       {"user_id": user, "item_id": f"p{2 * i + 1}", "event_type": "purchase", "timestamp": t + u + 1}]
-    report = engine.add_events(events)
+    report = engine.add_events(paired_purchases(PAIRS))
     assert report.rows_rejected == 0, report.rejects[:3]
     engine.train(recommender="itemknn", encoder=None)
     key = engine.create_key("admin").secret
