@@ -37,7 +37,6 @@ from cartwise.feedback import (
 from cartwise.feedback import feedback_report as _feedback_report
 from cartwise.feedback.client import read_impressions
 from cartwise.feedback.impression import PLACEMENT_PATTERN
-from cartwise.logbook import Logbook
 from cartwise.graph.answers import (
     ALTERNATIVES_PLACEMENT,
     BUNDLE_PLACEMENT,
@@ -63,6 +62,7 @@ from cartwise.limits import (
 from cartwise.live import LiveState, StatePublisher, open_feed
 from cartwise.live.feed import StoreVersion
 from cartwise.live.state import Reindex
+from cartwise.logbook import Logbook
 from cartwise.recommend import Interaction
 from cartwise.results import (
     AutocompleteResponse,
