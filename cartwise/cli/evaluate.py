@@ -199,8 +199,8 @@ def compare(
     """Two runs side by side: what differs in their configuration and data, and every metric."""
     compared = Engine.open(store, create=False).logbook.compare(a, b)
     for title, rows in (("configuration", compared.config), ("data", compared.data), ("metrics", compared.metrics)):
-        table = Table(title=f"{title}: {a} vs {b}")
-        for column in ("", a, b, "b - a"):
+        table = Table(title=f"{title}: a = {a}, b = {b}")
+        for column in ("", "a", "b", "b - a"):
             table.add_column(column, justify="left" if not column else "right")
         for row in rows:
             same = row.a == row.b and title != "metrics"
@@ -224,7 +224,8 @@ def log(
         console.print("[yellow]no runs yet: `cartwise train` or `cartwise evaluate recs` records one[/yellow]")
         return
     table = Table(title="runs, newest first")
-    for column in ("run", "when", "what", "notes"):
+    table.add_column("run", overflow="fold")  # whole: it is what `compare` and `note` take
+    for column in ("when", "what", "notes"):
         table.add_column(column)
     for run in found:
         when = "-" if run.created_ms is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(run.created_ms / 1000))
