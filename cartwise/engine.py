@@ -568,6 +568,12 @@ class Engine:
         if service.searcher.semantic:
             service.searcher.encoder.encode_queries(["warm up"])  # type: ignore[union-attr]
 
+    def follow(self) -> None:
+        """Learn the events other processes store (servers sharing this store) within a
+        fraction of a second, in a background thread that `close` stops. Servers call this;
+        a process's own writes are learned as they commit either way."""
+        self._live.follow()
+
     def model_info(self) -> dict[str, Any] | None:
         """The live model version's manifest, or None before the first `train`."""
         try:

@@ -647,6 +647,7 @@ def _serve(
                   f"API docs: http://{host}:{port}/docs)")
     for each in (engine, *more_stores):
         each.insights.warm()  # the dashboard's first visit reads a snapshot made meanwhile
+        each.follow()  # other servers' events reach this one's answers within a fraction of a second
     api = create_app(engine, anonymous_reads=anonymous_reads, cors_origins=cors_origins or [],
                      max_body_bytes=max_body_bytes, max_upload_bytes=max_upload_bytes, page_key=page_key,
                      page_events_key=page_events_key, metrics_open=metrics_open, more_stores=more_stores,

@@ -33,7 +33,7 @@ from cartwise.ingest.report import (
     write_rejects,
 )
 from cartwise.store.base import IngestRun, Store
-from cartwise.store.commits import committed, events_stored, listening_for_events
+from cartwise.store.commits import committed, events_stored
 from cartwise.store.frames import EVENT_SCHEMA, ITEM_SCHEMA
 
 ProgressCallback = Callable[[int, int], None]
@@ -264,11 +264,6 @@ def ingest_item_records(
     return _store_items(store, _check(table, table.frame, validate_items), run, None)
 
 
-# A write adding more events than this (a bulk file) is not announced to listeners: the
-# online layer leaves it to the next `train` rather than hold the write up.
-MAX_ANNOUNCED_EVENTS = 50_000
-
-
 def _store_events(
     store: Store,
     checked: _Checked,
@@ -307,19 +302,11 @@ def _store_events(
     columns = valid.with_columns(keys).select(list(EVENT_SCHEMA))
     run.progress(rejects.height + valid.height - len(fresh))
 
-    # Listeners in this process (the online layer) get exactly the events this write adds:
-    # those already stored (a re-send) are left out, read inside the write's transaction.
-    listening = listening_for_events() and len(fresh) <= MAX_ANNOUNCED_EVENTS
-    stored: list[pl.DataFrame] = []
-
     def written() -> int:
         total = 0
         for start in range(0, len(fresh), WRITE_BATCH):
             rows = fresh.slice(start, WRITE_BATCH)
             batch = columns.select(pl.all().gather(rows))
-            if listening:
-                there = store.existing_event_keys(batch["event_key"].to_list())
-                stored.append(batch.filter(~pl.col("event_key").is_in(list(there))) if there else batch)
             total += store.insert_events(batch)
             run.progress(len(rows))
         if flags is not None and flags.height:
@@ -337,8 +324,9 @@ def _store_events(
         warnings=int(warnings or 0),
         flagged=flags["user_id"].to_list() if flags is not None else [],
     )
-    if stored:
-        events_stored(store.store_id, pl.concat(stored), report.flagged_users)
+    if report.rows_written:
+        # The online layer of this process reads what the write added from the events log.
+        events_stored(store.store_id, report.flagged_users)
     return report
 
 

@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 import polars as pl
 
@@ -155,6 +154,18 @@ def _incremental(
     return lexical.appended(changed), vectors, changed.height
 
 
+# Following the store's events log (every process learns every stored event online):
+# a commit of more events than this (a bulk file) is left to the next `train`, as is a
+# backlog past MAX_CATCH_UP_EVENTS when a server starts; events are read FOLLOW_CHUNK at a
+# time; a server's follower thread looks for new commits every FOLLOW_INTERVAL seconds.
+MAX_FOLLOWED_COMMIT = 50_000
+MAX_CATCH_UP_EVENTS = 200_000
+FOLLOW_CHUNK = 2_000
+FOLLOW_INTERVAL = 0.2
+# Bots flagged by other processes are read again at most this often (seconds).
+FLAGGED_REFRESH_S = 1.0
+
+
 class StatePublisher:
     """Builds and publishes :class:`LiveState` snapshots as the change feed reports store
     changes: a new model version is loaded, a new catalog snapshot taken, and a catalog
@@ -179,10 +190,17 @@ class StatePublisher:
         """How the last background index update went (incremental or full, how long)."""
         self._listeners: list[Callable[[StoreVersion], None]] = []
         self._published: StoreVersion | None = None
-        # Online learning: every batch of events this process stores reaches the published
-        # state's deltas before the write returns (held weakly by the notice registry).
+        # Online learning from the store's events log: a commit of this process reaches the
+        # published state's deltas before the write returns (held weakly by the notice
+        # registry); other processes' commits when the follower thread (`follow`) or a
+        # request that finds the store moved reads the log.
         self.online = OnlineLayer(store)
+        self._followed: int | None = None
+        """The events version up to which the log was learned (None before the first rebase)."""
+        self._flagged_read_at = float("-inf")
         self._unsubscribe = on_events_stored(self._learn)
+        self._stop = threading.Event()
+        self._follower: threading.Thread | None = None
 
     @property
     def published(self) -> StoreVersion | None:
@@ -254,36 +272,101 @@ class StatePublisher:
         if state is not self.state:
             self.state = state
         self._published = seen
-        for listener in self._listeners:
-            try:
-                listener(seen)
-            except Exception:  # noqa: BLE001 - an observer must not stop answers from moving on
-                _log.exception("a live-state listener failed")
+        self._tell(seen)
+        if self._followed is not None and seen.events > self._followed:
+            self._follow()
         # Checked on every refresh, not only when the snapshot changes: a change that
         # lands while a re-index runs must start another one when that one ends.
         if state.indexed_version != state.catalog.version:
             self._reindex(state)
 
+    def _tell(self, seen: StoreVersion) -> None:
+        for listener in self._listeners:
+            try:
+                listener(seen)
+            except Exception:  # noqa: BLE001 - an observer must not stop answers from moving on
+                _log.exception("a live-state listener failed")
+
     def _rebase(self, models: ModelSet) -> OnlineDeltas:
-        """Online deltas for a newly loaded model version: the events it was not trained on."""
+        """Online deltas for a newly loaded model version: the events it was not trained on
+        (the journal's; a server just started catches up from the events log)."""
         popularity = models.popularity
-        return self.online.rebase(
-            model_version=models.version, events_version=int(models.manifest.get("events_version", -1)),
+        trained_at = int(models.manifest.get("events_version", -1))
+        deltas = self.online.rebase(
+            model_version=models.version, events_version=trained_at,
             anchor_ms=popularity.now_ms_, half_life_days=popularity.half_life_days,
         )
+        if self._followed is None or self._followed < trained_at:
+            self._followed = trained_at
+            backlog = self.store.commits_since(trained_at, limit=MAX_CATCH_UP_EVENTS // FOLLOW_CHUNK)
+            if sum(n for _, n in backlog) > MAX_CATCH_UP_EVENTS or len(backlog) >= MAX_CATCH_UP_EVENTS // FOLLOW_CHUNK:
+                self._followed = self.store.versions()[1]
+                _log.warning("online learning starts from events version %d: the %s events stored since the "
+                             "model was trained are left to the next `train`", self._followed,
+                             f"{sum(n for _, n in backlog):,}+")
+        return deltas
 
-    def _learn(self, store_id: str, events: Any, flagged: Sequence[str]) -> None:
-        """A commit of this process stored `events`: learn them, publish the new deltas."""
+    def _learn(self, store_id: str, flagged: Sequence[str]) -> None:
+        """A commit of this process stored events: learn the log up to it (and any other
+        process's commits before it), publish the new deltas."""
         if store_id != self.store.store_id:
             return
         with self._lock:
-            tag = self.store.versions()[1]
-            deltas = self.online.learn(events, flagged=flagged, tag=tag)
+            self._follow(flagged)
+
+    def _follow(self, flagged: Sequence[str] = ()) -> None:
+        """Learn the events log past `_followed` and publish the deltas (caller holds the
+        writers' lock). Bulk commits (over MAX_FOLLOWED_COMMIT events) are skipped."""
+        moved = False
+        if flagged:
+            self.online.flag(flagged)
+        elif time.monotonic() - self._flagged_read_at >= FLAGGED_REFRESH_S:
+            self._flagged_read_at = time.monotonic()
+            self.online.flag(self.store.flagged_users()["user_id"].to_list())
+        while self._followed is not None:
+            commits = self.store.commits_since(self._followed, limit=1000)
+            if not commits:
+                break
+            start, through, size = self._followed, None, 0
+            for version, events in commits:
+                if events > MAX_FOLLOWED_COMMIT or (through is not None and size + events > FOLLOW_CHUNK):
+                    break
+                through, size = version, size + events
+            if through is None:  # a bulk commit first: the next `train` learns it
+                self._followed = commits[0][0]
+                continue
+            deltas = self.online.learn(self.store.events_since(start, through=through))
+            self._followed = through
+            moved = True
             state = self.state
             if deltas is not None and state is not None and state.models.version == deltas.model_version:
                 self.state = replace(state, online=deltas)
+        published = self._published
+        if moved and published is not None and self._followed is not None and self._followed > published.events:
+            self._published = replace(published, events=self._followed)
+            self._tell(self._published)
+
+    def follow(self, *, interval: float = FOLLOW_INTERVAL) -> None:
+        """Start a background thread that learns the commits of other processes (servers
+        sharing this store) within `interval` seconds of their acknowledgement; `close`
+        stops it. Servers call this; a one-off command does not need it."""
+        if self._follower is not None:
+            return
+
+        def run() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    if self._followed is not None and self.store.versions()[1] > self._followed:
+                        with self._lock:
+                            self._follow()
+                except Exception:  # noqa: BLE001 - a background thread: log it, try again next time
+                    _log.exception("following the events log failed; retrying")
+
+        self._follower = threading.Thread(target=run, name="cartwise-follow", daemon=True)
+        self._follower.start()
 
     def close(self) -> None:
+        self._stop.set()
         self._unsubscribe()
 
     @staticmethod

@@ -1,8 +1,8 @@
 """The writer of the online deltas: learns from each batch of stored events and starts
 afresh, keeping what the new model did not see, when a model version goes live.
 
-Each batch is kept in a journal tagged with the store's events version read after its
-commit. A model trained at events version ``V`` has read every event committed up to
+Each commit's events are one batch of the journal, tagged with the events version the
+commit left the store at (their stamp in the store's events log). A model trained at events version ``V`` has read every event committed up to
 ``V``; :meth:`OnlineLayer.rebase` replays only the journal's batches tagged after ``V``.
 (A batch that commits between training's version read and its event read is in both: a
 window of milliseconds, the price of not locking the store while training reads it.)
@@ -102,53 +102,72 @@ class OnlineLayer:
         self.deltas = deltas
         return deltas
 
-    def learn(self, events: pl.DataFrame, *, flagged: Sequence[str] = (), tag: int) -> OnlineDeltas | None:
-        """The deltas after learning `events` (just stored, EVENT_SCHEMA columns) whose
-        commit left the store at events version `tag`; None before the first rebase."""
+    def flag(self, users: Sequence[str]) -> None:
+        """Shoppers flagged as bots: their events learned from now on count nothing."""
+        self._flagged.update(users)
+
+    def learn(
+        self, events: pl.DataFrame, *, flagged: Sequence[str] = (), tag: int | None = None
+    ) -> OnlineDeltas | None:
+        """The deltas after learning `events` (EVENT_SCHEMA columns, already stored), each
+        tagged with the events version its commit left the store at: its `committed` column
+        (the events log's, :meth:`Store.events_since`), or `tag` for all of them. Each
+        commit is one batch of the journal. None before the first rebase."""
         self._flagged.update(flagged)
         weights = self.weights
+        tags = events["committed"] if tag is None else pl.Series("committed", [tag] * events.height, pl.Int64)
         rows = [
-            (user, item, kind, int(ts), key)
-            for key, user, item, kind, ts in events.select("event_key", "user_id", "item_id", "event_type", "ts")
-            .sort("ts")
-            .iter_rows()
+            (user, item, kind, int(ts), key, int(committed))
+            for key, user, item, kind, ts, committed in events.select(
+                "event_key", "user_id", "item_id", "event_type", "ts"
+            ).with_columns(tags).sort("ts").iter_rows()
             if item is not None and weights.get(kind, 0.0) > 0 and user not in self._flagged
         ]
         if not rows:
             return self.deltas
-        counts = []
-        for user, item, kind, ts, _ in rows:
+        counts: dict[int, list[tuple[str, float, int]]] = {}
+        for user, item, kind, ts, _, committed in rows:
             seen = (user, item, kind, ts // DAY_MS)
             if seen not in self._seen:
                 self._seen.add(seen)
-                counts.append((item, weights[kind], ts))
+                counts.setdefault(committed, []).append((item, weights[kind], ts))
         together = self.deltas.together if self.deltas is not None else None
-        contributions: list[Contribution] = []
+        contributions: dict[int, list[Contribution]] = {}
         if len({user for user, *_ in rows}) <= MAX_LIVE_USERS:
             contributions = self._contributions(rows, counted=together.counted if together is not None else None)
-        batch = _Batch(tag=tag, counts=counts, contributions=contributions, events=len(rows))
-        self._journal.append(batch)
-        self._journal_events += batch.events
+        sizes: dict[int, int] = {}
+        for *_, committed in rows:
+            sizes[committed] = sizes.get(committed, 0) + 1
+        for committed in sorted(sizes):
+            batch = _Batch(tag=committed, counts=counts.get(committed, []),
+                           contributions=contributions.get(committed, []), events=sizes[committed])
+            self._journal.append(batch)
+            self._journal_events += batch.events
         while self._journal_events > MAX_JOURNAL_EVENTS and len(self._journal) > 1:
             self._journal_events -= self._journal.popleft().events
         if self.deltas is None:
             return None
-        self.deltas = self.deltas.learned(counts=counts, contributions=contributions, events=batch.events)
+        self.deltas = self.deltas.learned(
+            counts=[c for batch in counts.values() for c in batch],
+            contributions=[c for batch in contributions.values() for c in batch],
+            events=len(rows),
+        )
         return self.deltas
 
     def _contributions(
-        self, rows: list[tuple[str, str, str, int, int]], *, counted: Callable[[str], frozenset[str]] | None
-    ) -> list[Contribution]:
+        self, rows: list[tuple[str, str, str, int, int, int]], *, counted: Callable[[str], frozenset[str]] | None
+    ) -> dict[int, list[Contribution]]:
         """For each shopper of the batch, the items new to them, each paired with their
         history before it (read from the store: the events before this batch's), with
-        item-kNN's evidence ``log1p(weight) / sqrt(distinct items)`` for both sides."""
-        by_user: dict[str, list[tuple[str, str, int]]] = {}
-        for user, item, kind, _, key in rows:
-            by_user.setdefault(user, []).append((item, kind, key))
-        out: list[Contribution] = []
+        item-kNN's evidence ``log1p(weight) / sqrt(distinct items)`` for both sides; by the
+        commit (events version) of the event that brought the item."""
+        by_user: dict[str, list[tuple[str, str, int, int]]] = {}
+        for user, item, kind, _, key, committed in rows:
+            by_user.setdefault(user, []).append((item, kind, key, committed))
+        out: dict[int, list[Contribution]] = {}
         weights = self.weights
         for user, chosen in by_user.items():
-            new_keys = {key for _, _, key in chosen}
+            new_keys = {key for _, _, key, _ in chosen}
             history = self.store.user_events(user, limit=HISTORY_LENGTH)
             strongest: dict[str, float] = {}
             before: set[str] = set()
@@ -159,16 +178,16 @@ class OnlineLayer:
                 strongest[item] = max(strongest.get(item, 0.0), weight)
                 if key not in new_keys:
                     before.add(item)
-            for item, kind, _ in chosen:
+            for item, kind, _, _ in chosen:
                 strongest[item] = max(strongest.get(item, 0.0), weights[kind])
             scale = 1.0 / math.sqrt(max(len(strongest), 1))
             partners = set(before) | (counted(user) if counted is not None else frozenset())
-            for item, _, _ in chosen:
+            for item, _, _, committed in chosen:
                 if item in partners:
                     continue
                 evidence = math.log1p(strongest[item]) * scale
                 paired = tuple((other, math.log1p(strongest.get(other, 1.0)) * scale) for other in sorted(partners))
-                out.append((user, item, evidence, paired))
+                out.setdefault(committed, []).append((user, item, evidence, paired))
                 partners.add(item)
         return out
 

@@ -166,6 +166,18 @@ class Store(Protocol):
 
     def existing_event_keys(self, keys: Sequence[int]) -> set[int]: ...
 
+    def commits_since(self, version: int, *, limit: int = 1000) -> list[tuple[int, int]]:
+        """(events version, events stamped with it) for the first `limit` commits that
+        stored events after `version`, oldest first: the events log's table of contents.
+        Every event a commit stores is stamped with the events version it left the store
+        at, and writers of events take turns, so the stamps follow commit order."""
+        ...
+
+    def events_since(self, version: int, *, through: int) -> pl.DataFrame:
+        """The events committed after events version `version` up to `through` (inclusive),
+        in commit order (LOGGED_EVENT_SCHEMA: the columns of EVENT_SCHEMA and `committed`)."""
+        ...
+
     def flagged_users(self) -> pl.DataFrame: ...
 
     def ingest_runs(self, *, limit: int = 20) -> list[IngestRun]: ...

@@ -62,30 +62,21 @@ def committed(store_id: str, what: str) -> None:
     _call(_listeners, "commit", store_id, what)
 
 
-# (store_id, the events a commit stored, EVENT_SCHEMA columns, users flagged as bots by it)
-StoredListener = Callable[[str, Any, Sequence[str]], None]
+# (store_id, users flagged as bots by the commit)
+StoredListener = Callable[[str, Sequence[str]], None]
 _stored: list[Callable[[], StoredListener | None]] = []
 
 
 def on_events_stored(listener: StoredListener) -> Callable[[], None]:
-    """Call `listener(store_id, events, flagged)` after every commit in this process that
-    stored new events (duplicates of stored events left out): what the online layer
-    (:mod:`cartwise.online`) learns from. Held weakly like :func:`on_commit`'s."""
+    """Call `listener(store_id, flagged)` after every commit in this process that stored
+    new events: the online layer (:mod:`cartwise.live`) then reads them from the store's
+    events log (:meth:`Store.events_since`). Held weakly like :func:`on_commit`'s."""
     return _subscribe(_stored, listener)
 
 
-def listening_for_events() -> bool:
-    """Whether a listener wants the stored events (ingest then works out which are new)."""
-    with _lock:
-        return any(ref() is not None for ref in _stored)
+def events_stored(store_id: str, flagged: Sequence[str] = ()) -> None:
+    """Tell this process's listeners that a commit stored new events in `store_id`."""
+    _call(_stored, "stored-events", store_id, flagged)
 
 
-def events_stored(store_id: str, events: Any, flagged: Sequence[str] = ()) -> None:
-    """Hand the events a commit stored in `store_id` to this process's listeners."""
-    _call(_stored, "stored-events", store_id, events, flagged)
-
-
-__all__ = [
-    "CommitListener", "StoredListener", "committed", "events_stored", "listening_for_events", "on_commit",
-    "on_events_stored",
-]
+__all__ = ["CommitListener", "StoredListener", "committed", "events_stored", "on_commit", "on_events_stored"]

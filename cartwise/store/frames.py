@@ -38,6 +38,10 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
     "position": pl.Int64(),
 }
 
+# An event as the events log hands it on (Store.events_since): with the events version its
+# commit left the store at.
+LOGGED_EVENT_SCHEMA: dict[str, pl.DataType] = {**EVENT_SCHEMA, "committed": pl.Int64()}
+
 # One answer shown to a shopper (ts: epoch milliseconds; source: "engine" for answers
 # Cartwise gave, "client" for lists a front end rendered and reported).
 IMPRESSION_SCHEMA: dict[str, pl.DataType] = {

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from cartwise.events.event import now_ms
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 @dataclass(frozen=True)
@@ -164,6 +164,14 @@ MIGRATIONS: list[str] = [
         definition TEXT NOT NULL
     );
     INSERT INTO meta (key, value) VALUES ('experiments_version', '0') ON CONFLICT (key) DO NOTHING;
+    """,
+    # 6: the events log every process follows. Each event is stamped with the events version
+    # its commit left the store at (writers of events take turns, so stamps follow commit
+    # order); a server learns the events other processes stored by reading the stamps past
+    # the last one it learned (cartwise.live). Events stored before this step have none.
+    """
+    ALTER TABLE events ADD COLUMN committed {integer};
+    CREATE INDEX events_by_commit ON events (committed);
     """,
 ]
 

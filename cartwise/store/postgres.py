@@ -50,6 +50,7 @@ from cartwise.store.frames import (
     IMPRESSION_ITEM_SCHEMA,
     IMPRESSION_SCHEMA,
     ITEM_SCHEMA,
+    LOGGED_EVENT_SCHEMA,
     conform,
 )
 from cartwise.store.migrations import (
@@ -279,6 +280,7 @@ class PostgresStore:
             self._local.conn = conn
             self._local.bumps = set()
             self._local.staged = set()
+            self._local.stamp = None
             try:
                 with conn.transaction():
                     yield
@@ -291,9 +293,21 @@ class PostgresStore:
                 self._local.conn = None
                 self._local.bumps = set()
                 self._local.staged = set()
+                self._local.stamp = None
 
     def _bump(self, key: str) -> None:
         self._local.bumps.add(key)
+
+    def _events_stamp(self, conn: psycopg.Connection) -> int:
+        """The events version this transaction will leave the store at, taking the events
+        writers' turn first (held to commit): so stamps follow commit order, and a reader
+        that sees events version V sees every event stamped V or less."""
+        stamp = self._local.stamp
+        if stamp is None:
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"cartwise.events:{self.schema}",))
+            row = conn.execute("SELECT value FROM meta WHERE key = 'events_version'").fetchone()
+            stamp = self._local.stamp = int(row[0]) + 1  # type: ignore[index]
+        return stamp
 
     def close(self) -> None:
         self._pool.close()
@@ -485,13 +499,14 @@ class PostgresStore:
         frame = conform(events, EVENT_SCHEMA)
         columns = sql.SQL(", ").join(map(sql.Identifier, _EVENT_COLUMNS))
         with self.transaction(), self._connection() as conn:
+            stamp = self._events_stamp(conn)
             source, params = self._stage(conn, "_events_in", frame)
             added = conn.execute(
                 sql.SQL(
-                    "INSERT INTO events ({c}) SELECT {c} FROM {source} ORDER BY event_key "
+                    "INSERT INTO events ({c}, committed) SELECT {c}, %s::bigint FROM {source} ORDER BY event_key "
                     "ON CONFLICT (event_key) DO NOTHING"
                 ).format(c=columns, source=source),
-                params,
+                [stamp, *params],
             ).rowcount
             if added:
                 self._bump("events_version")
@@ -537,6 +552,7 @@ class PostgresStore:
             .unique("user_id", keep="first", maintain_order=True)
         )
         with self.transaction(), self._connection() as conn:
+            self._events_stamp(conn)  # it bumps the events version: in turn with the events' writers
             changed = conn.execute(
                 "INSERT INTO flagged_users (user_id, reason, peak_per_minute, flagged_ms) "
                 "SELECT u, r, p, %s::bigint FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS f (u, r, p) "
@@ -634,6 +650,25 @@ class PostgresStore:
             self._select(_EVENT_COLUMNS, "events", "WHERE user_id = %s ORDER BY ts DESC, event_key DESC LIMIT %s"),
             (user_id, int(limit)),
             EVENT_SCHEMA,
+        )
+
+    def commits_since(self, version: int, *, limit: int = 1000) -> list[tuple[int, int]]:
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT committed, COUNT(*) FROM events WHERE committed > %s GROUP BY committed "
+                "ORDER BY committed LIMIT %s",
+                (int(version), int(limit)),
+            ).fetchall()
+        return [(int(v), int(n)) for v, n in rows]
+
+    def events_since(self, version: int, *, through: int) -> pl.DataFrame:
+        return self._frame(
+            self._select(
+                [*_EVENT_COLUMNS, "committed"], "events",
+                "WHERE committed > %s AND committed <= %s ORDER BY committed, event_key",
+            ),
+            (int(version), int(through)),
+            LOGGED_EVENT_SCHEMA,
         )
 
     def impressions(self, *, since_ms: int | None = None) -> pl.DataFrame:

@@ -34,6 +34,7 @@ from cartwise.store.frames import (
     IMPRESSION_ITEM_SCHEMA,
     IMPRESSION_SCHEMA,
     ITEM_SCHEMA,
+    LOGGED_EVENT_SCHEMA,
     conform,
 )
 from cartwise.store.migrations import (
@@ -264,13 +265,16 @@ class SQLiteStore:
         # Key order turns random B-tree inserts into near-appends: about 1.5x faster.
         frame = conform(events, EVENT_SCHEMA).sort("event_key")
         sql = (
-            f"INSERT OR IGNORE INTO events ({', '.join(_EVENT_COLUMNS)}) "
-            f"VALUES ({', '.join('?' for _ in _EVENT_COLUMNS)})"
+            f"INSERT OR IGNORE INTO events ({', '.join(_EVENT_COLUMNS)}, committed) "
+            f"VALUES ({', '.join('?' for _ in _EVENT_COLUMNS)}, ?)"
         )
         with self.transaction():
             conn = self._conn
+            # BEGIN IMMEDIATE makes writers take turns: the version this commit will leave
+            # the store at is the one read now plus one (bumped once, at commit).
+            stamp = int(conn.execute("SELECT value FROM meta WHERE key = 'events_version'").fetchone()[0]) + 1
             before = conn.total_changes
-            conn.executemany(sql, _rows(frame))
+            conn.executemany(sql, _rows(frame.with_columns(committed=pl.lit(stamp, dtype=pl.Int64))))
             added = conn.total_changes - before
             if added:
                 self._bump("events_version")
@@ -424,6 +428,21 @@ class SQLiteStore:
                 )
             )
         return found
+
+    def commits_since(self, version: int, *, limit: int = 1000) -> list[tuple[int, int]]:
+        rows = self._conn.execute(
+            "SELECT committed, COUNT(*) FROM events WHERE committed > ? GROUP BY committed ORDER BY committed LIMIT ?",
+            (int(version), int(limit)),
+        ).fetchall()
+        return [(int(v), int(n)) for v, n in rows]
+
+    def events_since(self, version: int, *, through: int) -> pl.DataFrame:
+        return self._frame(
+            f"SELECT {', '.join(_EVENT_COLUMNS)}, committed FROM events WHERE committed > ? AND committed <= ? "
+            "ORDER BY committed, event_key",
+            (int(version), int(through)),
+            LOGGED_EVENT_SCHEMA,
+        )
 
     def flagged_users(self) -> pl.DataFrame:
         return self._frame(

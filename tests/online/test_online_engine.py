@@ -99,3 +99,39 @@ def test_rebase_keeps_only_batches_the_model_did_not_read(engine: Engine):
     assert layer.rebase(model_version="v3", events_version=7, anchor_ms=0, half_life_days=30.0).events == 0
     # A flagged shopper teaches nothing.
     assert layer.learn(frame.with_columns(pl.lit("bot").alias("user_id")), flagged=["bot"], tag=8).events == 0
+
+
+def test_events_another_process_stores_reach_this_ones_answers_within_a_second(engine: Engine):
+    """Servers sharing a store follow its events log: a co-purchase stored by another
+    process changes this one's similar items within a second (the follower polls every
+    0.2 s), and a server started later catches up on what it missed since the train."""
+    import json
+    import subprocess
+    import sys
+    import time
+
+    engine.follow()
+    assert "dress-red" not in _together(engine.similar("teapot", k=5))
+    events = json.dumps(_co_purchases(3, "teapot", "dress-red"))
+    script = (
+        "import json, sys\n"
+        "from cartwise import Engine\n"
+        "engine = Engine.open(sys.argv[1], create=False, log_impressions=False)\n"
+        "print(engine.add_events(json.loads(sys.argv[2])).rows_written)\n"
+    )
+    other = subprocess.run([sys.executable, "-c", script, str(engine.store.path), events],
+                           capture_output=True, text=True, timeout=120, check=False)
+    stored_at = time.monotonic()
+    assert other.returncode == 0 and other.stdout.strip() == "6", other.stderr
+    # Watching the published state, not asking (a request would read the log itself).
+    while engine.state.online.events < 6:
+        assert time.monotonic() - stored_at < 1.0, "another process's events did not reach the answers in 1 s"
+        time.sleep(0.02)
+    assert "dress-red" in _together(engine.similar("teapot", k=5))
+    # A server started after those events (no train since) learns them as it loads.
+    later = Engine.open(engine.store.path, create=False)
+    try:
+        assert "dress-red" in _together(later.similar("teapot", k=5))
+        assert later.state.online.events == 6
+    finally:
+        later.close()

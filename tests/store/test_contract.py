@@ -182,6 +182,66 @@ def test_events_are_deduplicated_by_key(store):
     assert store.events().schema == pl.Schema(EVENT_SCHEMA)
 
 
+def test_events_log_stamps_each_commit_with_the_version_it_left(store):
+    assert store.commits_since(0) == []
+    store.insert_events(events(3))
+    first = store.versions()[1]
+    with store.transaction():  # two inserts in one commit: one stamp
+        store.insert_events(events(2, start_key=10))
+        store.insert_events(events(1, start_key=20))
+    second = store.versions()[1]
+    store.insert_events(events(3))  # all already stored: no stamp, no new version
+    store.flag_users(pl.DataFrame({"user_id": ["bot"], "reason": ["too fast"], "peak_per_minute": [500]}))
+    assert store.versions()[1] == second + 1
+    assert store.commits_since(0) == [(first, 3), (second, 3)]
+    assert store.commits_since(first) == [(second, 3)]
+    assert store.commits_since(0, limit=1) == [(first, 3)]
+    logged = store.events_since(0, through=second)
+    assert logged["event_key"].to_list() == [1, 2, 3, 10, 11, 20]
+    assert logged["committed"].to_list() == [first] * 3 + [second] * 3
+    assert store.events_since(first, through=second)["event_key"].to_list() == [10, 11, 20]
+    assert store.events_since(0, through=first)["event_key"].to_list() == [1, 2, 3]
+    assert store.events_since(second, through=second + 5).is_empty()
+
+
+def test_a_reader_following_the_events_log_misses_nothing_while_writers_race(url):
+    """Whatever the version a follower reads, every event stamped up to it is visible."""
+    writers = [open_store(url) for _ in range(3)]
+    reader = open_store(url)
+    done = threading.Event()
+    seen: list[int] = []
+
+    def write(store, offset):
+        for batch in range(25):
+            store.insert_events(events(4, start_key=offset + batch * 4, user=f"u{offset}"))
+
+    def follow():
+        cursor = 0
+        while True:
+            finished = done.is_set()
+            version = reader.versions()[1]
+            seen.extend(reader.events_since(cursor, through=version)["event_key"].to_list())
+            cursor = version
+            if finished:
+                return
+
+    threads = [threading.Thread(target=write, args=(w, 1000 * (n + 1))) for n, w in enumerate(writers)]
+    follower = threading.Thread(target=follow)
+    follower.start()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    done.set()
+    follower.join()
+    try:
+        assert sorted(seen) == sorted(set(seen))  # nothing twice
+        assert len(seen) == 3 * 25 * 4  # nothing missed
+    finally:
+        for store in (*writers, reader):
+            store.close()
+
+
 def test_user_events_newest_first(store):
     store.insert_events(events(5))
     recent = store.user_events("u1", limit=2)
