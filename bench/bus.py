@@ -9,7 +9,11 @@ over the processes and reports:
   * stored events/s: all acknowledged events in the store, timed from the first post;
   * event-to-effect latency: from the 2xx of a purchase posted to the first process to a
     changed recommendation for that shopper on the last one (another process when there
-    are 3), p50/p99 over --effect-samples fresh shoppers, on an idle system.
+    are 3), p50/p99 over --effect-samples fresh shoppers, on an idle system;
+  * co-purchase event-to-effect ("together"): from the 2xx of three shoppers' purchases of a
+    new pair of items, posted to the first process, to the pair among the last process's
+    similar items by its online co-occurrence (the counters every server learns from the
+    store's events log).
 The SQLite/no-bus run with 1 process is the baseline. The load generator runs on the same
 machine as the servers (and the databases): the load average is reported with each run.
 
@@ -197,6 +201,44 @@ def effect(bases: list[str], key: str, *, samples: int, tag: str) -> dict[str, A
             "effect_samples": samples, "effect_on": "another process" if len(bases) > 1 else "the same process"}
 
 
+def effect_together(bases: list[str], key: str, *, samples: int, tag: str, buyers: int = 3) -> dict[str, Any]:
+    """From the 2xx of `buyers` shoppers' purchases of a new pair (a, b), posted to the first
+    process, to `b` among the last process's similar items of `a` from co-occurrence (stage
+    "together"; before, `b` is there at most as a popular item of the category): the
+    counters that process learned from another's events."""
+    headers = {"Authorization": f"Bearer {key}"}
+    first, last = (httpx.Client(base_url=b, headers=headers, timeout=30) for b in (bases[0], bases[-1]))
+    lags = []
+
+    def learned(a: str, b: str) -> bool:
+        items = last.get(f"/v1/items/{a}/similar", params={"k": 20}).json()["items"]
+        return any(i["item_id"] == b and i.get("stage") == "together" for i in items)
+
+    try:
+        for i in range(samples):
+            a, b = f"p{2 * (i % PAIRS)}", f"p{2 * ((i + 7) % PAIRS) + 1}"
+            assert not learned(a, b)
+            posted = first.post("/v1/events", json={"events": [
+                {"user_id": f"{tag}-pair-{i}-{u}", "item_id": item, "event_type": "purchase",
+                 "timestamp": 1_702_000_000 + 10 * i + n}
+                for u in range(buyers) for n, item in enumerate((a, b))]})
+            acknowledged = time.perf_counter()
+            assert posted.status_code in (200, 202), posted.text
+            while not learned(a, b):
+                if time.perf_counter() - acknowledged > 10:
+                    lags.append(float("inf"))
+                    break
+            else:
+                lags.append(time.perf_counter() - acknowledged)
+            time.sleep(0.05)
+    finally:
+        first.close()
+        last.close()
+    ms = np.array(lags) * 1000
+    return {"together_p50_ms": round(float(np.percentile(ms, 50)), 1),
+            "together_p99_ms": round(float(np.percentile(ms, 99)), 1)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="sustained posting per configuration")
@@ -231,6 +273,7 @@ def main() -> None:
                 run["stored_events_per_s"] = round(run["acknowledged"] / stored_s, 1) if stored_s else None
                 time.sleep(1.0)
                 run.update(effect(servers.bases, key, samples=args.effect_samples, tag=name))
+                run.update(effect_together(servers.bases, key, samples=min(args.effect_samples, PAIRS), tag=name))
             finally:
                 servers.stop()
             if bus_kind:
@@ -253,10 +296,11 @@ def main() -> None:
         if base:
             r["ack_rate_vs_sqlite_1"] = round(r["ack_events_per_s"] / base["ack_events_per_s"], 2)
     table = Table("config", "ack ev/s", "stored ev/s", "ack p50 ms", "ack p99 ms", "effect p50 ms", "effect p99 ms",
-                  "load 1m")
+                  "together p50 ms", "together p99 ms", "load 1m")
     for r in results:
         table.add_row(r["config"], str(r["ack_events_per_s"]), str(r["stored_events_per_s"]), str(r["ack_p50_ms"]),
-                      str(r["ack_p99_ms"]), str(r["effect_p50_ms"]), str(r["effect_p99_ms"]), str(r["load_avg_1m"]))
+                      str(r["ack_p99_ms"]), str(r["effect_p50_ms"]), str(r["effect_p99_ms"]), str(r["together_p50_ms"]),
+                      str(r["together_p99_ms"]), str(r["load_avg_1m"]))
     console.print(table)
     path = save("bus", {"settings": vars(args), "cpus": os.cpu_count(), "results": results,
                         "note": "load generator, servers, PostgreSQL, Redis and NATS share this machine"})

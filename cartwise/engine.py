@@ -17,14 +17,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-import polars as pl
 from numpy.typing import NDArray
 
 from cartwise.access import ApiKey, KeyRing, NewKey, Rate, Scope
 from cartwise.access.audit import AuditLog
 from cartwise.encode import DEFAULT_ENCODER
 from cartwise.errors import NotFound, NotTrained, ValidationError
-from cartwise.events.event import EventType, now_ms
+from cartwise.events.event import now_ms
 from cartwise.experiments import Experiments, Resources, Serving
 from cartwise.feedback import (
     AttributionWindows,
@@ -64,6 +63,7 @@ from cartwise.live.feed import StoreVersion
 from cartwise.live.state import Reindex
 from cartwise.logbook import Logbook
 from cartwise.recommend import Interaction
+from cartwise.recommend.base import history_of
 from cartwise.results import (
     AutocompleteResponse,
     ClickPrediction,
@@ -323,7 +323,7 @@ class Engine:
                 typed = filters if isinstance(filters, SearchFilters) else parse_filters(filters)
                 request = replace(request, filters=typed)
         state = self._current()
-        history = _history(self.store.user_events(user_id, limit=HISTORY_LENGTH)) if user_id is not None else []
+        history = history_of(self.store.user_events(user_id, limit=HISTORY_LENGTH)) if user_id is not None else []
         asked = request
         return self._answer(
             state, "search", lambda s: s.search.answer(s.state, asked, started=started, history=history),
@@ -359,7 +359,7 @@ class Engine:
         user_id = _check_id(user_id, "user_id")
         _check_k(k)
         state = self._current()
-        history = _history(self.store.user_events(user_id, limit=HISTORY_LENGTH))
+        history = history_of(self.store.user_events(user_id, limit=HISTORY_LENGTH))
         return self._answer(
             state, "recommend", lambda s: self._recommendation(s, user_id, history, k, exclude_seen, started),
             user_id=user_id,
@@ -380,7 +380,7 @@ class Engine:
             placement = _check_placement(placement)
         ids = [_check_id(u, "user_id") for u in user_ids]
         state = self._current()
-        by_user = {u: _history(self.store.user_events(u, limit=HISTORY_LENGTH)) for u in dict.fromkeys(ids)}
+        by_user = {u: history_of(self.store.user_events(u, limit=HISTORY_LENGTH)) for u in dict.fromkeys(ids)}
         responses = []
         base = Serving(state=state, pipelines=self._pipelines, search=self._search)
         for user_id in ids:
@@ -504,7 +504,8 @@ class Engine:
         self, user_id: str, item_ids: Sequence[str], *, placement: str = "recommend"
     ) -> ClickPrediction:
         """The probability that `user_id` clicks each of `item_ids` if shown now in
-        `placement`, from the live click model (as if each were shown in the same place)."""
+        `placement`, from the live click model (as if each were shown in the same place) and its
+        online layer, which learns from the answers shoppers act on between two trainings."""
         user_id = _check_id(user_id, "user_id")
         placement = _check_placement(placement)
         if isinstance(item_ids, str) or not isinstance(item_ids, Sequence):
@@ -514,20 +515,25 @@ class Engine:
                 f"item_ids must hold 1 to {MAX_RATED_ITEMS} item ids, got {len(item_ids)}", field="item_ids"
             )
         items = [_check_id(item_id, "item_ids") for item_id in item_ids]
-        models = self._current().models
+        state = self._current()
+        models = state.models
         if models.clicks is None:
             raise NotTrained(
                 f"model version {models.version} has no click model: the store held fewer than 2,000 item events, or "
                 "too few of them were a shopper's next step among the candidates, when it was trained",
                 hint="ingest more events (or impressions with clicks), then re-train with `cartwise train`",
             )
-        history = _history(self.store.user_events(user_id, limit=HISTORY_LENGTH))
+        history = history_of(self.store.user_events(user_id, limit=HISTORY_LENGTH))
         probabilities = models.clicks.predict(history, items, placement=placement)
+        layer = state.online_clicks
+        if layer is not None and layer.updates_:
+            probabilities = layer.predict(items, probabilities)
         return ClickPrediction(
             user_id=user_id,
             placement=placement,
             model_version=models.version,
             source=models.clicks.report.source,
+            online_updates=layer.updates_ if layer is not None else 0,
             items=[{"item_id": i, "probability": round(float(p), 6)} for i, p in zip(items, probabilities, strict=True)],
         )
 
@@ -728,17 +734,6 @@ def _rating_basis(user_known: bool, item_known: bool) -> RatingBasis:
     if item_known:
         return "item only"
     return "user only" if user_known else "global mean"
-
-
-def _history(events: pl.DataFrame) -> list[Interaction]:
-    """A user's item events, newest first, as the recommenders take them."""
-    # Plain rows: a user's few dozen events, where a polars filter costs more than the loop.
-    search = EventType.SEARCH.value
-    return [
-        Interaction(item_id=i, event_type=t, ts=ts)
-        for i, t, ts in events.select("item_id", "event_type", "ts").iter_rows()
-        if i is not None and t != search
-    ]
 
 
 __all__ = ["DEFAULT_STORE", "Engine"]

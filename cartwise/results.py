@@ -132,6 +132,10 @@ class ClickPrediction(BaseModel):
     placement: str
     model_version: str
     source: str = Field(description="what the click model learnt from: impressions (logged clicks) or events")
+    online_updates: int = Field(
+        default=0, description="labelled items the click model's online layer learned from since this model version "
+        "went live: each item of an answer a shopper acted on, down to the lowest one acted on (0: the trained "
+        "model's own probabilities)")
     items: list[ClickedItem]
 
 

@@ -123,12 +123,11 @@ def _users(records: Sequence[Mapping[str, Any]]) -> list[str]:
 def _baskets(store: Store, users: Sequence[str]) -> Baskets:
     """The baskets of `users`' latest events, by signal and basket key."""
     out: Baskets = {}
-    for user in users:
-        events = store.user_events(user, limit=HISTORY_LENGTH)
-        for item, kind, ts, session in events.select("item_id", "event_type", "ts", "session_id").iter_rows():
-            signal = signal_of(kind) if item is not None else None
-            if signal is not None:
-                out.setdefault((signal, basket_key(user, session, ts)), set()).add(item)
+    events = store.recent_events(users, limit=HISTORY_LENGTH)  # one read for all of them
+    for user, item, kind, ts, session in events.select("user_id", "item_id", "event_type", "ts", "session_id").iter_rows():
+        signal = signal_of(kind) if item is not None else None
+        if signal is not None:
+            out.setdefault((signal, basket_key(user, session, ts)), set()).add(item)
     return out
 
 

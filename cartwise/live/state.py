@@ -22,7 +22,7 @@ from cartwise.catalog import CatalogSnapshot
 from cartwise.encode import EncoderUnavailable, TextEncoder, item_texts, load_encoder
 from cartwise.errors import NotTrained
 from cartwise.live.feed import ChangeFeed, StoreVersion
-from cartwise.online import OnlineDeltas, OnlineLayer
+from cartwise.online import ImpressionLearner, OnlineClickLayer, OnlineDeltas, OnlineLayer
 from cartwise.recommend.base import follow_catalog
 from cartwise.recommend.textknn import TextKNN
 from cartwise.search import LexicalIndex
@@ -62,6 +62,9 @@ class LiveState:
     online: OnlineDeltas | None = None
     """What the answers learned from events stored since `models` was trained
     (:mod:`cartwise.online`); replaced with every batch this process stores."""
+    online_clicks: OnlineClickLayer | None = None
+    """The click model's online layer over `models.clicks` (None without a click model),
+    taught in place, under the writers' lock, by the impressions shoppers act on."""
 
 
 def _installed(
@@ -75,6 +78,7 @@ def _installed(
     indexed_version: int,
     generation: int,
     online: OnlineDeltas | None,
+    online_clicks: OnlineClickLayer | None,
 ) -> LiveState:
     """A state answering from `lexical` and `vectors` (new indexes: a new search service)."""
     searcher = HybridSearcher(lexical=lexical, vectors=vectors, encoder=encoder)
@@ -95,6 +99,7 @@ def _installed(
         indexed_version=indexed_version,
         generation=generation,
         online=online,
+        online_clicks=online_clicks,
     )
 
 
@@ -195,6 +200,7 @@ class StatePublisher:
         # registry); other processes' commits when the follower thread (`follow`) or a
         # request that finds the store moved reads the log.
         self.online = OnlineLayer(store)
+        self._impressions = ImpressionLearner(store)
         self._followed: int | None = None
         """The events version up to which the log was learned (None before the first rebase)."""
         self._flagged_read_at = float("-inf")
@@ -265,7 +271,7 @@ class StatePublisher:
             state = _installed(
                 models, catalog, lexical, models.vectors, encoder=encoder, rates=self.rates,
                 indexed_version=int(models.manifest.get("catalog_version", -1)), generation=self._generation,
-                online=self._rebase(models),
+                online=self._rebase(models), online_clicks=OnlineClickLayer() if models.clicks is not None else None,
             )
         elif state.catalog.version != seen.catalog:
             state = _with_catalog(state, CatalogSnapshot(self.store.items(), version=seen.catalog))
@@ -335,12 +341,18 @@ class StatePublisher:
             if through is None:  # a bulk commit first: the next `train` learns it
                 self._followed = commits[0][0]
                 continue
-            deltas = self.online.learn(self.store.events_since(start, through=through))
+            events = self.store.events_since(start, through=through)
+            deltas = self.online.learn(events)
             self._followed = through
             moved = True
             state = self.state
             if deltas is not None and state is not None and state.models.version == deltas.model_version:
                 self.state = replace(state, online=deltas)
+            if state is not None and state.online_clicks is not None and state.models.clicks is not None:
+                try:
+                    self._impressions.learn(events, layer=state.online_clicks, model=state.models.clicks)
+                except Exception:  # noqa: BLE001 - the counters above stand; the click layer waits for the next
+                    _log.exception("the online click layer could not learn these events")
         published = self._published
         if moved and published is not None and self._followed is not None and self._followed > published.events:
             self._published = replace(published, events=self._followed)
@@ -421,6 +433,7 @@ class StatePublisher:
                     self.state = _installed(
                         current.models, current.catalog, index, vectors, encoder=encoder, rates=self.rates,
                         indexed_version=catalog_version, generation=self._generation, online=current.online,
+                        online_clicks=current.online_clicks,
                     )
             except Exception:  # noqa: BLE001 - a background thread: log it, keep serving the old indexes
                 _log.exception("background re-index failed; the previous indexes keep answering")

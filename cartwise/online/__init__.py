@@ -7,13 +7,14 @@ counted since training (:mod:`~cartwise.online.cooccurrence`), bundled into one 
 :class:`~cartwise.online.deltas.OnlineDeltas` that is published with the live state, and
 built by :class:`~cartwise.online.layer.OnlineLayer` from the events each commit stored.
 :mod:`~cartwise.online.answers` fuses model and deltas into the answers' candidates;
-:class:`~cartwise.online.clicks.OnlineClickLayer` is the click model's online part.
+:class:`~cartwise.online.clicks.OnlineClickLayer` is the click model's online part, taught by
+:class:`~cartwise.online.clicks.ImpressionLearner` from the answers shoppers act on.
 """
 
-from cartwise.online.clicks import OnlineClickLayer
+from cartwise.online.clicks import ImpressionLearner, OnlineClickLayer
 from cartwise.online.cooccurrence import CoCounts
 from cartwise.online.counters import DecayedCounts
 from cartwise.online.deltas import OnlineDeltas
 from cartwise.online.layer import OnlineLayer
 
-__all__ = ["CoCounts", "DecayedCounts", "OnlineClickLayer", "OnlineDeltas", "OnlineLayer"]
+__all__ = ["CoCounts", "DecayedCounts", "ImpressionLearner", "OnlineClickLayer", "OnlineDeltas", "OnlineLayer"]

@@ -166,12 +166,15 @@ class OnlineLayer:
             by_user.setdefault(user, []).append((item, kind, key, committed))
         out: dict[int, list[Contribution]] = {}
         weights = self.weights
+        histories: dict[str, list[tuple[int, str | None, str]]] = {}
+        recent = self.store.recent_events(list(by_user), limit=HISTORY_LENGTH)  # one read for the batch
+        for user, key, item, kind in recent.select("user_id", "event_key", "item_id", "event_type").iter_rows():
+            histories.setdefault(user, []).append((key, item, kind))
         for user, chosen in by_user.items():
             new_keys = {key for _, _, key, _ in chosen}
-            history = self.store.user_events(user, limit=HISTORY_LENGTH)
             strongest: dict[str, float] = {}
             before: set[str] = set()
-            for key, item, kind in history.select("event_key", "item_id", "event_type").iter_rows():
+            for key, item, kind in histories.get(user, ()):
                 weight = weights.get(kind, 0.0)
                 if item is None or weight <= 0:
                     continue

@@ -356,6 +356,17 @@ def follow_catalog(model: object, index: VectorIndex) -> None:
             return  # trained without text vectors: it cannot take items by text
 
 
+def history_of(events: pl.DataFrame) -> list[Interaction]:
+    """A user's item events as the store hands them (newest first), as the recommenders and
+    the click model take them: searches and events naming no item left out."""
+    # Plain rows: a user's few dozen events, where a polars filter costs more than the loop.
+    return [
+        Interaction(item_id=i, event_type=t, ts=ts)
+        for i, t, ts in events.select("item_id", "event_type", "ts").iter_rows()
+        if i is not None and t != "search"
+    ]
+
+
 def histories_by_user(events: pl.DataFrame, users: Sequence[str]) -> list[list[Interaction]]:
     """Each user's newest :data:`HISTORY_LENGTH` events in `events`, newest first, as the
     engine reads them from the store (empty if none)."""

@@ -142,6 +142,11 @@ class Store(Protocol):
         """The items of those impressions, by request and position."""
         ...
 
+    def impressions_of(self, request_ids: Sequence[str]) -> pl.DataFrame:
+        """The items shown by the impressions `request_ids` name (those logged), in order
+        of request and position (SHOWN_SCHEMA)."""
+        ...
+
     def flag_users(self, flags: pl.DataFrame) -> int:
         """Record users that look like bots (columns user_id, reason, peak_per_minute)."""
         ...
@@ -158,6 +163,11 @@ class Store(Protocol):
 
     def user_events(self, user_id: str, *, limit: int = 100) -> pl.DataFrame:
         """A user's most recent events, newest first."""
+        ...
+
+    def recent_events(self, user_ids: Sequence[str], *, limit: int = 100) -> pl.DataFrame:
+        """Each of `user_ids`' most recent `limit` events in one read, by user, newest first
+        (what :meth:`user_events` gives for each, at once)."""
         ...
 
     def popular_queries(self, *, limit: int = 1000) -> list[tuple[str, float]]:

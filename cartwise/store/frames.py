@@ -71,6 +71,17 @@ IMPRESSION_ITEM_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
+# The items of some impressions, with who saw them where (Store.impressions_of).
+SHOWN_SCHEMA: dict[str, pl.DataType] = {
+    "request_id": pl.Utf8(),
+    "ts": pl.Int64(),
+    "placement": pl.Utf8(),
+    "user_id": pl.Utf8(),
+    "position": pl.Int64(),
+    "item_id": pl.Utf8(),
+}
+
+
 def empty_items() -> pl.DataFrame:
     return pl.DataFrame(schema=ITEM_SCHEMA)
 

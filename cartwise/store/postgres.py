@@ -51,6 +51,7 @@ from cartwise.store.frames import (
     IMPRESSION_SCHEMA,
     ITEM_SCHEMA,
     LOGGED_EVENT_SCHEMA,
+    SHOWN_SCHEMA,
     conform,
 )
 from cartwise.store.migrations import (
@@ -538,6 +539,18 @@ class PostgresStore:
                 )
         return max(added, 0)
 
+    def impressions_of(self, request_ids: Sequence[str]) -> pl.DataFrame:
+        ids = list(dict.fromkeys(request_ids))
+        if not ids:
+            return pl.DataFrame(schema=SHOWN_SCHEMA)
+        return self._frame(
+            "SELECT i.request_id, i.ts, i.placement, i.user_id, s.position, s.item_id FROM impressions i "
+            "JOIN impression_items s ON s.request_id = i.request_id WHERE i.request_id = ANY(%s::text[]) "
+            f"ORDER BY i.request_id {_BYTES}, s.position",
+            (ids,),
+            SHOWN_SCHEMA,
+        )
+
     def flag_users(self, flags: pl.DataFrame) -> int:
         if flags.is_empty():
             return 0
@@ -669,6 +682,21 @@ class PostgresStore:
             ),
             (int(version), int(through)),
             LOGGED_EVENT_SCHEMA,
+        )
+
+    def recent_events(self, user_ids: Sequence[str], *, limit: int = 100) -> pl.DataFrame:
+        users = list(dict.fromkeys(user_ids))
+        if not users:
+            return pl.DataFrame(schema=EVENT_SCHEMA)
+        columns = sql.SQL(", ").join(map(sql.Identifier, _EVENT_COLUMNS))
+        return self._frame(
+            sql.SQL(
+                "SELECT {c} FROM (SELECT {c}, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY ts DESC, event_key DESC) "
+                "AS newest FROM events WHERE user_id = ANY(%s::text[])) AS recent WHERE newest <= %s "
+                "ORDER BY user_id {b}, ts DESC, event_key DESC"
+            ).format(c=columns, b=sql.SQL(_BYTES)),
+            (users, int(limit)),
+            EVENT_SCHEMA,
         )
 
     def impressions(self, *, since_ms: int | None = None) -> pl.DataFrame:

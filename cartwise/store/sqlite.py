@@ -35,6 +35,7 @@ from cartwise.store.frames import (
     IMPRESSION_SCHEMA,
     ITEM_SCHEMA,
     LOGGED_EVENT_SCHEMA,
+    SHOWN_SCHEMA,
     conform,
 )
 from cartwise.store.migrations import (
@@ -317,6 +318,20 @@ class SQLiteStore:
             IMPRESSION_ITEM_SCHEMA,
         )
 
+    def impressions_of(self, request_ids: Sequence[str]) -> pl.DataFrame:
+        ids = list(dict.fromkeys(request_ids))
+        frames = [
+            self._frame(
+                "SELECT i.request_id, i.ts, i.placement, i.user_id, s.position, s.item_id FROM impressions i "
+                f"JOIN impression_items s ON s.request_id = i.request_id WHERE i.request_id IN "
+                f"({', '.join('?' for _ in chunk)}) ORDER BY i.request_id, s.position",
+                chunk,
+                SHOWN_SCHEMA,
+            )
+            for chunk in (ids[start : start + _IN_BATCH] for start in range(0, len(ids), _IN_BATCH))
+        ]
+        return pl.concat(frames) if frames else pl.DataFrame(schema=SHOWN_SCHEMA)
+
     def flag_users(self, flags: pl.DataFrame) -> int:
         if flags.is_empty():
             return 0
@@ -405,6 +420,21 @@ class SQLiteStore:
             (user_id, int(limit)),
             EVENT_SCHEMA,
         )
+
+    def recent_events(self, user_ids: Sequence[str], *, limit: int = 100) -> pl.DataFrame:
+        users = list(dict.fromkeys(user_ids))
+        columns = ", ".join(_EVENT_COLUMNS)
+        frames = [
+            self._frame(
+                f"SELECT {columns} FROM (SELECT {columns}, ROW_NUMBER() OVER (PARTITION BY user_id "
+                f"ORDER BY ts DESC, event_key DESC) AS newest FROM events WHERE user_id IN "
+                f"({', '.join('?' for _ in chunk)})) WHERE newest <= ? ORDER BY user_id, ts DESC, event_key DESC",
+                (*chunk, int(limit)),
+                EVENT_SCHEMA,
+            )
+            for chunk in (users[start : start + _IN_BATCH] for start in range(0, len(users), _IN_BATCH))
+        ]
+        return pl.concat(frames) if frames else pl.DataFrame(schema=EVENT_SCHEMA)
 
     def popular_queries(self, *, limit: int = 1000) -> list[tuple[str, float]]:
         rows = self._conn.execute(

@@ -242,11 +242,32 @@ def test_a_reader_following_the_events_log_misses_nothing_while_writers_race(url
             store.close()
 
 
+def test_impressions_of_named_requests_come_with_their_items_in_order(store):
+    impressions = pl.DataFrame({"request_id": ["r2", "r1", "r3"], "ts": [5, 6, 7], "placement": ["recommend"] * 3,
+                                "user_id": ["u1", "u2", None], "source": ["engine"] * 3})
+    shown = pl.DataFrame({"request_id": ["r1", "r1", "r2", "r3"], "position": [2, 1, 1, 1],
+                          "item_id": ["b", "a", "c", "d"]})
+    store.insert_impressions(impressions, shown)
+    got = store.impressions_of(["r2", "r1", "nope", "r1"])
+    assert got.select("request_id", "position", "item_id", "user_id").rows() == [
+        ("r1", 1, "a", "u2"), ("r1", 2, "b", "u2"), ("r2", 1, "c", "u1")]
+    assert got["ts"].to_list() == [6, 6, 5] and set(got["placement"]) == {"recommend"}
+    assert store.impressions_of([]).is_empty() and store.impressions_of(["nope"]).is_empty()
+
+
 def test_user_events_newest_first(store):
     store.insert_events(events(5))
     recent = store.user_events("u1", limit=2)
     assert recent["ts"].to_list() == [1_600_000_000_004, 1_600_000_000_003]
     assert store.user_events("nobody").is_empty()
+
+
+def test_recent_events_of_many_users_in_one_read_match_each_users_own(store):
+    store.insert_events(pl.concat([events(5), events(3, start_key=10, user="u2"), events(1, start_key=20, user="u0")]))
+    both = store.recent_events(["u2", "u1", "nobody", "u1"], limit=2)
+    assert both.schema == pl.Schema(EVENT_SCHEMA)
+    assert both.rows() == store.user_events("u1", limit=2).rows() + store.user_events("u2", limit=2).rows()
+    assert store.recent_events([], limit=5).is_empty()
 
 
 def test_flagged_users_are_excluded_from_training_events_and_queries(store):
