@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+import polars as pl
 from numpy.typing import NDArray
 
 from cartwise.access import ApiKey, KeyRing, NewKey, Rate, Scope
@@ -154,6 +155,9 @@ class Engine:
         self.audit = AuditLog(store)
         self.impressions = ImpressionLog(store) if log_impressions else None
         self._relations = RelationAnswers(models_dir=self.workspace.models_dir, impressions=self.impressions)
+        # The baskets stored events change (this process's or another's) reach the live
+        # relation graph's counts as the events log is followed.
+        self._live.on_events(self._learn_relations)
         # The operations dashboard's reports (cartwise.insights), kept while the data stands still.
         self.insights = Insights(store=store, reports_dir=self.workspace.reports_dir)
         # The team's shared record of training and evaluation runs, with notes (cartwise.logbook).
@@ -232,9 +236,7 @@ class Engine:
     def add_events(
         self, records: Sequence[Mapping[str, Any]], *, source: str = "api", unknown_items: str = "keep"
     ) -> IngestReport:
-        # The baskets these events change reach the live relation graph's counts at once.
-        with self._relations.observe(self.store, records, version=self._versions.current_version()):
-            return ingest_event_records(self.store, records, source=source, unknown_items=unknown_items)
+        return ingest_event_records(self.store, records, source=source, unknown_items=unknown_items)
 
     def delete_item(self, item_id: str) -> None:
         item_id = _check_id(item_id, "item_id")
@@ -573,6 +575,9 @@ class Engine:
             return
         if service.searcher.semantic:
             service.searcher.encoder.encode_queries(["warm up"])  # type: ignore[union-attr]
+
+    def _learn_relations(self, events: pl.DataFrame, state: LiveState | None) -> None:
+        self._relations.learn(self.store, events, version=state.models.version if state is not None else None)
 
     def follow(self) -> None:
         """Learn the events other processes store (servers sharing this store) within a

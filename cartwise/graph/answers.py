@@ -9,10 +9,9 @@ longer holds and puts the catalog's cards on the rest.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+
+import polars as pl
 
 from cartwise.catalog import CatalogSnapshot
 from cartwise.errors import NotFound, ValidationError
@@ -148,11 +147,9 @@ class RelationAnswers:
         response.request_id = self._log(ALTERNATIVES_PLACEMENT, items, version=version, user_id=user_id, log=log)
         return response
 
-    @contextmanager
-    def observe(self, store: Store, records: Sequence[Mapping[str, Any]], *, version: str | None) -> Iterator[None]:
-        """Around a write of events: add the baskets they changed to the live graph."""
-        with self.live.observe(store, records, version=version):
-            yield
+    def learn(self, store: Store, events: pl.DataFrame, *, version: str | None) -> None:
+        """Add the baskets that stored `events` changed to the live graph of `version`."""
+        self.live.learn(store, events, version=version)
 
     @staticmethod
     def _known(catalog: CatalogSnapshot, item_id: str) -> str:

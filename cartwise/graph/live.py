@@ -1,32 +1,31 @@
 """The relation graph a running engine answers from, kept up to date as events arrive.
 
 The graph of the live model version is loaded on first use. When events come in through
-the engine (the HTTP or Python API), each touched shopper's baskets are read from the
-store before and after the write; the items a basket gained are added to the co-view and
-co-purchase counts (:class:`~cartwise.graph.cooccurrence.CountDelta`), exactly as a
-rebuild would count them, duplicates and rejected events included (they change no basket).
-A new model version brings a rebuilt graph and starts the counts afresh. Events ingested
-by another process (`cartwise ingest events` from a file) reach the graph at the next
-`train`; so do bought-after links and baskets of shoppers outside the batch limit below.
+any process (the HTTP or Python API, `cartwise ingest events`, another server), the engine
+hands on what it learns from the store's events log (:mod:`cartwise.live`): each touched
+shopper's baskets are read with and without the new events; the items a basket gained are
+added to the co-view and co-purchase counts (:class:`~cartwise.graph.cooccurrence.CountDelta`),
+as a rebuild would count them (duplicates and rejected events are never in the log). A new
+model version brings a rebuilt graph and starts the counts afresh. Bought-after links, bulk
+commits and baskets of shoppers past the batch limit below reach the graph at the next `train`.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+
+import polars as pl
 
 from cartwise.errors import NotTrained
-from cartwise.graph.baskets import Signal, basket_key, signal_of
+from cartwise.graph.baskets import SIGNAL_EVENTS, Signal, basket_key, signal_of
 from cartwise.graph.cooccurrence import CountDelta
 from cartwise.graph.graph import GRAPH_DIR, RelationGraph
 from cartwise.limits import HISTORY_LENGTH
 from cartwise.store import Store
 
 # A batch of events touching more shoppers than this is left to the next `train` (reading
-# each one's baskets twice would hold the request up).
+# all their baskets would hold the log's followers up).
 MAX_LIVE_USERS = 1000
 
 Baskets = dict[tuple[Signal, str], set[str]]
@@ -76,24 +75,27 @@ class LiveGraph:
         """The (co-viewed, co-bought) counts added since the graph was built."""
         return self._viewed, self._bought
 
-    @contextmanager
-    def observe(self, store: Store, records: Sequence[Mapping[str, Any]], *, version: str | None) -> Iterator[None]:
-        """Around a write of `records`: count the baskets it changed into the graph of model
-        `version` (nothing when None: the store is not trained yet)."""
-        users = _users(records)
+    def learn(self, store: Store, events: pl.DataFrame, *, version: str | None) -> None:
+        """Count the baskets that `events` (just stored, EVENT_SCHEMA columns: what the
+        store's events log hands on) changed into the graph of model `version` (nothing
+        when None: the store is not trained yet)."""
+        chosen = events.filter(
+            pl.col("item_id").is_not_null() & pl.col("event_type").is_in([kind for kinds in SIGNAL_EVENTS.values() for kind in kinds])
+        )
+        users = chosen["user_id"].unique(maintain_order=True).to_list()
         if version is None or not users or len(users) > MAX_LIVE_USERS:
-            yield
             return
         try:
             with self._lock:
                 self._load(version)
         except NotTrained:
-            yield
             return
-        before = _baskets(store, users)
-        yield
-        flagged = set(store.flagged_users()["user_id"].to_list()) if users else set()
-        after = _baskets(store, [u for u in users if u not in flagged])
+        flagged = set(store.flagged_users()["user_id"].to_list())
+        users = [u for u in users if u not in flagged]
+        recent = store.recent_events(users, limit=HISTORY_LENGTH)
+        new_keys = set(events["event_key"].to_list())
+        after = _baskets(recent)
+        before = _baskets(recent.filter(~pl.col("event_key").is_in(list(new_keys))))
         with self._lock:
             if self._version != version or self._base is None:
                 return  # a new version was loaded meanwhile: its graph counted these events
@@ -107,23 +109,10 @@ class LiveGraph:
                 self._published = (version, self._base.with_counts(viewed=viewed, bought=bought))
 
 
-def _users(records: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Shoppers of the records that can change a basket (an item and a basket event type)."""
-    users: dict[str, None] = {}
-    for record in records:
-        if not isinstance(record, Mapping):
-            continue
-        user, item, kind = record.get("user_id"), record.get("item_id"), record.get("event_type")
-        if (isinstance(user, str) and user.strip() and isinstance(item, str) and isinstance(kind, str)
-                and signal_of(kind.strip()) is not None):
-            users[user.strip()] = None
-    return list(users)
-
-
-def _baskets(store: Store, users: Sequence[str]) -> Baskets:
-    """The baskets of `users`' latest events, by signal and basket key."""
+def _baskets(events: pl.DataFrame) -> Baskets:
+    """The baskets of shoppers' `events` (their latest, as Store.recent_events reads them),
+    by signal and basket key."""
     out: Baskets = {}
-    events = store.recent_events(users, limit=HISTORY_LENGTH)  # one read for all of them
     for user, item, kind, ts, session in events.select("user_id", "item_id", "event_type", "ts", "session_id").iter_rows():
         signal = signal_of(kind) if item is not None else None
         if signal is not None:

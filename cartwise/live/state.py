@@ -22,7 +22,12 @@ from cartwise.catalog import CatalogSnapshot
 from cartwise.encode import EncoderUnavailable, TextEncoder, item_texts, load_encoder
 from cartwise.errors import NotTrained
 from cartwise.live.feed import ChangeFeed, StoreVersion
-from cartwise.online import ImpressionLearner, OnlineClickLayer, OnlineDeltas, OnlineLayer
+from cartwise.online import (
+    ImpressionLearner,
+    OnlineClickLayer,
+    OnlineDeltas,
+    OnlineLayer,
+)
 from cartwise.recommend.base import follow_catalog
 from cartwise.recommend.textknn import TextKNN
 from cartwise.search import LexicalIndex
@@ -194,6 +199,7 @@ class StatePublisher:
         self.last_reindex: Reindex | None = None
         """How the last background index update went (incremental or full, how long)."""
         self._listeners: list[Callable[[StoreVersion], None]] = []
+        self._learners: list[Callable[[pl.DataFrame, LiveState | None], None]] = []
         self._published: StoreVersion | None = None
         # Online learning from the store's events log: a commit of this process reaches the
         # published state's deltas before the write returns (held weakly by the notice
@@ -218,6 +224,13 @@ class StatePublisher:
         """Call `listener(version)` each time the published state is brought up to a store
         version (from the thread that did it, holding the writers' lock: keep it short)."""
         self._listeners.append(listener)
+
+    def on_events(self, learner: Callable[[pl.DataFrame, LiveState | None], None]) -> None:
+        """Call `learner(events, state)` with each run of events read from the store's
+        events log (any process's commits; EVENT_SCHEMA columns and `committed`) and the
+        published state then, holding the writers' lock (keep it short): what else learns
+        online (the relation graph's counts) follows the log through this."""
+        self._learners.append(learner)
 
     def current(self) -> LiveState:
         """The published state, after publishing a newer one if the feed reports a change
@@ -353,6 +366,11 @@ class StatePublisher:
                     self._impressions.learn(events, layer=state.online_clicks, model=state.models.clicks)
                 except Exception:  # noqa: BLE001 - the counters above stand; the click layer waits for the next
                     _log.exception("the online click layer could not learn these events")
+            for learner in self._learners:
+                try:
+                    learner(events, self.state)
+                except Exception:  # noqa: BLE001 - one learner's failure must not stop the others or the log
+                    _log.exception("an events-log learner failed")
         published = self._published
         if moved and published is not None and self._followed is not None and self._followed > published.events:
             self._published = replace(published, events=self._followed)

@@ -94,3 +94,32 @@ def test_a_basket_growing_over_two_requests(graph_engine):
     graph_engine.train(encoder=None)
     assert {i.item_id: i.evidence for i in graph_engine.related("polo", type="co_bought").items} == live
 
+
+
+def test_events_another_process_stores_reach_the_live_counts(graph_engine, tmp_path):
+    """The counts follow the store's events log: a file ingested by another process (as
+    `cartwise ingest events` does) reaches this server's co-bought counts within a second."""
+    import json
+    import subprocess
+    import sys
+    import time
+
+    graph_engine.refresh()
+    graph_engine.follow()
+    assert "shorts" not in [i.item_id for i in graph_engine.related("tent", type="co_bought").items]
+    path = tmp_path / "orders.jsonl"
+    path.write_text("".join(
+        json.dumps({"user_id": f"camper-{u}", "item_id": item, "event_type": "purchase",
+                    "timestamp": T0 // 1000 + 50 * 86_400 + n, "session_id": f"o-camp-{u}"}) + "\n"
+        for u in range(3) for n, item in enumerate(["tent", "shorts"])))
+    script = ("import sys\nfrom cartwise.ingest import ingest_events\nfrom cartwise.store import open_store\n"
+              "print(ingest_events(open_store(sys.argv[1], create=False), sys.argv[2]).rows_written)\n")
+    done = subprocess.run([sys.executable, "-c", script, str(graph_engine.store.path), str(path)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0 and done.stdout.strip() == "6", done.stderr
+    deadline = time.monotonic() + 1.0
+    while "shorts" not in [i.item_id for i in graph_engine.related("tent", type="co_bought").items]:
+        assert time.monotonic() < deadline, "another process's events did not reach the graph in 1 s"
+        time.sleep(0.05)
+    live = {i.item_id: i.evidence for i in graph_engine.related("tent", type="co_bought").items}
+    assert live["shorts"]["count"] == 3
