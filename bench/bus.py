@@ -212,7 +212,7 @@ def effect_together(bases: list[str], key: str, *, samples: int, tag: str, buyer
 
     def learned(a: str, b: str) -> bool:
         items = last.get(f"/v1/items/{a}/similar", params={"k": 20}).json()["items"]
-        return any(i["item_id"] == b and i.get("stage") == "together" for i in items)
+        return any(i["item_id"] == b and "together" in (i.get("stage") or "") for i in items)
 
     try:
         for i in range(samples):

@@ -1,6 +1,8 @@
 """Three API processes (separate `cartwise serve --bus` on their own ports) on one store
 and one bus: an event posted to one changes the shopper's recommendations on the other
-two within one second of its acknowledgement."""
+two, and co-purchases posted to one change every node's similar items (the online
+co-occurrence each learns from the store's events log), within one second of the
+acknowledgement."""
 
 from __future__ import annotations
 
@@ -46,6 +48,28 @@ def test_an_event_on_one_node_changes_answers_on_the_others_within_a_second(
             lags.append(time.monotonic() - acknowledged)
         assert max(lags) < 1.0, lags
         assert top(clients[0])[0] == "tea-cosy"
+
+        # The online counters too: every node learns the co-purchases from the store's events log.
+        def together(client: httpx.Client) -> list[str]:
+            response = client.get("/v1/items/teapot/similar", params={"k": 10})
+            assert response.status_code == 200, response.text
+            return [item["item_id"] for item in response.json()["items"] if "together" in (item.get("stage") or "")]
+
+        assert all("dress-red" not in together(client) for client in clients)
+        posted = clients[0].post("/v1/events", json={"events": [
+            {"user_id": f"pair-{u}", "item_id": item, "event_type": "purchase", "timestamp": 1_700_900_100 + 10 * u + n}
+            for u in range(3) for n, item in enumerate(("teapot", "dress-red"))]})
+        acknowledged = time.monotonic()
+        assert posted.status_code == 202, posted.text
+        lags = []
+        for client in clients:
+            while "dress-red" not in together(client):
+                if time.monotonic() - acknowledged > 5:
+                    logs = "\n".join((tmp_path / f"node-{n.port}.log").read_text()[-3000:] for n in nodes)
+                    raise AssertionError(f"no co-occurrence change within 5 s on {clients.index(client)}: {logs}")
+                time.sleep(0.01)
+            lags.append(time.monotonic() - acknowledged)
+        assert max(lags) < 1.0, lags
         for client in clients:
             client.close()
     finally:
