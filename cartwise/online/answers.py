@@ -6,7 +6,7 @@ so online learning changes nothing until an event arrives.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 import numpy as np
 
@@ -15,32 +15,46 @@ from cartwise.online.deltas import OnlineDeltas
 from cartwise.recommend import Interaction, Scored
 from cartwise.recommend.base import DAY_MS, resolve_weights
 from cartwise.recommend.itemknn import ItemKNN
-from cartwise.recommend.popularity import Popularity
+from cartwise.recommend.popularity import Popularity, category_key
 
 POPULAR_REASON = "popular with shoppers"
 
 
 def popular(
-    model: Popularity, deltas: OnlineDeltas | None, k: int, *, exclude: Collection[str] = ()
+    model: Popularity, deltas: OnlineDeltas | None, k: int, *, exclude: Collection[str] = (),
+    category: str | None = None, category_of: Callable[[str], str | None] | None = None,
 ) -> list[Scored]:
-    """The `k` most popular items: the model's decayed score plus the decayed counts of the
-    events learned since (one decay, one anchor: a plain sum), skipping `exclude`."""
+    """The `k` most popular items, optionally within `category` (any level of a category
+    path; `category_of` gives the category path of the items with online counts): the
+    model's decayed score plus the decayed counts of the events learned since (one decay,
+    one anchor: a plain sum), skipping `exclude`."""
     if deltas is None or not deltas.popularity.values:
-        return model.recommend(k, exclude=exclude)
+        return model.recommend(k, category=category, exclude=exclude)
     online = deltas.popularity
+    touched = [i for i in online.values if i not in exclude]
+    if category is not None:
+        wanted = category_key(category)
+        paths = ((i, category_of(i) if category_of is not None else None) for i in touched)
+        touched = [i for i, path in paths if path and _within(category_key(path), wanted)]
     # Only the items with online counts can leave the model's order; enough of its head
     # for any of them to fall out of the top k.
-    head = model.ranking_[: k + len(exclude) + len(online.values)]
-    ids = model.item_ids_.labels(head)
+    head = model.recommend(k + len(touched), category=category, exclude=exclude)
+    if category is not None and not head and not touched:
+        return []
     factor = online.factor(model.now_ms_)
-    scores = {i: s * factor for i, s in zip(ids, model.scores_[head].tolist(), strict=True)}
-    touched = list(online.values)
+    scores = {s.item_id: s.score * factor for s in head}
+    reason = head[0].reason if head else (POPULAR_REASON if category is None else f"popular in {category}")
     base = model.score(touched) * factor
-    for item_id, value, score in zip(touched, online.values.values(), base.tolist(), strict=True):
-        scores[item_id] = score + value
-    ranked = sorted(((s, i) for i, s in scores.items() if i not in exclude and s > 0), key=lambda p: (-p[0], p[1]))
+    for item_id, score in zip(touched, base.tolist(), strict=True):
+        scores[item_id] = score + online.values[item_id]
+    ranked = sorted(((s, i) for i, s in scores.items() if s > 0), key=lambda p: (-p[0], p[1]))
     # Scores on the model's own scale (at its reference time), as its answers give them.
-    return [Scored(item_id=i, score=s / factor, reason=POPULAR_REASON) for s, i in ranked[:k]]
+    return [Scored(item_id=i, score=s / factor, reason=reason) for s, i in ranked[:k]]
+
+
+def _within(path: str, category: str) -> bool:
+    """Whether the category path `path` is `category` or below it (both keys)."""
+    return path == category or path.startswith(category + " > ")
 
 
 def trending(deltas: OnlineDeltas | None, k: int, *, exclude: Collection[str] = (), min_weight: float = 16.0,

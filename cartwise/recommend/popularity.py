@@ -39,7 +39,7 @@ FORMAT = 1
 _NAME = "popularity"
 
 
-def _category_key(path: str) -> str:
+def category_key(path: str) -> str:
     """Normalised, case-folded path: how a category filter finds its level."""
     parts = [part.strip() for part in path.split(CATEGORY_SEPARATOR) if part.strip()]
     return " > ".join(parts).lower()
@@ -209,7 +209,7 @@ class Popularity:
         if category is None:
             ranked, reason = self.ranking_, "popular with shoppers"
         else:
-            c = self.category_keys_.get(_category_key(category))
+            c = self.category_keys_.get(category_key(category))
             if c is None:
                 return []
             ranked = self.category_items_[self.category_ptr_[c] : self.category_ptr_[c + 1]]

@@ -138,8 +138,16 @@ class CategoryPopularity(CandidateStage):
         card = request.card
         if card is None or not card.category:
             return ()
-        popularity = request.state.models.popularity
-        return popularity.recommend(request.k * 2 + len(request.taken), category=card.category, exclude=request.taken)
+        state = request.state
+        catalog = state.catalog
+
+        def category_of(item_id: str) -> str | None:
+            item = catalog.get(item_id)
+            return item.category if item is not None else None
+
+        # The trained counts plus those learned since (:mod:`cartwise.online`), as for Popularity.
+        return online.popular(state.models.popularity, state.online, request.k * 2 + len(request.taken),
+                              exclude=request.taken, category=card.category, category_of=category_of)
 
     def explain(self, scored: Scored, request: Request) -> str:
         assert request.card is not None

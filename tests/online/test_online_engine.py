@@ -135,3 +135,25 @@ def test_events_another_process_stores_reach_this_ones_answers_within_a_second(e
         assert later.state.online.events == 6
     finally:
         later.close()
+
+
+def test_purchases_change_what_is_popular_in_a_category_at_once(engine: Engine):
+    """Category popularity (what fills similar items) adds the counts learned online, for
+    items of the category and its levels below only."""
+    from cartwise.online.answers import popular
+
+    def in_kitchen() -> list[str]:
+        state = engine.state
+        catalog = state.catalog
+        found = popular(state.models.popularity, state.online, 4, category="home > KITCHEN",
+                        category_of=lambda i: catalog.get(i).category if catalog.get(i) else None)
+        assert all(s.reason == "popular in Home > Kitchen" for s in found)
+        return [s.item_id for s in found]
+
+    before = in_kitchen()
+    last = before[-1]
+    assert len(before) == 4 and "dress-red" not in before
+    engine.add_events([{"user_id": f"fan-{u}", "item_id": item, "event_type": "purchase", "timestamp": T + u}
+                       for u in range(80) for item in (last, "dress-red")])
+    after = in_kitchen()
+    assert after[0] == last and "dress-red" not in after  # a dress is not in the kitchen
