@@ -43,8 +43,8 @@ _log = logging.getLogger("cartwise")
 
 # Seconds; from a cached health check (~0.1 ms) to a slow cold search.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-# Seconds from an event's acknowledgement to the snapshot that includes it: the change feed
-# polls once a second on the request path, so most land between 0 and a few seconds.
+# Seconds from an event's acknowledgement to the published state that includes it: this
+# process learns its own writes before the 2xx (milliseconds); a backlog shows seconds.
 LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 EVENT_TYPES = frozenset(t.value for t in EventType)
 # Acknowledged event writes kept while waiting for a snapshot to include them; beyond it the
@@ -56,10 +56,10 @@ class EventLag:
     """Time from acknowledging an event write to publishing a live snapshot that includes it.
 
     Each events commit in this process is noted with the events version it produced; when
-    the engine's published snapshot moves to that version or past it, the wait is observed.
-    The snapshot moves when a request finds the store changed (the polling change feed reads
-    the versions at most once a second), so the lag is what a request after the event sees:
-    a shopper's own next recommendation reads their history from the store directly and does
+    the engine's published state moves to that version or past it, the wait is observed.
+    The state learns the store's events log (:mod:`cartwise.live`) as each commit of this
+    process lands, before its acknowledgement, so the lag is what online learning took; a
+    shopper's own next recommendation reads their history from the store directly and does
     not wait for it.
     """
 

@@ -108,14 +108,9 @@ def test_model_version_and_versions(client):
 def test_event_to_snapshot_lag_is_observed_when_a_snapshot_includes_the_event(client, engine):
     assert client.post("/v1/events", json={"events": [EVENT]}).status_code == 200
     got = scrape(client)
-    # Acknowledged, not yet in a published snapshot: scrapes publish nothing themselves.
-    assert value(got, "cartwise_event_to_snapshot_seconds_count") == 0
-    assert value(got, "cartwise_event_snapshot_lag_seconds") > 0
-    assert value(got, "cartwise_events_version", view="store") > value(got, "cartwise_events_version", view="snapshot")
-    engine.refresh()  # what the next answer does once the change feed's second is up
-    got = scrape(client)
+    # Learned from the store's events log before the 2xx: the published state holds it at once.
     assert value(got, "cartwise_event_to_snapshot_seconds_count") == 1
-    assert 0 < value(got, "cartwise_event_to_snapshot_seconds_sum") < 60
+    assert 0 <= value(got, "cartwise_event_to_snapshot_seconds_sum") < 60
     assert value(got, "cartwise_event_snapshot_lag_seconds") == 0
     assert value(got, "cartwise_events_version", view="store") == value(got, "cartwise_events_version", view="snapshot")
     # The model only learns it at the next train.
@@ -154,8 +149,5 @@ def test_the_dashboards_operations_report_carries_the_event_to_effect_lag(client
     before = client.get("/v1/insights/operations").json()["event_lag"]
     assert before == {"writes": 0, "p50_s": None, "p99_s": None, "oldest_waiting_s": 0.0}
     assert client.post("/v1/events", json={"events": [EVENT]}).status_code == 200
-    waiting = client.get("/v1/insights/operations").json()["event_lag"]
-    assert waiting["writes"] == 0 and waiting["oldest_waiting_s"] > 0
-    engine.refresh()
     lag = client.get("/v1/insights/operations").json()["event_lag"]
     assert lag["writes"] == 1 and lag["oldest_waiting_s"] == 0 and 0 < lag["p50_s"] <= lag["p99_s"] <= 300
