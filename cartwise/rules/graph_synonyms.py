@@ -15,8 +15,8 @@ p_a * p_b`` (``aligned``: item pairs that kept one or two words per side; ``p``:
 titles holding the word), the pointwise mutual information of the two words across
 substitute pairs. Candidates rank by ``support * log2(lift)``. Words are the search
 tokens (:class:`~cartwise.search.tokenize.Tokenizer`: stemmed English, jieba-cut Chinese,
-of which only the longest words of a title are kept), shown as the spelling titles use
-most. Pairs the rules already link and refinements ("cup" / "teacup") are left out.
+each run of Chinese cut into its finest non-overlapping words), shown as the spelling
+titles use most. Pairs the rules already link and refinements ("cup" / "teacup") are left out.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ MAX_EXAMPLES = 5
 _DIGIT = re.compile(r"\d")
 _NUMBER = re.compile(r"^\d+(?:[.,/]\d+)*$")
 _HAN = re.compile(r"[\u3400-\u9fff]")
+_HAN_RUN = re.compile(r"[\u3400-\u9fff]+")
 _VARIANT_WORDS = COLOURS | SHADES | SIZES | frozenset(COLOURS_ZH) | frozenset(SIZES_ZH)
 
 
@@ -75,11 +76,9 @@ class TitleWords:
                 continue
             analysed = _product_words(tokenizer.analyze(title))
             han = {t for t, _ in analysed if _HAN.search(t)}
+            pieces = _finest_pieces(title, han) if han else set()
             brand = brands[index]
-            kept = frozenset(
-                t for t, _ in analysed
-                if t not in brand and not (t in han and any(t != u and t in u for u in han))
-            )
+            kept = frozenset(t for t, _ in analysed if t not in brand and (t not in han or t in pieces))
             for token, spelling in analysed:
                 if token in kept:
                     self.spellings[token][spelling] += 1
@@ -93,6 +92,27 @@ class TitleWords:
         if not counts:
             return token
         return min(counts, key=lambda s: (-counts[s], len(s), s))
+
+
+def _finest_pieces(title: str, words: set[str]) -> set[str]:
+    """The Chinese words of `title` cut as finely as `words` allow. The search tokenizer
+    gives a run every dictionary word inside it (真皮沙发 -> 真皮, 沙发, 皮沙发, 真皮沙发), so
+    each run is tiled with the most pieces that cover it, none overlapping (真皮 + 沙发;
+    连衣裙 stays whole: 连衣 and 衣裙 overlap); characters no word covers are skipped."""
+    pieces: set[str] = set()
+    for run in _HAN_RUN.findall(title):
+        # best[i]: (characters skipped, -pieces, the pieces) of the best tiling of run[:i].
+        best: list[tuple[int, int, tuple[str, ...]]] = [(0, 0, ())] + [(len(run) + 1, 0, ())] * len(run)
+        for i in range(len(run)):
+            skipped, count, chosen = best[i]
+            if (skipped + 1, count) < best[i + 1][:2]:
+                best[i + 1] = (skipped + 1, count, chosen)
+            for word in words:
+                end = i + len(word)
+                if run.startswith(word, i) and (skipped, count - 1) < best[end][:2]:
+                    best[end] = (skipped, count - 1, (*chosen, word))
+        pieces.update(best[len(run)][2])
+    return pieces
 
 
 def _product_words(analysed: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -18,7 +18,11 @@ from cartwise.cli.main import app
 from cartwise.errors import ValidationError
 from cartwise.graph import RelationGraph
 from cartwise.rules import parse_rule_set
-from cartwise.rules.graph_synonyms import substitute_pairs, suggest_graph_synonyms
+from cartwise.rules.graph_synonyms import (
+    TitleWords,
+    substitute_pairs,
+    suggest_graph_synonyms,
+)
 from tests.rules.graph_planted import CATALOG, planted_events
 
 
@@ -136,3 +140,22 @@ def test_the_api_lists_source_and_evidence_and_accepts_by_id(shop):
     search = TestClient(create_app(shop), headers={"X-API-Key": shop.create_key("search").secret})
     assert search.get("/v1/rules/synonym-suggestions").status_code == 403
     assert search.post(f"/v1/rules/synonym-suggestions/{found['couch', 'sofa']['id']}/accept").status_code == 403
+
+
+def test_chinese_titles_are_cut_by_the_search_tokenizer():
+    contexts = [("棉质", "轻便"), ("网面", "透气"), ("皮革", "防滑")]
+    catalog = [{"item_id": f"{name}-{n}", "title": f"{a} {word} {b}", "category": "鞋 > 运动", "brand": brand}
+               for n, (a, b) in enumerate(contexts)
+               for name, word, brand in (("yd", "运动鞋", "甲"), ("pb", "跑鞋", "乙"))]
+    catalog.append({"item_id": "sofa", "title": "真皮沙发 三人位", "category": "家具", "brand": None})
+    catalog.append({"item_id": "bench", "title": "真皮长椅 三人位", "category": "家具", "brand": None})
+    events = [{"user_id": f"u{n}-{u}", "item_id": f"{kind}-{n}", "event_type": "view", "ts": 1_700_000_000_000 + u,
+               "session_id": f"s{n}-{u}"} for n in range(3) for u in range(4) for kind in ("yd", "pb")]
+    graph = RelationGraph().fit(pl.DataFrame(events), pl.DataFrame(catalog))
+    found = {s.terms: s for s in suggest_graph_synonyms(graph)}
+    assert set(found) == {("跑鞋", "运动鞋")}
+    assert found["跑鞋", "运动鞋"].support == 3
+    # The tokenizer gives 真皮沙发 with every word inside it; the title keeps its finest cut.
+    words = TitleWords(graph)
+    assert words.words[graph.item_ids_.get("sofa")] == {"真皮", "沙发", "三人位"}
+    assert words.words[graph.item_ids_.get("bench")] == {"真皮", "长椅", "三人位"}
