@@ -42,6 +42,7 @@ from cartwise.graph.answers import (
     BUNDLE_PLACEMENT,
     RelationAnswers,
 )
+from cartwise.graph.graph import RelationGraph
 from cartwise.graph.results import AlternativesResponse, BundleResponse, RelatedResponse
 from cartwise.ingest import (
     ColumnMapping,
@@ -427,6 +428,11 @@ class Engine:
         complements, substitutes, co_bought, variants, ...), each with its evidence."""
         state = self._current()
         return self._relations.related(state.catalog, state.models.version, item_id, type=type, k=k)
+
+    def relation_graph(self) -> RelationGraph:
+        """The product relation graph of the live model version, with the baskets counted
+        since it was built (NotTrained before the first `train`)."""
+        return self._relations.live.graph(self._current().models.version)
 
     def bundle(self, item_id: str, *, k: int = 2, user_id: str | None = None) -> BundleResponse:
         """"Frequently bought together": `item_id` and up to `k` in-stock items bought with

@@ -2,7 +2,8 @@
 
 list, validate FILE (every problem with its line), load FILE (a new version), delete ID,
 versions, restore N, dry-run (one answer before and after a change) and
-suggest-synonyms (mined from queries that led to the same purchases; accepted by id).
+suggest-synonyms (mined from the relation graph and from queries that led to the same
+purchases; accepted by id).
 """
 
 from __future__ import annotations
@@ -20,8 +21,12 @@ from cartwise.engine import DEFAULT_STORE, Engine
 from cartwise.errors import ValidationError
 from cartwise.rules.document import RuleFileError, read_document
 from cartwise.rules.dryrun import dry_run
-from cartwise.rules.mining import DEFAULT_WINDOW_MS, suggest_synonyms
+from cartwise.rules.mining import DEFAULT_WINDOW_MS
 from cartwise.rules.ruleset import parse_rule_set
+from cartwise.rules.suggestions import SynonymSuggestion
+from cartwise.rules.synonym_sources import ALL, SuggestionSettings
+from cartwise.rules.synonym_sources import accept as accept_suggestions
+from cartwise.rules.synonym_sources import suggest as suggest_from
 
 rules_app = typer.Typer(help="Merchandising rules and synonyms: list, validate, load, dry-run, versions, "
                              "suggest synonyms.", no_args_is_help=True)
@@ -160,37 +165,45 @@ def dry_run_command(
 @rules_app.command("suggest-synonyms")
 def suggest(
     store: StoreOption = DEFAULT_STORE,
-    min_shared: Annotated[int, typer.Option(help="items bought after both queries, at least")] = 2,
-    window_minutes: Annotated[int, typer.Option(help="a purchase counts for the search this long before it")] =
-    DEFAULT_WINDOW_MS // 60_000,
-    limit: int = 50,
+    source: Annotated[str, typer.Option(help="graph (substitutes named differently), purchases (queries that led "
+                                             "to the same purchases) or all")] = ALL,
+    min_shared: Annotated[int, typer.Option(help="purchases: items bought after both queries, at least")] = 2,
+    window_minutes: Annotated[int, typer.Option(help="purchases: a purchase counts for the search this long "
+                                                     "before it")] = DEFAULT_WINDOW_MS // 60_000,
+    min_pairs: Annotated[int, typer.Option(help="graph: differently worded substitute pairs, at least")] = 3,
+    min_lift: Annotated[float, typer.Option(help="graph: times more often than chance, at least")] = 2.0,
+    limit: Annotated[int, typer.Option(help="most suggestions per source")] = 50,
     accept: Annotated[list[str] | None, typer.Option(help="save these suggestions (by id) as two-way synonyms")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Synonyms suggested by queries that led to the same purchases; accept them by id."""
+    """Synonyms suggested by the relation graph and by queries that led to the same
+    purchases; accept them by id."""
     engine = _open(store)
-    found = suggest_synonyms(engine.store, rules=engine.rules.current(), min_shared=min_shared,
-                             window_ms=window_minutes * 60_000, limit=limit)
+    settings = SuggestionSettings(limit=limit, min_shared=min_shared, window_ms=window_minutes * 60_000,
+                                  min_pairs=min_pairs, min_lift=min_lift)
+    found = suggest_from(engine, source=source, settings=settings)
     if accept:
-        by_id = {s.suggestion_id: s for s in found}
-        missing = [a for a in accept if a not in by_id]
-        if missing:
-            raise ValidationError(f"no suggestion {', '.join(missing)}", field="accept",
-                                  hint="run `cartwise rules suggest-synonyms` for the current ids")
-        for suggestion_id in accept:
-            rules = engine.rules.put(by_id[suggestion_id].as_synonym(), source="cli: accepted suggestion")
-            console.print(f"accepted {suggestion_id} ({' = '.join(by_id[suggestion_id].terms)}): rules version "
-                          f"{rules.version}", markup=False, soft_wrap=True)
+        _, saved = accept_suggestions(engine, accept, found=found, source="cli")
+        for suggestion in saved:
+            console.print(f"accepted {suggestion.suggestion_id} ({' = '.join(suggestion.terms)}, from "
+                          f"{suggestion.source})", markup=False, soft_wrap=True)
+        console.print(f"rules version {engine.rules.current().version}", markup=False, soft_wrap=True)
         return
     if as_json:
-        console.print_json(json.dumps([{"id": s.suggestion_id, "terms": s.terms, "shared_items": s.shared_items,
-                                        "jaccard": s.jaccard, "examples": s.examples} for s in found],
-                                      ensure_ascii=False))
+        console.print_json(json.dumps([s.to_dict() for s in found], ensure_ascii=False, default=str))
         return
     table = Table(title="suggested synonyms (accept with --accept ID)")
-    for column in ("id", "terms", "shared items", "jaccard", "examples"):
+    for column in ("id", "terms", "source", "support", "score", "evidence"):
         table.add_column(column)
     for s in found:
-        table.add_row(s.suggestion_id, " = ".join(s.terms), str(s.shared_items), f"{s.jaccard:.2f}",
-                      ", ".join(s.examples))
+        table.add_row(s.suggestion_id, " = ".join(s.terms), s.source, str(s.support), f"{s.score:.2f}",
+                      _evidence(s))
     console.print(table)
+
+
+def _evidence(suggestion: SynonymSuggestion) -> str:
+    if suggestion.source == "graph":
+        example = suggestion.evidence["examples"][0]["titles"]
+        return (f"{suggestion.evidence['item_pairs']} item pairs, lift {suggestion.evidence['lift']}; "
+                f"e.g. {example[0]} / {example[1]}")
+    return f"jaccard {suggestion.evidence['jaccard']:.2f}; items {', '.join(suggestion.evidence['items'])}"

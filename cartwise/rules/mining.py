@@ -13,9 +13,7 @@ are pairs the rules already have. The team accepts suggestions
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
-from dataclasses import dataclass
 from itertools import combinations
 
 import polars as pl
@@ -23,25 +21,16 @@ import polars as pl
 from cartwise.events.event import EventType
 from cartwise.rules.ruleset import RuleSet
 from cartwise.rules.scope import normalise_query
+from cartwise.rules.suggestions import (
+    SynonymSuggestion,
+    known_pairs,
+    refines,
+    suggestion_id,
+)
 from cartwise.store import Store
 
 DEFAULT_WINDOW_MS = 30 * 60 * 1000
 MAX_QUERIES_PER_ITEM = 50
-
-
-@dataclass(frozen=True)
-class SynonymSuggestion:
-    suggestion_id: str
-    terms: tuple[str, str]
-    shared_items: int
-    """Distinct items bought after both queries."""
-    jaccard: float
-    examples: tuple[str, ...]
-
-    def as_synonym(self) -> dict[str, object]:
-        """The two-way synonym to save when the team accepts it."""
-        return {"id": self.suggestion_id, "terms": list(self.terms),
-                "description": f"accepted suggestion: {self.shared_items} items bought after both queries"}
 
 
 def query_purchases(store: Store, *, window_ms: int = DEFAULT_WINDOW_MS) -> pl.DataFrame:
@@ -92,7 +81,7 @@ def suggest_synonyms(
     for query, item_id in pairs.select("query", "item_id").iter_rows():
         items_of[query].add(item_id)
         queries_of[item_id].append(query)
-    known = _known_pairs(rules)
+    known = known_pairs(rules)
     shared: dict[tuple[str, str], set[str]] = defaultdict(set)
     for item_id, queries in queries_of.items():
         queries = sorted(queries, key=lambda q: -len(items_of[q]))[:MAX_QUERIES_PER_ITEM]
@@ -100,7 +89,7 @@ def suggest_synonyms(
             shared[(a, b)].add(item_id)
     found = []
     for (a, b), items in shared.items():
-        if len(items) < min_shared or (a, b) in known or _refines(a, b):
+        if len(items) < min_shared or (a, b) in known or refines(a, b):
             continue
         jaccard = len(items) / len(items_of[a] | items_of[b])
         if jaccard >= min_jaccard:
@@ -108,35 +97,12 @@ def suggest_synonyms(
     found.sort(key=lambda entry: (-entry[2], -len(entry[1]), entry[0]))
     return [
         SynonymSuggestion(
-            suggestion_id=_suggestion_id(a, b), terms=(a, b), shared_items=len(items), jaccard=round(jaccard, 4),
-            examples=tuple(sorted(items)[:5]),
+            suggestion_id=suggestion_id(a, b), terms=(a, b), source="purchases", support=len(items),
+            score=round(jaccard, 4),
+            evidence={"shared_items": len(items), "jaccard": round(jaccard, 4), "items": sorted(items)[:5]},
         )
         for (a, b), items, jaccard in found[:limit]
     ]
-
-
-def _refines(a: str, b: str) -> bool:
-    """Whether one query is the other with words added ("red mug" refines "mug")."""
-    words_a, words_b = set(a.split()), set(b.split())
-    if words_a <= words_b or words_b <= words_a:
-        return True
-    return a in b or b in a  # Chinese: no spaces between words
-
-
-def _known_pairs(rules: RuleSet | None) -> set[tuple[str, str]]:
-    known: set[tuple[str, str]] = set()
-    if rules is None:
-        return known
-    for synonym in rules.synonyms.synonyms:
-        for source in synonym.sources:
-            for target in synonym.targets:
-                if source != target:
-                    known.add(tuple(sorted((source, target))))  # type: ignore[arg-type]
-    return known
-
-
-def _suggestion_id(a: str, b: str) -> str:
-    return "syn-" + hashlib.sha1(f"{a}\x00{b}".encode()).hexdigest()[:8]
 
 
 __all__ = ["SynonymSuggestion", "query_purchases", "suggest_synonyms"]

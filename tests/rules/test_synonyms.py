@@ -1,5 +1,6 @@
 """Synonyms and query rewrites (one-way and two-way, English and Chinese), managed like
-rules, and synonym suggestions mined from queries that led to the same purchases."""
+rules, and synonym suggestions mined from queries that led to the same purchases (the graph
+miner: tests/rules/test_graph_synonyms.py)."""
 
 from __future__ import annotations
 
@@ -75,7 +76,7 @@ def test_suggested_synonyms_come_from_queries_that_led_to_the_same_purchases(eng
     assert engine.add_events(credited).rows_rejected == 0
     found = suggest_synonyms(engine.store, rules=engine.rules.current())
     pairs = {s.terms: s for s in found}
-    assert ("pot cover", "tea warmer") in pairs and pairs["pot cover", "tea warmer"].shared_items == 2
+    assert ("pot cover", "tea warmer") in pairs and pairs["pot cover", "tea warmer"].support == 2
     assert ("pot cover", "warmer for pots") in pairs
     assert ("tea", "tea warmer") not in pairs  # a refinement, not a synonym
     assert not any("wool" in terms for terms in pairs)

@@ -1,9 +1,9 @@
 """/v1/rules: the shop's merchandising rules and synonyms (admin keys only).
 
 List, get, create or replace, delete, load a whole document, list and restore versions,
-and dry-run a change on one answer before saving it. Every change is validated whole
-(422 with each problem's place and reason) and saved as a new version; answers pick it
-up within a second.
+dry-run a change on one answer before saving it, and list and accept suggested synonyms.
+Every change is validated whole (422 with each problem's place and reason) and saved as a
+new version; answers pick it up within a second.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Path
+from fastapi import APIRouter, Body, Depends, Path, Query
 from pydantic import BaseModel, Field
 
 from cartwise.access import Scope
@@ -23,11 +23,15 @@ from cartwise.errors import NotFound, ValidationError
 from cartwise.limits import MAX_ID_LENGTH, MAX_K, MAX_QUERY_LENGTH
 from cartwise.rules.dryrun import DryRun, dry_run
 from cartwise.rules.ruleset import RuleSet
+from cartwise.rules.synonym_sources import ALL, SuggestionSettings, accept, suggest
 
 router = APIRouter(
     prefix="/v1/rules", tags=["rules"], route_class=KeyFirstRoute, dependencies=[require(Scope.ADMIN)]
 )
-_ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}, 422: {"model": ErrorBody}}
+_ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}, 409: {"model": ErrorBody},
+                                            422: {"model": ErrorBody}}
+# Most synonym suggestions one answer lists per source.
+MAX_SUGGESTIONS = 500
 
 
 class RuleDocument(BaseModel):
@@ -103,6 +107,46 @@ def try_rule(body: DryRunRequest, engine: Annotated[Engine, Depends(get_engine)]
     """One answer with the live rules and with the change; nothing is saved or logged."""
     return dry_run(engine, rule=body.rule, remove=body.remove, query=body.query, user_id=body.user_id,
                    item_id=body.item_id, placement=body.placement, k=body.k, at_ms=body.at_ms)
+
+
+class SuggestedSynonym(BaseModel):
+    """Two terms a miner thinks name one thing; accept it to save them as a two-way synonym."""
+
+    id: str
+    terms: list[str]
+    source: str = Field(description="graph (substitute items named differently) or purchases (queries that led to "
+                                    "the same purchases)")
+    support: int = Field(description="graph: differently worded substitute item pairs; purchases: items bought "
+                                     "after both queries")
+    score: float
+    evidence: dict[str, Any] = Field(description="the counts behind it and examples: item pairs with their titles "
+                                                 "(graph) or the items bought (purchases)")
+
+
+SuggestionSource = Annotated[str, Query(max_length=20, description="graph, purchases or all")]
+SuggestionLimit = Annotated[int, Query(ge=1, le=MAX_SUGGESTIONS, description="most suggestions per source")]
+
+
+@router.get("/synonym-suggestions", response_model=list[SuggestedSynonym], responses=_ERRORS)
+def synonym_suggestions(
+    engine: Annotated[Engine, Depends(get_engine)], source: SuggestionSource = ALL, limit: SuggestionLimit = 50,
+) -> list[SuggestedSynonym]:
+    """Synonyms mined from the relation graph and from queries that led to the same
+    purchases, best first per source; pairs the rules already link are left out."""
+    found = suggest(engine, source=source, settings=SuggestionSettings(limit=limit))
+    return [SuggestedSynonym(**s.to_dict()) for s in found]
+
+
+@router.post("/synonym-suggestions/{suggestion_id}/accept", response_model=RuleDocument, responses=_ERRORS)
+def accept_synonym_suggestion(
+    suggestion_id: Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)],
+    engine: Annotated[Engine, Depends(get_engine)],
+    source: SuggestionSource = ALL,
+) -> RuleDocument:
+    """Save one current suggestion as a two-way synonym (a new version)."""
+    found = suggest(engine, source=source, settings=SuggestionSettings(limit=MAX_SUGGESTIONS))
+    rules, _ = accept(engine, [suggestion_id], found=found, source="api")
+    return _document(rules)
 
 
 @router.get("/{rule_id}", response_model=dict[str, Any], responses=_ERRORS)
