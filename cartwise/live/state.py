@@ -164,12 +164,14 @@ def _incremental(
     return lexical.appended(changed), vectors, changed.height
 
 
-# Following the store's events log (every process learns every stored event online):
-# a commit of more events than this (a bulk file) is left to the next `train`, as is a
-# backlog past MAX_CATCH_UP_EVENTS when a server starts; events are read FOLLOW_CHUNK at a
-# time; a server's follower thread looks for new commits every FOLLOW_INTERVAL seconds.
+# Following the store's events log (every process learns every stored event online): a
+# commit of more events than MAX_FOLLOWED_COMMIT (a bulk file) is left to the next `train`,
+# as is a backlog of more than MAX_CATCH_UP_EVENTS events (or MAX_CATCH_UP_COMMITS commits)
+# when a server starts; events are read about FOLLOW_CHUNK at a time; a server's follower
+# thread looks for new commits every FOLLOW_INTERVAL seconds.
 MAX_FOLLOWED_COMMIT = 50_000
 MAX_CATCH_UP_EVENTS = 200_000
+MAX_CATCH_UP_COMMITS = 20_000
 FOLLOW_CHUNK = 2_000
 FOLLOW_INTERVAL = 0.2
 # Bots flagged by other processes are read again at most this often (seconds).
@@ -317,12 +319,12 @@ class StatePublisher:
         )
         if self._followed is None or self._followed < trained_at:
             self._followed = trained_at
-            backlog = self.store.commits_since(trained_at, limit=MAX_CATCH_UP_EVENTS // FOLLOW_CHUNK)
-            if sum(n for _, n in backlog) > MAX_CATCH_UP_EVENTS or len(backlog) >= MAX_CATCH_UP_EVENTS // FOLLOW_CHUNK:
+            backlog = self.store.commits_since(trained_at, limit=MAX_CATCH_UP_COMMITS)
+            waiting = sum(n for _, n in backlog)
+            if waiting > MAX_CATCH_UP_EVENTS or len(backlog) == MAX_CATCH_UP_COMMITS:
                 self._followed = self.store.versions()[1]
                 _log.warning("online learning starts from events version %d: the %s events stored since the "
-                             "model was trained are left to the next `train`", self._followed,
-                             f"{sum(n for _, n in backlog):,}+")
+                             "model was trained are left to the next `train`", self._followed, f"{waiting:,}+")
         return deltas
 
     def _learn(self, store_id: str, flagged: Sequence[str]) -> None:
