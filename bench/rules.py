@@ -45,7 +45,7 @@ from rich.console import Console
 from bench.common import save
 from cartwise import Engine
 from cartwise.demo import EVENT_MAPPING, build_catalog, build_purchases, packaged_slice
-from cartwise.engine import _history
+from cartwise.recommend.base import history_of
 from cartwise.rules import Inventory, RuleSet, parse_rule_set, trying
 from cartwise.rules.window import apply_rules
 from cartwise.serving import Candidate, Cascade, Pipeline, Request, SearchTask
@@ -138,7 +138,7 @@ def stage_timings(engine: Engine, text: str, requests: list[tuple[str, str]], co
         if kind == "search":
             make = lambda value=value: SearchTask(state=state, k=10, text=value, mode="lexical")  # noqa: E731
         else:
-            events = _history(engine.store.user_events(value, limit=50))
+            events = history_of(engine.store.user_events(value, limit=50))
             make = lambda events=events: Request(state=state, k=10, history=events,
                                                  taken={e.item_id for e in events})
         request = make()
