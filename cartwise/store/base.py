@@ -174,8 +174,6 @@ class Store(Protocol):
         """The most searched queries (search events of unflagged users) with their counts."""
         ...
 
-    def existing_event_keys(self, keys: Sequence[int]) -> set[int]: ...
-
     def commits_since(self, version: int, *, limit: int = 1000) -> list[tuple[int, int]]:
         """(events version, events stamped with it) for the first `limit` commits that
         stored events after `version`, oldest first: the events log's table of contents.

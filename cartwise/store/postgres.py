@@ -736,14 +736,6 @@ class PostgresStore:
             ).fetchall()
         return [(str(q), float(n)) for q, n in rows]
 
-    def existing_event_keys(self, keys: Sequence[int]) -> set[int]:
-        keys = [int(k) for k in keys]
-        if not keys:
-            return set()
-        with self._connection() as conn:
-            rows = conn.execute("SELECT event_key FROM events WHERE event_key = ANY(%s::bigint[])", (keys,))
-            return {int(row[0]) for row in rows}
-
     def flagged_users(self) -> pl.DataFrame:
         return self._frame(
             f"SELECT user_id, reason, peak_per_minute, flagged_ms FROM flagged_users ORDER BY user_id {_BYTES}",

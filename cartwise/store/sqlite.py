@@ -446,19 +446,6 @@ class SQLiteStore:
         ).fetchall()
         return [(str(q), float(n)) for q, n in rows]
 
-    def existing_event_keys(self, keys: Sequence[int]) -> set[int]:
-        found: set[int] = set()
-        keys = list(keys)
-        for start in range(0, len(keys), _IN_BATCH):
-            chunk = keys[start : start + _IN_BATCH]
-            found.update(
-                row[0]
-                for row in self._conn.execute(
-                    f"SELECT event_key FROM events WHERE event_key IN ({', '.join('?' for _ in chunk)})", chunk
-                )
-            )
-        return found
-
     def commits_since(self, version: int, *, limit: int = 1000) -> list[tuple[int, int]]:
         rows = self._conn.execute(
             "SELECT committed, COUNT(*) FROM events WHERE committed > ? GROUP BY committed ORDER BY committed LIMIT ?",

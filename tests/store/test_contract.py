@@ -178,7 +178,6 @@ def test_events_are_deduplicated_by_key(store):
     assert store.stats().events == 14
     assert store.insert_events(pl.concat([events(2, start_key=50), events(2, start_key=50)])) == 2  # repeats in a batch
     assert store.stats().events == 16
-    assert store.existing_event_keys([1, 14, 99]) == {1, 14}
     assert store.events().schema == pl.Schema(EVENT_SCHEMA)
 
 
