@@ -118,6 +118,9 @@ CALLS: dict[tuple[str, str], dict] = {
     ("PUT", "/v1/rules/{rule_id}"): {"url": "/v1/rules/hide-lamp", "json": {"id": "hide-lamp", "kind": "hide",
                                                                         "items": ["b-lamp"]}},
     ("DELETE", "/v1/rules/{rule_id}"): {"url": "/v1/rules/b-secret-rule"},
+    ("GET", "/v1/rules/synonym-suggestions"): {"url": "/v1/rules/synonym-suggestions"},
+    ("POST", "/v1/rules/synonym-suggestions/{suggestion_id}/accept"): {
+        "url": "/v1/rules/synonym-suggestions/b-secret-suggestion/accept", "json": {}},
     ("POST", "/v1/assist"): {"url": "/v1/assist", "json": {"message": "is the brass lamp dimmable?",
                                                            "item_id": "b-lamp"}},
     ("POST", "/v1/assist/feedback"): {"url": "/v1/assist/feedback", "json": {"answer_id": "unknown", "helpful": True}},
