@@ -10,7 +10,10 @@ judgements and precision@20 are in BENCHMARKS.md; a script cannot tell a synonym
 * scientific: Amazon Industrial & Scientific (lcrec format): title, brand and category
   path per item, each user's reviewed items as purchases a day apart (no views).
 
-    OMP_NUM_THREADS=1 python bench/graph_synonyms.py --dataset online_retail [--limit 200]
+The semantic gate (mutual nearest neighbours among the store's title words in e5, see the
+module) is on unless `--no-gate`; `--semantic-rank` widens it.
+
+    OMP_NUM_THREADS=1 python bench/graph_synonyms.py --dataset online_retail [--limit 200] [--no-gate]
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import SHARED_DATA, peak_rss_mb, save
 from bench.graph import online_retail
+from cartwise.encode import DEFAULT_ENCODER
 from cartwise.graph import RelationGraph
 from cartwise.rules.graph_synonyms import substitute_pairs, suggest_graph_synonyms
 
@@ -60,6 +64,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=200, help="suggestions to keep")
     parser.add_argument("--min-pairs", type=int, default=3)
     parser.add_argument("--min-lift", type=float, default=2.0)
+    parser.add_argument("--no-gate", action="store_true", help="mine without the semantic gate")
+    parser.add_argument("--semantic-rank", type=int, default=3)
     parser.add_argument("--output", default=None, help="results file name under bench/results (no .json)")
     args = parser.parse_args()
 
@@ -69,16 +75,21 @@ def main() -> None:
     built = time.perf_counter() - started
     started = time.perf_counter()
     pairs = substitute_pairs(graph)
-    found = suggest_graph_synonyms(graph, min_pairs=args.min_pairs, min_lift=args.min_lift, limit=args.limit)
+    found = suggest_graph_synonyms(graph, min_pairs=args.min_pairs, min_lift=args.min_lift, limit=args.limit,
+                                   encoder=None if args.no_gate else DEFAULT_ENCODER,
+                                   semantic_rank=args.semantic_rank)
     mined = time.perf_counter() - started
     for n, s in enumerate(found, 1):
         example = s.evidence["examples"][0]["titles"]
+        semantic = s.evidence["semantic"]
+        gate = f"ranks={semantic['ranks']} cos={semantic['cosine']}" if "ranks" in semantic else "gate off"
         print(f"{n:3d} {s.terms[0]} = {s.terms[1]}  pairs={s.support} lift={s.evidence['lift']} "
-              f"score={s.score}  e.g. {example[0]!r} / {example[1]!r}")
+              f"score={s.score} {gate}  e.g. {example[0]!r} / {example[1]!r}")
     result = {
         "dataset": args.dataset, "items": items.height, "events": events.height,
         "substitute_pairs": len(pairs), "suggestions": len(found),
-        "params": {"min_pairs": args.min_pairs, "min_lift": args.min_lift, "limit": args.limit},
+        "params": {"min_pairs": args.min_pairs, "min_lift": args.min_lift, "limit": args.limit,
+                   "gate": not args.no_gate, "semantic_rank": args.semantic_rank},
         "graph_build_s": round(built, 2), "mine_s": round(mined, 2), "peak_rss_mb": round(peak_rss_mb()),
         "found": [s.to_dict() for s in found],
     }

