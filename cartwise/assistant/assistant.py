@@ -154,7 +154,9 @@ class Assistant:
     def reranker(self) -> Reranker | None:
         """The evidence reranker, loaded on first use; None when turned off or when it cannot
         load (the reason is kept, logged once and reported in each answer's diagnostics)."""
-        if not self.use_reranker or self._reranker is not None or self._reranker_error is not None:
+        if not self.use_reranker:
+            return None
+        if self._reranker is not None or self._reranker_error is not None:
             return self._reranker
         with self._reranker_lock:
             if self._reranker is None and self._reranker_error is None:

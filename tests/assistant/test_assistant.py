@@ -195,6 +195,9 @@ def test_english_product_evidence_is_reranked_and_chinese_keeps_the_fused_score(
     chinese = assistant.answer("这条裙子是什么面料？", item_id="dress-zh")
     assert chinese.ranking == "fused" and chinese.diagnostics == []
     assert all(e.rerank_score is None for e in chinese.evidence)
+    assistant.use_reranker = False  # turned off after it loaded: the fused score again
+    off = assistant.answer("is the infuser dishwasher safe?", item_id="teapot")
+    assert off.ranking == "fused" and off.evidence[0].rerank_score is None and off.diagnostics == []
 
 
 def test_without_the_reranker_the_fused_score_ranks_and_the_answer_says_why(assistant, monkeypatch):
