@@ -21,7 +21,7 @@ same run.
 
 BM25 = bm25s over the search tokenizer's tokens (jieba + Snowball); dense = multilingual-e5-small
 cosine (the default encoder); fused = cartwise.assistant.ranking.fuse; reranked = the shipped
-reranker (cartwise/assistant/data/evidence_reranker.txt through ranking.rerank_scores, as the
+reranker (cartwise/assistant/data/evidence_reranker.txt through Reranker.rank_scores, as the
 assistant runs it), which was TRAINED ON THESE ePQA AND hetPQA QUESTIONS: its figures here are
 in-sample; bench/assistant_rerank.py gives the cross-validated ones. The fusion constants are
 chosen on ePQA by 2-fold cross-validation over questions (reported) and then on all of ePQA
@@ -109,9 +109,9 @@ def add_reranked(ranking_set: data.RankingSet, sets: list[dict[str, np.ndarray]]
     for s, question, candidates in zip(sets, ranking_set.questions, ranking_set.candidates, strict=True):
         assert len(candidates) <= ranking.RERANK_CANDIDATES
         minilm = mp[[p_at[c] for c in candidates]] @ mq[q_at[question]]
-        s["reranked"] = ranking.rerank_scores(reranker, question, ranking.tokenize([question])[0], candidates,
-                                              ranking.tokenize(candidates), s["sources"], s["dense"], s["lexical"],
-                                              minilm)
+        s["reranked"] = reranker.rank_scores(question, ranking.tokenize([question])[0], candidates,
+                                             ranking.tokenize(candidates), s["sources"], s["dense"], s["lexical"],
+                                             minilm)
 
 
 def epqa_metrics(sets: list[dict[str, np.ndarray]], score, rows: list[int] | None = None) -> dict[str, float]:

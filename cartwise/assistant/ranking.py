@@ -88,24 +88,6 @@ class Ranked:
     rerank: float | None = None
 
 
-def rerank_scores(
-    reranker: Reranker,
-    question: str,
-    question_tokens: list[str],
-    passages: Sequence[str],
-    passage_tokens: Sequence[list[str]],
-    kinds: Sequence[str],
-    dense: NDArray[np.float32],
-    lexical: NDArray[np.float32],
-    minilm: NDArray[np.float32],
-) -> NDArray[np.float64]:
-    """The reranker's score of each of one question's passages (`minilm`: their MiniLM cosines)."""
-    from cartwise.assistant.rerank import minilm_features, pair_features
-
-    x = pair_features(question, question_tokens, passages, passage_tokens, kinds, dense, lexical)
-    return reranker.score(np.hstack([x, minilm_features(minilm)]))
-
-
 def rank(
     question_vector: NDArray[np.float32],
     question: str,
@@ -132,8 +114,8 @@ def rank(
         return [Ranked(int(i), float(fused[i]), float(dense[i]), float(lexical[i])) for i in order[:k]]
     candidates = order[:RERANK_CANDIDATES]
     kinds = kinds if kinds is not None else ["other"] * len(passages)
-    scores = rerank_scores(
-        reranker, question, question_tokens, [passages[i] for i in candidates],
+    scores = reranker.rank_scores(
+        question, question_tokens, [passages[i] for i in candidates],
         [passage_tokens[i] for i in candidates], [kinds[i] for i in candidates], dense[candidates],
         lexical[candidates], np.asarray(minilm_cosines([int(i) for i in candidates]), dtype=np.float32),
     )
@@ -143,4 +125,4 @@ def rank(
 
 
 __all__ = ["LEXICAL_HALF", "LEXICAL_WEIGHT", "RERANK_CANDIDATES", "Ranked", "bm25_scores", "fuse", "rank",
-           "rerank_scores", "tokenize"]
+           "tokenize"]

@@ -175,6 +175,21 @@ class Reranker:
         with self._lock:  # Booster.predict is not documented as thread-safe
             return np.asarray(self.booster.predict(features, num_threads=1), dtype=np.float64)
 
+    def rank_scores(
+        self,
+        question: str,
+        question_tokens: Sequence[str],
+        passages: Sequence[str],
+        passage_tokens: Sequence[Sequence[str]],
+        kinds: Sequence[str],
+        dense: NDArray[np.float32],
+        lexical: NDArray[np.float32],
+        minilm: NDArray[np.float32],
+    ) -> NDArray[np.float64]:
+        """The score of each of one question's passages (`minilm`: their MiniLM cosines)."""
+        x = pair_features(question, question_tokens, passages, passage_tokens, kinds, dense, lexical)
+        return self.score(np.hstack([x, minilm_features(minilm)]))
+
 
 __all__ = ["FEATURES", "KINDS", "MINILM_FEATURES", "MODEL_FEATURES", "MODEL_PATH", "Reranker", "RerankerUnavailable",
            "canonical_kind", "char_ngrams", "faq_tokens", "minilm_features", "pair_features"]
