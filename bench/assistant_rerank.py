@@ -15,7 +15,12 @@ measured on the held-out fold; the held-out folds' figures are pooled.
   faq       AFQMC: word BM25 (jieba), character n-gram BM25, e5 with "query:" on both sides,
             fusions with CV-chosen weights.
 
-Run:  python bench/assistant_rerank.py --cache DIR [--only evidence,abstain,faq] [--write-model]
+  threshold ePQA: the abstain threshold of the shipped reranker (LightGBM + MiniLM trained on
+            ePQA + hetPQA), nested CV, for three decision scores (run_threshold).
+
+Run:  python bench/assistant_rerank.py --cache DIR [--only evidence,abstain,threshold,faq] [--write-model]
+(--write-model trains the shipped reranker on all of ePQA + hetPQA and writes
+cartwise/assistant/data/evidence_reranker.txt)
 """
 
 from __future__ import annotations
@@ -65,7 +70,7 @@ def build(ranking_set: data.RankingSet, sets: list[dict], minilm, cache: Path | 
         if mq is not None:
             m = mp[[p_at[c] for c in candidates]] @ mq[q_at[question]]
             s["minilm"] = m
-            s["x_minilm"] = np.column_stack([m, m - m.max(), (m - m.mean()) / max(float(m.std()), 0.02)])
+            s["x_minilm"] = rerank.minilm_features(m)
     return sets
 
 
@@ -114,8 +119,24 @@ def fit_lgb(sets, rows, minilm: bool):
     import lightgbm as lgb
 
     model = lgb.LGBMRanker(**LGB_PARAMS)
-    model.fit(matrix(sets, rows, minilm), gains(sets, rows), group=[len(sets[i]["labels"]) for i in rows])
+    names = list(rerank.MODEL_FEATURES if minilm else rerank.FEATURES)
+    model.fit(matrix(sets, rows, minilm), gains(sets, rows), group=[len(sets[i]["labels"]) for i in rows],
+              feature_name=names)
     return model
+
+
+def write_model(epqa_sets, het_sets, path: Path = rerank.MODEL_PATH) -> dict[str, Any]:
+    """The shipped reranker: LightGBM over the cheap features + MiniLM, trained on every
+    ePQA and hetPQA question (the hyper-parameters of the cross-validated runs, untuned)."""
+    for s in het_sets:
+        s["binary"] = True
+    every = epqa_sets + het_sets
+    model = fit_lgb(every, list(range(len(every))), True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.booster_.save_model(str(path))
+    print("wrote", path, path.stat().st_size, "bytes", flush=True)
+    return {"path": str(path.relative_to(Path(__file__).resolve().parent.parent)), "bytes": path.stat().st_size,
+            "questions": len(every), "features": list(rerank.MODEL_FEATURES), "params": LGB_PARAMS}
 
 
 def fit_logistic(sets, rows, minilm: bool):
@@ -132,7 +153,7 @@ def predict(model, sets, rows, minilm: bool) -> dict[int, np.ndarray]:
     if hasattr(model, "predict_proba"):
         p = model.decision_function(x)
     else:
-        p = model.predict(x)
+        p = model.booster_.predict(x)  # the booster itself, as the assistant runs it (no feature-name check)
     out, at = {}, 0
     for i in rows:
         n = len(sets[i]["labels"])
@@ -294,6 +315,83 @@ def run_abstain(epqa_sets, fit=None, minilm: bool = False, repeats: int = 3) -> 
     return {"repeats": results}
 
 
+def decision_scores(s, scores: np.ndarray) -> tuple[dict[str, float], bool]:
+    """The candidate scores that could decide whether to answer with the reranked top passage,
+    and whether that passage is relevant evidence (label 1 or 2)."""
+    fused = ranking.fuse(s["dense"], s["lexical"]).astype(np.float64)
+    top = int(np.argmax(scores))
+    return {"rerank_top": float(scores[top]), "fused_of_reranked_top": float(fused[top]),
+            "max_fused": float(fused.max())}, bool(s["labels"][top] >= 1)
+
+
+def run_threshold(epqa_sets, het_sets, repeats: int = 3) -> dict[str, Any]:
+    """The abstain threshold of the shipped reranker (LightGBM + MiniLM, trained on ePQA +
+    hetPQA), nested CV on ePQA: per outer fold (grouped by product), the ePQA training
+    questions get reranker scores from an inner 4-fold CV (hetPQA training rows always in
+    the training side), the 0.9-precision threshold of each decision score is chosen on
+    them and applied to the outer fold, scored by a model trained on every training row.
+    Also the threshold chosen the same way on all of ePQA's out-of-fold scores (what ships)."""
+    for s in het_sets:
+        s["binary"] = True
+    every = epqa_sets + het_sets
+    ne = len(epqa_sets)
+    het_groups = [s["group"] for s in het_sets]
+    het_fold = np.empty(len(het_sets), dtype=int)
+    for k, (_, te) in enumerate(GroupKFold(FOLDS, shuffle=True, random_state=SEED).split(het_sets,
+                                                                                         groups=het_groups)):
+        het_fold[te] = k
+    rules = ("rerank_top", "fused_of_reranked_top", "max_fused")
+    out: dict[str, Any] = {"repeats": []}
+    for repeat in range(repeats):
+        groups = [s["group"] for s in epqa_sets]
+        outer = list(GroupKFold(FOLDS, shuffle=True, random_state=SEED + repeat).split(epqa_sets, groups=groups))
+        held = {r: np.zeros(ne) for r in rules}
+        answered = {r: np.zeros(ne, dtype=bool) for r in rules}
+        oof_all = {r: np.zeros(ne) for r in rules}
+        right = np.zeros(ne, dtype=bool)
+        per_fold: dict[str, list] = {r: [] for r in rules}
+        for k, (train, test) in enumerate(outer):
+            train = list(train)
+            het_train = [ne + i for i in range(len(het_sets)) if het_fold[i] != k]
+            inner: dict[int, np.ndarray] = {}
+            tg = [groups[i] for i in train]
+            for itr, ite in GroupKFold(4, shuffle=True, random_state=SEED).split(train, groups=tg):
+                m = fit_lgb(every, [train[j] for j in itr] + het_train, True)
+                inner.update(predict(m, every, [train[j] for j in ite], True))
+            model = fit_lgb(every, train + het_train, True)
+            outer_scores = predict(model, every, list(test), True)
+            tr = [decision_scores(epqa_sets[i], inner[i]) for i in train]
+            te = [decision_scores(epqa_sets[i], outer_scores[i]) for i in test]
+            ytr = np.array([r for _, r in tr])
+            yte = np.array([r for _, r in te])
+            right[test] = yte
+            for rule in rules:
+                xtr = np.array([d[rule] for d, _ in tr])
+                xte = np.array([d[rule] for d, _ in te])
+                t = bench.threshold_for(xtr, ytr, 0.9)
+                held[rule][test] = xte
+                oof_all[rule][test] = xte
+                answered[rule][test] = xte >= t
+                per_fold[rule].append({"threshold": round(t, 4), **{k2: round(v, 3) for k2, v in
+                                                                    bench.answered_at(xte, yte, t).items()}})
+        res: dict[str, Any] = {"repeat": repeat, "top1_relevant_answering_all": round(float(right.mean()), 4)}
+        from sklearn.metrics import roc_auc_score
+        for rule in rules:
+            a = answered[rule]
+            t_all = bench.threshold_for(oof_all[rule], right, 0.9)
+            res[rule] = {"auc": round(float(roc_auc_score(right, oof_all[rule])), 4),
+                         "cv_precision": round(float(right[a].mean()), 4) if a.any() else None,
+                         "cv_answered_share": round(float(a.mean()), 4),
+                         "fold_precisions": [f["precision"] for f in per_fold[rule]],
+                         "fold_thresholds": [f["threshold"] for f in per_fold[rule]],
+                         "threshold_on_all_oof": round(t_all, 4),
+                         "at_threshold_on_all_oof": {k2: round(v, 4) for k2, v in
+                                                     bench.answered_at(oof_all[rule], right, t_all).items()}}
+        out["repeats"].append(res)
+        print("threshold", json.dumps(res), flush=True)
+    return out
+
+
 # AFQMC -----------------------------------------------------------------------------------
 
 def char_ngrams(text: str, n: tuple[int, ...] = (1, 2)) -> list[str]:
@@ -446,12 +544,14 @@ def main() -> None:
     parser.add_argument("--only", default="evidence,abstain,faq")
     parser.add_argument("--no-minilm", action="store_true")
     parser.add_argument("--name", default="assistant_rerank", help="results file name under bench/results")
+    parser.add_argument("--write-model", action="store_true",
+                        help=f"train the shipped reranker on all of ePQA + hetPQA, write {rerank.MODEL_PATH.name}")
     args = parser.parse_args()
     parts = set(args.only.split(","))
     encoder = load_encoder()
     result: dict[str, Any] = {}
     started = time.perf_counter()
-    if parts & {"evidence", "abstain"}:
+    if parts & {"evidence", "abstain", "threshold"} or args.write_model:
         minilm = None if args.no_minilm else load_encoder("all-minilm-l6-v2")
         e = build(data.epqa(), bench.scored_sets(data.epqa(), encoder, args.cache), minilm, args.cache)
         h = build(data.hetpqa(), bench.scored_sets(data.hetpqa(), encoder, args.cache), minilm, args.cache)
@@ -461,6 +561,11 @@ def main() -> None:
             result["evidence"] = {k: v for k, v in ev.items() if not k.startswith("_")}
         if "abstain" in parts:
             result["abstain"] = run_abstain(e)
+        if "threshold" in parts and minilm is not None:
+            result["threshold"] = run_threshold(e, h)
+        if args.write_model:
+            assert minilm is not None, "the shipped reranker uses MiniLM features"
+            result["model"] = write_model(e, h)
     if "faq" in parts:
         result["faq"] = run_faq(encoder, args.cache, sweep="nosweep" not in parts)
     print(json.dumps(result, indent=1, default=str)[:4000])

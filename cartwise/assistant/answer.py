@@ -22,6 +22,8 @@ class Evidence(BaseModel):
     doc_id: str
     item_id: str | None = None
     score: float = Field(description="the fused relevance score (dense + lexical) the abstain threshold reads")
+    rerank_score: float | None = Field(default=None, description="the reranker's score, which ordered the "
+                                       "evidence of an English product question (None when not reranked)")
 
 
 class AssistAnswer(BaseModel):
@@ -42,6 +44,11 @@ class AssistAnswer(BaseModel):
                                    "impression): events for its items carry it, as for any search")
     chips: list[Chip] = Field(default_factory=list)
     language: str = Field(description="zh or en: the language of the reply")
+    ranking: str | None = Field(default=None, description="how a product question's evidence was ordered: "
+                                "'reranker' (LightGBM over e5, MiniLM, BM25 and passage features) or 'fused' "
+                                "(dense + lexical score; Chinese questions, or the reranker unavailable)")
+    diagnostics: list[str] = Field(default_factory=list, description="what did not work as configured, e.g. "
+                                   "the reranker not loading (the answer then used the fused score)")
     took_ms: float = 0.0
 
 

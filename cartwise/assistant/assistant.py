@@ -5,7 +5,9 @@
 2. The conversation's context supplies the open product when the message has none.
 3. The router (:mod:`.routing`) says product question, store question or shopping request.
 4. A product question ranks the product's passages (catalog fields, bullets, specs,
-   reviews, Q&A) and quotes the best; a store question matches the FAQ, then the
+   reviews, Q&A) and quotes the best (English questions: reordered by the shipped
+   reranker, :mod:`.rerank`; the fused score when it does not load, said in the answer's
+   diagnostics); a store question matches the FAQ, then the
    policies; a shopping request becomes a search (query understanding included).
 5. Evidence below the calibrated threshold (:mod:`.calibration`) is not used: the reply
    says so and the question is handed off (logged) for a person. Nothing is composed
@@ -14,7 +16,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 import time
 import unicodedata
 import uuid
@@ -33,6 +37,7 @@ from cartwise.assistant.knowledge import Passage
 from cartwise.assistant.library import KnowledgeStore, VectorCache
 from cartwise.assistant.log import AssistLog
 from cartwise.assistant.ranking import rank, tokenize
+from cartwise.assistant.rerank import Reranker, RerankerUnavailable
 from cartwise.assistant.routing import Route, Router, Routing
 from cartwise.encode import DEFAULT_ENCODER, load_encoder
 from cartwise.errors import NotFound, ValidationError
@@ -40,6 +45,8 @@ from cartwise.limits import MAX_ID_LENGTH
 
 if TYPE_CHECKING:
     from cartwise.engine import Engine
+
+logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 1000
 EVIDENCE_SHOWN = 3
@@ -119,9 +126,12 @@ class Assistant:
         log: bool = True,
         evidence_threshold: float = calibration.EVIDENCE_THRESHOLD,
         faq_threshold: float = calibration.FAQ_THRESHOLD,
+        reranker: bool = True,
     ) -> None:
         """`evidence_threshold` and `faq_threshold`: the fused scores below which evidence and
-        FAQ matches are not used (defaults and other operating points: :mod:`.calibration`)."""
+        FAQ matches are not used (defaults and other operating points: :mod:`.calibration`).
+        `reranker`: order English product questions' evidence with the shipped reranker
+        (loaded on first use; MiniLM and lightgbm); False keeps the fused score."""
         for name, value in (("evidence_threshold", evidence_threshold), ("faq_threshold", faq_threshold)):
             if not isinstance(value, int | float) or not -1.0 <= value <= 2.0:
                 raise ValidationError(f"{name} must be a number from -1 to 2, got {value!r}", field=name)
@@ -135,6 +145,29 @@ class Assistant:
         self.conversations = Conversations()
         self.log = AssistLog(engine.workspace) if log else None
         self._saved = time.monotonic()
+        self.use_reranker = bool(reranker)
+        self._reranker: Reranker | None = None
+        self._reranker_error: str | None = None
+        self._minilm_vectors: VectorCache | None = None
+        self._reranker_lock = threading.Lock()
+
+    def reranker(self) -> Reranker | None:
+        """The evidence reranker, loaded on first use; None when turned off or when it cannot
+        load (the reason is kept, logged once and reported in each answer's diagnostics)."""
+        if not self.use_reranker:
+            return None
+        if self._reranker is not None or self._reranker_error is not None:
+            return self._reranker
+        with self._reranker_lock:
+            if self._reranker is None and self._reranker_error is None:
+                try:
+                    reranker = Reranker()
+                    self._minilm_vectors = VectorCache(reranker.encoder, self.engine.workspace.assistant_dir)
+                    self._reranker = reranker
+                except RerankerUnavailable as exc:
+                    self._reranker_error = str(exc)
+                    logger.warning("assistant: evidence reranker unavailable, using the fused score: %s", exc)
+        return self._reranker
 
     # knowledge -----------------------------------------------------------------------
 
@@ -195,6 +228,8 @@ class Assistant:
         if time.monotonic() - self._saved > SAVE_VECTORS_EVERY_S:
             self._saved = time.monotonic()
             self.vectors.save()
+            if self._minilm_vectors is not None:
+                self._minilm_vectors.save()
         return answer
 
     def feedback(self, answer_id: str, *, helpful: bool, comment: str | None = None) -> None:
@@ -213,13 +248,16 @@ class Assistant:
         if item_id is None:
             return AssistAnswer(**base, reply=words["which"], answered=False, handoff=False)
         passages = self._item_passages(item_id)
-        evidence = self._evidence(text, vector, passages)
+        diagnostics: list[str] = []
+        evidence = self._evidence(text, vector, passages, rerank=language == "en", diagnostics=diagnostics)
+        how = {"ranking": "reranker" if evidence and evidence[0].rerank_score is not None else "fused",
+               "diagnostics": diagnostics}
         if not evidence or evidence[0].score < self.evidence_threshold:
             return AssistAnswer(**base, reply=words["handoff"].format(where=words["product_info"]), answered=False,
-                                handoff=True, evidence=evidence, item_id=item_id)
+                                handoff=True, evidence=evidence, item_id=item_id, **how)
         best = evidence[0]
         return AssistAnswer(**base, reply=words["evidence"].format(source=best.source, text=best.text),
-                            answered=True, handoff=False, evidence=evidence, item_id=item_id)
+                            answered=True, handoff=False, evidence=evidence, item_id=item_id, **how)
 
     def _store(self, text: str, vector: NDArray[np.float32], language: str, base: dict) -> AssistAnswer:
         words = _REPLIES[language]
@@ -277,14 +315,35 @@ class Assistant:
             raise NotFound(f"item {item_id!r} is not in the catalog", field="item_id")
         return [*item_passages(rows[0]), *self.knowledge.load().item_passages(item_id)]
 
-    def _evidence(self, text: str, vector: NDArray[np.float32], passages: Sequence[Passage]) -> list[Evidence]:
+    def _evidence(self, text: str, vector: NDArray[np.float32], passages: Sequence[Passage], *,
+                  rerank: bool = False, diagnostics: list[str] | None = None) -> list[Evidence]:
+        """The best passages for the question; `rerank`: ordered by the reranker when it loads
+        (else by the fused score, with the reason appended to `diagnostics`)."""
         if not passages:
             return []
         texts = [p.text for p in passages]
-        ranked = rank(vector, text, self.vectors.get(texts, kind="passage"), texts, k=EVIDENCE_SHOWN)
+        passage_vectors = self.vectors.get(texts, kind="passage")
+        ranked = None
+        reranker = self.reranker() if rerank else None
+        if rerank and self.use_reranker and reranker is None and diagnostics is not None:
+            diagnostics.append(f"reranker unavailable, evidence ranked by the fused score: {self._reranker_error}")
+        if reranker is not None and self._minilm_vectors is not None:
+            minilm = self._minilm_vectors
+            try:
+                question = reranker.encoder.encode_queries([text])[0]
+                ranked = rank(vector, text, passage_vectors, texts, k=EVIDENCE_SHOWN,
+                              kinds=[p.kind for p in passages], reranker=reranker,
+                              minilm_cosines=lambda at: minilm.get([texts[i] for i in at], kind="passage") @ question)
+            except Exception as exc:  # a failing second encoder must not fail the answer
+                logger.exception("assistant: the evidence reranker failed; using the fused score")
+                if diagnostics is not None:
+                    diagnostics.append(f"reranker failed, evidence ranked by the fused score: {exc!r}")
+        if ranked is None:
+            ranked = rank(vector, text, passage_vectors, texts, k=EVIDENCE_SHOWN)
         return [
             Evidence(text=passages[r.index].text, source=passages[r.index].source, kind=passages[r.index].kind,
-                     doc_id=passages[r.index].doc_id, item_id=passages[r.index].item_id, score=round(r.score, 4))
+                     doc_id=passages[r.index].doc_id, item_id=passages[r.index].item_id, score=round(r.score, 4),
+                     rerank_score=None if r.rerank is None else round(r.rerank, 4))
             for r in ranked
         ]
 

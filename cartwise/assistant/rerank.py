@@ -1,16 +1,22 @@
 """Cheap features of (question, passage) pairs for the learned evidence reranker.
 
-Every feature is computed from what the assistant already has per request: the e5 cosine
-of the question and each passage, BM25 over the passages in hand, the tokens, the passage's
-source kind and length, and cues in the question's wording. No extra encoder runs.
-bench/assistant_rerank.py measures models over these features by cross-validation and
-writes the shipped one (:mod:`cartwise.assistant.ranking` loads it).
+Every feature of :data:`FEATURES` is computed from what the assistant already has per
+request: the e5 cosine of the question and each passage, BM25 over the passages in hand,
+the tokens, the passage's source kind and length, and cues in the question's wording.
+:data:`MINILM_FEATURES` add a second encoder's view (all-MiniLM-L6-v2 cosine, its gap to
+the best and its z-score within the question). bench/assistant_rerank.py measures models
+over these features by cross-validation and writes the shipped one
+(``--write-model``: a LightGBM LambdaRank over :data:`MODEL_FEATURES`, trained on ePQA and
+hetPQA, saved as text at :data:`MODEL_PATH`); :class:`Reranker` loads it and
+:func:`cartwise.assistant.ranking.rank` uses it.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
@@ -42,6 +48,11 @@ FEATURES = (
     "q_yes_no", "q_amount", "p_digit", "q_amount_p_digit", "dense_is_top",
 )
 
+
+MINILM_FEATURES = ("minilm", "minilm_gap", "minilm_z")
+MODEL_FEATURES = (*FEATURES, *MINILM_FEATURES)
+MODEL_PATH = Path(__file__).resolve().parent / "data" / "evidence_reranker.txt"
+MINILM_ENCODER = "all-minilm-l6-v2"
 
 _HAN_RUN = re.compile(r"[\u3400-\u9fff]+")
 _WORD = re.compile(r"[^\W_]+")
@@ -114,4 +125,71 @@ def pair_features(
     return out
 
 
-__all__ = ["FEATURES", "KINDS", "canonical_kind", "char_ngrams", "faq_tokens", "pair_features"]
+def minilm_features(cosines: NDArray[np.float32]) -> NDArray[np.float32]:
+    """One row of :data:`MINILM_FEATURES` per passage: the MiniLM cosine of the question and
+    the passage, its gap to the question's best, and its z-score among the question's passages."""
+    m = np.asarray(cosines, dtype=np.float32)
+    if len(m) == 0:
+        return np.zeros((0, len(MINILM_FEATURES)), dtype=np.float32)
+    return np.column_stack([m, m - m.max(), (m - m.mean()) / max(float(m.std()), 0.02)]).astype(np.float32)
+
+
+class RerankerUnavailable(RuntimeError):
+    """The reranker cannot run here: lightgbm or the MiniLM encoder does not load, or the
+    model file is missing or was written for other features."""
+
+
+class Reranker:
+    """The shipped LightGBM LambdaRank over :data:`MODEL_FEATURES`, and the MiniLM encoder
+    its last three features need. Higher scores are better; they order one question's
+    passages and are not probabilities."""
+
+    def __init__(self, path: Path = MODEL_PATH, *, encoder: object | None = None) -> None:
+        try:
+            import lightgbm
+        except ImportError as exc:
+            raise RerankerUnavailable(f"lightgbm is not installed ({exc})") from exc
+        if not path.exists():
+            raise RerankerUnavailable(f"no reranker model at {path}")
+        try:
+            self.booster = lightgbm.Booster(model_file=str(path))
+        except Exception as exc:  # a damaged file: LightGBMError, ValueError, ...
+            raise RerankerUnavailable(f"the reranker model at {path} does not load ({exc})") from exc
+        names = tuple(self.booster.feature_name())
+        if names != MODEL_FEATURES:
+            raise RerankerUnavailable(f"the reranker model at {path} was trained on other features: {names}")
+        if encoder is None:
+            from cartwise.encode import load_encoder
+
+            try:
+                encoder = load_encoder(MINILM_ENCODER)
+            except Exception as exc:  # EncoderUnavailable, a broken torch install, ...
+                raise RerankerUnavailable(f"the {MINILM_ENCODER} encoder does not load ({exc})") from exc
+        self.encoder = encoder
+        self._lock = threading.Lock()
+
+    def score(self, features: NDArray[np.float32]) -> NDArray[np.float64]:
+        """One score per row of :data:`MODEL_FEATURES`."""
+        if len(features) == 0:
+            return np.zeros(0, dtype=np.float64)
+        with self._lock:  # Booster.predict is not documented as thread-safe
+            return np.asarray(self.booster.predict(features, num_threads=1), dtype=np.float64)
+
+    def rank_scores(
+        self,
+        question: str,
+        question_tokens: Sequence[str],
+        passages: Sequence[str],
+        passage_tokens: Sequence[Sequence[str]],
+        kinds: Sequence[str],
+        dense: NDArray[np.float32],
+        lexical: NDArray[np.float32],
+        minilm: NDArray[np.float32],
+    ) -> NDArray[np.float64]:
+        """The score of each of one question's passages (`minilm`: their MiniLM cosines)."""
+        x = pair_features(question, question_tokens, passages, passage_tokens, kinds, dense, lexical)
+        return self.score(np.hstack([x, minilm_features(minilm)]))
+
+
+__all__ = ["FEATURES", "KINDS", "MINILM_FEATURES", "MODEL_FEATURES", "MODEL_PATH", "Reranker", "RerankerUnavailable",
+           "canonical_kind", "char_ngrams", "faq_tokens", "minilm_features", "pair_features"]

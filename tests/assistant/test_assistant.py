@@ -180,3 +180,54 @@ def test_http_assist_feedback_and_report(engine, assistant):
     huge = TestClient(create_app(engine, max_body_bytes=10_000)).post(
         "/v1/assist", json={"message": "x" * 20_000}, headers=search)
     assert huge.status_code == 413
+
+
+# The evidence reranker (cartwise/assistant/rerank.py): used for English product questions,
+# the fused score when it cannot load or fails, said in the answer's diagnostics.
+
+
+def test_english_product_evidence_is_reranked_and_chinese_keeps_the_fused_score(assistant):
+    english = assistant.answer("is the infuser dishwasher safe?", item_id="teapot")
+    assert english.ranking == "reranker" and english.diagnostics == []
+    assert all(e.rerank_score is not None for e in english.evidence)
+    scores = [e.rerank_score for e in english.evidence]
+    assert scores == sorted(scores, reverse=True)
+    chinese = assistant.answer("这条裙子是什么面料？", item_id="dress-zh")
+    assert chinese.ranking == "fused" and chinese.diagnostics == []
+    assert all(e.rerank_score is None for e in chinese.evidence)
+    assistant.use_reranker = False  # turned off after it loaded: the fused score again
+    off = assistant.answer("is the infuser dishwasher safe?", item_id="teapot")
+    assert off.ranking == "fused" and off.evidence[0].rerank_score is None and off.diagnostics == []
+
+
+def test_without_the_reranker_the_fused_score_ranks_and_the_answer_says_why(assistant, monkeypatch):
+    from cartwise.assistant import assistant as assistant_module
+    from cartwise.assistant.rerank import RerankerUnavailable
+
+    def unavailable(*args, **kwargs):
+        raise RerankerUnavailable("lightgbm is not installed (planted)")
+
+    monkeypatch.setattr(assistant_module, "Reranker", unavailable)
+    question = "is the infuser dishwasher safe?"
+    broken = Assistant(assistant.engine, log=False)
+    answer = broken.answer(question, item_id="teapot")
+    assert answer.ranking == "fused" and answer.answered
+    assert len(answer.diagnostics) == 1 and "lightgbm is not installed (planted)" in answer.diagnostics[0]
+    assert broken.answer(question, item_id="teapot").diagnostics == answer.diagnostics  # not retried, still said
+    off = Assistant(assistant.engine, log=False, reranker=False).answer(question, item_id="teapot")
+    assert off.ranking == "fused" and off.diagnostics == []  # turned off on purpose: nothing to report
+    assert [(e.doc_id, e.score) for e in answer.evidence] == [(e.doc_id, e.score) for e in off.evidence]
+
+
+def test_a_reranker_failing_mid_request_falls_back_to_the_fused_score(assistant, monkeypatch):
+    from cartwise.assistant.rerank import Reranker
+
+    assert assistant.reranker() is not None
+
+    def fails(self, features):
+        raise RuntimeError("planted failure")
+
+    monkeypatch.setattr(Reranker, "score", fails)
+    answer = assistant.answer("is the infuser dishwasher safe?", item_id="teapot")
+    assert answer.ranking == "fused" and answer.answered and answer.evidence[0].doc_id == "teapot-qa"
+    assert "planted failure" in answer.diagnostics[0]
