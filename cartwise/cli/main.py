@@ -624,6 +624,7 @@ def _serve(
 
     from cartwise.api import create_app
     from cartwise.api.logs import check_log_format, log_config
+    from cartwise.api.routes.assist import warm_assistants
 
     form = check_log_format(log_format)
     # JSON logs are for a collector: access lines (INFO) by default. Text stays quiet.
@@ -652,6 +653,7 @@ def _serve(
                      max_body_bytes=max_body_bytes, max_upload_bytes=max_upload_bytes, page_key=page_key,
                      page_events_key=page_events_key, metrics_open=metrics_open, more_stores=more_stores,
                      scope_rates=scope_rates, rate_store=rate_store, bus=bus)
+    warm_assistants(api, [engine, *more_stores])  # the first question does not wait for its models to load
     # uvicorn's access log is off: its lines hold raw paths and query strings. Cartwise's own
     # (logger cartwise.access, at INFO) names the route template, never a key.
     uvicorn.run(api, host=host, port=port, log_config=log_config(form, level=level), log_level=level,

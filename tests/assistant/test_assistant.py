@@ -231,3 +231,22 @@ def test_a_reranker_failing_mid_request_falls_back_to_the_fused_score(assistant,
     answer = assistant.answer("is the infuser dishwasher safe?", item_id="teapot")
     assert answer.ranking == "fused" and answer.answered and answer.evidence[0].doc_id == "teapot-qa"
     assert "planted failure" in answer.diagnostics[0]
+
+
+def test_servers_warm_the_assistant_of_a_store_with_knowledge(engine, assistant, tmp_path):
+    """`cartwise serve` makes the assistant and loads its reranker in the background, so the
+    first question does not wait for PyTorch and MiniLM; a store with no assistant
+    knowledge is left alone."""
+    from cartwise.api.routes.assist import warm_assistants
+
+    app = create_app(engine)
+    thread = warm_assistants(app, [engine])  # the fixture ingested an FAQ and documents
+    assert thread is not None
+    thread.join(timeout=120)
+    warmed = app.state.assistants[id(engine)]
+    assert warmed._reranker is not None and warmed._reranker_error is None
+    bare = Engine.open(tmp_path / "bare", log_impressions=False)
+    try:
+        assert warm_assistants(create_app(bare), [bare]) is None
+    finally:
+        bare.close()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from cartwise.access import Scope
@@ -28,12 +30,16 @@ def get_assistant(request: Request, engine: Annotated[Engine, Depends(get_engine
     """The assistant of the store the request's key belongs to, made on first use (it
     loads the encoder and the router). One per store: a key of one store never reaches
     another store's catalog, knowledge or conversations."""
-    assistants: dict[int, Assistant] | None = getattr(request.app.state, "assistants", None)
+    return _assistant_of(request.app.state, engine)
+
+
+def _assistant_of(state: Any, engine: Engine) -> Assistant:
+    assistants: dict[int, Assistant] | None = getattr(state, "assistants", None)
     if assistants is None:
         with _lock:
-            assistants = getattr(request.app.state, "assistants", None)
+            assistants = getattr(state, "assistants", None)
             if assistants is None:
-                assistants = request.app.state.assistants = {}
+                assistants = state.assistants = {}
     assistant = assistants.get(id(engine))
     if assistant is None:
         with _lock:
@@ -41,6 +47,28 @@ def get_assistant(request: Request, engine: Annotated[Engine, Depends(get_engine
             if assistant is None:
                 assistant = assistants[id(engine)] = Assistant(engine)
     return assistant
+
+
+def warm_assistants(app: FastAPI, engines: Sequence[Engine]) -> threading.Thread | None:
+    """Make the assistant of each store that has assistant knowledge (an FAQ, documents or
+    product content ingested) and load its evidence reranker in a background thread, so
+    the first question does not wait for PyTorch and MiniLM to load (several seconds).
+    Servers call this at start; a store whose assistant holds nothing yet is left to its
+    first question. Returns the thread (None when there is nothing to warm)."""
+    chosen = [e for e in engines if e.workspace.assistant_dir.is_dir() and any(e.workspace.assistant_dir.iterdir())]
+    if not chosen:
+        return None
+
+    def run() -> None:
+        for engine in chosen:
+            try:
+                _assistant_of(app.state, engine).reranker()
+            except Exception:  # noqa: BLE001 - a background warm-up: the first question loads it instead
+                logging.getLogger("cartwise").exception("warming the assistant failed")
+
+    thread = threading.Thread(target=run, name="assistant-warm", daemon=True)
+    thread.start()
+    return thread
 
 
 class AssistRequest(BaseModel):
