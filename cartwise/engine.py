@@ -583,7 +583,8 @@ class Engine:
             service.searcher.encoder.encode_queries(["warm up"])  # type: ignore[union-attr]
 
     def _learn_relations(self, events: pl.DataFrame, state: LiveState | None) -> None:
-        self._relations.learn(self.store, events, version=state.models.version if state is not None else None)
+        self._relations.learn(self.store, events, version=state.models.version if state is not None else None,
+                              flagged=self._live.online.flagged)
 
     def follow(self) -> None:
         """Learn the events other processes store (servers sharing this store) within a

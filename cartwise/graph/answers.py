@@ -9,6 +9,7 @@ longer holds and puts the catalog's cards on the rest.
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 import polars as pl
@@ -147,9 +148,12 @@ class RelationAnswers:
         response.request_id = self._log(ALTERNATIVES_PLACEMENT, items, version=version, user_id=user_id, log=log)
         return response
 
-    def learn(self, store: Store, events: pl.DataFrame, *, version: str | None) -> None:
-        """Add the baskets that stored `events` changed to the live graph of `version`."""
-        self.live.learn(store, events, version=version)
+    def learn(
+        self, store: Store, events: pl.DataFrame, *, version: str | None, flagged: Collection[str] | None = None
+    ) -> None:
+        """Add the baskets that stored `events` changed to the live graph of `version`
+        (shoppers in `flagged`, bots, left out; None: read from the store)."""
+        self.live.learn(store, events, version=version, flagged=flagged)
 
     @staticmethod
     def _known(catalog: CatalogSnapshot, item_id: str) -> str:

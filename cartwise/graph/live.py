@@ -13,6 +13,7 @@ commits and baskets of shoppers past the batch limit below reach the graph at th
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 from pathlib import Path
 
 import polars as pl
@@ -75,7 +76,9 @@ class LiveGraph:
         """The (co-viewed, co-bought) counts added since the graph was built."""
         return self._viewed, self._bought
 
-    def learn(self, store: Store, events: pl.DataFrame, *, version: str | None) -> None:
+    def learn(
+        self, store: Store, events: pl.DataFrame, *, version: str | None, flagged: Collection[str] | None = None
+    ) -> None:
         """Count the baskets that `events` (just stored, EVENT_SCHEMA columns: what the
         store's events log hands on) changed into the graph of model `version` (nothing
         when None: the store is not trained yet)."""
@@ -90,7 +93,8 @@ class LiveGraph:
                 self._load(version)
         except NotTrained:
             return
-        flagged = set(store.flagged_users()["user_id"].to_list())
+        if flagged is None:  # the caller's set, when it keeps one (the events log's follower does)
+            flagged = set(store.flagged_users()["user_id"].to_list())
         users = [u for u in users if u not in flagged]
         recent = store.recent_events(users, limit=HISTORY_LENGTH)
         new_keys = set(events["event_key"].to_list())

@@ -102,6 +102,11 @@ class OnlineLayer:
         self.deltas = deltas
         return deltas
 
+    @property
+    def flagged(self) -> frozenset[str]:
+        """Shoppers flagged as bots, as this layer knows them (refreshed by its owner)."""
+        return frozenset(self._flagged)
+
     def flag(self, users: Sequence[str]) -> None:
         """Shoppers flagged as bots: their events learned from now on count nothing."""
         self._flagged.update(users)
