@@ -2,7 +2,8 @@
 
 1. The message is checked (text, not empty, at most :data:`MAX_MESSAGE_CHARS`, no
    binary) and embedded once (multilingual-e5 query vector).
-2. The conversation's context supplies the open product when the message has none.
+2. The conversation's context (its last turn in the log, which the store keeps: any
+   server's) supplies the open product when the message has none.
 3. The router (:mod:`.routing`) says product question, store question or shopping request.
 4. A product question ranks the product's passages (catalog fields, bullets, specs,
    reviews, Q&A) and quotes the best (English questions: reordered by the shipped
@@ -142,8 +143,8 @@ class Assistant:
         self.knowledge = KnowledgeStore(engine.workspace)
         self.vectors = VectorCache(self.encoder, engine.workspace.assistant_dir)
         self.router = Router(self.encoder)
-        self.conversations = Conversations()
-        self.log = AssistLog(engine.workspace) if log else None
+        self.log = AssistLog(engine.store) if log else None
+        self.conversations = Conversations(self.log)
         self._saved = time.monotonic()
         self.use_reranker = bool(reranker)
         self._reranker: Reranker | None = None
@@ -219,12 +220,10 @@ class Assistant:
             answer = self._store(text, vector, language, base)
         else:
             answer = self._shopping(text, language, base, user_id=user_id, open_item=open_item)
-        self.conversations.update(
-            conversation_id, context, item_id=answer.item_id or open_item, route=answer.route, query=answer.query
-        )
         answer.took_ms = round((time.perf_counter() - started) * 1000, 2)
         if self.log is not None:
-            self.log.question(text, answer, user_id=user_id)
+            self.log.question(text, answer, user_id=user_id, about_item_id=answer.item_id or open_item,
+                              turn=context.turns + 1)
         if time.monotonic() - self._saved > SAVE_VECTORS_EVERY_S:
             self._saved = time.monotonic()
             self.vectors.save()

@@ -1,18 +1,23 @@
 """Multi-turn context: what each conversation is about, so "does it come in blue?" after a
 question about a kettle is about that kettle.
 
-Kept in memory per server process (a restart forgets open conversations, as a chat widget's
-session would), bounded in number and in age.
+A conversation's context is its last turn in the assistant's log (:mod:`.log`), which the
+store keeps: every server of a store picks up a conversation another server answered the
+turn before, and a restart forgets nothing. A conversation quiet for longer than `ttl_s`
+starts afresh. An assistant that keeps no log (the one-off ``cartwise ask``) keeps no
+conversations either.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-MAX_CONVERSATIONS = 10_000
+from cartwise.events.event import now_ms
+
+if TYPE_CHECKING:
+    from cartwise.assistant.log import AssistLog
+
 TTL_S = 30 * 60.0
 
 
@@ -26,43 +31,24 @@ class Context:
     query: str | None = None
     """The last shopping request's search."""
     turns: int = 0
-    updated: float = 0.0
+    updated_ms: int = 0
 
 
 class Conversations:
-    """Contexts by conversation id, least recently used dropped first, expired after `ttl_s`."""
+    """Contexts by conversation id, read from the log's last turn of each; expired after `ttl_s`."""
 
-    def __init__(self, *, max_conversations: int = MAX_CONVERSATIONS, ttl_s: float = TTL_S) -> None:
-        self.max_conversations = max_conversations
+    def __init__(self, log: AssistLog | None, *, ttl_s: float = TTL_S) -> None:
+        self.log = log
         self.ttl_s = ttl_s
-        self._contexts: OrderedDict[str, Context] = OrderedDict()
-        self._lock = threading.Lock()
 
     def get(self, conversation_id: str | None) -> Context:
-        if conversation_id is None:
+        if conversation_id is None or self.log is None:
             return Context()
-        with self._lock:
-            context = self._contexts.get(conversation_id)
-            if context is None or time.monotonic() - context.updated > self.ttl_s:
-                self._contexts.pop(conversation_id, None)
-                return Context()
-            self._contexts.move_to_end(conversation_id)
-            return context
-
-    def update(self, conversation_id: str | None, context: Context, **changes: object) -> Context:
-        """`context` with `changes`, one more turn, stored for `conversation_id` (if any)."""
-        new = replace(context, turns=context.turns + 1, updated=time.monotonic(), **changes)  # type: ignore[arg-type]
-        if conversation_id is None:
-            return new
-        with self._lock:
-            self._contexts[conversation_id] = new
-            self._contexts.move_to_end(conversation_id)
-            while len(self._contexts) > self.max_conversations:
-                self._contexts.popitem(last=False)
-        return new
-
-    def __len__(self) -> int:
-        return len(self._contexts)
+        turn = self.log.last_turn(conversation_id)
+        if turn is None or now_ms() - turn.ts > self.ttl_s * 1000:
+            return Context()
+        return Context(item_id=turn.about_item_id, route=turn.route, query=turn.query, turns=turn.turn,
+                       updated_ms=turn.ts)
 
 
 __all__ = ["Context", "Conversations"]

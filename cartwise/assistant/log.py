@@ -1,6 +1,7 @@
 """The assistant's log for the dashboard: every question with its route, answer or
-hand-off, and the shoppers' "was this helpful?" feedback; one JSON line each in
-``assistant/log.jsonl`` of the workspace.
+hand-off, and the shoppers' "was this helpful?" feedback, kept in the store (tables
+``assistant_turns`` and ``assistant_feedback``), so every server of a store writes to and
+reads the same log; each conversation's last turn is also its memory (:mod:`.conversation`).
 
 :meth:`AssistLog.report` reads it back: counts by route, the share answered and handed
 off, the helpful rate (the latest rating of each answer), and the questions handed off,
@@ -11,19 +12,17 @@ answers rated not helpful.
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections import Counter
-from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, Field
 
 from cartwise.assistant.answer import AssistAnswer
 from cartwise.errors import NotFound, ValidationError
-from cartwise.workspace import Workspace
+from cartwise.events.event import now_ms
+from cartwise.store import AssistantFeedback, AssistantTurn, Store
+from cartwise.store.writer import BackgroundWriter
 
-LOG_FILE = "log.jsonl"
+LEGACY_LOG_FILE = "log.jsonl"
 MAX_COMMENT_CHARS = 1000
 
 
@@ -61,38 +60,36 @@ class AssistReport(BaseModel):
 
 
 class AssistLog:
-    """Appends to the workspace's assistant log; safe to share between threads."""
+    """The assistant's log in the store: turns are queued in memory and written in the
+    background (an answer never waits for the disk; a clean shutdown loses nothing), ratings
+    are written at once. Safe to share between threads."""
 
-    def __init__(self, workspace: Workspace) -> None:
-        self.path: Path = workspace.assistant_dir / LOG_FILE
-        self._lock = threading.Lock()
-        self._answers: set[str] = set()  # answer ids given by this process, for feedback checks
+    def __init__(self, store: Store, *, flush_interval_s: float = 0.25) -> None:
+        self.store = store
+        self._turns: BackgroundWriter[AssistantTurn] = BackgroundWriter(
+            store.add_assistant_turns, what="assistant turns", flush_interval_s=flush_interval_s)
+        self.imported = _import_file(store)
 
-    def _append(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, ensure_ascii=False) + "\n"
-        with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a", encoding="utf-8") as out:
-                out.write(line)
+    def question(self, message: str, answer: AssistAnswer, *, user_id: str | None, about_item_id: str | None,
+                 turn: int) -> AssistantTurn:
+        """Log one answered message (`turn`: its number in the conversation; `about_item_id`:
+        the product the conversation is about after it)."""
+        logged = AssistantTurn(
+            answer_id=answer.answer_id, ts=now_ms(), conversation_id=answer.conversation_id, turn=turn,
+            user_id=user_id, message=message, route=answer.route, confidence=round(answer.confidence, 4),
+            answered=answer.answered, handoff=answer.handoff, item_id=answer.item_id, about_item_id=about_item_id,
+            query=answer.query, reply=answer.reply, evidence=tuple(e.doc_id for e in answer.evidence),
+            items=tuple(i.item_id for i in answer.items),
+        )
+        self._turns.record(logged)
+        return logged
 
-    def question(self, message: str, answer: AssistAnswer, *, user_id: str | None) -> None:
-        self._answers.add(answer.answer_id)
-        self._append({
-            "type": "question",
-            "ts": int(time.time() * 1000),
-            "answer_id": answer.answer_id,
-            "conversation_id": answer.conversation_id,
-            "user_id": user_id,
-            "message": message,
-            "route": answer.route,
-            "confidence": round(answer.confidence, 4),
-            "answered": answer.answered,
-            "handoff": answer.handoff,
-            "item_id": answer.item_id,
-            "reply": answer.reply,
-            "evidence": [e.doc_id for e in answer.evidence],
-            "items": [i.item_id for i in answer.items],
-        })
+    def last_turn(self, conversation_id: str) -> AssistantTurn | None:
+        """The newest turn of a conversation: this server's, still queued, or any server's in the store."""
+        queued = [t for t in self._turns.queued() if t.conversation_id == conversation_id]
+        stored = self.store.last_assistant_turn(conversation_id)
+        candidates = [t for t in (queued[-1] if queued else None, stored) if t is not None]
+        return max(candidates, key=lambda t: (t.ts, t.turn)) if candidates else None
 
     def feedback(self, answer_id: str, *, helpful: bool, comment: str | None = None) -> None:
         """Record whether an answer helped; the answer must be in the log."""
@@ -100,66 +97,93 @@ class AssistLog:
             raise ValidationError("helpful must be true or false", field="helpful")
         if comment is not None and len(comment) > MAX_COMMENT_CHARS:
             raise ValidationError(f"comment is longer than {MAX_COMMENT_CHARS} characters", field="comment")
-        if answer_id not in self._answers and not self._logged(answer_id):
+        known = any(t.answer_id == answer_id for t in self._turns.queued())
+        if not known and self.store.assistant_turn(answer_id) is None:
             raise NotFound(f"no assistant answer {answer_id!r} in the log", field="answer_id")
-        self._append({"type": "feedback", "ts": int(time.time() * 1000), "answer_id": answer_id,
-                      "helpful": helpful, "comment": comment})
+        self.store.add_assistant_feedback([AssistantFeedback(answer_id=answer_id, ts=now_ms(), helpful=helpful,
+                                                             comment=comment)])
 
-    def _records(self) -> list[dict[str, Any]]:
-        if not self.path.exists():
-            return []
-        records = []
-        with open(self.path, encoding="utf-8") as handle:
-            for line in handle:
-                try:
-                    records.append(json.loads(line))
-                except ValueError:
-                    continue  # a line cut short by a crash
-        return records
+    def flush(self) -> int:
+        """Write the queued turns now; returns how many."""
+        return self._turns.flush()
 
-    def _logged(self, answer_id: str) -> bool:
-        found = any(r.get("type") == "question" and r.get("answer_id") == answer_id for r in self._records())
-        if found:
-            self._answers.add(answer_id)
-        return found
+    def close(self) -> None:
+        self._turns.close()
 
     def report(self, *, since_ms: int | None = None, top: int = 50) -> AssistReport:
-        records = [r for r in self._records() if since_ms is None or r.get("ts", 0) >= since_ms]
-        questions = [r for r in records if r.get("type") == "question"]
+        self.flush()
+        questions = self.store.assistant_turns(since_ms=since_ms)
         # One rating per answer: a shopper who changes their mind replaces the first.
-        feedback = list({r.get("answer_id"): r for r in records if r.get("type") == "feedback"}.values())
+        feedback = list({f.answer_id: f for f in self.store.assistant_feedback(since_ms=since_ms)}.values())
         unanswered: dict[str, UnansweredQuestion] = {}
-        for r in questions:
-            if not r.get("handoff"):
+        for q in questions:
+            if not q.handoff:
                 continue
-            key = " ".join(str(r["message"]).casefold().split())
+            key = " ".join(q.message.casefold().split())
             seen = unanswered.get(key)
             if seen is None:
-                seen = unanswered[key] = UnansweredQuestion(message=r["message"], route=r["route"], times=1,
-                                                            last_ms=r["ts"])
+                seen = unanswered[key] = UnansweredQuestion(message=q.message, route=q.route, times=1, last_ms=q.ts)
             else:
                 seen.times += 1
-                seen.last_ms = max(seen.last_ms, r["ts"])
-            if r.get("item_id") and r["item_id"] not in seen.item_ids:
-                seen.item_ids.append(r["item_id"])
-        asked = {r.get("answer_id"): r for r in questions}
+                seen.last_ms = max(seen.last_ms, q.ts)
+            if q.item_id and q.item_id not in seen.item_ids:
+                seen.item_ids.append(q.item_id)
+        asked = {q.answer_id: q for q in questions}
         unhelpful = [
-            UnhelpfulAnswer(answer_id=f["answer_id"], message=q["message"], route=q["route"], reply=q.get("reply", ""),
-                            item_id=q.get("item_id"), comment=f.get("comment"), ts=f["ts"])
-            for f in feedback if not f.get("helpful") and (q := asked.get(f.get("answer_id"))) is not None
+            UnhelpfulAnswer(answer_id=f.answer_id, message=q.message, route=q.route, reply=q.reply, item_id=q.item_id,
+                            comment=f.comment, ts=f.ts)
+            for f in feedback if not f.helpful and (q := asked.get(f.answer_id)) is not None
         ]
-        helpful = sum(1 for r in feedback if r.get("helpful"))
+        helpful = sum(1 for f in feedback if f.helpful)
         return AssistReport(
             questions=len(questions),
-            by_route=dict(Counter(r["route"] for r in questions)),
-            answered=sum(1 for r in questions if r.get("answered")),
-            handed_off=sum(1 for r in questions if r.get("handoff")),
+            by_route=dict(Counter(q.route for q in questions)),
+            answered=sum(1 for q in questions if q.answered),
+            handed_off=sum(1 for q in questions if q.handoff),
             feedback=len(feedback),
             helpful=helpful,
             helpful_rate=helpful / len(feedback) if feedback else None,
             unanswered=sorted(unanswered.values(), key=lambda u: (-u.times, -u.last_ms))[:top],
             unhelpful=sorted(unhelpful, key=lambda u: -u.ts)[:top],
         )
+
+
+def _import_file(store: Store) -> int:
+    """Move the log file of releases before the store kept the log (``assistant/log.jsonl``
+    in the workspace) into the store, once: its turns and ratings are added (what is already
+    there is ignored, so an import cut short is simply done again), then the file is renamed
+    ``log.jsonl.imported``. Returns the lines imported."""
+    path = store.workspace.assistant_dir / LEGACY_LOG_FILE
+    if not path.is_file():
+        return 0
+    turns: list[AssistantTurn] = []
+    ratings: list[AssistantFeedback] = []
+    counts: Counter[str] = Counter()
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            try:
+                r = json.loads(line)
+                if r.get("type") == "question":
+                    conversation = r.get("conversation_id")
+                    counts[conversation] += 1
+                    turns.append(AssistantTurn(
+                        answer_id=str(r["answer_id"]), ts=int(r["ts"]), conversation_id=conversation,
+                        turn=counts[conversation], user_id=r.get("user_id"), message=str(r["message"]),
+                        route=str(r["route"]), confidence=float(r.get("confidence") or 0.0),
+                        answered=bool(r.get("answered")), handoff=bool(r.get("handoff")), item_id=r.get("item_id"),
+                        about_item_id=r.get("item_id"), reply=str(r.get("reply") or ""),
+                        evidence=tuple(map(str, r.get("evidence") or ())), items=tuple(map(str, r.get("items") or ())),
+                    ))
+                elif r.get("type") == "feedback":
+                    ratings.append(AssistantFeedback(answer_id=str(r["answer_id"]), ts=int(r["ts"]),
+                                                     helpful=bool(r.get("helpful")), comment=r.get("comment")))
+            except (ValueError, KeyError, TypeError):
+                continue  # a line cut short by a crash
+    with store.transaction():
+        store.add_assistant_turns(turns)
+        store.add_assistant_feedback(ratings)
+    path.replace(path.with_name(LEGACY_LOG_FILE + ".imported"))
+    return len(turns) + len(ratings)
 
 
 __all__ = ["AssistLog", "AssistReport", "UnansweredQuestion", "UnhelpfulAnswer"]

@@ -86,7 +86,7 @@ def report(store: StoreOption = DEFAULT_STORE, as_json: JsonOption = False) -> N
     """Questions by route, answered and handed off, feedback, and the unanswered questions."""
     from cartwise.assistant.log import AssistLog
 
-    summary = AssistLog(Engine.open(store, create=False, log_impressions=False).workspace).report()
+    summary = AssistLog(Engine.open(store, create=False, log_impressions=False).store).report()
     if as_json:
         console.print_json(summary.model_dump_json())
         return

@@ -6,7 +6,16 @@ schema of a PostgreSQL database. Each back end module registers itself on import
 backup, :mod:`cartwise.store.backup`), so importing it here is what makes its scheme known.
 """
 
-from cartwise.store.base import AuditEntry, IngestRun, Store, StoredExperiment, StoredKey, StoreStats
+from cartwise.store.base import (
+    AssistantFeedback,
+    AssistantTurn,
+    AuditEntry,
+    IngestRun,
+    Store,
+    StoredExperiment,
+    StoredKey,
+    StoreStats,
+)
 from cartwise.store.registry import (
     StoreBackend,
     open_store,
@@ -19,6 +28,8 @@ from cartwise.store.postgres import PostgresStore  # noqa: I001 - the embedded d
 from cartwise.store import postgres_backup  # noqa: F401, I001 - registers the "postgresql" backup
 
 __all__ = [
+    "AssistantFeedback",
+    "AssistantTurn",
     "AuditEntry",
     "StoredExperiment",
     "IngestRun",

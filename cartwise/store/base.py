@@ -80,6 +80,46 @@ class StoredExperiment:
 
 
 @dataclass(frozen=True)
+class AssistantTurn:
+    """One message to the shopping assistant and what it answered, as the store keeps it:
+    the dashboard's log of questions and hand-offs, and the memory of each conversation
+    (its last turn says which product "it" is), shared by every server of the store."""
+
+    answer_id: str
+    ts: int
+    message: str
+    route: str
+    confidence: float
+    answered: bool
+    handoff: bool
+    reply: str
+    conversation_id: str | None = None
+    user_id: str | None = None
+    item_id: str | None = None
+    """The product a product question was about."""
+    about_item_id: str | None = None
+    """The product the conversation is about after this turn (the next turn's "it")."""
+    query: str | None = None
+    """The search a shopping request ran."""
+    turn: int = 1
+    """This turn's number in its conversation (1 for the first)."""
+    evidence: tuple[str, ...] = ()
+    """The doc ids of the quoted evidence, best first."""
+    items: tuple[str, ...] = ()
+    """A shopping request's products, in order."""
+
+
+@dataclass(frozen=True)
+class AssistantFeedback:
+    """A shopper's "was this helpful?" on one assistant answer."""
+
+    answer_id: str
+    ts: int
+    helpful: bool
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
 class StoreStats:
     items: int
     deleted_items: int
@@ -232,6 +272,32 @@ class Store(Protocol):
 
     def experiments_version(self) -> int:
         """Bumped by every experiment created or changed, so servers reload them."""
+        ...
+
+    def add_assistant_turns(self, turns: Sequence[AssistantTurn]) -> int:
+        """Append assistant turns in one transaction; a turn whose answer_id is already
+        stored is ignored. Returns turns added."""
+        ...
+
+    def assistant_turns(self, *, since_ms: int | None = None) -> list[AssistantTurn]:
+        """Turns at or after `since_ms` (all when None), oldest first."""
+        ...
+
+    def assistant_turn(self, answer_id: str) -> AssistantTurn | None:
+        """The turn that gave `answer_id`, if stored."""
+        ...
+
+    def last_assistant_turn(self, conversation_id: str) -> AssistantTurn | None:
+        """The newest turn of a conversation, if any."""
+        ...
+
+    def add_assistant_feedback(self, feedback: Sequence[AssistantFeedback]) -> int:
+        """Append ratings of assistant answers; one already stored (same answer and time)
+        is ignored. Returns ratings added."""
+        ...
+
+    def assistant_feedback(self, *, since_ms: int | None = None) -> list[AssistantFeedback]:
+        """Ratings at or after `since_ms` (all when None), oldest first."""
         ...
 
     def versions(self) -> tuple[int, int]:

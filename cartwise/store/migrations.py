@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from cartwise.events.event import now_ms
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 @dataclass(frozen=True)
@@ -172,6 +172,41 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE events ADD COLUMN committed {integer};
     CREATE INDEX events_by_commit ON events (committed);
+    """,
+    # 7: the shopping assistant's turns and ratings (cartwise.assistant.log), kept in the
+    # store rather than a file beside one server, so every server of a store sees the same
+    # log on the dashboard, accepts feedback on any server's answer, and picks up a
+    # conversation another server answered the last turn of. `evidence` and `items` are
+    # JSON lists of ids.
+    """
+    CREATE TABLE assistant_turns (
+        answer_id TEXT PRIMARY KEY,
+        ts {integer} NOT NULL,
+        conversation_id TEXT,
+        turn {integer} NOT NULL,
+        user_id TEXT,
+        message TEXT NOT NULL,
+        route TEXT NOT NULL,
+        confidence {real} NOT NULL,
+        answered {integer} NOT NULL,
+        handoff {integer} NOT NULL,
+        item_id TEXT,
+        about_item_id TEXT,
+        query TEXT,
+        reply TEXT NOT NULL,
+        evidence TEXT NOT NULL,
+        items TEXT NOT NULL
+    );
+    CREATE INDEX assistant_turns_by_ts ON assistant_turns (ts);
+    CREATE INDEX assistant_turns_by_conversation ON assistant_turns (conversation_id, ts);
+    CREATE TABLE assistant_feedback (
+        answer_id TEXT NOT NULL,
+        ts {integer} NOT NULL,
+        helpful {integer} NOT NULL,
+        comment TEXT,
+        PRIMARY KEY (answer_id, ts)
+    );
+    CREATE INDEX assistant_feedback_by_ts ON assistant_feedback (ts);
     """,
 ]
 

@@ -43,7 +43,16 @@ from psycopg.conninfo import conninfo_to_dict
 
 from cartwise.errors import StoreError, ValidationError
 from cartwise.events.event import now_ms
-from cartwise.store.base import AuditEntry, IngestRun, StoredExperiment, StoredKey, StoreStats
+from cartwise.store import assistant_rows
+from cartwise.store.base import (
+    AssistantFeedback,
+    AssistantTurn,
+    AuditEntry,
+    IngestRun,
+    StoredExperiment,
+    StoredKey,
+    StoreStats,
+)
 from cartwise.store.connections import ConnectionPool
 from cartwise.store.frames import (
     EVENT_SCHEMA,
@@ -872,6 +881,44 @@ class PostgresStore:
 
     def experiments_version(self) -> int:
         return int(self._meta("experiments_version") or 0)
+
+    # the assistant's turns and ratings ------------------------------------------------
+
+    _ASSISTANT = assistant_rows.queries("%s")
+
+    def _insert_each(self, statement: str, rows: list[tuple]) -> int:
+        added = 0
+        with self.transaction(), self._connection() as conn:
+            for row in rows:
+                added += conn.execute(statement, row).rowcount  # type: ignore[arg-type]
+        return added
+
+    def _fetch(self, statement: str, params: tuple) -> list[tuple]:
+        with self._connection() as conn:
+            return conn.execute(statement, params).fetchall()  # type: ignore[arg-type]
+
+    def add_assistant_turns(self, turns: Sequence[AssistantTurn]) -> int:
+        return self._insert_each(self._ASSISTANT["insert_turn"], [assistant_rows.turn_row(t) for t in turns])
+
+    def assistant_turns(self, *, since_ms: int | None = None) -> list[AssistantTurn]:
+        rows = self._fetch(self._ASSISTANT["turns_since"], (assistant_rows.since(since_ms),))
+        return [assistant_rows.turn_of(row) for row in rows]
+
+    def assistant_turn(self, answer_id: str) -> AssistantTurn | None:
+        rows = self._fetch(self._ASSISTANT["turn"], (answer_id,))
+        return assistant_rows.turn_of(rows[0]) if rows else None
+
+    def last_assistant_turn(self, conversation_id: str) -> AssistantTurn | None:
+        rows = self._fetch(self._ASSISTANT["last_turn"], (conversation_id,))
+        return assistant_rows.turn_of(rows[0]) if rows else None
+
+    def add_assistant_feedback(self, feedback: Sequence[AssistantFeedback]) -> int:
+        return self._insert_each(self._ASSISTANT["insert_feedback"],
+                                 [assistant_rows.feedback_row(f) for f in feedback])
+
+    def assistant_feedback(self, *, since_ms: int | None = None) -> list[AssistantFeedback]:
+        rows = self._fetch(self._ASSISTANT["feedback_since"], (assistant_rows.since(since_ms),))
+        return [assistant_rows.feedback_of(row) for row in rows]
 
 
 def open_postgres(location: str, *, create: bool) -> PostgresStore:

@@ -42,7 +42,7 @@ from cartwise.workspace import IDENTITY
 
 DUMP_FILE = "cartwise.dump"
 # The tables whose rows the manifest counts and a restore checks.
-_COUNTED = ("items", "events", "api_keys", "audit_log", "impressions")
+_COUNTED = ("items", "events", "api_keys", "audit_log", "impressions", "assistant_turns")
 _TOOL_TIMEOUT_S = 3600
 
 

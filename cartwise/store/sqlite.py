@@ -28,7 +28,16 @@ import polars as pl
 
 from cartwise.errors import StoreError, StoreFull
 from cartwise.events.event import now_ms
-from cartwise.store.base import AuditEntry, IngestRun, StoredExperiment, StoredKey, StoreStats
+from cartwise.store import assistant_rows
+from cartwise.store.base import (
+    AssistantFeedback,
+    AssistantTurn,
+    AuditEntry,
+    IngestRun,
+    StoredExperiment,
+    StoredKey,
+    StoreStats,
+)
 from cartwise.store.frames import (
     EVENT_SCHEMA,
     IMPRESSION_ITEM_SCHEMA,
@@ -588,6 +597,39 @@ class SQLiteStore:
 
     def experiments_version(self) -> int:
         return int(self._meta("experiments_version") or 0)
+
+    # the assistant's turns and ratings ------------------------------------------------
+
+    _ASSISTANT = assistant_rows.queries("?")
+
+    def add_assistant_turns(self, turns: Sequence[AssistantTurn]) -> int:
+        with self.transaction():
+            before = self._conn.total_changes
+            self._conn.executemany(self._ASSISTANT["insert_turn"], [assistant_rows.turn_row(t) for t in turns])
+            return self._conn.total_changes - before
+
+    def assistant_turns(self, *, since_ms: int | None = None) -> list[AssistantTurn]:
+        rows = self._conn.execute(self._ASSISTANT["turns_since"], (assistant_rows.since(since_ms),)).fetchall()
+        return [assistant_rows.turn_of(row) for row in rows]
+
+    def assistant_turn(self, answer_id: str) -> AssistantTurn | None:
+        row = self._conn.execute(self._ASSISTANT["turn"], (answer_id,)).fetchone()
+        return assistant_rows.turn_of(row) if row else None
+
+    def last_assistant_turn(self, conversation_id: str) -> AssistantTurn | None:
+        row = self._conn.execute(self._ASSISTANT["last_turn"], (conversation_id,)).fetchone()
+        return assistant_rows.turn_of(row) if row else None
+
+    def add_assistant_feedback(self, feedback: Sequence[AssistantFeedback]) -> int:
+        with self.transaction():
+            before = self._conn.total_changes
+            self._conn.executemany(self._ASSISTANT["insert_feedback"],
+                                   [assistant_rows.feedback_row(f) for f in feedback])
+            return self._conn.total_changes - before
+
+    def assistant_feedback(self, *, since_ms: int | None = None) -> list[AssistantFeedback]:
+        rows = self._conn.execute(self._ASSISTANT["feedback_since"], (assistant_rows.since(since_ms),)).fetchall()
+        return [assistant_rows.feedback_of(row) for row in rows]
 
 
 def _open(location: str, *, create: bool) -> SQLiteStore:

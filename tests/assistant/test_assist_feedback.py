@@ -3,8 +3,6 @@ it refuses (with a clear 4xx), and what the dashboard's report makes of it."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from fastapi.testclient import TestClient
 
@@ -48,8 +46,7 @@ def test_feedback_with_the_storefronts_search_key_is_stored_for_the_report(clien
                                                   "comment": "I need to know"}, headers=keys[Scope.SEARCH])
     assert no.status_code == 200
     # In the log the dashboard reads.
-    lines = [json.loads(line) for line in (engine.workspace.assistant_dir / "log.jsonl").read_text().splitlines()]
-    rated = {r["answer_id"]: r["helpful"] for r in lines if r["type"] == "feedback"}
+    rated = {f.answer_id: f.helpful for f in engine.store.assistant_feedback()}
     assert rated == {answered["answer_id"]: True, handed_off["answer_id"]: False}
     report = client.get("/v1/assist/report", headers=keys[Scope.ADMIN]).json()
     assert report["feedback"] == 2 and report["helpful"] == 1 and report["helpful_rate"] == 0.5

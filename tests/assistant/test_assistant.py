@@ -4,6 +4,7 @@ hand-off, FAQ in both languages, multi-turn context, bad input, and the HTTP API
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -115,6 +116,67 @@ def test_follow_up_refers_to_the_product_of_the_conversation(assistant):
     # Another conversation has no product: the assistant asks which one.
     other = assistant.answer("does it come in blue?", conversation_id="c-2")
     assert other.item_id is None and not other.answered and not other.handoff
+
+
+def _second_server(assistant: Assistant) -> Assistant:
+    """Another server of the same store: its own engine and connections, no shared memory."""
+    return Assistant(Engine.open(assistant.engine.store.path, create=False), reranker=False)
+
+
+def test_a_conversation_goes_on_on_another_server_and_after_a_restart(assistant):
+    first = assistant.answer("is the infuser dishwasher safe?", item_id="teapot", conversation_id="c-9")
+    assert first.item_id == "teapot"
+    # The next turn reaches another server once the first server's log is written (every 0.25 s).
+    assistant.log.flush()
+    other = _second_server(assistant)
+    follow_up = other.answer("does it come in blue?", conversation_id="c-9")
+    assert follow_up.item_id == "teapot" and follow_up.evidence[0].doc_id == "teapot-colours"
+    # A server started after both still knows the conversation, and counts its turns.
+    other.log.close()
+    restarted = _second_server(assistant)
+    assert restarted.answer("and how much tea does it hold?", conversation_id="c-9").item_id == "teapot"
+    restarted.log.flush()
+    turns = [t for t in assistant.engine.store.assistant_turns() if t.conversation_id == "c-9"]
+    assert [(t.turn, t.about_item_id) for t in turns] == [(1, "teapot"), (2, "teapot"), (3, "teapot")]
+
+
+def test_a_conversation_quiet_for_longer_than_its_lifetime_starts_afresh(assistant):
+    assistant.answer("is the infuser dishwasher safe?", item_id="teapot", conversation_id="c-old")
+    assert assistant.answer("does it come in blue?", conversation_id="c-old").item_id == "teapot"
+    assistant.conversations.ttl_s = 0.0
+    time.sleep(0.002)
+    assert assistant.answer("does it come in blue?", conversation_id="c-old").item_id is None
+
+
+def test_feedback_is_taken_by_any_server_and_before_the_answer_is_written(assistant):
+    answer = assistant.answer("is the infuser dishwasher safe?", item_id="teapot")
+    assistant.feedback(answer.answer_id, helpful=True)  # still queued on this server: accepted
+    other = _second_server(assistant)
+    with pytest.raises(NotFound):
+        other.feedback("no-such-answer", helpful=True)
+    assistant.log.flush()
+    other.feedback(answer.answer_id, helpful=False, comment="changed my mind")
+    report = other.log.report()
+    assert report.questions == 1 and report.feedback == 1 and report.helpful == 0
+    assert [u.comment for u in report.unhelpful] == ["changed my mind"]
+
+
+def test_the_log_file_of_earlier_releases_moves_into_the_store_once(engine):
+    legacy = engine.workspace.assistant_dir / "log.jsonl"
+    legacy.parent.mkdir(parents=True, exist_ok=True)
+    legacy.write_text("\n".join([
+        json.dumps({"type": "question", "ts": 1000, "answer_id": "old-1", "conversation_id": "w", "user_id": None,
+                    "message": "does it fit a 65-inch TV?", "route": "product", "confidence": 0.9, "answered": False,
+                    "handoff": True, "item_id": "teapot", "reply": "I could not find", "evidence": [], "items": []}),
+        json.dumps({"type": "feedback", "ts": 2000, "answer_id": "old-1", "helpful": False, "comment": None}),
+        '{"type": "question", "ts": 3000, "answer_id": "cut-sh',  # a line a crash cut short
+    ]) + "\n", encoding="utf-8")
+    first = Assistant(engine, reranker=False)
+    assert first.log.imported == 2 and not legacy.exists() and legacy.with_name("log.jsonl.imported").exists()
+    report = first.log.report()
+    assert report.questions == 1 and report.handed_off == 1 and report.feedback == 1
+    assert [(u.message, u.item_ids) for u in report.unanswered] == [("does it fit a 65-inch TV?", ["teapot"])]
+    assert Assistant(engine, reranker=False).log.imported == 0 and len(engine.store.assistant_turns()) == 1
 
 
 def test_shopping_request_searches_with_query_understanding(assistant):

@@ -17,7 +17,16 @@ import polars as pl
 import pytest
 
 from cartwise.errors import StoreError
-from cartwise.store import AuditEntry, IngestRun, StoredExperiment, StoredKey, open_store, store_backends
+from cartwise.store import (
+    AssistantFeedback,
+    AssistantTurn,
+    AuditEntry,
+    IngestRun,
+    StoredExperiment,
+    StoredKey,
+    open_store,
+    store_backends,
+)
 from cartwise.store.frames import EVENT_SCHEMA, ITEM_SCHEMA
 
 
@@ -372,6 +381,50 @@ def test_an_experiment_written_in_a_rolled_back_transaction_is_gone(store):
         store.put_experiment(StoredExperiment("exp-x", "x", "running", 1, 1, "{}"))
         raise KeyboardInterrupt
     assert store.experiments() == [] and store.experiments_version() == 0
+
+
+# the assistant's turns and ratings ----------------------------------------------------
+
+
+def turn(answer_id: str, ts: int, *, conversation: str | None = "c1", number: int = 1, handoff: bool = False,
+         **extra) -> AssistantTurn:
+    return AssistantTurn(answer_id=answer_id, ts=ts, conversation_id=conversation, turn=number,
+                         message=f"question {answer_id} 中文", route="product", confidence=0.8125,
+                         answered=not handoff, handoff=handoff, reply="From the bullets: \u201cyes\u201d", **extra)
+
+
+def test_assistant_turns_are_kept_in_order_and_duplicates_ignored(url, store):
+    assert store.assistant_turns() == [] and store.last_assistant_turn("c1") is None
+    first = turn("a1", 1_000, item_id="kettle", about_item_id="kettle", evidence=("kettle:bullets:0", "faq:2"),
+                 user_id="u1")
+    second = turn("a2", 2_000, number=2, about_item_id="kettle", query=None)
+    other = turn("b1", 1_500, conversation="c2", items=("mug", "cup"), query="red mug", handoff=True)
+    assert store.add_assistant_turns([first, second]) == 2
+    assert store.add_assistant_turns([other, first]) == 1  # a1 again: ignored
+    assert store.assistant_turns() == [first, other, second]  # oldest first, every field back
+    assert store.assistant_turns(since_ms=1_500) == [other, second]
+    assert store.assistant_turn("a1") == first and store.assistant_turn("nope") is None
+    assert store.last_assistant_turn("c1") == second and store.last_assistant_turn("c2") == other
+    assert store.last_assistant_turn("c3") is None
+    reopened = open_store(url, create=False)
+    assert reopened.last_assistant_turn("c1") == second
+    reopened.close()
+
+
+def test_assistant_ratings_are_kept_and_a_repeat_is_ignored(store):
+    liked = AssistantFeedback("a1", 1_000, True)
+    disliked = AssistantFeedback("a1", 2_000, False, comment="wrong size")
+    assert store.add_assistant_feedback([liked, disliked, liked]) == 2
+    assert store.assistant_feedback() == [liked, disliked]
+    assert store.assistant_feedback(since_ms=1_001) == [disliked]
+
+
+def test_an_assistant_turn_written_in_a_rolled_back_transaction_is_gone(store):
+    with pytest.raises(KeyboardInterrupt), store.transaction():
+        store.add_assistant_turns([turn("a1", 1)])
+        store.add_assistant_feedback([AssistantFeedback("a1", 2, True)])
+        raise KeyboardInterrupt
+    assert store.assistant_turns() == [] and store.assistant_feedback() == []
 
 
 # transactions and threads --------------------------------------------------------------

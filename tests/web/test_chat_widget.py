@@ -124,13 +124,12 @@ def test_chat_shopping_product_question_follow_up_hand_off_and_feedback(store, n
     handed.locator('[data-helpful="false"]').click()
     page.wait_for_function("el => el.dataset.rated === 'false'", arg=handed.element_handle())
     product_answer, handed_answer = product.get_attribute("data-answer-id"), handed.get_attribute("data-answer-id")
-    log = [json.loads(line) for line in (store.engine.workspace.assistant_dir / "log.jsonl").read_text().splitlines()]
-    rated = {r["answer_id"]: r["helpful"] for r in log if r["type"] == "feedback"}
+    report = _report(store)  # the report writes the server's queued turns first
+    rated = {f.answer_id: f.helpful for f in store.engine.store.assistant_feedback()}
     assert rated == {product_answer: True, handed_answer: False}
-    asked = [r for r in log if r["type"] == "question"]
-    assert {r["conversation_id"] for r in asked} == {conversation} and len(asked) == 4
-    assert [r["item_id"] for r in asked if r["answer_id"] == product_answer] == ["teapot"]
-    report = _report(store)
+    asked = store.engine.store.assistant_turns()
+    assert {t.conversation_id for t in asked} == {conversation} and len(asked) == 4
+    assert [t.item_id for t in asked if t.answer_id == product_answer] == ["teapot"]
     assert report["feedback"] == 2 and report["helpful"] == 1
     assert [(u["message"], u["item_ids"]) for u in report["unanswered"]] == [("does it come in blue?", ["teapot"])]
     assert [u["answer_id"] for u in report["unhelpful"]] == [handed_answer]
