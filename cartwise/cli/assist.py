@@ -25,6 +25,19 @@ def _assistant(store: str, *, log: bool = True):
     return Assistant(Engine.open(store, create=False, log_impressions=False), log=log)
 
 
+def install_demo_knowledge(engine: Engine) -> None:
+    """Give the demo shop's assistant its sample FAQ and policies (cartwise.demo.knowledge);
+    entries are replaced by id, so a second run changes nothing."""
+    from cartwise.assistant.assistant import Assistant
+    from cartwise.demo import FAQ_PATH, POLICIES_PATH
+
+    assistant = Assistant(engine, log=False, reranker=False)
+    faq = assistant.ingest_faq(FAQ_PATH)
+    policies = assistant.ingest_documents(POLICIES_PATH)
+    console.print(f"assistant: {faq.rows_written} FAQ entries and {policies.rows_written} policies "
+                  f"({policies.passages} passages) of the demo shop", markup=False, soft_wrap=True)
+
+
 def ask(
     message: Annotated[str, typer.Argument(help="a question or a shopping request, in English or Chinese")],
     item: Annotated[str | None, typer.Option("--item", "-i", help="the product the question is about")] = None,

@@ -28,6 +28,7 @@ from cartwise.access import Rate, Scope
 from cartwise.access.audit import AuditAction, cli_actor
 from cartwise.bus.publish import EventPublisher
 from cartwise.bus.serve import serving_bus
+from cartwise.cli.assist import install_demo_knowledge
 from cartwise.cli.assist import register as register_assist
 from cartwise.cli.audit import audit as audit_command
 from cartwise.cli.bus import bus_app, consume
@@ -816,6 +817,7 @@ def demo(
                   markup=False, soft_wrap=True)
     else:
         train(store=store, recommender="itemknn", as_json=False)
+    install_demo_knowledge(engine)
     _print_next_steps(store)
     keys = create_demo_keys(engine)
     print_demo_keys(keys, f"http://{host}:{port}/")

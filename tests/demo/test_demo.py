@@ -87,3 +87,23 @@ def test_demo_refuses_a_store_holding_another_catalog(engine):
         CliRunner().invoke(app, ["demo", "--no-serve", "--store", str(engine.store.path)], catch_exceptions=False)
     assert raised.value.field == "store" and "cartwise demo --store" in raised.value.hint
     assert engine.stats().items == before and not (engine.store.path / "demo").exists()
+
+
+def test_the_demo_shops_assistant_answers_store_questions_from_its_sample_faq(engine):
+    from cartwise.assistant.assistant import Assistant
+    from cartwise.cli.assist import install_demo_knowledge
+
+    install_demo_knowledge(engine)
+    install_demo_knowledge(engine)  # a second run replaces the entries by id: nothing doubles
+    assistant = Assistant(engine, reranker=False, log=False)
+    knowledge = assistant.knowledge.load()
+    assert len(knowledge.faq) == 24 and {p.doc_id for p in knowledge.passages} == {
+        "policy-delivery", "policy-returns", "policy-trade", "policy-privacy"}
+    for message, entry in [("How do I return an item?", "returns"), ("do prices include VAT?", "vat"),
+                           ("怎么退货", "zh-returns"), ("运费多少钱？", "zh-shipping-cost"), ("有批发吗", "zh-wholesale")]:
+        answer = assistant.answer(message)
+        assert answer.route == "store" and answer.answered, (message, answer.reply)
+        assert answer.evidence[0].doc_id == entry, (message, answer.evidence[0].doc_id)
+    # What the FAQ does not cover goes to a person.
+    uncovered = assistant.answer("do you have a loyalty programme?")
+    assert uncovered.route == "store" and uncovered.handoff and not uncovered.answered
