@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from cartwise.cli.keys import JsonOption, StoreOption
-from cartwise.cli.output import console
+from cartwise.cli.output import console, err
 from cartwise.engine import DEFAULT_STORE, Engine
 
 assist_app = typer.Typer(help="The shopping assistant's knowledge (FAQ, documents) and its log.",
@@ -34,7 +34,7 @@ def install_demo_knowledge(engine: Engine) -> None:
     assistant = Assistant(engine, log=False, reranker=False)
     faq = assistant.ingest_faq(FAQ_PATH)
     policies = assistant.ingest_documents(POLICIES_PATH)
-    console.print(f"assistant: {faq.rows_written} FAQ entries and {policies.rows_written} policies "
+    err.print(f"assistant: {faq.rows_written} FAQ entries and {policies.rows_written} policies "
                   f"({policies.passages} passages) of the demo shop", markup=False, soft_wrap=True)
 
 

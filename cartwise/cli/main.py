@@ -764,6 +764,7 @@ def _print_next_steps(store: Path | str) -> None:
         f'cartwise search "red heart t-light holder" --k 5{where}',
         f"cartwise recommend {EXAMPLE_USER}{where}      # a shopper with 15 orders in the demo data",
         f"cartwise similar {EXAMPLE_ITEM}{where}",
+        f'cartwise ask "can I send back something I bought?"{where}   # the shopping assistant, from the demo FAQ',
         f"cartwise train --recommender blend --threads 2{where}   # item-kNN + Transformer + text, ~1 min",
         f"cartwise stats{where}",
     ]
