@@ -9,7 +9,7 @@ same run.
             recall@5 of its label-1 passages.
   AFQMC     Chinese customer-service questions (dev): a question with a same-intent partner
             retrieves among all 8,611 distinct questions (itself excluded); accuracy@1, MRR.
-  routing   bench/queries/assistant_routing.tsv (376 messages), stratified 5-fold
+  routing   bench/queries/assistant_routing.tsv (397 messages), stratified 5-fold
             cross-validation grouped by text; BM25 and dense kNN baselines (5 nearest).
   abstain   ePQA: answer when the best candidate's fused score reaches t; right when that
             candidate is relevant evidence (label 1 or 2; the shipped threshold's criterion),

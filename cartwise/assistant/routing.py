@@ -12,7 +12,7 @@ embedding and a few rule signals that the embedding alone does not carry:
   English question word first), as product and store questions usually are.
 
 The weights ship in ``data/router.npz``, fitted on ``bench/queries/assistant_routing.tsv``
-(376 labelled messages, English and Chinese; the labelling rule is in bench/queries/README.md)
+(397 labelled messages, English and Chinese; the labelling rule is in bench/queries/README.md)
 by ``python -m cartwise.assistant.routing bench/queries/assistant_routing.tsv``;
 ``bench/assistant.py`` measures its accuracy by cross-validation.
 """
