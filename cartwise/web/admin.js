@@ -322,15 +322,16 @@ function wireExperiments() {
   };
 }
 
-// Assistant (/v1/assist/report): what shoppers asked, what went to a person (the FAQ's to-do
-// list), and the answers rated not helpful.
+// Assistant (/v1/assist/report, in the chosen window): what shoppers asked, what went to a
+// person (the FAQ's to-do list), and the answers rated not helpful.
 async function assistant() {
-  const r = await adm("/v1/assist/report");
+  const r = await adm(`/v1/assist/report?since_ms=${Math.max(0, Date.now() - days() * 86400000)}`);
   const routes = Object.entries(r.by_route).map(([route, n]) => ({route, n}));
   return `<div class="kpis">${kpi("questions", r.questions.toLocaleString(), "kpi-questions")}${kpi("answered", r.answered.toLocaleString())}${kpi("handed to a person", r.handed_off.toLocaleString())}${kpi("rated helpful", r.feedback ? `${pct(r.helpful_rate)} of ${r.feedback}` : "no rating yet")}</div>
   <div class="cols">${panel("Unanswered questions, most asked first (the FAQ's to-do list)", table(r.unanswered, [["message", "question"], ["route", "route"], ["times", "asked", null, 1], [(u) => u.item_ids.join(", "), "about"], ["last_ms", "last", when]], "Every question got an answer."), "unanswered")}
   ${panel("Answers rated not helpful", table(r.unhelpful, [["message", "question"], ["reply", "answer"], ["comment", "comment"], ["ts", "when", when]], "No answer was rated not helpful."), "unhelpful")}
-  ${panel("Questions by route", table(routes, [["route", "route"], ["n", "questions", null, 1]], "No question yet."))}</div>`;
+  ${panel("Questions by route", table(routes, [["route", "route"], ["n", "questions", null, 1]], "No question yet."))}</div>
+  <p class="muted">Window: the last ${esc(days())} days.</p>`;
 }
 
 // Navigation ------------------------------------------------------------------------------
@@ -339,7 +340,7 @@ let refresh;
 async function show() {
   const name = SECTIONS[location.hash.slice(1)] ? location.hash.slice(1) : "business";
   for (const a of document.querySelectorAll("#tabs a")) a.classList.toggle("on", a.getAttribute("href") === `#${name}`);
-  $("window-box").hidden = !["business", "inventory"].includes(name);
+  $("window-box").hidden = !["business", "inventory", "assistant"].includes(name);
   document.body.dataset.section = name;
   const started = performance.now();
   try {

@@ -227,5 +227,6 @@ def test_the_assistant_tab_lists_unanswered_questions(served, new_page, page_err
     _open(page, "assistant")
     text = page.inner_text("#unanswered")
     assert "does it come in blue?" in text and "teapot" in text
+    assert page.is_visible("#window-box") and "Window: the last 30 days" in page.inner_text("#view")
     shot(page, "desktop-admin-assistant")
     assert unexpected(page_errors) == []
