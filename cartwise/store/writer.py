@@ -52,6 +52,7 @@ class BackgroundWriter(Generic[T]):
         self.written = 0
         self.dropped = 0
         self._pending: list[T] = []
+        self._writing: list[T] = []  # the batch being written: not pending any more, not yet stored
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._wake = threading.Event()
@@ -80,15 +81,17 @@ class BackgroundWriter(Generic[T]):
         return len(self._pending)
 
     def queued(self) -> list[T]:
-        """A copy of the records not yet written, oldest first."""
+        """A copy of the records not yet stored (those being written included), oldest first:
+        with what the store holds, a reader misses none of them."""
         with self._lock:
-            return list(self._pending)
+            return self._writing + self._pending
 
     def flush(self) -> int:
         """Write every queued record now; returns how many were written."""
         with self._flush_lock:
             with self._lock:
                 batch, self._pending = self._pending, []
+                self._writing = batch
             if not batch:
                 return 0
             try:
@@ -96,7 +99,10 @@ class BackgroundWriter(Generic[T]):
             except Exception:
                 with self._lock:  # keep them for the next flush, oldest first
                     self._pending[:0] = batch
+                    self._writing = []
                 raise
+            with self._lock:
+                self._writing = []
             self.written += len(batch)
             return len(batch)
 
