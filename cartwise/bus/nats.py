@@ -100,7 +100,10 @@ class NatsBus:
                                                        config=config)
         try:
             messages = await self._pull.fetch(count, timeout=max(wait_s, 0.05))
-        except NatsTimeout:
+        except (NatsTimeout, asyncio.TimeoutError):
+            # An empty fetch. nats-py raises its own TimeoutError when the wait ends, but a bare
+            # asyncio.TimeoutError when the wait was used up before its follow-up request went
+            # out (seen on a loaded machine): the same "nothing yet", not a broken bus.
             return []
         out = []
         for message in messages:
