@@ -14,7 +14,9 @@ same run.
   abstain   ePQA: answer when the best candidate's fused score reaches t; right when that
             candidate is relevant evidence (label 1 or 2; the shipped threshold's criterion),
             or, stricter, when it answers the question (label 2). t = the lowest score whose answered precision is >= 0.9,
-            chosen on one half of the questions and measured on the other (both ways round).
+            chosen on one half of the questions and measured on the other (both ways round);
+            next to it the risk-controlled rule (risk_controlled_threshold: Learn-then-Test,
+            Clopper-Pearson lower bound >= 0.9 at level 1 - RISK_DELTA), the same way.
             The same for the FAQ threshold on AFQMC (right = a labelled partner).
   latency   /v1/assist through the app (TestClient) on the planted test store with an FAQ and
             product documents: product, store and shopping messages; GET /v1/search the baseline.
@@ -57,6 +59,7 @@ from cartwise.encode import load_encoder
 WEIGHTS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
 HALVES = (1.0, 2.0, 4.0, 8.0)
 SEED = 0
+RISK_DELTA = 0.1  # risk_controlled_threshold's delta in abstain()
 
 
 def ndcg3(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -144,6 +147,67 @@ def threshold_for(scores: np.ndarray, right: np.ndarray, target: float, min_answ
     return float(s[max(ok)]) if ok else float(s[0]) + 1e-6
 
 
+def first_passing_count(target: float, delta: float) -> int:
+    """The fewest answered questions whose Clopper-Pearson lower bound (level 1 - delta) can
+    reach `target` at all (every one right: bound = delta ** (1 / n)); below it the test has
+    no power: 22 for target 0.9 and delta 0.1, 16 for delta 0.2."""
+    n = 1
+    while delta ** (1.0 / n) < target:
+        n += 1
+    return n
+
+
+def precision_lower_bound(right: int | np.ndarray, answered: int | np.ndarray, delta: float) -> np.ndarray:
+    """Exact one-sided Clopper-Pearson lower confidence bound (level 1 - delta) of a binomial
+    proportion: right of answered. 0 when none is right."""
+    from scipy.stats import beta
+
+    x = np.asarray(right, dtype=float)
+    n = np.asarray(answered, dtype=float)
+    return np.where(x > 0, beta.ppf(delta, np.maximum(x, 1.0), n - x + 1.0), 0.0)
+
+
+def risk_controlled_threshold(scores: np.ndarray, right: np.ndarray, target: float = 0.9, delta: float = 0.1,
+                              min_answered: int = 10) -> float:
+    """A threshold whose answered precision is >= `target` with probability >= 1 - delta.
+
+    Learn-then-Test with fixed-sequence testing (Angelopoulos, Bates, Candes, Jordan, Lei 2021,
+    "Learn then Test"; Bates et al. 2021, "Distribution-free, risk-controlling prediction
+    sets"). Each candidate threshold t (a distinct score, highest first) is a null hypothesis
+    "the precision of the questions answered at t (score >= t) is below `target`", tested with
+    the exact one-sided Clopper-Pearson lower bound at level 1 - delta on the answered
+    questions (given how many are answered, they are a sample of the questions the rule would
+    answer, so the count right is binomial). Thresholds are tested in a fixed order, from the
+    highest downwards, and the scan stops at the first that fails: the chosen threshold is the
+    lowest one reached before that failure. Fixed-sequence testing needs no multiplicity
+    correction: the probability that any threshold passed while its true precision is below
+    `target` is at most delta (for exchangeable calibration and deployment questions). Unlike
+    :func:`threshold_for`, which takes the lowest score at which the point estimate touches
+    `target` anywhere, this never steps past a threshold whose evidence is insufficient.
+
+    The scan starts at the `min_answered`-th highest score, or later where fewer answered
+    questions could not pass even if all were right (:func:`first_passing_count`: 22 for
+    0.9 / 0.1). Read literally, starting at 10 answered would stop at once whatever the labels
+    (the bound of 10 right out of 10 is 0.79 at delta 0.1), so the start moves to the first
+    count with power; it depends on the number of scores only, never on the labels, so the
+    order of the tests stays fixed before any label is seen. Tied scores are one candidate.
+    If the first test fails, nothing is answered: max score + 1e-6.
+    """
+    order = np.argsort(-scores, kind="stable")
+    s, r = scores[order], right[order].astype(float)
+    answered = np.arange(1, len(s) + 1)
+    lower = precision_lower_bound(np.cumsum(r), answered, delta)
+    last_of_ties = np.r_[s[1:] != s[:-1], True]  # answering at s[i] answers the first i + 1 exactly
+    chosen = None
+    for i in range(max(min_answered, first_passing_count(target, delta)) - 1, len(s)):
+        if not last_of_ties[i]:
+            continue
+        if lower[i] < target:
+            break
+        chosen = i
+    return float(s[chosen]) if chosen is not None else float(s[0]) + 1e-6
+
+
 def answered_at(scores: np.ndarray, right: np.ndarray, t: float) -> dict[str, float]:
     answered = scores >= t
     return {"precision": float(right[answered].mean()) if answered.any() else float("nan"),
@@ -156,19 +220,29 @@ def split_halves(n: int) -> tuple[list[int], list[int]]:
 
 
 def abstain(top_scores: np.ndarray, right: np.ndarray) -> dict[str, Any]:
-    """Threshold chosen on one half, measured on the other, both ways; then on everything."""
+    """Threshold chosen on one half, measured on the other, both ways; then on everything.
+    The point-estimate rule (threshold_for) at the top level, as before; the risk-controlled
+    rule (risk_controlled_threshold at delta RISK_DELTA) the same way under "risk_controlled"."""
     a, b = split_halves(len(top_scores))
-    held = []
-    for fit_rows, test_rows in ((a, b), (b, a)):
-        t = threshold_for(top_scores[fit_rows], right[fit_rows], calibration.TARGET_PRECISION)
-        held.append({"threshold": t, **answered_at(top_scores[test_rows], right[test_rows], t)})
-    t_all = threshold_for(top_scores, right, calibration.TARGET_PRECISION)
+
+    def measured(rule) -> dict[str, Any]:
+        held = []
+        for fit_rows, test_rows in ((a, b), (b, a)):
+            t = rule(top_scores[fit_rows], right[fit_rows])
+            held.append({"threshold": t, **answered_at(top_scores[test_rows], right[test_rows], t)})
+        t_all = rule(top_scores, right)
+        return {
+            "held_out": held,
+            "held_out_precision": float(np.mean([h["precision"] for h in held])),  # nan if a half answers none
+            "held_out_answered_share": float(np.mean([h["answered_share"] for h in held])),
+            "threshold_on_all": t_all,
+            "at_threshold_on_all": answered_at(top_scores, right, t_all),
+        }
+    target = calibration.TARGET_PRECISION
     return {
-        "held_out": held,
-        "held_out_precision": float(np.mean([h["precision"] for h in held])),
-        "held_out_answered_share": float(np.mean([h["answered_share"] for h in held])),
-        "threshold_on_all": t_all,
-        "at_threshold_on_all": answered_at(top_scores, right, t_all),
+        **measured(lambda x, y: threshold_for(x, y, target)),
+        "risk_controlled": {"delta": RISK_DELTA,
+                            **measured(lambda x, y: risk_controlled_threshold(x, y, target, RISK_DELTA))},
         "top1_precision_answering_all": float(right.mean()),
     }
 

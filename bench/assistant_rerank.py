@@ -16,9 +16,11 @@ measured on the held-out fold; the held-out folds' figures are pooled.
             fusions with CV-chosen weights.
 
   threshold ePQA: the abstain threshold of the shipped reranker (LightGBM + MiniLM trained on
-            ePQA + hetPQA), nested CV, for three decision scores (run_threshold).
+            ePQA + hetPQA), nested CV, for three decision scores (run_threshold); for the
+            shipped one, the point-estimate rule next to the risk-controlled one
+            (bench/assistant.py risk_controlled_threshold) at several deltas; --repeats fold seeds.
 
-Run:  python bench/assistant_rerank.py --cache DIR [--only evidence,abstain,threshold,faq] [--write-model]
+Run:  python bench/assistant_rerank.py --cache DIR [--only evidence,abstain,threshold,faq] [--repeats N] [--write-model]
 (--write-model trains the shipped reranker on all of ePQA + hetPQA and writes
 cartwise/assistant/data/evidence_reranker.txt)
 """
@@ -324,13 +326,37 @@ def decision_scores(s, scores: np.ndarray) -> tuple[dict[str, float], bool]:
             "max_fused": float(fused.max())}, bool(s["labels"][top] >= 1)
 
 
-def run_threshold(epqa_sets, het_sets, repeats: int = 3) -> dict[str, Any]:
+SHIPPED_DECISION = "fused_of_reranked_top"
+RISK_DELTAS = (0.05, 0.1, 0.2, 0.3, 0.5)
+RISK_STARTS = (10, 50)  # min_answered of bench.risk_controlled_threshold (10: from the first count with power)
+
+
+def threshold_rules(target: float = 0.9) -> dict[str, Any]:
+    """Name -> rule(scores, right) -> threshold. "point": bench.threshold_for (the rule behind
+    today's constant); "risk_d{delta}_s{start}": bench.risk_controlled_threshold."""
+    rules: dict[str, Any] = {"point": lambda x, y: bench.threshold_for(x, y, target)}
+    for start in RISK_STARTS:
+        for delta in RISK_DELTAS:
+            rules[f"risk_d{delta}_s{start}"] = (lambda x, y, d=delta, m=start:
+                                                bench.risk_controlled_threshold(x, y, target, d, m))
+    return rules
+
+
+def run_threshold(epqa_sets, het_sets, repeats: int = 5, target: float = 0.9) -> dict[str, Any]:
     """The abstain threshold of the shipped reranker (LightGBM + MiniLM, trained on ePQA +
     hetPQA), nested CV on ePQA: per outer fold (grouped by product), the ePQA training
     questions get reranker scores from an inner 4-fold CV (hetPQA training rows always in
-    the training side), the 0.9-precision threshold of each decision score is chosen on
-    them and applied to the outer fold, scored by a model trained on every training row.
-    Also the threshold chosen the same way on all of ePQA's out-of-fold scores (what ships)."""
+    the training side), each rule's threshold of each decision score is chosen on them and
+    applied to the outer fold, scored by a model trained on every training row. Also the
+    threshold each rule chooses on all of ePQA's out-of-fold scores (what would ship).
+
+    Rules: the point estimate (bench.threshold_for: lowest score whose answered precision
+    reaches `target`) for every decision score; for the shipped one (the fused score of the
+    reranked top passage) also the risk-controlled rule (bench.risk_controlled_threshold,
+    Learn-then-Test / Clopper-Pearson) at each delta of RISK_DELTAS and start of RISK_STARTS.
+    Repeats differ in the outer folds' seed (SEED + repeat)."""
+    from sklearn.metrics import roc_auc_score
+
     for s in het_sets:
         s["binary"] = True
     every = epqa_sets + het_sets
@@ -340,16 +366,24 @@ def run_threshold(epqa_sets, het_sets, repeats: int = 3) -> dict[str, Any]:
     for k, (_, te) in enumerate(GroupKFold(FOLDS, shuffle=True, random_state=SEED).split(het_sets,
                                                                                          groups=het_groups)):
         het_fold[te] = k
-    rules = ("rerank_top", "fused_of_reranked_top", "max_fused")
-    out: dict[str, Any] = {"repeats": []}
+    scores_of = ("rerank_top", SHIPPED_DECISION, "max_fused")
+    rules = threshold_rules(target)
+    # (decision score, rule) pairs: every rule on the shipped score, the point rule on the others
+    pairs = [(d, r) for d in scores_of for r in (rules if d == SHIPPED_DECISION else ("point",))]
+
+    def name(d, r):
+        return d if r == "point" else f"{d}/{r}"
+    out: dict[str, Any] = {"target": target, "folds": FOLDS, "repeats": [], "risk_deltas": list(RISK_DELTAS),
+                           "risk_starts": list(RISK_STARTS),
+                           "first_passing_count": {str(d): bench.first_passing_count(target, d) for d in RISK_DELTAS}}
     for repeat in range(repeats):
+        started = time.perf_counter()
         groups = [s["group"] for s in epqa_sets]
         outer = list(GroupKFold(FOLDS, shuffle=True, random_state=SEED + repeat).split(epqa_sets, groups=groups))
-        held = {r: np.zeros(ne) for r in rules}
-        answered = {r: np.zeros(ne, dtype=bool) for r in rules}
-        oof_all = {r: np.zeros(ne) for r in rules}
+        oof = {d: np.zeros(ne) for d in scores_of}
+        answered = {p: np.zeros(ne, dtype=bool) for p in pairs}
         right = np.zeros(ne, dtype=bool)
-        per_fold: dict[str, list] = {r: [] for r in rules}
+        per_fold: dict[tuple, list] = {p: [] for p in pairs}
         for k, (train, test) in enumerate(outer):
             train = list(train)
             het_train = [ne + i for i in range(len(het_sets)) if het_fold[i] != k]
@@ -365,31 +399,100 @@ def run_threshold(epqa_sets, het_sets, repeats: int = 3) -> dict[str, Any]:
             ytr = np.array([r for _, r in tr])
             yte = np.array([r for _, r in te])
             right[test] = yte
-            for rule in rules:
-                xtr = np.array([d[rule] for d, _ in tr])
-                xte = np.array([d[rule] for d, _ in te])
-                t = bench.threshold_for(xtr, ytr, 0.9)
-                held[rule][test] = xte
-                oof_all[rule][test] = xte
-                answered[rule][test] = xte >= t
-                per_fold[rule].append({"threshold": round(t, 4), **{k2: round(v, 3) for k2, v in
-                                                                    bench.answered_at(xte, yte, t).items()}})
-        res: dict[str, Any] = {"repeat": repeat, "top1_relevant_answering_all": round(float(right.mean()), 4)}
-        from sklearn.metrics import roc_auc_score
-        for rule in rules:
-            a = answered[rule]
-            t_all = bench.threshold_for(oof_all[rule], right, 0.9)
-            res[rule] = {"auc": round(float(roc_auc_score(right, oof_all[rule])), 4),
-                         "cv_precision": round(float(right[a].mean()), 4) if a.any() else None,
-                         "cv_answered_share": round(float(a.mean()), 4),
-                         "fold_precisions": [f["precision"] for f in per_fold[rule]],
-                         "fold_thresholds": [f["threshold"] for f in per_fold[rule]],
-                         "threshold_on_all_oof": round(t_all, 4),
-                         "at_threshold_on_all_oof": {k2: round(v, 4) for k2, v in
-                                                     bench.answered_at(oof_all[rule], right, t_all).items()}}
+            for d in scores_of:
+                xtr = np.array([x[d] for x, _ in tr])
+                xte = np.array([x[d] for x, _ in te])
+                oof[d][test] = xte
+                for p in pairs:
+                    if p[0] != d:
+                        continue
+                    t = rules[p[1]](xtr, ytr)
+                    answered[p][test] = xte >= t
+                    per_fold[p].append({"threshold": round(t, 4), "refused": bool(t > xtr.max()),
+                                        **{k2: round(v, 3) for k2, v in bench.answered_at(xte, yte, t).items()}})
+        res: dict[str, Any] = {"repeat": repeat, "top1_relevant_answering_all": round(float(right.mean()), 4),
+                               "auc": {d: round(float(roc_auc_score(right, oof[d])), 4) for d in scores_of}}
+        for p in pairs:
+            d, r = p
+            a = answered[p]
+            t_all = rules[r](oof[d], right)
+            at_all = bench.answered_at(oof[d], right, t_all)
+            res[name(d, r)] = {
+                "cv_precision": round(float(right[a].mean()), 4) if a.any() else None,
+                "cv_answered_share": round(float(a.mean()), 4), "cv_answered": int(a.sum()),
+                "fold_precisions": [f["precision"] if f["answered"] else None for f in per_fold[p]],
+                "fold_answered": [f["answered"] for f in per_fold[p]],
+                "fold_thresholds": [f["threshold"] for f in per_fold[p]],
+                # folds whose training questions passed no threshold (max score + 1e-6: held-out
+                # questions scoring above every training one are still answered)
+                "folds_refused": sum(f["refused"] for f in per_fold[p]),
+                "threshold_on_all_oof": round(t_all, 4),
+                "at_threshold_on_all_oof": {k2: round(v, 4) for k2, v in at_all.items()},
+            }
+            if at_all["answered"]:
+                res[name(d, r)]["at_threshold_on_all_oof"]["lower_bound_0.1"] = round(float(
+                    bench.precision_lower_bound(round(at_all["precision"] * at_all["answered"]), at_all["answered"],
+                                                0.1)), 4)
+        res[f"{SHIPPED_DECISION}/curve_on_all_oof"] = precision_curve(oof[SHIPPED_DECISION], right, target)
+        res["seconds"] = round(time.perf_counter() - started, 1)
         out["repeats"].append(res)
         print("threshold", json.dumps(res), flush=True)
+    out["summary"] = threshold_summary(out["repeats"], [name(*p) for p in pairs], target)
+    print("threshold summary", json.dumps(out["summary"], indent=1), flush=True)
     return out
+
+
+def precision_curve(scores: np.ndarray, right: np.ndarray, target: float) -> dict[str, Any]:
+    """Answered precision of the top-n scores and its Clopper-Pearson lower bounds; per delta,
+    the highest bound at any n >= 10 (no threshold, in any testing order, can be certified
+    at `target` with that delta unless this reaches it)."""
+    order = np.argsort(-scores, kind="stable")
+    s, r = scores[order], right[order]
+    x = np.cumsum(r)
+    n = np.arange(1, len(s) + 1)
+    out: dict[str, Any] = {"top": {str(k): {"threshold": round(float(s[k - 1]), 4),
+                                            "precision": round(float(x[k - 1] / k), 4),
+                                            **{f"lower_bound_{d}": round(float(
+                                                bench.precision_lower_bound(x[k - 1], k, d)), 4)
+                                               for d in RISK_DELTAS}}
+                                   for k in (10, 22, 50, 100, 150, 200) if k <= len(s)}}
+    best = {}
+    for d in RISK_DELTAS:
+        lb = bench.precision_lower_bound(x, n, d)
+        i = int(np.argmax(lb[9:])) + 9
+        best[str(d)] = {"lower_bound": round(float(lb[i]), 4), "answered": int(n[i]), "threshold": round(float(s[i]), 4),
+                        "precision": round(float(x[i] / n[i]), 4), "reaches_target": bool(lb[i] >= target)}
+    out["best_lower_bound_any_threshold"] = best
+    return out
+
+
+def threshold_summary(repeats: list[dict], names: list[str], target: float) -> dict[str, Any]:
+    """Per rule, over the repeats: pooled held-out precision (min, mean), folds below target
+    (of those that answered), folds answering nothing, answered share; and which rules hold
+    `target` pooled on every repeat (a repeat answering nothing does not hold it)."""
+    rows: dict[str, Any] = {}
+    for n in names:
+        rs = [r[n] for r in repeats]
+        pooled = [r["cv_precision"] for r in rs]
+        folds = [p for r in rs for p in r["fold_precisions"]]
+        rows[n] = {
+            "pooled_precision": pooled,
+            "pooled_min": min((p for p in pooled if p is not None), default=None),
+            "pooled_mean": round(float(np.mean([p for p in pooled if p is not None])), 4)
+            if any(p is not None for p in pooled) else None,
+            "repeats_holding_target": sum(p is not None and p >= target for p in pooled),
+            "folds_below_target": sum(p is not None and p < target for p in folds),
+            "folds_answering_none": sum(p is None for p in folds),
+            "folds_refused": sum(r.get("folds_refused", 0) for r in rs),
+            "folds": len(folds),
+            "answered_share": [r["cv_answered_share"] for r in rs],
+            "answered_share_mean": round(float(np.mean([r["cv_answered_share"] for r in rs])), 4),
+            "threshold_on_all_oof": [r["threshold_on_all_oof"] for r in rs],
+            "share_at_threshold_on_all_oof": [r["at_threshold_on_all_oof"]["answered_share"] for r in rs],
+        }
+    holding = [n for n in names if rows[n]["repeats_holding_target"] == len(repeats)]
+    best = max(holding, key=lambda n: rows[n]["answered_share_mean"], default=None)
+    return {"rules": rows, "holding_on_every_repeat": holding, "most_answers_holding": best}
 
 
 # AFQMC -----------------------------------------------------------------------------------
@@ -544,6 +647,7 @@ def main() -> None:
     parser.add_argument("--only", default="evidence,abstain,faq")
     parser.add_argument("--no-minilm", action="store_true")
     parser.add_argument("--name", default="assistant_rerank", help="results file name under bench/results")
+    parser.add_argument("--repeats", type=int, default=5, help="fold seeds of --only threshold")
     parser.add_argument("--write-model", action="store_true",
                         help=f"train the shipped reranker on all of ePQA + hetPQA, write {rerank.MODEL_PATH.name}")
     args = parser.parse_args()
@@ -562,7 +666,7 @@ def main() -> None:
         if "abstain" in parts:
             result["abstain"] = run_abstain(e)
         if "threshold" in parts and minilm is not None:
-            result["threshold"] = run_threshold(e, h)
+            result["threshold"] = run_threshold(e, h, repeats=args.repeats)
         if args.write_model:
             assert minilm is not None, "the shipped reranker uses MiniLM features"
             result["model"] = write_model(e, h)

@@ -19,8 +19,12 @@ answered. With the reranker (English product questions) the score read is still 
 score, of the passage the reranker puts first; recalibrated by the same procedure on the
 reranker's out-of-fold scores (bench/assistant_rerank.py --only threshold; in-sample scores
 of a model trained on ePQA would flatter it) the threshold is again 0.9433: precision 0.90,
-13% answered; chosen on training folds and measured on held-out ones, precision 0.83-0.88
-(3 fold seeds), so 0.9 does not hold under cross-validation (nor did it for the fused path). Stricter, "the top candidate answers the question" (label 2) reaches at most 0.6
+13% answered; chosen on training folds and measured on held-out ones, precision 0.83-0.91
+(10 fold seeds, 0.9 reached on 2), so 0.9 does not hold under cross-validation (nor did it for
+the fused path). A risk-controlled threshold (Learn-then-Test with Clopper-Pearson bounds,
+bench/assistant.py risk_controlled_threshold) certifies none: the best lower bound at any
+threshold is 0.86-0.89 at delta 0.1, so it would answer nothing (BENCHMARKS.md). Stricter,
+"the top candidate answers the question" (label 2) reaches at most 0.6
 at any threshold with e5-small: the fused score separates relevant from irrelevant evidence
 only weakly on ePQA, whose candidates were all pre-selected as plausible (BENCHMARKS.md)."""
 
