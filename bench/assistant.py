@@ -20,6 +20,7 @@ same run.
             The same for the FAQ threshold on AFQMC (right = a labelled partner).
   latency   /v1/assist through the app (TestClient) on the planted test store with an FAQ and
             product documents: product, store and shopping messages; GET /v1/search the baseline.
+            --concurrency N adds a run under load: the app served by uvicorn, N clients at once.
 
 BM25 = bm25s over the search tokenizer's tokens (jieba + Snowball); dense = multilingual-e5-small
 cosine (the default encoder); fused = cartwise.assistant.ranking.fuse; reranked = the shipped
@@ -30,6 +31,7 @@ chosen on ePQA by 2-fold cross-validation over questions (reported) and then on 
 (shipped); hetPQA and AFQMC were not used to choose them.
 
 Run:  python bench/assistant.py  [--cache DIR] [--only epqa,hetpqa,afqmc,routing,latency] [--no-reranker]
+      [--concurrency N]
 (encoding ~20,000 texts takes ~20 minutes on 2 shared cores; the cache makes reruns take ~2)
 """
 
@@ -469,7 +471,52 @@ def run_routing(encoder) -> dict[str, Any]:
     return out
 
 
-def run_latency(requests: int, reranked: bool = True) -> dict[str, Any]:
+def concurrent_latency(app, key: dict[str, str], messages: list[dict], requests: int,
+                       concurrency: int) -> dict[str, Any]:
+    """`/v1/assist` under load: `app` served by uvicorn (one process, as `cartwise serve` runs
+    it) and `concurrency` clients each sending their share of `requests` back to back."""
+    import socket
+    import threading
+
+    import httpx
+    import uvicorn
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    url = f"http://127.0.0.1:{port}/v1/assist"
+    took: list[float] = []
+    lock = threading.Lock()
+
+    def client(index: int) -> None:
+        with httpx.Client(headers=key, timeout=60) as http:
+            for n in range(index, requests, concurrency):
+                body = {**messages[n % len(messages)], "conversation_id": f"load-{index}-{n % len(messages)}"}
+                started = time.perf_counter()
+                http.post(url, json=body).raise_for_status()
+                with lock:
+                    took.append((time.perf_counter() - started) * 1000)
+
+    started = time.perf_counter()
+    clients = [threading.Thread(target=client, args=(i,)) for i in range(concurrency)]
+    for c in clients:
+        c.start()
+    for c in clients:
+        c.join()
+    wall = time.perf_counter() - started
+    server.should_exit = True
+    thread.join(10)
+    return {"concurrency": concurrency, "requests": len(took), "p50_ms": float(np.percentile(took, 50)),
+            "p99_ms": float(np.percentile(took, 99)), "max_ms": float(np.max(took)),
+            "requests_per_s": len(took) / wall, "note": "uvicorn in this process, clients over loopback (httpx)"}
+
+
+def run_latency(requests: int, reranked: bool = True, concurrency: int = 0) -> dict[str, Any]:
     from fastapi.testclient import TestClient
 
     load_before = Path("/proc/loadavg").read_text().split()[:3]
@@ -533,6 +580,10 @@ def run_latency(requests: int, reranked: bool = True) -> dict[str, Any]:
                 started = time.perf_counter()
                 client.post("/v1/assist", json=body, headers=key).raise_for_status()
                 assist_ms[path].append((time.perf_counter() - started) * 1000)
+        under_load = None
+        if concurrency:
+            assistant.use_reranker = reranked
+            under_load = concurrent_latency(app, key, messages, requests, concurrency)
         search_ms = []
         for n in range(requests):
             started = time.perf_counter()
@@ -551,6 +602,7 @@ def run_latency(requests: int, reranked: bool = True) -> dict[str, Any]:
     search = summary(search_ms)
     final = assist["reranked" if reranked else "fused"]
     return {"requests": requests, "assist": final, "assist_by_path": assist, "search_baseline": search,
+            "under_load": under_load,
             "p99_ratio_to_search": final["p99_ms"] / search["p99_ms"], "target_p99_ms": 150,
             "loadavg_before": load_before, "loadavg_after": Path("/proc/loadavg").read_text().split()[:3],
             "note": "fused = the old path (reranker off), reranked = the new default; interleaved per request"}
@@ -562,6 +614,8 @@ def main() -> None:
     parser.add_argument("--only", default="epqa,hetpqa,afqmc,routing,latency")
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--no-reranker", action="store_true", help="measure the fused score only (the old path)")
+    parser.add_argument("--concurrency", type=int, default=0,
+                        help="latency: also serve with uvicorn and send the requests from this many clients at once")
     args = parser.parse_args()
     parts = set(args.only.split(","))
     encoder = load_encoder()
@@ -574,7 +628,7 @@ def main() -> None:
     for name, run in (("epqa", lambda: run_epqa(encoder, args.cache, reranked)),
                       ("hetpqa", lambda: run_hetpqa(encoder, args.cache, reranked)),
                       ("afqmc", lambda: run_afqmc(encoder, args.cache)), ("routing", lambda: run_routing(encoder)),
-                      ("latency", lambda: run_latency(args.requests, reranked))):
+                      ("latency", lambda: run_latency(args.requests, reranked, args.concurrency))):
         if name in parts:
             started = time.perf_counter()
             result[name] = run()
