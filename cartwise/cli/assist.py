@@ -95,18 +95,28 @@ def ingest_documents(
 
 
 @assist_app.command("report")
-def report(store: StoreOption = DEFAULT_STORE, as_json: JsonOption = False) -> None:
+def report(
+    store: StoreOption = DEFAULT_STORE,
+    as_json: JsonOption = False,
+    days: Annotated[float | None, typer.Option(min=0, help="only the last DAYS days (default: the whole log)")] = None,
+) -> None:
     """Questions by route, answered and handed off, feedback, and the unanswered questions."""
     from cartwise.assistant.log import AssistLog
+    from cartwise.events.event import now_ms
 
-    summary = AssistLog(Engine.open(store, create=False, log_impressions=False).store).report()
+    since_ms = None if days is None else now_ms() - int(days * 86_400_000)
+    summary = AssistLog(Engine.open(store, create=False, log_impressions=False).store).report(since_ms=since_ms)
     if as_json:
         console.print_json(summary.model_dump_json())
         return
     rate = f"{summary.helpful_rate:.0%}" if summary.helpful_rate is not None else "-"
-    console.print(f"{summary.questions:,} questions {summary.by_route}; {summary.answered:,} answered, "
+    plural = "" if summary.questions == 1 else "s"
+    console.print(f"{summary.questions:,} question{plural} {summary.by_route}; {summary.answered:,} answered, "
                   f"{summary.handed_off:,} handed off; {summary.feedback:,} feedback, helpful {rate}", markup=False)
-    table = Table(title="unanswered questions, most asked first")
+    if not summary.unanswered:
+        console.print("no question was handed off", markup=False)
+        return
+    table = Table(title="unanswered questions, most asked first (the FAQ's to-do list)")
     for column in ("times", "route", "message", "products"):
         table.add_column(column)
     for question in summary.unanswered:

@@ -33,3 +33,20 @@ def test_ask_refuses_an_empty_message(engine):
     # `cartwise` (main) prints a CartwiseError as one line; the Typer app raises it.
     assert result.exit_code != 0 and isinstance(result.exception, ValidationError)
     assert "message is empty" in str(result.exception)
+
+
+def test_the_report_lists_what_servers_handed_off_in_the_window_asked_for(engine):
+    from cartwise.assistant.assistant import Assistant
+
+    store = str(engine.store.path)
+    empty = runner.invoke(app, ["assist", "report", "--store", store], catch_exceptions=False)
+    assert empty.exit_code == 0 and "0 questions" in empty.output and "no question was handed off" in empty.output
+    server = Assistant(engine, reranker=False)
+    assert server.answer("does it fit a 65-inch TV?", item_id="teapot").handoff
+    server.log.close()  # what a server does at shutdown: its queued turns are written
+    listed = runner.invoke(app, ["assist", "report", "--store", store, "--days", "1"], catch_exceptions=False)
+    assert "1 question " in listed.output and "does it fit a 65-inch TV?" in listed.output and "teapot" in listed.output
+    body = json.loads(runner.invoke(app, ["assist", "report", "--store", store, "--json"]).output)
+    assert body["handed_off"] == 1 and body["unanswered"][0]["item_ids"] == ["teapot"]
+    bad = runner.invoke(app, ["assist", "report", "--store", store, "--days", "-1"])
+    assert bad.exit_code != 0
