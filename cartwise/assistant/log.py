@@ -60,14 +60,16 @@ class AssistReport(BaseModel):
 
 
 class AssistLog:
-    """The assistant's log in the store: turns are queued in memory and written in the
-    background (an answer never waits for the disk; a clean shutdown loses nothing), ratings
-    are written at once. Safe to share between threads."""
+    """The assistant's log in the store: turns and ratings are queued in memory and written in
+    the background (an answer or a rating never waits for the disk, or for another writer's
+    lock; a clean shutdown loses nothing). Safe to share between threads."""
 
     def __init__(self, store: Store, *, flush_interval_s: float = 0.25) -> None:
         self.store = store
         self._turns: BackgroundWriter[AssistantTurn] = BackgroundWriter(
             store.add_assistant_turns, what="assistant turns", flush_interval_s=flush_interval_s)
+        self._ratings: BackgroundWriter[AssistantFeedback] = BackgroundWriter(
+            store.add_assistant_feedback, what="assistant ratings", flush_interval_s=flush_interval_s)
         self.imported = _import_file(store)
 
     def question(self, message: str, answer: AssistAnswer, *, user_id: str | None, about_item_id: str | None,
@@ -100,15 +102,15 @@ class AssistLog:
         known = any(t.answer_id == answer_id for t in self._turns.queued())
         if not known and self.store.assistant_turn(answer_id) is None:
             raise NotFound(f"no assistant answer {answer_id!r} in the log", field="answer_id")
-        self.store.add_assistant_feedback([AssistantFeedback(answer_id=answer_id, ts=now_ms(), helpful=helpful,
-                                                             comment=comment)])
+        self._ratings.record(AssistantFeedback(answer_id=answer_id, ts=now_ms(), helpful=helpful, comment=comment))
 
     def flush(self) -> int:
-        """Write the queued turns now; returns how many."""
-        return self._turns.flush()
+        """Write the queued turns and ratings now; returns how many."""
+        return self._turns.flush() + self._ratings.flush()
 
     def close(self) -> None:
         self._turns.close()
+        self._ratings.close()
 
     def report(self, *, since_ms: int | None = None, top: int = 50) -> AssistReport:
         self.flush()
