@@ -35,7 +35,7 @@ def install_demo_knowledge(engine: Engine) -> None:
     faq = assistant.ingest_faq(FAQ_PATH)
     policies = assistant.ingest_documents(POLICIES_PATH)
     err.print(f"assistant: {faq.rows_written} FAQ entries and {policies.rows_written} policies "
-                  f"({policies.passages} passages) of the demo shop", markup=False, soft_wrap=True)
+              f"({policies.passages} passages) of the demo shop", markup=False, soft_wrap=True)
 
 
 def ask(

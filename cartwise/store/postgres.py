@@ -887,11 +887,12 @@ class PostgresStore:
     _ASSISTANT = assistant_rows.queries("%s")
 
     def _insert_each(self, statement: str, rows: list[tuple]) -> int:
-        added = 0
-        with self.transaction(), self._connection() as conn:
-            for row in rows:
-                added += conn.execute(statement, row).rowcount  # type: ignore[arg-type]
-        return added
+        """Run an INSERT for each row in one transaction (pipelined); returns rows added."""
+        if not rows:
+            return 0
+        with self.transaction(), self._connection() as conn, conn.cursor() as cursor:
+            cursor.executemany(statement, rows)  # type: ignore[arg-type]
+            return cursor.rowcount
 
     def _fetch(self, statement: str, params: tuple) -> list[tuple]:
         with self._connection() as conn:
