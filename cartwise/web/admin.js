@@ -331,7 +331,7 @@ async function assistant() {
   <div class="cols">${panel("Unanswered questions, most asked first (the FAQ's to-do list)", table(r.unanswered, [["message", "question"], ["route", "route"], ["times", "asked", null, 1], [(u) => u.item_ids.join(", "), "about"], ["last_ms", "last", when]], "Every question got an answer."), "unanswered")}
   ${panel("Answers rated not helpful", table(r.unhelpful, [["message", "question"], ["reply", "answer"], ["comment", "comment"], ["ts", "when", when]], "No answer was rated not helpful."), "unhelpful")}
   ${panel("Questions by route", table(routes, [["route", "route"], ["n", "questions", null, 1]], "No question yet."))}</div>
-  <p class="muted">Window: the last ${esc(days())} days.</p>`;
+  <p class="muted">Window: ${+days() >= 3650 ? "the whole log" : `the last ${esc(days())} days`}.</p>`;
 }
 
 // Navigation ------------------------------------------------------------------------------
