@@ -113,40 +113,36 @@ class AssistLog:
         self._ratings.close()
 
     def report(self, *, since_ms: int | None = None, top: int = 50) -> AssistReport:
+        """The dashboard's summary of the turns and ratings at or after `since_ms`; totals and
+        the grouped hand-offs are counted in the store, so it does not read every turn."""
         self.flush()
-        questions = self.store.assistant_turns(since_ms=since_ms)
+        counts = self.store.assistant_counts(since_ms=since_ms)
+        by_route: Counter[str] = Counter()
+        for route, _, _, n in counts:
+            by_route[route] += n
         # One rating per answer: a shopper who changes their mind replaces the first.
         feedback = list({f.answer_id: f for f in self.store.assistant_feedback(since_ms=since_ms)}.values())
-        unanswered: dict[str, UnansweredQuestion] = {}
-        for q in questions:
-            if not q.handoff:
-                continue
-            key = " ".join(q.message.casefold().split())
-            seen = unanswered.get(key)
-            if seen is None:
-                seen = unanswered[key] = UnansweredQuestion(message=q.message, route=q.route, times=1, last_ms=q.ts)
-            else:
-                seen.times += 1
-                seen.last_ms = max(seen.last_ms, q.ts)
-            if q.item_id and q.item_id not in seen.item_ids:
-                seen.item_ids.append(q.item_id)
-        asked = {q.answer_id: q for q in questions}
+        disliked = sorted((f for f in feedback if not f.helpful), key=lambda f: -f.ts)
+        asked = {t.answer_id: t for t in self.store.assistant_turns_of([f.answer_id for f in disliked])
+                 if since_ms is None or t.ts >= since_ms}
         unhelpful = [
             UnhelpfulAnswer(answer_id=f.answer_id, message=q.message, route=q.route, reply=q.reply, item_id=q.item_id,
                             comment=f.comment, ts=f.ts)
-            for f in feedback if not f.helpful and (q := asked.get(f.answer_id)) is not None
+            for f in disliked if (q := asked.get(f.answer_id)) is not None
         ]
         helpful = sum(1 for f in feedback if f.helpful)
         return AssistReport(
-            questions=len(questions),
-            by_route=dict(Counter(q.route for q in questions)),
-            answered=sum(1 for q in questions if q.answered),
-            handed_off=sum(1 for q in questions if q.handoff),
+            questions=sum(n for *_, n in counts),
+            by_route=dict(by_route),
+            answered=sum(n for _, answered, _, n in counts if answered),
+            handed_off=sum(n for _, _, handoff, n in counts if handoff),
             feedback=len(feedback),
             helpful=helpful,
             helpful_rate=helpful / len(feedback) if feedback else None,
-            unanswered=sorted(unanswered.values(), key=lambda u: (-u.times, -u.last_ms))[:top],
-            unhelpful=sorted(unhelpful, key=lambda u: -u.ts)[:top],
+            unanswered=[UnansweredQuestion(message=h.message, route=h.route, times=h.times, last_ms=h.last_ms,
+                                           item_ids=list(h.item_ids))
+                        for h in self.store.assistant_handoffs(since_ms=since_ms, limit=top)],
+            unhelpful=unhelpful[:top],
         )
 
 

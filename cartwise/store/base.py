@@ -120,6 +120,19 @@ class AssistantFeedback:
 
 
 @dataclass(frozen=True)
+class HandedOffQuestion:
+    """Questions handed to a person, counted together when they read the same once
+    case-folded with their spaces collapsed: the wording and route of the first, how many
+    times, when last, and the products they were about (in order of first mention)."""
+
+    message: str
+    route: str
+    times: int
+    last_ms: int
+    item_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class StoreStats:
     items: int
     deleted_items: int
@@ -289,6 +302,20 @@ class Store(Protocol):
 
     def last_assistant_turn(self, conversation_id: str) -> AssistantTurn | None:
         """The newest turn of a conversation, if any."""
+        ...
+
+    def assistant_turns_of(self, answer_ids: Sequence[str]) -> list[AssistantTurn]:
+        """The stored turns among `answer_ids`, oldest first."""
+        ...
+
+    def assistant_counts(self, *, since_ms: int | None = None) -> list[tuple[str, bool, bool, int]]:
+        """(route, answered, handed off, turns) of the turns at or after `since_ms`, counted
+        in the store (the dashboard's totals without reading every turn)."""
+        ...
+
+    def assistant_handoffs(self, *, since_ms: int | None = None, limit: int = 50) -> list[HandedOffQuestion]:
+        """The questions handed off at or after `since_ms`, grouped, most asked first (then
+        the most recent), at most `limit` groups, grouped and counted in the store."""
         ...
 
     def add_assistant_feedback(self, feedback: Sequence[AssistantFeedback]) -> int:

@@ -177,7 +177,8 @@ MIGRATIONS: list[str] = [
     # store rather than a file beside one server, so every server of a store sees the same
     # log on the dashboard, accepts feedback on any server's answer, and picks up a
     # conversation another server answered the last turn of. `evidence` and `items` are
-    # JSON lists of ids.
+    # JSON lists of ids; `message_key` is the message case-folded with its spaces collapsed,
+    # by which the report counts a question asked again.
     """
     CREATE TABLE assistant_turns (
         answer_id TEXT PRIMARY KEY,
@@ -186,6 +187,7 @@ MIGRATIONS: list[str] = [
         turn {integer} NOT NULL,
         user_id TEXT,
         message TEXT NOT NULL,
+        message_key TEXT NOT NULL,
         route TEXT NOT NULL,
         confidence {real} NOT NULL,
         answered {integer} NOT NULL,

@@ -34,6 +34,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import polars as pl
@@ -170,7 +171,7 @@ def _csv(frame: pl.DataFrame) -> Iterator[bytes]:
         yield chunk.write_csv(include_header=False, quote_style="non_numeric").encode()
 
 
-class PostgresStore:
+class PostgresStore(assistant_rows.AssistantReads):
     """A store in a PostgreSQL schema; safe to share between threads (each borrows a
     connection of the store's pool, or uses its own inside a transaction)."""
 
@@ -885,6 +886,7 @@ class PostgresStore:
     # the assistant's turns and ratings ------------------------------------------------
 
     _ASSISTANT = assistant_rows.queries("%s")
+    _MARKER = "%s"
 
     def _insert_each(self, statement: str, rows: list[tuple]) -> int:
         """Run an INSERT for each row in one transaction (pipelined); returns rows added."""
@@ -894,32 +896,17 @@ class PostgresStore:
             cursor.executemany(statement, rows)  # type: ignore[arg-type]
             return cursor.rowcount
 
-    def _fetch(self, statement: str, params: tuple) -> list[tuple]:
+    def _fetch(self, statement: str, params: Sequence[object]) -> list[Any]:
         with self._connection() as conn:
-            return conn.execute(statement, params).fetchall()  # type: ignore[arg-type]
+            return conn.execute(statement, tuple(params)).fetchall()  # type: ignore[arg-type]
 
     def add_assistant_turns(self, turns: Sequence[AssistantTurn]) -> int:
         return self._insert_each(self._ASSISTANT["insert_turn"], [assistant_rows.turn_row(t) for t in turns])
-
-    def assistant_turns(self, *, since_ms: int | None = None) -> list[AssistantTurn]:
-        rows = self._fetch(self._ASSISTANT["turns_since"], (assistant_rows.since(since_ms),))
-        return [assistant_rows.turn_of(row) for row in rows]
-
-    def assistant_turn(self, answer_id: str) -> AssistantTurn | None:
-        rows = self._fetch(self._ASSISTANT["turn"], (answer_id,))
-        return assistant_rows.turn_of(rows[0]) if rows else None
-
-    def last_assistant_turn(self, conversation_id: str) -> AssistantTurn | None:
-        rows = self._fetch(self._ASSISTANT["last_turn"], (conversation_id,))
-        return assistant_rows.turn_of(rows[0]) if rows else None
 
     def add_assistant_feedback(self, feedback: Sequence[AssistantFeedback]) -> int:
         return self._insert_each(self._ASSISTANT["insert_feedback"],
                                  [assistant_rows.feedback_row(f) for f in feedback])
 
-    def assistant_feedback(self, *, since_ms: int | None = None) -> list[AssistantFeedback]:
-        rows = self._fetch(self._ASSISTANT["feedback_since"], (assistant_rows.since(since_ms),))
-        return [assistant_rows.feedback_of(row) for row in rows]
 
 
 def open_postgres(location: str, *, create: bool) -> PostgresStore:

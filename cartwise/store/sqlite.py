@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -68,7 +69,7 @@ def _rows(frame: pl.DataFrame) -> Iterator[tuple[object, ...]]:
     return zip(*(column.to_list() for column in frame.iter_columns()), strict=True)
 
 
-class SQLiteStore:
+class SQLiteStore(assistant_rows.AssistantReads):
     """A store directory backed by SQLite; safe to share between threads."""
 
     def __init__(self, path: Path | str, *, create: bool = True) -> None:
@@ -601,24 +602,16 @@ class SQLiteStore:
     # the assistant's turns and ratings ------------------------------------------------
 
     _ASSISTANT = assistant_rows.queries("?")
+    _MARKER = "?"
+
+    def _fetch(self, statement: str, params: Sequence[object]) -> list[Any]:
+        return self._conn.execute(statement, tuple(params)).fetchall()
 
     def add_assistant_turns(self, turns: Sequence[AssistantTurn]) -> int:
         with self.transaction():
             before = self._conn.total_changes
             self._conn.executemany(self._ASSISTANT["insert_turn"], [assistant_rows.turn_row(t) for t in turns])
             return self._conn.total_changes - before
-
-    def assistant_turns(self, *, since_ms: int | None = None) -> list[AssistantTurn]:
-        rows = self._conn.execute(self._ASSISTANT["turns_since"], (assistant_rows.since(since_ms),)).fetchall()
-        return [assistant_rows.turn_of(row) for row in rows]
-
-    def assistant_turn(self, answer_id: str) -> AssistantTurn | None:
-        row = self._conn.execute(self._ASSISTANT["turn"], (answer_id,)).fetchone()
-        return assistant_rows.turn_of(row) if row else None
-
-    def last_assistant_turn(self, conversation_id: str) -> AssistantTurn | None:
-        row = self._conn.execute(self._ASSISTANT["last_turn"], (conversation_id,)).fetchone()
-        return assistant_rows.turn_of(row) if row else None
 
     def add_assistant_feedback(self, feedback: Sequence[AssistantFeedback]) -> int:
         with self.transaction():
@@ -627,9 +620,6 @@ class SQLiteStore:
                                    [assistant_rows.feedback_row(f) for f in feedback])
             return self._conn.total_changes - before
 
-    def assistant_feedback(self, *, since_ms: int | None = None) -> list[AssistantFeedback]:
-        rows = self._conn.execute(self._ASSISTANT["feedback_since"], (assistant_rows.since(since_ms),)).fetchall()
-        return [assistant_rows.feedback_of(row) for row in rows]
 
 
 def _open(location: str, *, create: bool) -> SQLiteStore:

@@ -411,6 +411,39 @@ def test_assistant_turns_are_kept_in_order_and_duplicates_ignored(url, store):
     reopened.close()
 
 
+def test_the_store_counts_turns_and_groups_the_questions_handed_off(store):
+    worded = [
+        (turn("h1", 1_000, conversation="a", handoff=True, item_id="kettle"), "Does it fit a 65-inch TV?"),
+        (turn("h2", 2_000, conversation="b", handoff=True, item_id="tv-stand"), "does it  fit a 65-INCH tv?"),
+        (turn("h3", 3_000, conversation="c", handoff=True, item_id="kettle"), "does it fit a 65-inch tv?"),
+        (turn("h4", 2_500, conversation="d", handoff=True), "怎么开发票？"),
+        (turn("h5", 4_000, conversation="e", handoff=True), "do you price match?"),
+        (turn("a1", 1_500, conversation="f"), "is it glass?"),
+        (replace(turn("s1", 1_600, conversation="g"), route="shopping"), "red mugs"),
+    ]
+    store.add_assistant_turns([replace(t, message=message) for t, message in worded])
+    assert sorted(store.assistant_counts()) == [("product", False, True, 5), ("product", True, False, 1),
+                                                ("shopping", True, False, 1)]
+    assert store.assistant_counts(since_ms=3_500) == [("product", False, True, 1)]
+    groups = store.assistant_handoffs()
+    # The same question three ways counts once: its first wording, 3 times, its products in
+    # order of first mention; then the most recent of the single questions first.
+    assert [(g.message, g.times, g.last_ms, g.item_ids) for g in groups] == [
+        ("Does it fit a 65-inch TV?", 3, 3_000, ("kettle", "tv-stand")),
+        ("do you price match?", 1, 4_000, ()),
+        ("怎么开发票？", 1, 2_500, ()),
+    ]
+    assert [g.times for g in store.assistant_handoffs(since_ms=1_500, limit=1)] == [2]
+    assert store.assistant_handoffs(since_ms=9_000) == []
+
+
+def test_turns_are_read_by_answer_id_in_batches(store):
+    store.add_assistant_turns([turn(f"t{n}", n) for n in range(3)])
+    wanted = ["t2", *(f"missing-{n}" for n in range(1_200)), "t0", "t2"]
+    assert [t.answer_id for t in store.assistant_turns_of(wanted)] == ["t0", "t2"]
+    assert store.assistant_turns_of([]) == []
+
+
 def test_assistant_ratings_are_kept_and_a_repeat_is_ignored(store):
     liked = AssistantFeedback("a1", 1_000, True)
     disliked = AssistantFeedback("a1", 2_000, False, comment="wrong size")
