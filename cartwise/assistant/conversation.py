@@ -31,7 +31,6 @@ class Context:
     query: str | None = None
     """The last shopping request's search."""
     turns: int = 0
-    updated_ms: int = 0
 
 
 class Conversations:
@@ -47,8 +46,7 @@ class Conversations:
         turn = self.log.last_turn(conversation_id)
         if turn is None or now_ms() - turn.ts > self.ttl_s * 1000:
             return Context()
-        return Context(item_id=turn.about_item_id, route=turn.route, query=turn.query, turns=turn.turn,
-                       updated_ms=turn.ts)
+        return Context(item_id=turn.about_item_id, route=turn.route, query=turn.query, turns=turn.turn)
 
 
 __all__ = ["Context", "Conversations"]

@@ -116,22 +116,33 @@ def feedback_of(row: Sequence[Any]) -> AssistantFeedback:
     return AssistantFeedback(answer_id=answer_id, ts=int(ts), helpful=bool(helpful), comment=comment)
 
 
-__all__ = ["counts_of", "feedback_of", "feedback_row", "handed_off", "markers", "message_key", "queries", "since",
+__all__ = ["AssistantTables", "counts_of", "feedback_of", "feedback_row", "handed_off", "markers", "message_key", "queries", "since",
            "turn_of", "turn_row"]
 
 
 _IN_BATCH = 500
 
 
-class AssistantReads:
-    """The assistant tables' reads, written once for every back end: a back end mixes this in
-    and provides `_fetch(statement, params) -> rows` and `_ASSISTANT = queries(its marker)`."""
+class AssistantTables:
+    """The assistant tables' writes and reads, written once for every back end: a back end
+    mixes this in and provides `_MARKER` (its parameter marker), `_ASSISTANT =
+    queries(_MARKER)`, `_fetch(statement, params) -> rows` and `_insert_each(statement, rows)
+    -> rows added` (one transaction)."""
 
     _ASSISTANT: dict[str, str]
     _MARKER: str
 
     def _fetch(self, statement: str, params: Sequence[Any]) -> list[Any]:
         raise NotImplementedError
+
+    def _insert_each(self, statement: str, rows: list[tuple[Any, ...]]) -> int:
+        raise NotImplementedError
+
+    def add_assistant_turns(self, turns: Sequence[AssistantTurn]) -> int:
+        return self._insert_each(self._ASSISTANT["insert_turn"], [turn_row(t) for t in turns])
+
+    def add_assistant_feedback(self, feedback: Sequence[AssistantFeedback]) -> int:
+        return self._insert_each(self._ASSISTANT["insert_feedback"], [feedback_row(f) for f in feedback])
 
     def assistant_turns(self, *, since_ms: int | None = None) -> list[AssistantTurn]:
         return [turn_of(row) for row in self._fetch(self._ASSISTANT["turns_since"], (since(since_ms),))]

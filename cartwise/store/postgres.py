@@ -46,8 +46,6 @@ from cartwise.errors import StoreError, ValidationError
 from cartwise.events.event import now_ms
 from cartwise.store import assistant_rows
 from cartwise.store.base import (
-    AssistantFeedback,
-    AssistantTurn,
     AuditEntry,
     IngestRun,
     StoredExperiment,
@@ -171,7 +169,7 @@ def _csv(frame: pl.DataFrame) -> Iterator[bytes]:
         yield chunk.write_csv(include_header=False, quote_style="non_numeric").encode()
 
 
-class PostgresStore(assistant_rows.AssistantReads):
+class PostgresStore(assistant_rows.AssistantTables):
     """A store in a PostgreSQL schema; safe to share between threads (each borrows a
     connection of the store's pool, or uses its own inside a transaction)."""
 
@@ -888,7 +886,7 @@ class PostgresStore(assistant_rows.AssistantReads):
     _ASSISTANT = assistant_rows.queries("%s")
     _MARKER = "%s"
 
-    def _insert_each(self, statement: str, rows: list[tuple]) -> int:
+    def _insert_each(self, statement: str, rows: list[tuple[Any, ...]]) -> int:
         """Run an INSERT for each row in one transaction (pipelined); returns rows added."""
         if not rows:
             return 0
@@ -899,14 +897,6 @@ class PostgresStore(assistant_rows.AssistantReads):
     def _fetch(self, statement: str, params: Sequence[object]) -> list[Any]:
         with self._connection() as conn:
             return conn.execute(statement, tuple(params)).fetchall()  # type: ignore[arg-type]
-
-    def add_assistant_turns(self, turns: Sequence[AssistantTurn]) -> int:
-        return self._insert_each(self._ASSISTANT["insert_turn"], [assistant_rows.turn_row(t) for t in turns])
-
-    def add_assistant_feedback(self, feedback: Sequence[AssistantFeedback]) -> int:
-        return self._insert_each(self._ASSISTANT["insert_feedback"],
-                                 [assistant_rows.feedback_row(f) for f in feedback])
-
 
 
 def open_postgres(location: str, *, create: bool) -> PostgresStore:

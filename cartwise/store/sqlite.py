@@ -31,8 +31,6 @@ from cartwise.errors import StoreError, StoreFull
 from cartwise.events.event import now_ms
 from cartwise.store import assistant_rows
 from cartwise.store.base import (
-    AssistantFeedback,
-    AssistantTurn,
     AuditEntry,
     IngestRun,
     StoredExperiment,
@@ -69,7 +67,7 @@ def _rows(frame: pl.DataFrame) -> Iterator[tuple[object, ...]]:
     return zip(*(column.to_list() for column in frame.iter_columns()), strict=True)
 
 
-class SQLiteStore(assistant_rows.AssistantReads):
+class SQLiteStore(assistant_rows.AssistantTables):
     """A store directory backed by SQLite; safe to share between threads."""
 
     def __init__(self, path: Path | str, *, create: bool = True) -> None:
@@ -607,19 +605,14 @@ class SQLiteStore(assistant_rows.AssistantReads):
     def _fetch(self, statement: str, params: Sequence[object]) -> list[Any]:
         return self._conn.execute(statement, tuple(params)).fetchall()
 
-    def add_assistant_turns(self, turns: Sequence[AssistantTurn]) -> int:
+    def _insert_each(self, statement: str, rows: list[tuple[Any, ...]]) -> int:
+        """Run an INSERT for each row in one transaction; returns rows added."""
+        if not rows:
+            return 0
         with self.transaction():
             before = self._conn.total_changes
-            self._conn.executemany(self._ASSISTANT["insert_turn"], [assistant_rows.turn_row(t) for t in turns])
+            self._conn.executemany(statement, rows)
             return self._conn.total_changes - before
-
-    def add_assistant_feedback(self, feedback: Sequence[AssistantFeedback]) -> int:
-        with self.transaction():
-            before = self._conn.total_changes
-            self._conn.executemany(self._ASSISTANT["insert_feedback"],
-                                   [assistant_rows.feedback_row(f) for f in feedback])
-            return self._conn.total_changes - before
-
 
 
 def _open(location: str, *, create: bool) -> SQLiteStore:
