@@ -53,7 +53,7 @@ import assistant_data as data
 import bm25s
 import numpy as np
 
-from bench.common import save
+from bench.common import save, serve_app
 from cartwise.assistant import calibration, ranking
 from cartwise.assistant import routing as routing_module
 from cartwise.encode import load_encoder
@@ -475,21 +475,12 @@ def concurrent_latency(app, key: dict[str, str], messages: list[dict], requests:
                        concurrency: int) -> dict[str, Any]:
     """`/v1/assist` under load: `app` served by uvicorn (one process, as `cartwise serve` runs
     it) and `concurrency` clients each sending their share of `requests` back to back."""
-    import socket
     import threading
 
     import httpx
-    import uvicorn
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    url = f"http://127.0.0.1:{port}/v1/assist"
+    server, base = serve_app(app)
+    url = f"{base}/v1/assist"
     took: list[float] = []
     lock = threading.Lock()
 
@@ -510,7 +501,6 @@ def concurrent_latency(app, key: dict[str, str], messages: list[dict], requests:
         c.join()
     wall = time.perf_counter() - started
     server.should_exit = True
-    thread.join(10)
     return {"concurrency": concurrency, "requests": len(took), "p50_ms": float(np.percentile(took, 50)),
             "p99_ms": float(np.percentile(took, 99)), "max_ms": float(np.max(took)),
             "requests_per_s": len(took) / wall, "note": "uvicorn in this process, clients over loopback (httpx)"}

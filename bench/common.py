@@ -37,6 +37,25 @@ def save(name: str, result: dict[str, Any]) -> Path:
     return path
 
 
+def serve_app(app: Any) -> tuple[Any, str]:
+    """Serve an ASGI `app` with uvicorn in a daemon thread of this process, on a free
+    loopback port, as `cartwise serve` runs it; returns (server, base url). Set
+    `server.should_exit = True` to stop it."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.05)
+    return server, f"http://127.0.0.1:{port}"
+
+
 def paired_purchases(pairs: int, *, start: int = 1_700_000_000, shoppers: int = 5) -> list[dict[str, Any]]:
     """Items p0..p(2*pairs-1) in pairs (p0 with p1, p2 with p3, ...), each pair bought
     together by `shoppers` shoppers of its own: the planted co-purchases the latency

@@ -20,10 +20,8 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
-import socket
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -31,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import RETAIL, machine, peak_rss_mb, save  # noqa: E402
+from bench.common import RETAIL, machine, peak_rss_mb, save, serve_app  # noqa: E402
 from cartwise import Engine  # noqa: E402
 from cartwise.access import Scope  # noqa: E402
 from cartwise.demo import EVENT_MAPPING, build_catalog, build_purchases, packaged_slice  # noqa: E402
@@ -57,20 +55,9 @@ def build(folder: Path, source: Path, *, train: bool) -> Engine:
 
 
 def serve(engine: Engine, **keys: str):
-    import uvicorn
-
     from cartwise.api import create_app
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(engine, **keys), host="127.0.0.1", port=port,
-                                           log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    return server, f"http://127.0.0.1:{port}"
+    return serve_app(create_app(engine, **keys))
 
 
 def page_loads(url: str, admin: str, loads: int, pages: dict[str, str]) -> dict[str, dict[str, float]]:
